@@ -1,0 +1,198 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Topics of the local log. A topic is a JetStream stream; the entity key is
+// the last token of the subject so that one key's events stay in order.
+const (
+	TopicFlights    = "flights"
+	TopicBookings   = "bookings"
+	TopicPassengers = "passengers"
+	TopicDocuments  = "documents"
+	TopicRebookings = "rebookings"
+	TopicAssist     = "assist"
+	TopicDeadLetter = "deadletter"
+)
+
+// StateTopics keep at least the latest event per key forever.
+var StateTopics = []string{TopicFlights, TopicBookings, TopicPassengers, TopicDocuments}
+
+// Topics lists every topic of the local log in a stable order.
+var Topics = []string{TopicFlights, TopicBookings, TopicPassengers, TopicDocuments, TopicRebookings, TopicAssist, TopicDeadLetter}
+
+// Event types of the contract (see PRODUCT.md and app/schemas).
+const (
+	TypeFlightScheduled    = "flight.scheduled"
+	TypeFlightStatus       = "flight.status"
+	TypeBookingCreated     = "booking.created"
+	TypeBookingChanged     = "booking.changed"
+	TypeBookingCancelled   = "booking.cancelled"
+	TypePassengerUpserted  = "passenger.upserted"
+	TypePassengerErased    = "passenger.erased"
+	TypeDocumentUpserted   = "document.upserted"
+	TypeDocumentDeleted    = "document.deleted"
+	TypeRebookingProposed  = "rebooking.proposed"
+	TypeRebookingApproved  = "rebooking.approved"
+	TypeRebookingRejected  = "rebooking.rejected"
+	TypeRebookingExecuted  = "rebooking.executed"
+	TypeRebookingFailed    = "rebooking.failed"
+	TypeAssistRequested    = "assist.requested"
+	TypeAssistAnswered     = "assist.answered"
+	TypeDeadLetter         = "deadletter.event"
+	cloudEventsSpecVersion = "1.0"
+)
+
+// topicOfType maps an event type to the topic that carries it.
+var topicOfType = map[string]string{
+	TypeFlightScheduled:   TopicFlights,
+	TypeFlightStatus:      TopicFlights,
+	TypeBookingCreated:    TopicBookings,
+	TypeBookingChanged:    TopicBookings,
+	TypeBookingCancelled:  TopicBookings,
+	TypePassengerUpserted: TopicPassengers,
+	TypePassengerErased:   TopicPassengers,
+	TypeDocumentUpserted:  TopicDocuments,
+	TypeDocumentDeleted:   TopicDocuments,
+	TypeRebookingProposed: TopicRebookings,
+	TypeRebookingApproved: TopicRebookings,
+	TypeRebookingRejected: TopicRebookings,
+	TypeRebookingExecuted: TopicRebookings,
+	TypeRebookingFailed:   TopicRebookings,
+	TypeAssistRequested:   TopicAssist,
+	TypeAssistAnswered:    TopicAssist,
+	TypeDeadLetter:        TopicDeadLetter,
+}
+
+// TopicOf returns the topic that carries events of type typ, or "".
+func TopicOf(typ string) string { return topicOfType[typ] }
+
+// EventTypes returns every known event type.
+func EventTypes() []string {
+	out := make([]string, 0, len(topicOfType))
+	for t := range topicOfType {
+		out = append(out, t)
+	}
+	return out
+}
+
+// IsTopic reports whether name is a topic of the local log.
+func IsTopic(name string) bool {
+	for _, t := range Topics {
+		if t == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is a CloudEvents 1.0 event in structured JSON mode. Raw holds the
+// exact bytes it was parsed from; the log stores Raw so that extension
+// attributes and unknown fields are kept.
+type Event struct {
+	SpecVersion string          `json:"specversion"`
+	ID          string          `json:"id"`
+	Source      string          `json:"source"`
+	Type        string          `json:"type"`
+	Time        time.Time       `json:"time"`
+	Subject     string          `json:"subject"`
+	Data        json.RawMessage `json:"data"`
+
+	Raw json.RawMessage `json:"-"`
+}
+
+// Topic returns the topic that carries e.
+func (e *Event) Topic() string { return TopicOf(e.Type) }
+
+// NewEvent builds an event and its raw form from typed data.
+func NewEvent(id, source, typ, subject string, t time.Time, data any) (*Event, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	e := &Event{SpecVersion: cloudEventsSpecVersion, ID: id, Source: source, Type: typ, Time: t.UTC(), Subject: subject, Data: b}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	e.Raw = raw
+	return e, nil
+}
+
+// LogEntry is one event as stored in the log, with its position.
+type LogEntry struct {
+	Topic     string
+	Offset    uint64 // stream sequence; offsets start at 1
+	Subject   string // full log subject
+	Key       string
+	Stored    time.Time
+	Headers   map[string][]string
+	Data      []byte // raw CloudEvent JSON
+	Delivered uint64 // number of delivery attempts, when known
+}
+
+// AppendResult reports what the log did with one appended event.
+type AppendResult struct {
+	ID        string `json:"id"`
+	Offset    uint64 `json:"offset"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+// SubjectKey turns an entity key into a single subject token. Characters
+// that NATS gives a meaning to (., *, >, whitespace) and '%' are
+// percent-encoded so that every key maps to exactly one token and back.
+func SubjectKey(key string) string {
+	var b strings.Builder
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c <= ' ' || c == '.' || c == '*' || c == '>' || c == '%' || c >= 0x7f {
+			b.WriteByte('%')
+			b.WriteByte("0123456789ABCDEF"[c>>4])
+			b.WriteByte("0123456789ABCDEF"[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// KeyFromSubjectToken reverses SubjectKey.
+func KeyFromSubjectToken(tok string) string {
+	if !strings.Contains(tok, "%") {
+		return tok
+	}
+	var b bytes.Buffer
+	for i := 0; i < len(tok); i++ {
+		if tok[i] == '%' && i+2 < len(tok) {
+			h, l := unhex(tok[i+1]), unhex(tok[i+2])
+			if h >= 0 && l >= 0 {
+				b.WriteByte(byte(h<<4 | l))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(tok[i])
+	}
+	return b.String()
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	}
+	return -1
+}
+
+// LogSubject returns the log subject of an event with the given topic and key.
+func LogSubject(topic, key string) string { return topic + "." + SubjectKey(key) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

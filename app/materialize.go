@@ -1,0 +1,248 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// LogReader reads one topic in offset order.
+type LogReader interface {
+	// Next returns up to max entries, waiting up to wait for the first.
+	Next(ctx context.Context, max int, wait time.Duration) ([]LogEntry, error)
+	Close()
+}
+
+// Log is what the pipeline stages need from the event log.
+type Log interface {
+	NewReader(ctx context.Context, topic string, from uint64) (LogReader, error)
+	Append(ctx context.Context, topic string, events []*Event) ([]AppendResult, error)
+}
+
+// StateChange is one validated event turned into a change of state.
+type StateChange struct {
+	Type      string
+	Key       string
+	Version   Version
+	LogTime   time.Time
+	Flight    *Flight
+	Booking   *Booking
+	Passenger *Passenger
+	Document  *Document
+}
+
+// StateStore is what the materialiser needs from the state store.
+type StateStore interface {
+	// Position returns the last log offset of topic applied by consumer.
+	Position(ctx context.Context, consumer, topic string) (uint64, error)
+	// ApplyState applies changes and records upto as consumer's position
+	// in one transaction.
+	ApplyState(ctx context.Context, consumer, topic string, changes []StateChange, upto uint64, uptoTime time.Time) error
+}
+
+// StateConsumer is the consumer name of the state materialiser.
+const StateConsumer = "state"
+
+// Materializer keeps the state store in step with the state topics: one
+// loop per topic reads from the stored position, validates, turns events
+// into state changes and applies each batch together with its last offset.
+// Invalid events go to the dead-letter topic with the reason.
+type Materializer struct {
+	Log       Log
+	Store     StateStore
+	Validator *Validator
+	Logger    *slog.Logger
+	Topics    []string
+	BatchSize int
+	// OnApplied is called after each committed batch (live updates, metrics).
+	OnApplied func(topic string, offset uint64, changes []StateChange)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open starts one loop per topic.
+func (m *Materializer) Open() error {
+	if m.Logger == nil {
+		m.Logger = slog.Default()
+	}
+	m.Logger = m.Logger.With("subsystem", "materializer")
+	if m.Validator == nil {
+		m.Validator = DefaultValidator()
+	}
+	if len(m.Topics) == 0 {
+		m.Topics = StateTopics
+	}
+	if m.BatchSize == 0 {
+		m.BatchSize = 500
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	for _, t := range m.Topics {
+		m.wg.Add(1)
+		go m.run(t)
+	}
+	return nil
+}
+
+// Close stops the loops after their current batch.
+func (m *Materializer) Close(ctx context.Context) error {
+	if m.cancel == nil {
+		return nil
+	}
+	m.cancel()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Materializer) run(topic string) {
+	defer m.wg.Done()
+	backoff := NewBackoff(100*time.Millisecond, 10*time.Second)
+	for m.ctx.Err() == nil {
+		if err := m.follow(topic); err != nil && m.ctx.Err() == nil {
+			d := backoff.Next()
+			m.Logger.Warn("materializer retrying", "topic", topic, "err", err, "in", d)
+			select {
+			case <-time.After(d):
+			case <-m.ctx.Done():
+			}
+			continue
+		}
+		backoff.Reset()
+	}
+}
+
+func (m *Materializer) follow(topic string) error {
+	pos, err := m.Store.Position(m.ctx, StateConsumer, topic)
+	if err != nil {
+		return fmt.Errorf("position: %w", err)
+	}
+	r, err := m.Log.NewReader(m.ctx, topic, pos+1)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for m.ctx.Err() == nil {
+		entries, err := r.Next(m.ctx, m.BatchSize, time.Second)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			continue
+		}
+		if err := m.ApplyEntries(context.WithoutCancel(m.ctx), topic, entries); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ApplyEntries validates and applies one batch of entries of topic and
+// advances the position to the last of them. Rebuild uses it directly.
+func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries []LogEntry) error {
+	changes := make([]StateChange, 0, len(entries))
+	var dead []*Event
+	for _, le := range entries {
+		ch, err := m.Decode(topic, le)
+		if err != nil {
+			dl, derr := DeadLetter(le, err)
+			if derr != nil {
+				return derr
+			}
+			dead = append(dead, dl)
+			continue
+		}
+		changes = append(changes, ch)
+	}
+	if len(dead) > 0 {
+		// The dead letters are durable before the position moves past
+		// them; a repeat after a crash is de-duplicated by id.
+		if _, err := m.Log.Append(ctx, TopicDeadLetter, dead); err != nil {
+			return fmt.Errorf("dead-letter: %w", err)
+		}
+		m.Logger.Warn("events refused", "topic", topic, "count", len(dead))
+	}
+	last := entries[len(entries)-1]
+	if err := m.Store.ApplyState(ctx, StateConsumer, topic, changes, last.Offset, last.Stored); err != nil {
+		return fmt.Errorf("apply %s up to %d: %w", topic, last.Offset, err)
+	}
+	if m.OnApplied != nil {
+		m.OnApplied(topic, last.Offset, changes)
+	}
+	return nil
+}
+
+// Decode validates one log entry and turns it into a state change.
+func (m *Materializer) Decode(topic string, le LogEntry) (StateChange, error) {
+	v := m.Validator
+	if v == nil {
+		v = DefaultValidator()
+	}
+	e, err := v.Parse(le.Data, topic)
+	if err != nil {
+		return StateChange{}, err
+	}
+	if e.Subject != le.Key {
+		return StateChange{}, &ValidationError{Fields: []FieldError{{Field: "subject", Reason: fmt.Sprintf("%q does not match the log key %q", e.Subject, le.Key)}}}
+	}
+	ch := StateChange{Type: e.Type, Key: e.Subject, Version: Version{EventID: e.ID, EventTime: e.Time.UTC(), Offset: le.Offset}, LogTime: le.Stored.UTC()}
+	switch e.Type {
+	case TypeFlightScheduled, TypeFlightStatus:
+		ch.Flight = new(Flight)
+		err = json.Unmarshal(e.Data, ch.Flight)
+	case TypeBookingCreated, TypeBookingChanged, TypeBookingCancelled:
+		ch.Booking = new(Booking)
+		err = json.Unmarshal(e.Data, ch.Booking)
+		if err == nil && e.Type == TypeBookingCancelled {
+			ch.Booking.Status = BookingCancelled
+		}
+	case TypePassengerUpserted, TypePassengerErased:
+		ch.Passenger = new(Passenger)
+		err = json.Unmarshal(e.Data, ch.Passenger)
+	case TypeDocumentUpserted, TypeDocumentDeleted:
+		ch.Document = new(Document)
+		err = json.Unmarshal(e.Data, ch.Document)
+	default:
+		return StateChange{}, &ValidationError{Fields: []FieldError{{Field: "type", Reason: fmt.Sprintf("%q carries no state", e.Type)}}}
+	}
+	if err != nil {
+		return StateChange{}, &ValidationError{Fields: []FieldError{{Field: "data", Reason: err.Error()}}}
+	}
+	return ch, nil
+}
+
+// DeadLetterData is the data of a dead-letter event.
+type DeadLetterData struct {
+	Reason  string            `json:"reason"`
+	Fields  []FieldError      `json:"fields,omitempty"`
+	Origin  map[string]any    `json:"origin"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Payload string            `json:"payload"`
+}
+
+// DeadLetter wraps a refused log entry with the reason. Its id is derived
+// from the entry's position, so refusing the same entry twice stores it once.
+func DeadLetter(le LogEntry, reason error) (*Event, error) {
+	d := DeadLetterData{
+		Reason:  reason.Error(),
+		Origin:  map[string]any{"topic": le.Topic, "offset": le.Offset, "key": le.Key},
+		Payload: string(le.Data),
+	}
+	var ve *ValidationError
+	if errors.As(reason, &ve) {
+		d.Fields = ve.Fields
+	}
+	key := strings.ReplaceAll(fmt.Sprintf("%s-%d", le.Topic, le.Offset), ".", "-")
+	return NewEvent("deadletter-"+key, "apron/materializer", TypeDeadLetter, key, le.Stored, d)
+}

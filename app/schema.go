@@ -1,0 +1,229 @@
+package app
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// Schemas holds the published JSON Schemas of the event contract. The same
+// files validate the HTTP ingest API, events that arrive over NATS, and
+// records mirrored from Kafka.
+//
+//go:embed schemas/*.json
+var Schemas embed.FS
+
+const schemaBase = "https://schemas.apron.dev/v1/"
+
+// dataSchemaOfType names the schema file that validates each type's data.
+var dataSchemaOfType = map[string]string{
+	TypeFlightScheduled:   "flight.json",
+	TypeFlightStatus:      "flight.json",
+	TypeBookingCreated:    "booking.json",
+	TypeBookingChanged:    "booking.json",
+	TypeBookingCancelled:  "booking.json",
+	TypePassengerUpserted: "passenger.json",
+	TypePassengerErased:   "passenger-erased.json",
+	TypeDocumentUpserted:  "document.json",
+	TypeDocumentDeleted:   "document-deleted.json",
+	TypeRebookingProposed: "rebooking.json",
+	TypeRebookingApproved: "rebooking.json",
+	TypeRebookingRejected: "rebooking.json",
+	TypeRebookingExecuted: "rebooking.json",
+	TypeRebookingFailed:   "rebooking.json",
+	TypeAssistRequested:   "assist.json",
+	TypeAssistAnswered:    "assist.json",
+	TypeDeadLetter:        "deadletter.json",
+}
+
+// FieldError names one field of one event and why it was refused.
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+func (e FieldError) String() string { return e.Field + ": " + e.Reason }
+
+// ValidationError lists every reason an event was refused.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.String()
+	}
+	return "invalid event: " + strings.Join(parts, "; ")
+}
+
+// Validator checks events against the published schemas.
+type Validator struct {
+	envelope *jsonschema.Schema
+	data     map[string]*jsonschema.Schema
+	printer  *message.Printer
+}
+
+var (
+	defaultValidator     *Validator
+	defaultValidatorErr  error
+	defaultValidatorOnce sync.Once
+)
+
+// DefaultValidator returns a process-wide validator compiled from Schemas.
+func DefaultValidator() *Validator {
+	defaultValidatorOnce.Do(func() { defaultValidator, defaultValidatorErr = NewValidator() })
+	if defaultValidatorErr != nil {
+		panic(fmt.Sprintf("compile embedded schemas: %v", defaultValidatorErr))
+	}
+	return defaultValidator
+}
+
+// NewValidator compiles the embedded schemas.
+func NewValidator() (*Validator, error) {
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	entries, err := Schemas.ReadDir("schemas")
+	if err != nil {
+		return nil, err
+	}
+	for _, ent := range entries {
+		b, err := Schemas.ReadFile("schemas/" + ent.Name())
+		if err != nil {
+			return nil, err
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("schema %s: %w", ent.Name(), err)
+		}
+		if err := c.AddResource(schemaBase+ent.Name(), doc); err != nil {
+			return nil, fmt.Errorf("schema %s: %w", ent.Name(), err)
+		}
+	}
+	v := &Validator{data: map[string]*jsonschema.Schema{}, printer: message.NewPrinter(language.English)}
+	if v.envelope, err = c.Compile(schemaBase + "cloudevent.json"); err != nil {
+		return nil, fmt.Errorf("compile cloudevent.json: %w", err)
+	}
+	for typ, file := range dataSchemaOfType {
+		s, err := c.Compile(schemaBase + file)
+		if err != nil {
+			return nil, fmt.Errorf("compile %s: %w", file, err)
+		}
+		v.data[typ] = s
+	}
+	return v, nil
+}
+
+// Parse decodes and validates one CloudEvent in structured JSON mode. If
+// topic is not empty the event's type must belong to it. The returned error
+// is a *ValidationError naming every failing field.
+func (v *Validator) Parse(raw []byte, topic string) (*Event, error) {
+	raw = bytes.TrimSpace(raw)
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "(event)", Reason: "not valid JSON: " + err.Error()}}}
+	}
+	obj, ok := inst.(map[string]any)
+	if !ok {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "(event)", Reason: "must be a JSON object"}}}
+	}
+	var fields []FieldError
+	if err := v.envelope.Validate(obj); err != nil {
+		fields = append(fields, v.fieldErrors(err, "")...)
+	}
+	typ, _ := obj["type"].(string)
+	if typ != "" {
+		if s, ok := v.data[typ]; !ok {
+			fields = append(fields, FieldError{Field: "type", Reason: fmt.Sprintf("unknown event type %q", typ)})
+		} else {
+			if topic != "" && TopicOf(typ) != topic {
+				fields = append(fields, FieldError{Field: "type", Reason: fmt.Sprintf("type %q does not belong to topic %q (it belongs to %q)", typ, topic, TopicOf(typ))})
+			}
+			if data, ok := obj["data"].(map[string]any); ok {
+				if err := s.Validate(data); err != nil {
+					fields = append(fields, v.fieldErrors(err, "data")...)
+				}
+			}
+		}
+	}
+	if len(fields) > 0 {
+		return nil, &ValidationError{Fields: fields}
+	}
+	var e Event
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "(event)", Reason: err.Error()}}}
+	}
+	if key, ok := entityKey(&e); ok && key != e.Subject {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "subject", Reason: fmt.Sprintf("must equal the entity key %q carried in data", key)}}}
+	}
+	e.Raw = append(json.RawMessage(nil), raw...)
+	return &e, nil
+}
+
+// entityKey returns the key that an event's data implies for its subject.
+func entityKey(e *Event) (string, bool) {
+	var probe struct {
+		Flight  string `json:"flight"`
+		Locator string `json:"locator"`
+		ID      string `json:"id"`
+	}
+	if json.Unmarshal(e.Data, &probe) != nil {
+		return "", false
+	}
+	switch TopicOf(e.Type) {
+	case TopicFlights:
+		return probe.Flight, true
+	case TopicBookings:
+		return probe.Locator, true
+	case TopicPassengers, TopicDocuments:
+		return probe.ID, true
+	}
+	return "", false
+}
+
+// fieldErrors flattens a schema validation error into one entry per leaf.
+func (v *Validator) fieldErrors(err error, prefix string) []FieldError {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return []FieldError{{Field: orDefault(prefix, "(event)"), Reason: err.Error()}}
+	}
+	seen := map[string]bool{}
+	var out []FieldError
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		loc := append([]string(nil), e.InstanceLocation...)
+		if prefix != "" {
+			loc = append([]string{prefix}, loc...)
+		}
+		fe := FieldError{Field: orDefault(strings.Join(loc, "."), "(event)"), Reason: e.ErrorKind.LocalizedString(v.printer)}
+		if k := fe.String(); !seen[k] {
+			seen[k] = true
+			out = append(out, fe)
+		}
+	}
+	walk(ve)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Field < out[j].Field })
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+func runBench(ctx context.Context, args []string) error {
+	if len(args) < 1 {
+		return fmt.Errorf("usage: apron bench ingest [flags]")
+	}
+	switch args[0] {
+	case "ingest":
+		dir, err := os.MkdirTemp("", "apron-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		return BenchIngest(ctx, BenchIngestConfig{Dir: filepath.Join(dir, "x"), Out: os.Stdout, Events: 20000, Timeout: 10 * time.Minute}, args[1:])
+	}
+	return fmt.Errorf("unknown benchmark %q (have: ingest)", args[0])
+}

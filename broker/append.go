@@ -1,0 +1,233 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// Message is one record to append to a topic. ID de-duplicates (the
+// JetStream message id); Key orders (the subject's last token).
+type Message struct {
+	ID        string
+	Key       string
+	Data      []byte
+	EventType string
+	EventTime time.Time
+	Headers   map[string][]string
+}
+
+// MessageOf turns a validated event into a log message.
+func MessageOf(e *app.Event) Message {
+	return Message{ID: e.ID, Key: e.Subject, Data: e.Raw, EventType: e.Type, EventTime: e.Time}
+}
+
+// Append stores events on topic in order and returns after the log has
+// acknowledged (and, with Sync "always", fsynced) all of them. Concurrent
+// appends to the same topic are group-committed: the committer publishes
+// whatever is queued as one JetStream atomic batch, which the server makes
+// durable with one fsync. Results are in input order; a duplicate id is
+// reported as such and stored once.
+func (b *Broker) Append(ctx context.Context, topic string, events []*app.Event) ([]app.AppendResult, error) {
+	msgs := make([]Message, len(events))
+	for i, e := range events {
+		msgs[i] = MessageOf(e)
+	}
+	return b.AppendMessages(ctx, topic, msgs)
+}
+
+// AppendMessages is Append for records that are not (or not yet) parsed
+// events, such as dead letters and mirrored Kafka records.
+func (b *Broker) AppendMessages(ctx context.Context, topic string, msgs []Message) ([]app.AppendResult, error) {
+	if !app.IsTopic(topic) {
+		return nil, app.Errorf(app.ENOTFOUND, "topic %q does not exist", topic)
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	c := b.committer(topic)
+	if c == nil {
+		return nil, app.Errorf(app.EUNAVAILABLE, "log is shutting down")
+	}
+	results := make([]app.AppendResult, len(msgs))
+	var reqs []*appendReq
+	for start := 0; start < len(msgs); start += b.Config.MaxBatch {
+		end := min(start+b.Config.MaxBatch, len(msgs))
+		r := &appendReq{topic: topic, msgs: msgs[start:end], results: results[start:end], done: make(chan error, 1)}
+		select {
+		case c.queue <- r:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-b.ctx.Done():
+			return nil, app.Errorf(app.EUNAVAILABLE, "log is shutting down")
+		}
+		reqs = append(reqs, r)
+	}
+	var firstErr error
+	for _, r := range reqs {
+		// Once queued, a request is committed or failed by the committer;
+		// waiting for it keeps the answer truthful even if ctx ends.
+		if err := <-r.done; err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return results, firstErr
+}
+
+type appendReq struct {
+	topic   string
+	msgs    []Message
+	results []app.AppendResult
+	done    chan error
+}
+
+type committer struct {
+	b     *Broker
+	topic string
+	queue chan *appendReq
+}
+
+func (b *Broker) committer(topic string) *committer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctx == nil || b.ctx.Err() != nil {
+		return nil
+	}
+	c, ok := b.committers[topic]
+	if !ok {
+		c = &committer{b: b, topic: topic, queue: make(chan *appendReq, 4096)}
+		b.committers[topic] = c
+		b.wg.Add(1)
+		go c.run()
+	}
+	return c
+}
+
+func (c *committer) run() {
+	defer c.b.wg.Done()
+	var carry *appendReq
+	for {
+		var first *appendReq
+		if carry != nil {
+			first, carry = carry, nil
+		} else {
+			select {
+			case first = <-c.queue:
+			case <-c.b.ctx.Done():
+				c.failPending()
+				return
+			}
+		}
+		batch := []*appendReq{first}
+		n := len(first.msgs)
+	drain:
+		for n < c.b.Config.MaxBatch {
+			select {
+			case r := <-c.queue:
+				if n+len(r.msgs) > c.b.Config.MaxBatch {
+					carry = r
+					break drain
+				}
+				batch = append(batch, r)
+				n += len(r.msgs)
+			default:
+				break drain
+			}
+		}
+		err := c.commit(batch, n)
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+func (c *committer) failPending() {
+	for {
+		select {
+		case r := <-c.queue:
+			r.done <- app.Errorf(app.EUNAVAILABLE, "log is shutting down")
+		default:
+			return
+		}
+	}
+}
+
+func (c *committer) natsMsg(m Message) *nats.Msg {
+	nm := nats.NewMsg(app.LogSubject(c.topic, m.Key))
+	nm.Data = m.Data
+	for k, vs := range m.Headers {
+		for _, v := range vs {
+			nm.Header.Add(k, v)
+		}
+	}
+	if m.ID != "" {
+		nm.Header.Set(jetstream.MsgIDHeader, m.ID)
+	}
+	if m.EventType != "" {
+		nm.Header.Set(HeaderEventType, m.EventType)
+	}
+	if !m.EventTime.IsZero() {
+		nm.Header.Set(HeaderEventTime, m.EventTime.UTC().Format(time.RFC3339Nano))
+	}
+	nm.Header.Set(HeaderKey, m.Key)
+	return nm
+}
+
+// commit stores one group. The common path is one atomic batch (one
+// fsync). JetStream refuses a whole atomic batch that contains a duplicate
+// id, so then, and on any other batch error, the group is stored message by
+// message, which reports duplicates individually.
+func (c *committer) commit(batch []*appendReq, n int) error {
+	ctx, cancel := context.WithTimeout(c.b.ctx, 30*time.Second)
+	defer cancel()
+	msgs := make([]*nats.Msg, 0, n)
+	for _, r := range batch {
+		for _, m := range r.msgs {
+			msgs = append(msgs, c.natsMsg(m))
+		}
+	}
+	if len(msgs) > 1 {
+		ack, err := jetstreamext.PublishMsgBatch(ctx, c.b.js, msgs)
+		if err == nil && ack != nil && ack.BatchSize == uint64(len(msgs)) {
+			seq := ack.Sequence - ack.BatchSize + 1
+			for _, r := range batch {
+				for i, m := range r.msgs {
+					r.results[i] = app.AppendResult{ID: m.ID, Offset: seq}
+					seq++
+				}
+			}
+			return nil
+		}
+		if err != nil {
+			c.b.Logger.Debug("atomic batch refused, storing one by one", "topic", c.topic, "size", len(msgs), "err", err)
+		}
+	}
+	k := 0
+	for _, r := range batch {
+		for i, m := range r.msgs {
+			ack, err := c.b.js.PublishMsg(ctx, msgs[k])
+			k++
+			if err != nil {
+				return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, err)
+			}
+			r.results[i] = app.AppendResult{ID: m.ID, Offset: ack.Sequence, Duplicate: ack.Duplicate}
+		}
+	}
+	return nil
+}
+
+// PublishOne stores one message without group commit; benchmarks use it as
+// the per-message baseline.
+func (b *Broker) PublishOne(ctx context.Context, topic string, m Message) (app.AppendResult, error) {
+	c := &committer{b: b, topic: topic}
+	ack, err := b.js.PublishMsg(ctx, c.natsMsg(m))
+	if err != nil {
+		return app.AppendResult{}, fmt.Errorf("publish: %w", err)
+	}
+	return app.AppendResult{ID: m.ID, Offset: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}

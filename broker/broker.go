@@ -1,0 +1,346 @@
+// Package broker owns NATS: an embedded nats-server with JetStream used as a
+// Kafka-style log (topics, keys, offsets, replay, dead letters), and the
+// bridge to a central Kafka cluster.
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Sync modes of the log's file store.
+const (
+	SyncAlways   = "always"   // fsync every write before acknowledging it
+	SyncInterval = "interval" // fsync in the background every SyncInterval
+)
+
+// Headers apron sets on every stored event.
+const (
+	HeaderEventType = "Apron-Event-Type"
+	HeaderEventTime = "Apron-Event-Time"
+	HeaderKey       = "Apron-Key"
+)
+
+// Config configures the embedded log.
+type Config struct {
+	Dir string // JetStream store directory
+
+	// ClientAddr is host:port of the NATS client listener; "" disables it.
+	ClientAddr string
+	// ClientUser/ClientPassword or ClientToken authenticate external NATS
+	// clients. Required when ClientAddr is not a loopback address.
+	ClientUser     string
+	ClientPassword string
+	ClientToken    string
+	TLSCert        string
+	TLSKey         string
+
+	Sync         string        // SyncAlways (default) or SyncInterval
+	SyncInterval time.Duration // only with SyncInterval
+
+	DuplicateWindow time.Duration // de-duplication by CloudEvents id
+	HistoryWindow   time.Duration // state topics: superseded events are kept this long
+	EventTopicAge   time.Duration // rebookings, assist, deadletter: retention (0 = forever)
+	MaxBytes        int64         // per topic, 0 = unlimited
+	MaxBatch        int           // events per group commit, at most 1000
+}
+
+// DefaultConfig returns the defaults used by `apron serve`.
+func DefaultConfig() Config {
+	return Config{
+		ClientAddr:      "127.0.0.1:4222",
+		Sync:            SyncAlways,
+		SyncInterval:    2 * time.Minute,
+		DuplicateWindow: 2 * time.Hour,
+		HistoryWindow:   7 * 24 * time.Hour,
+		EventTopicAge:   30 * 24 * time.Hour,
+		MaxBatch:        1000,
+	}
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	if c.Dir == "" {
+		return app.Errorf(app.EINVALID, "nats.dir: must not be empty")
+	}
+	switch c.Sync {
+	case SyncAlways:
+	case SyncInterval:
+		if c.SyncInterval <= 0 {
+			return app.Errorf(app.EINVALID, "nats.sync_interval: must be positive when nats.sync is %q", SyncInterval)
+		}
+	default:
+		return app.Errorf(app.EINVALID, "nats.sync: must be %q or %q, got %q", SyncAlways, SyncInterval, c.Sync)
+	}
+	if c.ClientAddr != "" {
+		host, port, err := net.SplitHostPort(c.ClientAddr)
+		if err != nil {
+			return app.Errorf(app.EINVALID, "nats.addr: %q is not host:port: %v", c.ClientAddr, err)
+		}
+		if _, err := strconv.Atoi(port); err != nil {
+			return app.Errorf(app.EINVALID, "nats.addr: port %q is not a number", port)
+		}
+		if !isLoopback(host) && c.ClientToken == "" && (c.ClientUser == "" || c.ClientPassword == "") {
+			return app.Errorf(app.EINVALID, "nats.addr: %q is not a loopback address, so nats.user and nats.password (or nats.token) are required", c.ClientAddr)
+		}
+		if (c.TLSCert == "") != (c.TLSKey == "") {
+			return app.Errorf(app.EINVALID, "nats.tls_cert and nats.tls_key: set both or neither")
+		}
+	}
+	if c.DuplicateWindow < time.Second {
+		return app.Errorf(app.EINVALID, "nats.duplicate_window: must be at least 1s")
+	}
+	if c.HistoryWindow < 0 {
+		return app.Errorf(app.EINVALID, "nats.history_window: must not be negative")
+	}
+	if c.MaxBatch < 1 || c.MaxBatch > 1000 {
+		return app.Errorf(app.EINVALID, "nats.max_batch: must be between 1 and 1000, got %d", c.MaxBatch)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Broker is the embedded log. Set Config and Logger, then Open.
+type Broker struct {
+	Config Config
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	srv *server.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	committers map[string]*committer
+}
+
+// New returns a Broker with the given config.
+func New(cfg Config) *Broker {
+	return &Broker{Config: cfg, Logger: slog.Default(), Now: time.Now}
+}
+
+// Open starts the embedded server, connects in-process and creates or
+// updates the topics.
+func (b *Broker) Open() error {
+	if err := b.Config.Validate(); err != nil {
+		return err
+	}
+	b.Logger = b.Logger.With("subsystem", "broker")
+	if err := os.MkdirAll(b.Config.Dir, 0o750); err != nil {
+		return fmt.Errorf("create log dir: %w", err)
+	}
+	internalPass, err := randomToken()
+	if err != nil {
+		return err
+	}
+	opts := &server.Options{
+		ServerName:            "apron",
+		JetStream:             true,
+		StoreDir:              b.Config.Dir,
+		NoSigs:                true,
+		NoLog:                 true,
+		SyncAlways:            b.Config.Sync == SyncAlways,
+		SyncInterval:          b.Config.SyncInterval,
+		MaxPayload:            8 << 20,
+		JetStreamMaxMemory:    256 << 20,
+		DisableShortFirstPing: true,
+	}
+	if b.Config.ClientAddr == "" {
+		opts.DontListen = true
+	} else {
+		host, port, _ := net.SplitHostPort(b.Config.ClientAddr)
+		opts.Host = host
+		opts.Port, _ = strconv.Atoi(port)
+		if opts.Port == 0 {
+			opts.Port = server.RANDOM_PORT
+		}
+	}
+	// The in-process connection authenticates like any client once
+	// external clients need credentials.
+	users := []*server.User{{Username: "apron-internal", Password: internalPass}}
+	if b.Config.ClientUser != "" {
+		users = append(users, &server.User{Username: b.Config.ClientUser, Password: b.Config.ClientPassword})
+	}
+	needAuth := b.Config.ClientUser != "" || b.Config.ClientToken != ""
+	if needAuth {
+		opts.Users = users
+		if b.Config.ClientToken != "" {
+			// nats-server does not combine token and user auth; a token
+			// becomes the password of a user named "token".
+			opts.Users = append(opts.Users, &server.User{Username: "token", Password: b.Config.ClientToken})
+		}
+	}
+	if b.Config.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(b.Config.TLSCert, b.Config.TLSKey)
+		if err != nil {
+			return app.Errorf(app.EINVALID, "nats.tls_cert: %v", err)
+		}
+		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		opts.TLS = true
+		opts.AllowNonTLS = false
+		opts.TLSHandshakeFirst = false
+	}
+
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("new nats server: %w", err)
+	}
+	srv.SetLoggerV2(&natsLogger{l: b.Logger}, false, false, false)
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return app.Errorf(app.EUNAVAILABLE, "nats server not ready after 30s (is %s in use?)", b.Config.ClientAddr)
+	}
+	b.srv = srv
+
+	copts := []nats.Option{nats.InProcessServer(srv), nats.Name("apron"), nats.MaxReconnects(-1)}
+	if needAuth {
+		copts = append(copts, nats.UserInfo("apron-internal", internalPass))
+	}
+	nc, err := nats.Connect("", copts...)
+	if err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("connect in-process: %w", err)
+	}
+	b.nc = nc
+	if b.js, err = jetstream.New(nc); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.committers = map[string]*committer{}
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	for _, t := range app.Topics {
+		if _, err := b.js.CreateOrUpdateStream(ctx, b.streamConfig(t)); err != nil {
+			return fmt.Errorf("create topic %s: %w", t, err)
+		}
+	}
+	b.Logger.Info("log open", "dir", b.Config.Dir, "sync", b.Config.Sync, "client_url", b.ClientURL())
+	return nil
+}
+
+func (b *Broker) streamConfig(topic string) jetstream.StreamConfig {
+	cfg := jetstream.StreamConfig{
+		Name:               topic,
+		Subjects:           []string{topic + ".>"},
+		Storage:            jetstream.FileStorage,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardOld,
+		Duplicates:         b.Config.DuplicateWindow,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		MaxBytes:           -1,
+		MaxMsgs:            -1,
+		MaxMsgsPerSubject:  -1,
+	}
+	if b.Config.MaxBytes > 0 {
+		cfg.MaxBytes = b.Config.MaxBytes
+	}
+	isState := false
+	for _, s := range app.StateTopics {
+		if s == topic {
+			isState = true
+		}
+	}
+	if !isState {
+		cfg.MaxAge = b.Config.EventTopicAge
+	}
+	return cfg
+}
+
+// Close stops the committers, drains the connection and shuts the server down.
+func (b *Broker) Close(ctx context.Context) error {
+	if b.cancel != nil {
+		b.cancel()
+	}
+	b.wg.Wait()
+	if b.nc != nil {
+		_ = b.nc.Drain()
+		b.nc.Close()
+	}
+	if b.srv != nil {
+		b.srv.Shutdown()
+		done := make(chan struct{})
+		go func() { b.srv.WaitForShutdown(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// ClientURL returns the URL external NATS clients connect to, or "".
+func (b *Broker) ClientURL() string {
+	if b.srv == nil || b.Config.ClientAddr == "" {
+		return ""
+	}
+	return b.srv.ClientURL()
+}
+
+// JetStream exposes the in-process JetStream context to other adapters in
+// this package (the bridge) and to tests.
+func (b *Broker) JetStream() jetstream.JetStream { return b.js }
+
+// Conn exposes the in-process NATS connection.
+func (b *Broker) Conn() *nats.Conn { return b.nc }
+
+func randomToken() (string, error) {
+	var buf [24]byte
+	if _, err := rand.Read(buf[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(buf[:]), nil
+}
+
+// natsLogger routes nats-server logs into slog.
+type natsLogger struct{ l *slog.Logger }
+
+func (n *natsLogger) Noticef(format string, v ...any) { n.l.Debug(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Warnf(format string, v ...any)   { n.l.Warn(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Fatalf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Errorf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Debugf(format string, v ...any)  {}
+func (n *natsLogger) Tracef(format string, v ...any)  {}
+
+// dirSize is used by stats to report bytes on disk.
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+var errClosed = errors.New("broker closed")

@@ -1,0 +1,147 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Reader reads one topic in offset order from a start offset. Its position
+// lives with the caller (the state store keeps it in the same transaction
+// as the state it produced), which is what makes replay exact.
+type Reader struct {
+	b     *Broker
+	topic string
+	cons  jetstream.Consumer
+}
+
+// NewReader returns a reader positioned at offset from (1 = the beginning).
+func (b *Broker) NewReader(ctx context.Context, topic string, from uint64) (app.LogReader, error) {
+	if !app.IsTopic(topic) {
+		return nil, app.Errorf(app.ENOTFOUND, "topic %q does not exist", topic)
+	}
+	if from < 1 {
+		from = 1
+	}
+	cons, err := b.js.OrderedConsumer(ctx, topic, jetstream.OrderedConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       from,
+		InactiveThreshold: 5 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reader %s@%d: %w", topic, from, err)
+	}
+	return &Reader{b: b, topic: topic, cons: cons}, nil
+}
+
+// Next returns up to max entries, waiting up to wait for the first one. It
+// returns whatever is available as soon as something is, and an empty
+// slice, not an error, when nothing arrived in time.
+func (r *Reader) Next(ctx context.Context, max int, wait time.Duration) ([]app.LogEntry, error) {
+	out, err := r.fetch(r.cons.FetchNoWait(max))
+	if err != nil || len(out) > 0 {
+		return out, err
+	}
+	out, err = r.fetch(r.cons.Fetch(1, jetstream.FetchMaxWait(wait)))
+	if err != nil || len(out) == 0 || max == 1 {
+		return out, err
+	}
+	more, err := r.fetch(r.cons.FetchNoWait(max - 1))
+	return append(out, more...), err
+}
+
+func (r *Reader) fetch(batch jetstream.MessageBatch, err error) ([]app.LogEntry, error) {
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("fetch %s: %w", r.topic, err)
+	}
+	var out []app.LogEntry
+	for m := range batch.Messages() {
+		meta, err := m.Metadata()
+		if err != nil {
+			return out, fmt.Errorf("metadata: %w", err)
+		}
+		out = append(out, app.LogEntry{
+			Topic:   r.topic,
+			Offset:  meta.Sequence.Stream,
+			Subject: m.Subject(),
+			Key:     keyOf(r.topic, m.Subject()),
+			Stored:  meta.Timestamp,
+			Headers: m.Headers(),
+			Data:    m.Data(),
+		})
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+		return out, fmt.Errorf("fetch %s: %w", r.topic, err)
+	}
+	return out, nil
+}
+
+// Close releases the reader. The server removes its consumer anyway once
+// inactive.
+func (r *Reader) Close() {}
+
+func keyOf(topic, subject string) string {
+	return app.KeyFromSubjectToken(strings.TrimPrefix(subject, topic+"."))
+}
+
+// Topics returns the state of every topic.
+func (b *Broker) Topics(ctx context.Context) ([]app.TopicInfo, error) {
+	out := make([]app.TopicInfo, 0, len(app.Topics))
+	for _, t := range app.Topics {
+		ti, err := b.Topic(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ti)
+	}
+	return out, nil
+}
+
+// Topic returns the state of one topic.
+func (b *Broker) Topic(ctx context.Context, topic string) (app.TopicInfo, error) {
+	s, err := b.js.Stream(ctx, topic)
+	if err != nil {
+		return app.TopicInfo{}, fmt.Errorf("topic %s: %w", topic, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return app.TopicInfo{}, fmt.Errorf("topic %s info: %w", topic, err)
+	}
+	st := info.State
+	return app.TopicInfo{Name: topic, FirstOffset: st.FirstSeq, LastOffset: st.LastSeq, Messages: st.Msgs, Bytes: st.Bytes, Keys: st.NumSubjects, LastTime: st.LastTime}, nil
+}
+
+// Get returns the entry at offset.
+func (b *Broker) Get(ctx context.Context, topic string, offset uint64) (app.LogEntry, error) {
+	s, err := b.js.Stream(ctx, topic)
+	if err != nil {
+		return app.LogEntry{}, fmt.Errorf("topic %s: %w", topic, err)
+	}
+	m, err := s.GetMsg(ctx, offset)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return app.LogEntry{}, app.Errorf(app.ENOTFOUND, "no entry at %s@%d", topic, offset)
+		}
+		return app.LogEntry{}, err
+	}
+	return app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: m.Time, Headers: m.Header, Data: m.Data}, nil
+}
+
+// PurgeKeyBefore removes every entry of key on topic below offset. Erasure
+// uses it so that a forgotten person's earlier records leave the log too.
+func (b *Broker) PurgeKeyBefore(ctx context.Context, topic, key string, offset uint64) error {
+	s, err := b.js.Stream(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("topic %s: %w", topic, err)
+	}
+	return s.Purge(ctx, jetstream.WithPurgeSubject(app.LogSubject(topic, key)), jetstream.WithPurgeSequence(offset))
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/broker"
+)
+
+// Config is the node's whole configuration. Values come from defaults, then
+// a JSON file (--config or APRON_CONFIG), then APRON_* environment
+// variables, then flags; later sources win.
+type Config struct {
+	Data     string `json:"data"`      // one directory holds everything
+	HTTP     string `json:"http"`      // console and API listen address
+	Hub      string `json:"hub"`       // IATA code of this site
+	TimeZone string `json:"time_zone"` // IANA zone of the site, for the console
+	LogLevel string `json:"log_level"`
+	MaxBody  int64  `json:"max_body_bytes"`
+
+	NATS struct {
+		Addr            string   `json:"addr"`
+		User            string   `json:"user"`
+		Password        string   `json:"password"`
+		Token           string   `json:"token"`
+		TLSCert         string   `json:"tls_cert"`
+		TLSKey          string   `json:"tls_key"`
+		Sync            string   `json:"sync"`
+		SyncInterval    Duration `json:"sync_interval"`
+		DuplicateWindow Duration `json:"duplicate_window"`
+		HistoryWindow   Duration `json:"history_window"`
+		MaxBytes        int64    `json:"max_bytes"`
+	} `json:"nats"`
+
+	Demo struct {
+		Seed       uint64  `json:"seed"`
+		Speed      float64 `json:"speed"`
+		Departures int     `json:"departures"`
+	} `json:"demo"`
+}
+
+// Duration is a time.Duration that reads "90s" or "2h" from JSON.
+type Duration time.Duration
+
+// UnmarshalJSON parses a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// DefaultConfig returns defaults that work out of the box on one machine.
+func DefaultConfig() Config {
+	var c Config
+	c.Data = "data"
+	c.HTTP = "127.0.0.1:8080"
+	c.Hub = "FRA"
+	c.TimeZone = "Europe/Berlin"
+	c.LogLevel = "info"
+	c.MaxBody = 16 << 20
+	bc := broker.DefaultConfig()
+	c.NATS.Addr = bc.ClientAddr
+	c.NATS.Sync = bc.Sync
+	c.NATS.SyncInterval = Duration(bc.SyncInterval)
+	c.NATS.DuplicateWindow = Duration(bc.DuplicateWindow)
+	c.NATS.HistoryWindow = Duration(bc.HistoryWindow)
+	c.Demo.Seed = 1
+	c.Demo.Speed = 60
+	c.Demo.Departures = 300
+	return c
+}
+
+// Validate reports the first invalid field by name.
+func (c *Config) Validate() error {
+	if c.Data == "" {
+		return app.Errorf(app.EINVALID, "data: must not be empty")
+	}
+	if c.HTTP == "" || !strings.Contains(c.HTTP, ":") {
+		return app.Errorf(app.EINVALID, "http: must be host:port, got %q", c.HTTP)
+	}
+	if len(c.Hub) != 3 || strings.ToUpper(c.Hub) != c.Hub {
+		return app.Errorf(app.EINVALID, "hub: must be a three-letter IATA code in capitals, got %q", c.Hub)
+	}
+	if _, err := time.LoadLocation(c.TimeZone); err != nil {
+		return app.Errorf(app.EINVALID, "time_zone: %v", err)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return app.Errorf(app.EINVALID, "log_level: must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.MaxBody < 1024 {
+		return app.Errorf(app.EINVALID, "max_body_bytes: must be at least 1024, got %d", c.MaxBody)
+	}
+	if c.Demo.Speed <= 0 {
+		return app.Errorf(app.EINVALID, "demo.speed: must be positive, got %v", c.Demo.Speed)
+	}
+	bc := c.BrokerConfig()
+	return bc.Validate()
+}
+
+// BrokerConfig derives the log's configuration.
+func (c *Config) BrokerConfig() broker.Config {
+	bc := broker.DefaultConfig()
+	bc.Dir = filepath.Join(c.Data, "log")
+	bc.ClientAddr = c.NATS.Addr
+	bc.ClientUser, bc.ClientPassword, bc.ClientToken = c.NATS.User, c.NATS.Password, c.NATS.Token
+	bc.TLSCert, bc.TLSKey = c.NATS.TLSCert, c.NATS.TLSKey
+	bc.Sync = c.NATS.Sync
+	bc.SyncInterval = time.Duration(c.NATS.SyncInterval)
+	bc.DuplicateWindow = time.Duration(c.NATS.DuplicateWindow)
+	bc.HistoryWindow = time.Duration(c.NATS.HistoryWindow)
+	bc.MaxBytes = c.NATS.MaxBytes
+	return bc
+}
+
+// StatePath is the state store's database file.
+func (c *Config) StatePath() string { return filepath.Join(c.Data, "state.db") }
+
+// LoadConfig applies file, environment and flags over the defaults. args
+// are the subcommand's arguments.
+func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
+	c := DefaultConfig()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	configPath := fs.String("config", os.Getenv("APRON_CONFIG"), "JSON config file (env APRON_CONFIG)")
+	// Parse once to find --config; flags are applied after file and env.
+	data := fs.String("data", "", "data directory (env APRON_DATA)")
+	httpAddr := fs.String("http", "", "console and API address (env APRON_HTTP)")
+	natsAddr := fs.String("nats", "", "NATS client address, empty to disable (env APRON_NATS)")
+	hub := fs.String("hub", "", "IATA code of this site (env APRON_HUB)")
+	tz := fs.String("tz", "", "IANA time zone of this site (env APRON_TZ)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (env APRON_LOG_LEVEL)")
+	syncMode := fs.String("sync", "", "log durability: always (fsync each write) or interval (env APRON_SYNC)")
+	seed := fs.Uint64("seed", 0, "demo: simulation seed")
+	speed := fs.Float64("speed", 0, "demo: simulated seconds per real second")
+	deps := fs.Int("departures", 0, "demo: departures (and arrivals) of the simulated day")
+	if err := fs.Parse(args); err != nil {
+		return c, fs, err
+	}
+	if *configPath != "" {
+		b, err := os.ReadFile(*configPath)
+		if err != nil {
+			return c, fs, app.Errorf(app.EINVALID, "config: %v", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return c, fs, app.Errorf(app.EINVALID, "config %s: %v", *configPath, err)
+		}
+	}
+	env := func(key string, dst *string) {
+		if v, ok := os.LookupEnv(key); ok {
+			*dst = v
+		}
+	}
+	env("APRON_DATA", &c.Data)
+	env("APRON_HTTP", &c.HTTP)
+	env("APRON_NATS", &c.NATS.Addr)
+	env("APRON_HUB", &c.Hub)
+	env("APRON_TZ", &c.TimeZone)
+	env("APRON_LOG_LEVEL", &c.LogLevel)
+	env("APRON_SYNC", &c.NATS.Sync)
+	env("APRON_NATS_USER", &c.NATS.User)
+	env("APRON_NATS_PASSWORD", &c.NATS.Password)
+	env("APRON_NATS_TOKEN", &c.NATS.Token)
+	if v, ok := os.LookupEnv("APRON_MAX_BODY_BYTES"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return c, fs, app.Errorf(app.EINVALID, "APRON_MAX_BODY_BYTES: %v", err)
+		}
+		c.MaxBody = n
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["data"] {
+		c.Data = *data
+	}
+	if set["http"] {
+		c.HTTP = *httpAddr
+	}
+	if set["nats"] {
+		c.NATS.Addr = *natsAddr
+	}
+	if set["hub"] {
+		c.Hub = *hub
+	}
+	if set["tz"] {
+		c.TimeZone = *tz
+	}
+	if set["log-level"] {
+		c.LogLevel = *logLevel
+	}
+	if set["sync"] {
+		c.NATS.Sync = *syncMode
+	}
+	if set["seed"] {
+		c.Demo.Seed = *seed
+	}
+	if set["speed"] {
+		c.Demo.Speed = *speed
+	}
+	if set["departures"] {
+		c.Demo.Departures = *deps
+	}
+	if err := c.Validate(); err != nil {
+		return c, fs, err
+	}
+	return c, fs, nil
+}
+
+func (c Config) String() string {
+	return fmt.Sprintf("data=%s http=%s nats=%s hub=%s sync=%s", c.Data, c.HTTP, c.NATS.Addr, c.Hub, c.NATS.Sync)
+}

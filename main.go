@@ -1,0 +1,375 @@
+// Command apron is the airport edge node: the event log, the state store,
+// the API and the console in one process. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+	_ "time/tzdata" // the console shows local times even in a minimal container
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/broker"
+	"github.com/apron-edge/apron/ui"
+	"github.com/apron-edge/apron/vectors"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `apron: the airport edge node
+
+Usage:
+  apron serve   [flags]   run the node
+  apron demo    [flags]   run the node with a simulated airport day
+  apron rebuild [flags]   rebuild the state store from the log (node stopped)
+  apron check   [flags]   prove the state store equals a rebuild (node stopped)
+  apron bench ingest      measure ingest against raw JetStream baselines
+  apron version           print the version
+
+Run "apron serve -h" for the flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// A second signal forces the exit.
+		<-ctx.Done()
+		stop()
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		<-ch
+		fmt.Fprintln(os.Stderr, "apron: forced exit")
+		os.Exit(1)
+	}()
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "serve":
+		err = runServe(ctx, args, false)
+	case "demo":
+		err = runServe(ctx, args, true)
+	case "rebuild":
+		err = runRebuild(ctx, args)
+	case "check":
+		err = runCheck(ctx, args)
+	case "bench":
+		err = runBench(ctx, args)
+	case "version", "--version", "-v":
+		fmt.Println("apron", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "apron: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "apron %s: %s\n", cmd, describe(err))
+		os.Exit(1)
+	}
+}
+
+func describe(err error) string {
+	var e *app.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// Main is the node: its configuration and its opened components.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+
+	Broker       *broker.Broker
+	Store        *vectors.Store
+	Materializer *app.Materializer
+	HTTP         *ui.Server
+}
+
+// NewMain returns a node for cfg.
+func NewMain(cfg Config, logger *slog.Logger) *Main {
+	return &Main{Config: cfg, Logger: logger}
+}
+
+// Open starts the components in dependency order.
+func (m *Main) Open(ctx context.Context) error {
+	if err := os.MkdirAll(m.Config.Data, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	zone, err := time.LoadLocation(m.Config.TimeZone)
+	if err != nil {
+		return err
+	}
+	m.Broker = broker.New(m.Config.BrokerConfig())
+	m.Broker.Logger = m.Logger
+	if err := m.Broker.Open(); err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	m.Store = vectors.NewStore(m.Config.StatePath())
+	m.Store.Logger = m.Logger
+	if err := m.Store.Open(); err != nil {
+		return fmt.Errorf("open state store: %w", err)
+	}
+	m.HTTP = &ui.Server{
+		Addr: m.Config.HTTP, Log: m.Broker, State: m.Store, Logger: m.Logger,
+		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready,
+	}
+	m.Materializer = &app.Materializer{
+		Log: m.Broker, Store: m.Store, Logger: m.Logger,
+		OnApplied: func(topic string, _ uint64, changes []app.StateChange) {
+			if topic != app.TopicFlights {
+				return
+			}
+			var flights []*app.Flight
+			for _, ch := range changes {
+				flights = append(flights, ch.Flight)
+			}
+			m.HTTP.FlightsChanged(context.Background(), flights)
+		},
+	}
+	if err := m.Materializer.Open(); err != nil {
+		return err
+	}
+	if err := m.HTTP.Open(); err != nil {
+		return err
+	}
+	m.Logger.Info("apron ready", "version", version, "console", m.HTTP.URL(), "nats", m.Broker.ClientURL(), "data", m.Config.Data)
+	return nil
+}
+
+// ready reports not ready while the state store is far behind the log.
+func (m *Main) ready(ctx context.Context) error {
+	topics, err := m.Broker.Topics(ctx)
+	if err != nil {
+		return app.Errorf(app.EUNAVAILABLE, "log: %v", err)
+	}
+	pos, err := m.Store.Positions(ctx)
+	if err != nil {
+		return app.Errorf(app.EUNAVAILABLE, "state store: %v", err)
+	}
+	at := map[string]uint64{}
+	for _, p := range pos {
+		if p.Consumer == app.StateConsumer {
+			at[p.Topic] = p.Offset
+		}
+	}
+	for _, t := range topics {
+		for _, st := range app.StateTopics {
+			if t.Name == st && t.LastOffset > at[st]+10000 {
+				return app.Errorf(app.EUNAVAILABLE, "state store is %d events behind on %s", t.LastOffset-at[st], st)
+			}
+		}
+	}
+	return nil
+}
+
+// Close shuts down in reverse order: HTTP (with ctx's deadline), the
+// pipeline stages, the log, the database.
+func (m *Main) Close(ctx context.Context) error {
+	var errs []error
+	if m.HTTP != nil {
+		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.Materializer != nil {
+		errs = append(errs, m.Materializer.Close(ctx))
+	}
+	if m.Broker != nil {
+		errs = append(errs, m.Broker.Close(ctx))
+	}
+	if m.Store != nil {
+		errs = append(errs, m.Store.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func runServe(ctx context.Context, args []string, demo bool) error {
+	name := "serve"
+	if demo {
+		name = "demo"
+	}
+	cfg, _, err := LoadConfig(name, args)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogLevel)
+	m := NewMain(cfg, logger)
+	if err := m.Open(ctx); err != nil {
+		_ = m.Close(context.Background())
+		return err
+	}
+	if demo {
+		fmt.Printf("apron demo: console at %s (simulated %s day at %gx speed)\n", m.HTTP.URL(), cfg.Hub, cfg.Demo.Speed)
+		go func() {
+			if err := runSimulation(ctx, m, logger); err != nil && ctx.Err() == nil {
+				logger.Error("simulation stopped", "err", err)
+			}
+		}()
+	}
+	<-ctx.Done()
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return m.Close(sctx)
+}
+
+// openLogOnly opens the log of a stopped node without its client port.
+func openLogOnly(cfg Config, logger *slog.Logger) (*broker.Broker, error) {
+	bc := cfg.BrokerConfig()
+	bc.ClientAddr = ""
+	b := broker.New(bc)
+	b.Logger = logger
+	if err := b.Open(); err != nil {
+		return nil, fmt.Errorf("open log (is the node still running?): %w", err)
+	}
+	return b, nil
+}
+
+func logHeads(ctx context.Context, b *broker.Broker) (map[string]uint64, error) {
+	heads := map[string]uint64{}
+	for _, t := range app.StateTopics {
+		ti, err := b.Topic(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		heads[t] = ti.LastOffset
+	}
+	return heads, nil
+}
+
+func runRebuild(ctx context.Context, args []string) error {
+	cfg, _, err := LoadConfig("rebuild", args)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogLevel)
+	b, err := openLogOnly(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Close(context.Background()) }()
+	tmp := cfg.StatePath() + ".rebuild"
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		_ = os.Remove(tmp + suffix)
+	}
+	st := vectors.NewStore(tmp)
+	st.Logger = logger
+	if err := st.Open(); err != nil {
+		return err
+	}
+	heads, err := logHeads(ctx, b)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := app.Replay(ctx, b, st, heads); err != nil {
+		_ = st.Close(context.Background())
+		return err
+	}
+	if err := st.Close(context.Background()); err != nil {
+		return err
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		_ = os.Remove(cfg.StatePath() + suffix)
+	}
+	if err := os.Rename(tmp, cfg.StatePath()); err != nil {
+		return err
+	}
+	fmt.Printf("rebuilt %s from the log up to %v in %s\n", filepath.Base(cfg.StatePath()), heads, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func runCheck(ctx context.Context, args []string) error {
+	cfg, _, err := LoadConfig("check", args)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogLevel)
+	b, err := openLogOnly(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Close(context.Background()) }()
+	live := vectors.NewStore(cfg.StatePath())
+	live.Logger = logger
+	if err := live.Open(); err != nil {
+		return err
+	}
+	defer func() { _ = live.Close(context.Background()) }()
+	diff, err := CheckStore(ctx, b, live, filepath.Join(cfg.Data, "check.db"))
+	if err != nil {
+		return err
+	}
+	if len(diff) > 0 {
+		return app.Errorf(app.ECONFLICT, "state store differs from a rebuild: %v", diff)
+	}
+	fmt.Println("state store equals a rebuild from the log")
+	return nil
+}
+
+// CheckStore replays the log into a fresh store at tmpPath, up to exactly
+// the live store's positions, and returns the tables whose contents differ.
+func CheckStore(ctx context.Context, log app.Log, live *vectors.Store, tmpPath string) ([]string, error) {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		_ = os.Remove(tmpPath + suffix)
+	}
+	defer func() {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			_ = os.Remove(tmpPath + suffix)
+		}
+	}()
+	fresh := vectors.NewStore(tmpPath)
+	fresh.Logger = slog.New(slog.DiscardHandler)
+	if err := fresh.Open(); err != nil {
+		return nil, err
+	}
+	defer func() { _ = fresh.Close(context.Background()) }()
+	upto := map[string]uint64{}
+	for _, t := range app.StateTopics {
+		p, err := live.Position(ctx, app.StateConsumer, t)
+		if err != nil {
+			return nil, err
+		}
+		upto[t] = p
+	}
+	if err := app.Replay(ctx, log, fresh, upto); err != nil {
+		return nil, err
+	}
+	a, err := live.Checksum(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := fresh.Checksum(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var diff []string
+	for k, v := range a {
+		if b[k] != v {
+			diff = append(diff, fmt.Sprintf("%s (live %s, rebuild %s)", k, v, b[k]))
+		}
+	}
+	return diff, nil
+}

@@ -1,0 +1,207 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+)
+
+type ingestResponse struct {
+	Accepted   int                `json:"accepted"`
+	Duplicates int                `json:"duplicates"`
+	Results    []app.AppendResult `json:"results"`
+}
+
+// handleIngest takes one CloudEvent (JSON) or many (NDJSON). The request is
+// all or nothing: if any line is refused, nothing is stored and every
+// refused line is named. The answer comes only after the log acknowledged.
+func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
+	topic := r.PathValue("topic")
+	if !app.IsTopic(topic) || topic == app.TopicDeadLetter {
+		s.writeError(w, r, app.Errorf(app.ENOTFOUND, "topic %q does not exist or does not take events over HTTP", topic))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.metrics.ingestRefused.WithLabelValues(topic, "too_large").Inc()
+			s.writeError(w, r, app.Errorf(app.ETOOLARGE, "request body exceeds %d bytes; split it into several requests", s.MaxBodyBytes))
+			return
+		}
+		s.writeError(w, r, app.Errorf(app.EINVALID, "read body: %v", err))
+		return
+	}
+	events, lineErrs := app.ParseEvents(s.Validator, topic, body)
+	if len(lineErrs) > 0 {
+		s.metrics.ingestRefused.WithLabelValues(topic, "invalid").Add(float64(len(lineErrs)))
+		msg := fmt.Sprintf("%d of %d events refused; nothing was stored", len(lineErrs), len(lineErrs)+len(events))
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: msg, Code: app.EINVALID, Errors: lineErrs})
+		return
+	}
+	start := time.Now()
+	results, err := s.Log.Append(r.Context(), topic, events)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.metrics.ingestSeconds.WithLabelValues(topic).Observe(time.Since(start).Seconds())
+	resp := ingestResponse{Results: results}
+	for _, res := range results {
+		if res.Duplicate {
+			resp.Duplicates++
+		} else {
+			resp.Accepted++
+		}
+	}
+	s.metrics.ingestEvents.WithLabelValues(topic, "accepted").Add(float64(resp.Accepted))
+	s.metrics.ingestEvents.WithLabelValues(topic, "duplicate").Add(float64(resp.Duplicates))
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type topicsResponse struct {
+	Topics    []app.TopicInfo   `json:"topics"`
+	Consumers []app.ConsumerLag `json:"consumers"`
+}
+
+func (s *Server) topicsAndLags(ctx context.Context) (topicsResponse, error) {
+	topics, err := s.Log.Topics(ctx)
+	if err != nil {
+		return topicsResponse{}, err
+	}
+	pos, err := s.State.Positions(ctx)
+	if err != nil {
+		return topicsResponse{}, err
+	}
+	byName := map[string]app.TopicInfo{}
+	for _, t := range topics {
+		byName[t.Name] = t
+	}
+	resp := topicsResponse{Topics: topics, Consumers: []app.ConsumerLag{}}
+	for _, p := range pos {
+		resp.Consumers = append(resp.Consumers, app.Lag(p, byName[p.Topic], s.Now()))
+	}
+	return resp, nil
+}
+
+func (s *Server) handleTopics(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.topicsAndLags(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+var (
+	reIATA = regexp.MustCompile(`^[A-Z]{3}$`)
+	reDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+)
+
+func (s *Server) handleFlights(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := app.FlightFilter{Airport: q.Get("airport"), Date: q.Get("date"), Status: q.Get("status"), Limit: 500}
+	if f.Airport != "" && !reIATA.MatchString(f.Airport) {
+		s.writeError(w, r, app.Errorf(app.EINVALID, "airport: must be a three-letter IATA code, got %q", f.Airport))
+		return
+	}
+	if f.Date != "" {
+		if _, err := time.Parse("2006-01-02", f.Date); err != nil || !reDate.MatchString(f.Date) {
+			s.writeError(w, r, app.Errorf(app.EINVALID, "date: must be YYYY-MM-DD, got %q", f.Date))
+			return
+		}
+	}
+	switch f.Status {
+	case "", app.FlightScheduled, app.FlightBoarding, app.FlightDeparted, app.FlightArrived, app.FlightDelayed, app.FlightCancelled, app.FlightDiverted:
+	default:
+		s.writeError(w, r, app.Errorf(app.EINVALID, "status: unknown flight status %q", f.Status))
+		return
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 5000 {
+			s.writeError(w, r, app.Errorf(app.EINVALID, "limit: must be between 1 and 5000, got %q", l))
+			return
+		}
+		f.Limit = n
+	}
+	flights, err := s.State.Flights(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if flights == nil {
+		flights = []*app.FlightRecord{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"flights": flights})
+}
+
+func (s *Server) handleFlight(w http.ResponseWriter, r *http.Request) {
+	f, err := s.State.Flight(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	bookings, err := s.State.BookingsOnFlight(r.Context(), f.Flight.Flight)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pax := 0
+	for _, b := range bookings {
+		if b.Status == app.BookingActive {
+			pax += len(b.Passengers)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"flight": f, "bookings": len(bookings), "passengers": pax})
+}
+
+func (s *Server) handleBooking(w http.ResponseWriter, r *http.Request) {
+	b, err := s.State.Booking(r.Context(), r.PathValue("locator"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"booking": b})
+}
+
+func (s *Server) handlePassenger(w http.ResponseWriter, r *http.Request) {
+	p, err := s.State.Passenger(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	bookings, err := s.State.BookingsOfPassenger(r.Context(), p.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	locs := []string{}
+	for _, b := range bookings {
+		locs = append(locs, b.Locator)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"passenger": p, "bookings": locs})
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": app.ErrorMessage(err)})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

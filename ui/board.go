@@ -1,0 +1,233 @@
+package ui
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+func staticHandler() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	return http.FileServer(http.FS(sub))
+}
+
+// boardView builds the board of the hub's current local day.
+func (s *Server) boardView(ctx context.Context) (BoardView, error) {
+	now := s.Now().In(s.Zone)
+	v := BoardView{Hub: s.Hub, Date: now.Format("2006-01-02"), Zone: zoneName(s.Zone, now), AsOf: now.Format("15:04:05")}
+	flights, err := s.State.Flights(ctx, app.FlightFilter{Airport: s.Hub, Date: v.Date})
+	if err != nil {
+		return v, err
+	}
+	// Arrivals carry the departure date of their origin; include
+	// yesterday's flights that arrive today.
+	prev, err := s.State.Flights(ctx, app.FlightFilter{Airport: s.Hub, Date: now.AddDate(0, 0, -1).Format("2006-01-02")})
+	if err != nil {
+		return v, err
+	}
+	keys := make([]string, 0, len(flights)+len(prev))
+	for _, f := range append(flights, prev...) {
+		keys = append(keys, f.Flight.Flight)
+	}
+	load, err := s.State.FlightLoad(ctx, keys)
+	if err != nil {
+		return v, err
+	}
+	for _, f := range flights {
+		if f.Origin == s.Hub {
+			v.Departures = append(v.Departures, s.row(&f.Flight, load, true))
+		}
+	}
+	for _, f := range append(flights, prev...) {
+		if f.Destination == s.Hub && f.Arrival().In(s.Zone).Format("2006-01-02") == v.Date {
+			v.Arrivals = append(v.Arrivals, s.row(&f.Flight, load, false))
+		}
+	}
+	sort.SliceStable(v.Arrivals, func(i, j int) bool { return v.Arrivals[i].Time < v.Arrivals[j].Time })
+	for _, r := range append(v.Departures, v.Arrivals...) {
+		if r.Disrupted {
+			v.Disrupted++
+		}
+	}
+	return v, nil
+}
+
+func zoneName(loc *time.Location, t time.Time) string {
+	name, off := t.In(loc).Zone()
+	if name == "" || name == "hub" {
+		return fmt.Sprintf("UTC%+03d:%02d", off/3600, (off%3600)/60)
+	}
+	return name
+}
+
+func (s *Server) row(f *app.Flight, load map[string]int, departure bool) BoardRow {
+	sched, est := f.ScheduledDeparture, f.Departure()
+	route := "to " + f.Destination
+	if !departure {
+		sched, est = f.ScheduledArrival, f.Arrival()
+		route = "from " + f.Origin
+	}
+	r := BoardRow{
+		Key: app.SubjectKey(f.Flight), Time: sched.In(s.Zone).Format("15:04"), Flight: f.Carrier + " " + f.Number,
+		Route: route, Status: f.Status, Gate: f.Gate, DelayMin: f.DelayMinutes(), Passengers: load[f.Flight],
+	}
+	if !est.Equal(sched) {
+		r.Estimated = est.In(s.Zone).Format("15:04")
+	}
+	if f.Status == app.FlightDiverted && f.DivertedTo != "" {
+		r.Status = app.FlightDiverted
+		r.Route += " → " + f.DivertedTo
+	}
+	r.Disrupted = f.Status == app.FlightCancelled || f.Status == app.FlightDiverted || r.DelayMin >= 15
+	return r
+}
+
+func (s *Server) handleBoard(w http.ResponseWriter, r *http.Request) {
+	v, err := s.boardView(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := BoardPage(v).Render(r.Context(), w); err != nil {
+		s.Logger.Warn("render board", "err", err)
+	}
+}
+
+// FlightsChanged pushes re-rendered board rows of the given flights to
+// every open console.
+func (s *Server) FlightsChanged(ctx context.Context, flights []*app.Flight) {
+	if s.Updates == nil || s.Updates.Len() == 0 || len(flights) == 0 {
+		return
+	}
+	keys := make([]string, len(flights))
+	for i, f := range flights {
+		keys[i] = f.Flight
+	}
+	load, err := s.State.FlightLoad(ctx, keys)
+	if err != nil {
+		s.Logger.Warn("board update", "err", err)
+		return
+	}
+	for _, f := range flights {
+		var buf bytes.Buffer
+		if err := boardRow(s.row(f, load, f.Origin == s.Hub)).Render(ctx, &buf); err != nil {
+			continue
+		}
+		s.Updates.Publish(Update{Event: "row", Data: buf.String()})
+	}
+}
+
+func (s *Server) handleBoardLive(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	ch, cancel := s.Updates.Subscribe()
+	defer cancel()
+	fmt.Fprint(w, ": connected\n\n")
+	fl.Flush()
+	ping := time.NewTicker(20 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case u, ok := <-ch:
+			if !ok {
+				return
+			}
+			fmt.Fprintf(w, "event: %s\n", u.Event)
+			for _, line := range bytes.Split([]byte(u.Data), []byte("\n")) {
+				fmt.Fprintf(w, "data: %s\n", line)
+			}
+			fmt.Fprint(w, "\n")
+			fl.Flush()
+		case <-ping.C:
+			fmt.Fprint(w, ": ping\n\n")
+			fl.Flush()
+		}
+	}
+}
+
+// Update is one server-sent event.
+type Update struct {
+	Event string
+	Data  string
+}
+
+// Hub fans updates out to subscribers; a slow subscriber misses updates
+// rather than slowing the pipeline down.
+type Hub struct {
+	mu     sync.Mutex
+	subs   map[chan Update]struct{}
+	closed bool
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub { return &Hub{subs: map[chan Update]struct{}{}} }
+
+// Subscribe returns a channel of updates and a function to stop.
+func (h *Hub) Subscribe() (<-chan Update, func()) {
+	ch := make(chan Update, 256)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		close(ch)
+		return ch, func() {}
+	}
+	h.subs[ch] = struct{}{}
+	return ch, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if _, ok := h.subs[ch]; ok {
+			delete(h.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+// Publish sends u to every subscriber that has room.
+func (h *Hub) Publish(u Update) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		select {
+		case ch <- u:
+		default:
+		}
+	}
+}
+
+// Len returns the number of subscribers.
+func (h *Hub) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// Close ends every subscription.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for ch := range h.subs {
+		close(ch)
+		delete(h.subs, ch)
+	}
+}

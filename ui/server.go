@@ -1,0 +1,185 @@
+// Package ui owns HTTP: the JSON API, the health and metrics endpoints and
+// the server-rendered console.
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// EventLog is what the HTTP layer needs from the log.
+type EventLog interface {
+	Append(ctx context.Context, topic string, events []*app.Event) ([]app.AppendResult, error)
+	Topics(ctx context.Context) ([]app.TopicInfo, error)
+}
+
+// StateReader is what the HTTP layer needs from the state store.
+type StateReader interface {
+	Flight(ctx context.Context, key string) (*app.FlightRecord, error)
+	Flights(ctx context.Context, f app.FlightFilter) ([]*app.FlightRecord, error)
+	Booking(ctx context.Context, locator string) (*app.BookingRecord, error)
+	BookingsOnFlight(ctx context.Context, flightKey string) ([]*app.BookingRecord, error)
+	BookingsOfPassenger(ctx context.Context, id string) ([]*app.BookingRecord, error)
+	Passenger(ctx context.Context, id string) (*app.PassengerRecord, error)
+	FlightLoad(ctx context.Context, keys []string) (map[string]int, error)
+	Positions(ctx context.Context) ([]app.ConsumerPosition, error)
+}
+
+// Server serves the API and the console.
+type Server struct {
+	Addr         string
+	Log          EventLog
+	State        StateReader
+	Validator    *app.Validator
+	Logger       *slog.Logger
+	Now          func() time.Time
+	MaxBodyBytes int64
+	Hub          string // airport whose board the console shows
+	Zone         *time.Location
+	// Ready reports whether the node serves traffic (stages caught up).
+	Ready func(ctx context.Context) error
+
+	Registry *prometheus.Registry
+	Updates  *Hub
+
+	ln      net.Listener
+	srv     *http.Server
+	metrics *metrics
+}
+
+// Open starts listening. Addr may use port 0; URL reports the real one.
+func (s *Server) Open() error {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	s.Logger = s.Logger.With("subsystem", "http")
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Validator == nil {
+		s.Validator = app.DefaultValidator()
+	}
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = 16 << 20
+	}
+	if s.Zone == nil {
+		s.Zone = time.UTC
+	}
+	if s.Updates == nil {
+		s.Updates = NewHub()
+	}
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
+		s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	s.metrics = newMetrics(s)
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return app.Errorf(app.EUNAVAILABLE, "http listen on %s: %v", s.Addr, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Logger.Error("http serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URL returns the base URL the server listens on.
+func (s *Server) URL() string {
+	if s.ln == nil {
+		return ""
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// Close stops accepting requests and waits for in-flight ones until ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	if s.Updates != nil {
+		s.Updates.Close()
+	}
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/topics/{topic}/events", s.handleIngest)
+	mux.HandleFunc("GET /api/v1/topics", s.handleTopics)
+	mux.HandleFunc("GET /api/v1/flights", s.handleFlights)
+	mux.HandleFunc("GET /api/v1/flights/{id}", s.handleFlight)
+	mux.HandleFunc("GET /api/v1/bookings/{locator}", s.handleBooking)
+	mux.HandleFunc("GET /api/v1/passengers/{id}", s.handlePassenger)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
+	mux.HandleFunc("GET /{$}", s.handleBoard)
+	mux.HandleFunc("GET /board/live", s.handleBoardLive)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
+	return s.securityHeaders(mux)
+}
+
+func (s *Server) securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "same-origin")
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// errorStatus maps application error codes to HTTP statuses.
+func errorStatus(code string) int {
+	switch code {
+	case app.EINVALID:
+		return http.StatusBadRequest
+	case app.ENOTFOUND:
+		return http.StatusNotFound
+	case app.ECONFLICT:
+		return http.StatusConflict
+	case app.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case app.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Error  string          `json:"error"`
+	Code   string          `json:"code"`
+	Errors []app.LineError `json:"errors,omitempty"`
+}
+
+// writeError answers with the error's status; internal details are logged.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := app.ErrorCode(err)
+	if code == app.EINTERNAL {
+		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, errorStatus(code), errorBody{Error: app.ErrorMessage(err), Code: code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,257 @@
+package vectors
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+)
+
+const tsLayout = time.RFC3339Nano
+
+func ts(t time.Time) string { return t.UTC().Format(tsLayout) }
+
+// ApplyState applies a batch of state changes and moves consumer's
+// position on topic to upto, all in one transaction. A change only replaces
+// state whose version is older (app.Version.Newer), so late events never
+// overwrite newer state and a replay gives the same result.
+func (s *Store) ApplyState(ctx context.Context, consumer, topic string, changes []app.StateChange, upto uint64, uptoTime time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var cur uint64
+	if err := tx.QueryRowContext(ctx, `SELECT log_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?`, consumer, topic).Scan(&cur); err != nil && err != sql.ErrNoRows {
+		return err
+	}
+	if upto <= cur {
+		// Already applied (a redelivery after a crash between commit and
+		// acknowledgement): nothing to do, nothing applied twice.
+		return nil
+	}
+	for i := range changes {
+		ch := &changes[i]
+		if ch.Version.Offset <= cur {
+			continue
+		}
+		if err := applyChange(ctx, tx, ch); err != nil {
+			return fmt.Errorf("%s %s@%d: %w", ch.Type, ch.Key, ch.Version.Offset, err)
+		}
+	}
+	if err := setPosition(ctx, tx, consumer, topic, upto, uptoTime); err != nil {
+		return fmt.Errorf("set position: %w", err)
+	}
+	return tx.Commit()
+}
+
+func currentVersion(ctx context.Context, tx *sql.Tx, q string, key string) (app.Version, bool, error) {
+	var v app.Version
+	var et string
+	err := tx.QueryRowContext(ctx, q, key).Scan(&v.EventID, &et, &v.Offset)
+	if err == sql.ErrNoRows {
+		return v, false, nil
+	} else if err != nil {
+		return v, false, err
+	}
+	v.EventTime, err = time.Parse(tsLayout, et)
+	return v, true, err
+}
+
+func applyChange(ctx context.Context, tx *sql.Tx, ch *app.StateChange) error {
+	v := ch.Version
+	switch {
+	case ch.Flight != nil:
+		cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM flights WHERE key = ?`, ch.Key)
+		if err != nil || (ok && !v.Newer(cur)) {
+			return err
+		}
+		f := ch.Flight
+		data, _ := json.Marshal(f)
+		_, err = tx.ExecContext(ctx, `INSERT INTO flights (key, carrier, number, date, origin, destination, scheduled_departure, departure, arrival, status, gate, data, event_id, event_time, log_offset, log_time)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (key) DO UPDATE SET carrier=excluded.carrier, number=excluded.number, date=excluded.date, origin=excluded.origin, destination=excluded.destination,
+			scheduled_departure=excluded.scheduled_departure, departure=excluded.departure, arrival=excluded.arrival, status=excluded.status, gate=excluded.gate,
+			data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
+			ch.Key, f.Carrier, f.Number, f.Date, f.Origin, f.Destination, ts(f.ScheduledDeparture), ts(f.Departure()), ts(f.Arrival()), f.Status, f.Gate,
+			string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime))
+		return err
+
+	case ch.Booking != nil:
+		cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM bookings WHERE locator = ?`, ch.Key)
+		if err != nil || (ok && !v.Newer(cur)) {
+			return err
+		}
+		b := *ch.Booking
+		if err := scrubErased(ctx, tx, &b); err != nil {
+			return err
+		}
+		data, _ := json.Marshal(b)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO bookings (locator, status, data, event_id, event_time, log_offset, log_time) VALUES (?,?,?,?,?,?,?)
+			ON CONFLICT (locator) DO UPDATE SET status=excluded.status, data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
+			ch.Key, b.Status, string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM booking_segments WHERE locator = ?`, ch.Key); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM booking_passengers WHERE locator = ?`, ch.Key); err != nil {
+			return err
+		}
+		if b.Status == app.BookingCancelled {
+			// A cancelled booking holds no seats and links to nobody.
+			return nil
+		}
+		for i, sg := range b.Segments {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO booking_segments (locator, idx, flight_key, cabin, seat) VALUES (?,?,?,?,?)`, ch.Key, i, sg.Flight, sg.Cabin, sg.Seat); err != nil {
+				return err
+			}
+		}
+		for _, p := range b.Passengers {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO booking_passengers (locator, passenger_id) VALUES (?,?)`, ch.Key, p.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+
+	case ch.Passenger != nil:
+		// The newest of the profile and an erasure wins.
+		cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM passengers WHERE id = ?`, ch.Key)
+		if err != nil || (ok && !v.Newer(cur)) {
+			return err
+		}
+		er, erased, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM passenger_erasures WHERE id = ?`, ch.Key)
+		if err != nil || (erased && !v.Newer(er)) {
+			return err
+		}
+		if ch.Type == app.TypePassengerErased {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM passengers WHERE id = ?`, ch.Key); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO passenger_erasures (id, event_id, event_time, log_offset) VALUES (?,?,?,?)
+				ON CONFLICT (id) DO UPDATE SET event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset`,
+				ch.Key, v.EventID, ts(v.EventTime), v.Offset); err != nil {
+				return err
+			}
+			return scrubBookingsOf(ctx, tx, ch.Key)
+		}
+		p := ch.Passenger
+		data, _ := json.Marshal(p)
+		_, err = tx.ExecContext(ctx, `INSERT INTO passengers (id, name, tier, data, event_id, event_time, log_offset, log_time) VALUES (?,?,?,?,?,?,?,?)
+			ON CONFLICT (id) DO UPDATE SET name=excluded.name, tier=excluded.tier, data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
+			ch.Key, p.Name, p.Tier, string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime))
+		return err
+
+	case ch.Document != nil:
+		cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM documents WHERE id = ?`, ch.Key)
+		if err != nil || (ok && !v.Newer(cur)) {
+			return err
+		}
+		d := *ch.Document
+		deleted := 0
+		if ch.Type == app.TypeDocumentDeleted {
+			// Keep only a tombstone so a late older upsert cannot revive it.
+			d = app.Document{ID: d.ID}
+			deleted = 1
+		}
+		data, _ := json.Marshal(d)
+		_, err = tx.ExecContext(ctx, `INSERT INTO documents (id, title, airport, deleted, data, event_id, event_time, log_offset, log_time) VALUES (?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (id) DO UPDATE SET title=excluded.title, airport=excluded.airport, deleted=excluded.deleted, data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
+			ch.Key, d.Title, d.Airport, deleted, string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime))
+		return err
+	}
+	return fmt.Errorf("change carries no entity")
+}
+
+// ErasedName replaces the name of an erased person on bookings.
+const ErasedName = "(erased)"
+
+// scrubErased blanks the names of erased people on a booking about to be
+// stored, whichever of the two topics was applied first.
+func scrubErased(ctx context.Context, tx *sql.Tx, b *app.Booking) error {
+	ps := make([]app.BookingPassenger, len(b.Passengers))
+	copy(ps, b.Passengers)
+	for i, p := range ps {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM passenger_erasures WHERE id = ?`, p.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			ps[i].Name = ErasedName
+			ps[i].SSR = nil
+		}
+	}
+	b.Passengers = ps
+	return nil
+}
+
+func scrubBookingsOf(ctx context.Context, tx *sql.Tx, passengerID string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT locator, data FROM bookings WHERE locator IN (SELECT locator FROM booking_passengers WHERE passenger_id = ?)
+		OR (status = 'cancelled' AND data LIKE ?)`, passengerID, "%"+passengerID+"%")
+	if err != nil {
+		return err
+	}
+	type upd struct{ loc, data string }
+	var ups []upd
+	for rows.Next() {
+		var loc, data string
+		if err := rows.Scan(&loc, &data); err != nil {
+			rows.Close()
+			return err
+		}
+		var b app.Booking
+		if err := json.Unmarshal([]byte(data), &b); err != nil {
+			rows.Close()
+			return err
+		}
+		changed := false
+		for i := range b.Passengers {
+			if b.Passengers[i].ID == passengerID && b.Passengers[i].Name != ErasedName {
+				b.Passengers[i].Name, b.Passengers[i].SSR, changed = ErasedName, nil, true
+			}
+		}
+		if changed {
+			nb, _ := json.Marshal(b)
+			ups = append(ups, upd{loc, string(nb)})
+		}
+	}
+	rows.Close()
+	for _, u := range ups {
+		if _, err := tx.ExecContext(ctx, `UPDATE bookings SET data = ? WHERE locator = ?`, u.data, u.loc); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func hashRows(ctx context.Context, db *sql.DB, q string) (string, int, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return "", 0, err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	h := sha256.New()
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", 0, err
+		}
+		for _, v := range vals {
+			fmt.Fprintf(h, "%v\x1f", v)
+		}
+		h.Write([]byte{'\x1e'})
+		n++
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], n, rows.Err()
+}

@@ -1,0 +1,218 @@
+// Package vectors owns SQLite: the state store, the document index with
+// sqlite-vec and FTS5, and their migrations.
+package vectors
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	sqlite_vec "github.com/asg017/sqlite-vec-go-bindings/cgo"
+	_ "github.com/mattn/go-sqlite3" // registers the sqlite3 driver
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/migrations"
+)
+
+func init() {
+	// sqlite-vec registers itself as an auto extension, so every
+	// connection opened afterwards has vec0.
+	sqlite_vec.Auto()
+}
+
+// Store is the SQLite state store. One writer connection serialises
+// writes; a pool of readers serves queries under WAL.
+type Store struct {
+	Path   string
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	db  *sql.DB // writer, one connection
+	rdb *sql.DB // readers
+}
+
+// NewStore returns a store for the database file at path.
+func NewStore(path string) *Store {
+	return &Store{Path: path, Logger: slog.Default(), Now: time.Now}
+}
+
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_journal_mode", "WAL")
+	// NORMAL under WAL keeps the database consistent on power loss but may
+	// lose the last transactions; they are replayed from the log, because
+	// positions commit with the state they produced.
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_cache_size", "-32000")
+	if readOnly {
+		q.Set("mode", "ro")
+		q.Set("_query_only", "true")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the database and applies migrations.
+func (s *Store) Open() error {
+	s.Logger = s.Logger.With("subsystem", "store")
+	if err := os.MkdirAll(filepath.Dir(s.Path), 0o750); err != nil {
+		return fmt.Errorf("create store dir: %w", err)
+	}
+	var err error
+	if s.db, err = sql.Open("sqlite3", dsn(s.Path, false)); err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	s.db.SetMaxOpenConns(1)
+	if err := s.db.Ping(); err != nil {
+		return fmt.Errorf("open store %s: %w", s.Path, err)
+	}
+	if _, err := s.db.Exec(`PRAGMA mmap_size = 268435456`); err != nil {
+		return fmt.Errorf("pragma: %w", err)
+	}
+	if err := s.migrate(); err != nil {
+		return err
+	}
+	if s.rdb, err = sql.Open("sqlite3", dsn(s.Path, true)); err != nil {
+		return fmt.Errorf("open store readers: %w", err)
+	}
+	s.rdb.SetMaxOpenConns(8)
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close(ctx context.Context) error {
+	var firstErr error
+	if s.rdb != nil {
+		firstErr = s.rdb.Close()
+	}
+	if s.db != nil {
+		if _, err := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if err := s.db.Close(); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// DB returns the writer handle (tests and sibling files of this package).
+func (s *Store) DB() *sql.DB { return s.db }
+
+func (s *Store) migrate() error {
+	if _, err := s.db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL) STRICT`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := s.migrateFile(name); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) migrateFile(name string) error {
+	tx, err := s.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var n int
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+		return err
+	} else if n > 0 {
+		return nil
+	}
+	body, err := fs.ReadFile(migrations.FS, name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, name, s.Now().UTC().Format(time.RFC3339)); err != nil {
+		return err
+	}
+	s.Logger.Info("migration applied", "name", name)
+	return tx.Commit()
+}
+
+// Position returns consumer's last applied offset of topic (0 if none).
+func (s *Store) Position(ctx context.Context, consumer, topic string) (uint64, error) {
+	var off uint64
+	err := s.db.QueryRowContext(ctx, `SELECT log_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?`, consumer, topic).Scan(&off)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	return off, err
+}
+
+// Positions returns every consumer position kept in this store.
+func (s *Store) Positions(ctx context.Context) ([]app.ConsumerPosition, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT consumer, topic, log_offset, log_time FROM consumer_offsets ORDER BY consumer, topic`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []app.ConsumerPosition
+	for rows.Next() {
+		var p app.ConsumerPosition
+		var lt string
+		if err := rows.Scan(&p.Consumer, &p.Topic, &p.Offset, &lt); err != nil {
+			return nil, err
+		}
+		p.LogTime, _ = time.Parse(time.RFC3339Nano, lt)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func setPosition(ctx context.Context, tx *sql.Tx, consumer, topic string, off uint64, t time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO consumer_offsets (consumer, topic, log_offset, log_time) VALUES (?, ?, ?, ?)
+		ON CONFLICT (consumer, topic) DO UPDATE SET log_offset = excluded.log_offset, log_time = excluded.log_time`,
+		consumer, topic, off, t.UTC().Format(time.RFC3339Nano))
+	return err
+}
+
+// Checksum hashes the materialised state (every state table, ordered by
+// key) so that a live store can be compared with a rebuild from the log.
+func (s *Store) Checksum(ctx context.Context) (map[string]string, error) {
+	tables := map[string]string{
+		"flights":            `SELECT key, data, event_id, event_time, log_offset FROM flights ORDER BY key`,
+		"bookings":           `SELECT locator, status, data, event_id, event_time, log_offset FROM bookings ORDER BY locator`,
+		"booking_segments":   `SELECT locator, idx, flight_key, cabin, seat FROM booking_segments ORDER BY locator, idx`,
+		"booking_passengers": `SELECT locator, passenger_id FROM booking_passengers ORDER BY locator, passenger_id`,
+		"passengers":         `SELECT id, name, tier, data, event_id, event_time, log_offset FROM passengers ORDER BY id`,
+		"passenger_erasures": `SELECT id, event_id, event_time, log_offset FROM passenger_erasures ORDER BY id`,
+		"documents":          `SELECT id, title, airport, deleted, data, event_id, event_time, log_offset FROM documents ORDER BY id`,
+	}
+	out := map[string]string{}
+	for name, q := range tables {
+		h, n, err := hashRows(ctx, s.db, q)
+		if err != nil {
+			return nil, fmt.Errorf("checksum %s: %w", name, err)
+		}
+		out[name] = fmt.Sprintf("%d:%s", n, h)
+	}
+	return out, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
