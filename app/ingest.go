@@ -45,7 +45,7 @@ func ParseEvents(v *Validator, topic string, body []byte) ([]*Event, []LineError
 	if err := sc.Err(); err != nil {
 		errs = append(errs, LineError{Line: line + 1, Fields: []FieldError{{Field: "(body)", Reason: fmt.Sprintf("unreadable: %v", err)}}})
 	}
-	if line == 0 && len(errs) == 0 {
+	if len(events) == 0 && len(errs) == 0 {
 		errs = append(errs, LineError{Line: 1, Fields: []FieldError{{Field: "(body)", Reason: "no event in the request body"}}})
 	}
 	return events, errs

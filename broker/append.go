@@ -207,11 +207,10 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 			c.b.Logger.Debug("atomic batch refused, storing one by one", "topic", c.topic, "size", len(msgs), "err", err)
 		}
 	}
-	k := 0
 	for _, r := range batch {
 		for i, m := range r.msgs {
-			ack, err := c.b.js.PublishMsg(ctx, msgs[k])
-			k++
+			// Fresh messages: the batch publisher added batch headers.
+			ack, err := c.b.js.PublishMsg(ctx, c.natsMsg(m))
 			if err != nil {
 				return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, err)
 			}

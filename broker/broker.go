@@ -8,12 +8,10 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -330,17 +328,3 @@ func (n *natsLogger) Fatalf(format string, v ...any)  { n.l.Error(fmt.Sprintf(fo
 func (n *natsLogger) Errorf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
 func (n *natsLogger) Debugf(format string, v ...any)  {}
 func (n *natsLogger) Tracef(format string, v ...any)  {}
-
-// dirSize is used by stats to report bytes on disk.
-func dirSize(dir string) int64 {
-	var n int64
-	_ = filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
-			n += info.Size()
-		}
-		return nil
-	})
-	return n
-}
-
-var errClosed = errors.New("broker closed")

@@ -1,0 +1,61 @@
+# apron: the airport edge node. `make demo` runs it, `make test` tests it.
+SHELL := /usr/bin/env bash
+export GOFLAGS := -tags=sqlite_fts5
+export CGO_ENABLED := 1
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+TEMPL_VERSION := v0.3.1100
+GOBIN := $(shell go env GOPATH)/bin
+TEMPL := $(GOBIN)/templ
+
+.PHONY: all build demo serve setup test test-short lint generate check-generate bench clean
+
+all: build
+
+$(TEMPL):
+	@go install github.com/a-h/templ/cmd/templ@$(TEMPL_VERSION)
+
+## generate: regenerate templ components
+generate: $(TEMPL)
+	@$(TEMPL) generate -path ui >/dev/null
+
+## check-generate: fail when committed generated files are stale
+check-generate: generate
+	@git diff --exit-code -- ui/ || { echo "templ generate changed files: commit them" >&2; exit 1; }
+
+## build: build bin/apron
+build: generate
+	@go build -ldflags "-X main.version=$(VERSION)" -o bin/apron .
+
+## setup: install and cache what the tests and the demo need (idempotent)
+setup:
+	@scripts/setup.sh
+
+## demo: run the node with a simulated airport day; console on http://127.0.0.1:8080
+demo: setup build
+	@bin/apron demo --data .cache/demo-data
+
+## serve: run the node
+serve: build
+	@bin/apron serve
+
+## test: the whole suite, with the race detector, against real parts
+test: setup generate
+	@go vet ./...
+	@go test -race -count=1 -timeout 60m ./...
+
+## test-short: quick tests (no child processes)
+test-short:
+	@go test -short -count=1 ./...
+
+## lint: vet, gofmt, staticcheck
+lint:
+	@go vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+## bench: benchmarks that compare against baselines in the same run
+bench: build
+	@bin/apron bench ingest
+
+clean:
+	rm -rf bin .cache/demo-data

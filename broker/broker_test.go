@@ -1,0 +1,272 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/broker"
+	"github.com/nats-io/nats.go"
+)
+
+// MustOpenBroker opens a broker on dir (a fresh temp dir when empty).
+func MustOpenBroker(tb testing.TB, dir string) *broker.Broker {
+	tb.Helper()
+	if dir == "" {
+		dir = tb.TempDir()
+	}
+	cfg := broker.DefaultConfig()
+	cfg.Dir = dir
+	cfg.ClientAddr = "127.0.0.1:0"
+	b := broker.New(cfg)
+	if err := b.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = b.Close(context.Background()) })
+	return b
+}
+
+func flightEvent(tb testing.TB, id, key string, at time.Time, status string) *app.Event {
+	tb.Helper()
+	f := app.Flight{Flight: key, Carrier: "LH", Number: "400", Date: "2026-11-25", Origin: "FRA", Destination: "JFK",
+		ScheduledDeparture: at, ScheduledArrival: at.Add(8 * time.Hour), Status: status}
+	e, err := app.NewEvent(id, "test", app.TypeFlightStatus, key, at, f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+func readAll(tb testing.TB, b *broker.Broker, topic string, from uint64) []app.LogEntry {
+	tb.Helper()
+	ctx := context.Background()
+	ti, err := b.Topic(ctx, topic)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r, err := b.NewReader(ctx, topic, from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer r.Close()
+	var out []app.LogEntry
+	deadline := time.Now().Add(10 * time.Second)
+	for (len(out) == 0 || out[len(out)-1].Offset < ti.LastOffset) && time.Now().Before(deadline) {
+		es, err := r.Next(ctx, 500, 200*time.Millisecond)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, es...)
+	}
+	return out
+}
+
+func TestAppendBatchOffsetsAndDuplicates(t *testing.T) {
+	b := MustOpenBroker(t, "")
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	var evs []*app.Event
+	for i := 0; i < 5; i++ {
+		evs = append(evs, flightEvent(t, fmt.Sprintf("e%d", i), "LH400-2026-11-25", t0.Add(time.Duration(i)*time.Minute), "delayed"))
+	}
+	res, err := b.Append(ctx, app.TopicFlights, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Offset != uint64(i+1) || r.Duplicate || r.ID != evs[i].ID {
+			t.Fatalf("result %d: %+v", i, r)
+		}
+	}
+	// A retry of part of the batch plus a new event: the retried ones are
+	// reported as duplicates and stored once.
+	res, err = b.Append(ctx, app.TopicFlights, []*app.Event{evs[1], flightEvent(t, "e5", "LH400-2026-11-25", t0, "boarding"), evs[3]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Duplicate || res[0].Offset != 2 || res[1].Duplicate || res[1].Offset != 6 || !res[2].Duplicate || res[2].Offset != 4 {
+		t.Fatalf("retry results: %+v", res)
+	}
+	// The same id twice in one request is stored once.
+	dup := flightEvent(t, "e6", "LH400-2026-11-25", t0, "boarding")
+	res, err = b.Append(ctx, app.TopicFlights, []*app.Event{dup, dup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Duplicate || !res[1].Duplicate || res[0].Offset != res[1].Offset {
+		t.Fatalf("in-batch duplicate: %+v", res)
+	}
+	ti, _ := b.Topic(ctx, app.TopicFlights)
+	if ti.Messages != 7 || ti.LastOffset != 7 {
+		t.Fatalf("topic info: %+v", ti)
+	}
+	entries := readAll(t, b, app.TopicFlights, 1)
+	if len(entries) != 7 || entries[0].Key != "LH400-2026-11-25" || first(entries[0].Headers[broker.HeaderEventType]) != app.TypeFlightStatus {
+		t.Fatalf("entries: %d %+v", len(entries), entries[0])
+	}
+	if got := readAll(t, b, app.TopicFlights, 6); len(got) != 2 || got[0].Offset != 6 {
+		t.Fatalf("read from offset 6: %+v", got)
+	}
+}
+
+func TestConcurrentAppendsKeepPerKeyOrder(t *testing.T) {
+	b := MustOpenBroker(t, "")
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	const writers, perWriter = 8, 60
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			key := fmt.Sprintf("LH%d-2026-11-25", 100+w)
+			for i := 0; i < perWriter; i++ {
+				// Mix single events and small batches.
+				n := 1 + i%3
+				var evs []*app.Event
+				for j := 0; j < n; j++ {
+					evs = append(evs, flightEvent(t, fmt.Sprintf("w%d-%d-%d", w, i, j), key, t0, "scheduled"))
+				}
+				if _, err := b.Append(ctx, app.TopicFlights, evs); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	last := map[string]string{}
+	count := 0
+	for _, e := range readAll(t, b, app.TopicFlights, 1) {
+		count++
+		id := first(e.Headers[nats.MsgIdHdr])
+		parts := strings.Split(id, "-")
+		key := e.Key
+		if prev, ok := last[key]; ok && !less(prev, id) {
+			t.Fatalf("key %s out of order: %s after %s", key, id, prev)
+		}
+		last[key] = id
+		_ = parts
+	}
+	want := 0
+	for i := 0; i < perWriter; i++ {
+		want += 1 + i%3
+	}
+	if count != writers*want {
+		t.Fatalf("stored %d, want %d", count, writers*want)
+	}
+}
+
+// less orders ids "w<w>-<i>-<j>" of one writer.
+func less(a, b string) bool {
+	var wa, ia, ja, wb, ib, jb int
+	fmt.Sscanf(a, "w%d-%d-%d", &wa, &ia, &ja)
+	fmt.Sscanf(b, "w%d-%d-%d", &wb, &ib, &jb)
+	return ia < ib || (ia == ib && ja < jb)
+}
+
+func TestLogSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	cfg := broker.DefaultConfig()
+	cfg.Dir, cfg.ClientAddr = dir, ""
+	b := broker.New(cfg)
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, app.TopicFlights, []*app.Event{flightEvent(t, "a", "LH1-2026-11-25", t0, "scheduled"), flightEvent(t, "b", "LH2-2026-11-25", t0, "scheduled")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b2 := broker.New(cfg)
+	if err := b2.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close(ctx)
+	ti, _ := b2.Topic(ctx, app.TopicFlights)
+	if ti.Messages != 2 {
+		t.Fatalf("after restart: %+v", ti)
+	}
+	// De-duplication survives the restart too.
+	res, err := b2.Append(ctx, app.TopicFlights, []*app.Event{flightEvent(t, "a", "LH1-2026-11-25", t0, "scheduled")})
+	if err != nil || !res[0].Duplicate {
+		t.Fatalf("dedupe after restart: %+v %v", res, err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*broker.Config)
+		field  string
+	}{
+		{"defaults", func(c *broker.Config) {}, ""},
+		{"no dir", func(c *broker.Config) { c.Dir = "" }, "nats.dir"},
+		{"bad sync", func(c *broker.Config) { c.Sync = "sometimes" }, "nats.sync"},
+		{"interval without duration", func(c *broker.Config) { c.Sync, c.SyncInterval = broker.SyncInterval, 0 }, "nats.sync_interval"},
+		{"public without auth", func(c *broker.Config) { c.ClientAddr = "0.0.0.0:4222" }, "nats.addr"},
+		{"public with auth", func(c *broker.Config) { c.ClientAddr, c.ClientUser, c.ClientPassword = "0.0.0.0:4222", "u", "p" }, ""},
+		{"bad addr", func(c *broker.Config) { c.ClientAddr = "nohost" }, "nats.addr"},
+		{"half tls", func(c *broker.Config) { c.TLSCert = "x.pem" }, "nats.tls_cert"},
+		{"batch too big", func(c *broker.Config) { c.MaxBatch = 5000 }, "nats.max_batch"},
+	}
+	for _, tt := range tests {
+		c := broker.DefaultConfig()
+		c.Dir = "x"
+		tt.mutate(&c)
+		err := c.Validate()
+		if tt.field == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(app.ErrorMessage(err), tt.field) {
+			t.Errorf("%s: want error naming %s, got %v", tt.name, tt.field, err)
+		}
+	}
+}
+
+func TestExternalClientNeedsCredentials(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.Dir = t.TempDir()
+	cfg.ClientAddr = "127.0.0.1:0"
+	cfg.ClientUser, cfg.ClientPassword = "site", "s3cret"
+	b := broker.New(cfg)
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	if nc, err := nats.Connect(b.ClientURL()); err == nil {
+		nc.Close()
+		t.Fatal("anonymous client connected")
+	}
+	nc, err := nats.Connect(b.ClientURL(), nats.UserInfo("site", "s3cret"))
+	if err != nil {
+		t.Fatalf("authenticated client: %v", err)
+	}
+	nc.Close()
+	// The node itself still works.
+	if _, err := b.Append(context.Background(), app.TopicFlights, []*app.Event{flightEvent(t, "x", "LH9-2026-11-25", time.Now(), "scheduled")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
