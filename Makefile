@@ -16,7 +16,7 @@ $(TEMPL):
 
 ## generate: regenerate templ components
 generate: $(TEMPL)
-	@$(TEMPL) generate -path ui >/dev/null
+	@$(TEMPL) generate -path ui >/dev/null 2>&1 || $(TEMPL) generate -path ui
 
 ## check-generate: fail when committed generated files are stale
 check-generate: generate

@@ -235,7 +235,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close(ctx)
-	diff, err := CheckStore(ctx, b, st, filepath.Join(t.TempDir(), "check.db"))
+	diff, err := CheckStore(ctx, b, st, filepath.Join(t.TempDir(), "check.db"), b.Trusted)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func (m *Main) Open(ctx context.Context) error {
 		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready,
 	}
 	m.Materializer = &app.Materializer{
-		Log: m.Broker, Store: m.Store, Logger: m.Logger,
+		Log: m.Broker, Store: m.Store, Logger: m.Logger, Trusted: m.Broker.Trusted,
 		OnApplied: func(topic string, _ uint64, changes []app.StateChange) {
 			if topic != app.TopicFlights {
 				return
@@ -284,7 +284,7 @@ func runRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	start := time.Now()
-	if err := app.Replay(ctx, b, st, heads); err != nil {
+	if err := app.Replay(ctx, b, st, heads, b.Trusted); err != nil {
 		_ = st.Close(context.Background())
 		return err
 	}
@@ -318,7 +318,7 @@ func runCheck(ctx context.Context, args []string) error {
 		return err
 	}
 	defer func() { _ = live.Close(context.Background()) }()
-	diff, err := CheckStore(ctx, b, live, filepath.Join(cfg.Data, "check.db"))
+	diff, err := CheckStore(ctx, b, live, filepath.Join(cfg.Data, "check.db"), b.Trusted)
 	if err != nil {
 		return err
 	}
@@ -331,7 +331,7 @@ func runCheck(ctx context.Context, args []string) error {
 
 // CheckStore replays the log into a fresh store at tmpPath, up to exactly
 // the live store's positions, and returns the tables whose contents differ.
-func CheckStore(ctx context.Context, log app.Log, live *vectors.Store, tmpPath string) ([]string, error) {
+func CheckStore(ctx context.Context, log app.Log, live *vectors.Store, tmpPath string, trusted func(app.LogEntry) bool) ([]string, error) {
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		_ = os.Remove(tmpPath + suffix)
 	}
@@ -354,7 +354,7 @@ func CheckStore(ctx context.Context, log app.Log, live *vectors.Store, tmpPath s
 		}
 		upto[t] = p
 	}
-	if err := app.Replay(ctx, log, fresh, upto); err != nil {
+	if err := app.Replay(ctx, log, fresh, upto, trusted); err != nil {
 		return nil, err
 	}
 	a, err := live.Checksum(ctx)

@@ -296,7 +296,7 @@ func TestSimulatedDayEqualsRebuild(t *testing.T) {
 	if counts["flights"] != 120 || counts["bookings"] == 0 || counts["passengers"] == 0 || counts["documents"] != len(sim.Policies) {
 		t.Fatalf("counts %v", counts)
 	}
-	diff, err := CheckStore(context.Background(), m.Broker, m.Store, filepath.Join(t.TempDir(), "check.db"))
+	diff, err := CheckStore(context.Background(), m.Broker, m.Store, filepath.Join(t.TempDir(), "check.db"), m.Broker.Trusted)
 	if err != nil {
 		t.Fatal(err)
 	}

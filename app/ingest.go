@@ -1,9 +1,9 @@
 package app
 
 import (
-	"bufio"
 	"bytes"
-	"fmt"
+	"runtime"
+	"sync"
 )
 
 // LineError names one refused event of an ingest request by its line (1
@@ -16,39 +16,76 @@ type LineError struct {
 
 // ParseEvents parses one CloudEvent (JSON) or many (NDJSON, one per line,
 // blank lines ignored) for topic. It returns the valid events in order and
-// one LineError per refused line.
+// one LineError per refused line. Large bodies are validated in parallel.
 func ParseEvents(v *Validator, topic string, body []byte) ([]*Event, []LineError) {
-	var events []*Event
-	var errs []LineError
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64*1024), len(body)+1)
-	line := 0
-	for sc.Scan() {
-		line++
-		raw := bytes.TrimSpace(sc.Bytes())
-		if len(raw) == 0 {
-			continue
+	type line struct {
+		n   int
+		raw []byte
+	}
+	var lines []line
+	n := 0
+	for len(body) > 0 {
+		n++
+		i := bytes.IndexByte(body, '\n')
+		var raw []byte
+		if i < 0 {
+			raw, body = body, nil
+		} else {
+			raw, body = body[:i], body[i+1:]
 		}
-		e, err := v.Parse(raw, topic)
-		if err != nil {
-			le := LineError{Line: line, ID: probeID(raw)}
-			if ve, ok := err.(*ValidationError); ok {
-				le.Fields = ve.Fields
-			} else {
-				le.Fields = []FieldError{{Field: "(event)", Reason: err.Error()}}
-			}
-			errs = append(errs, le)
-			continue
+		if raw = bytes.TrimSpace(raw); len(raw) > 0 {
+			lines = append(lines, line{n, raw})
 		}
-		events = append(events, e)
 	}
-	if err := sc.Err(); err != nil {
-		errs = append(errs, LineError{Line: line + 1, Fields: []FieldError{{Field: "(body)", Reason: fmt.Sprintf("unreadable: %v", err)}}})
+	if len(lines) == 0 {
+		return nil, []LineError{{Line: 1, Fields: []FieldError{{Field: "(body)", Reason: "no event in the request body"}}}}
 	}
-	if len(events) == 0 && len(errs) == 0 {
-		errs = append(errs, LineError{Line: 1, Fields: []FieldError{{Field: "(body)", Reason: "no event in the request body"}}})
+	events := make([]*Event, len(lines))
+	errs := make([]*LineError, len(lines))
+	parse := func(i int) {
+		e, err := v.Parse(lines[i].raw, topic)
+		if err == nil {
+			events[i] = e
+			return
+		}
+		le := &LineError{Line: lines[i].n, ID: probeID(lines[i].raw)}
+		if ve, ok := err.(*ValidationError); ok {
+			le.Fields = ve.Fields
+		} else {
+			le.Fields = []FieldError{{Field: "(event)", Reason: err.Error()}}
+		}
+		errs[i] = le
 	}
-	return events, errs
+	workers := min(runtime.GOMAXPROCS(0), len(lines)/64+1)
+	if workers <= 1 {
+		for i := range lines {
+			parse(i)
+		}
+	} else {
+		var wg sync.WaitGroup
+		chunk := (len(lines) + workers - 1) / workers
+		for w := 0; w < workers; w++ {
+			lo, hi := w*chunk, min((w+1)*chunk, len(lines))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := lo; i < hi; i++ {
+					parse(i)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	var okEvents []*Event
+	var lineErrs []LineError
+	for i := range lines {
+		if errs[i] != nil {
+			lineErrs = append(lineErrs, *errs[i])
+		} else {
+			okEvents = append(okEvents, events[i])
+		}
+	}
+	return okEvents, lineErrs
 }
 
 // probeID extracts an "id" from a possibly invalid event, for error reports.

@@ -61,6 +61,10 @@ type Materializer struct {
 	BatchSize int
 	// OnApplied is called after each committed batch (live updates, metrics).
 	OnApplied func(topic string, offset uint64, changes []StateChange)
+	// Trusted reports whether an entry was validated against the schemas
+	// when this node appended it, so the schema check need not run twice.
+	// Entries from anywhere else (a NATS client, say) are always checked.
+	Trusted func(le LogEntry) bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -189,7 +193,13 @@ func (m *Materializer) Decode(topic string, le LogEntry) (StateChange, error) {
 	if v == nil {
 		v = DefaultValidator()
 	}
-	e, err := v.Parse(le.Data, topic)
+	var e *Event
+	var err error
+	if m.Trusted != nil && m.Trusted(le) {
+		e, err = ParseTrusted(le.Data)
+	} else {
+		e, err = v.Parse(le.Data, topic)
+	}
 	if err != nil {
 		return StateChange{}, err
 	}

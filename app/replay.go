@@ -10,8 +10,8 @@ import (
 // position up to upto[topic] (inclusive), the way the live materialiser
 // does, but without producing dead letters. It is how a store is rebuilt
 // from the log, and how a live store is proven equal to a rebuild.
-func Replay(ctx context.Context, log Log, store StateStore, upto map[string]uint64) error {
-	m := &Materializer{Log: noDeadLetters{log}, Store: store, Validator: DefaultValidator()}
+func Replay(ctx context.Context, log Log, store StateStore, upto map[string]uint64, trusted func(LogEntry) bool) error {
+	m := &Materializer{Log: noDeadLetters{log}, Store: store, Validator: DefaultValidator(), Trusted: trusted}
 	for _, topic := range StateTopics {
 		end := upto[topic]
 		pos, err := store.Position(ctx, StateConsumer, topic)

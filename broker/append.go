@@ -15,6 +15,7 @@ import (
 // JetStream message id); Key orders (the subject's last token).
 type Message struct {
 	ID        string
+	Validated bool // passed schema validation: the entry is sealed
 	Key       string
 	Data      []byte
 	EventType string
@@ -24,10 +25,12 @@ type Message struct {
 
 // MessageOf turns a validated event into a log message.
 func MessageOf(e *app.Event) Message {
-	return Message{ID: e.ID, Key: e.Subject, Data: e.Raw, EventType: e.Type, EventTime: e.Time}
+	return Message{ID: e.ID, Key: e.Subject, Data: e.Raw, EventType: e.Type, EventTime: e.Time, Validated: true}
 }
 
-// Append stores events on topic in order and returns after the log has
+// Append stores events on topic in order. The events must have passed
+// app.Validator.Parse or have been built by the node itself; they are
+// sealed as validated. and returns after the log has
 // acknowledged (and, with Sync "always", fsynced) all of them. Concurrent
 // appends to the same topic are group-committed: the committer publishes
 // whatever is queued as one JetStream atomic batch, which the server makes
@@ -175,6 +178,9 @@ func (c *committer) natsMsg(m Message) *nats.Msg {
 		nm.Header.Set(HeaderEventTime, m.EventTime.UTC().Format(time.RFC3339Nano))
 	}
 	nm.Header.Set(HeaderKey, m.Key)
+	if m.Validated {
+		nm.Header.Set(HeaderValidated, c.b.seal(m.Data))
+	}
 	return nm
 }
 
@@ -191,7 +197,10 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 			msgs = append(msgs, c.natsMsg(m))
 		}
 	}
-	if len(msgs) > 1 {
+	// An atomic batch stages its messages in a store of its own before
+	// committing them with one fsync; that pays off from a few dozen
+	// messages on. Smaller groups are published one by one.
+	if len(msgs) >= minAtomicBatch {
 		ack, err := jetstreamext.PublishMsgBatch(ctx, c.b.js, msgs)
 		if err == nil && ack != nil && ack.BatchSize == uint64(len(msgs)) {
 			seq := ack.Sequence - ack.BatchSize + 1
@@ -207,18 +216,40 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 			c.b.Logger.Debug("atomic batch refused, storing one by one", "topic", c.topic, "size", len(msgs), "err", err)
 		}
 	}
+	// Pipelined: every message is sent before the first acknowledgement is
+	// awaited. Order is kept, since one connection delivers in order.
+	type pending struct {
+		r   *appendReq
+		i   int
+		fut jetstream.PubAckFuture
+	}
+	var futs []pending
 	for _, r := range batch {
 		for i, m := range r.msgs {
-			// Fresh messages: the batch publisher added batch headers.
-			ack, err := c.b.js.PublishMsg(ctx, c.natsMsg(m))
+			// Fresh messages: a refused batch left batch headers behind.
+			fut, err := c.b.js.PublishMsgAsync(c.natsMsg(m))
 			if err != nil {
 				return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, err)
 			}
-			r.results[i] = app.AppendResult{ID: m.ID, Offset: ack.Sequence, Duplicate: ack.Duplicate}
+			futs = append(futs, pending{r, i, fut})
+		}
+	}
+	for _, p := range futs {
+		select {
+		case ack := <-p.fut.Ok():
+			p.r.results[p.i] = app.AppendResult{ID: p.r.msgs[p.i].ID, Offset: ack.Sequence, Duplicate: ack.Duplicate}
+		case err := <-p.fut.Err():
+			return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, err)
+		case <-ctx.Done():
+			return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, ctx.Err())
 		}
 	}
 	return nil
 }
+
+// minAtomicBatch is the group size from which an atomic batch is cheaper
+// than publishing one by one (see docs/decisions/0002-group-commit.md).
+const minAtomicBatch = 16
 
 // PublishOne stores one message without group commit; benchmarks use it as
 // the per-message baseline.

@@ -137,6 +137,7 @@ type Broker struct {
 
 	mu         sync.Mutex
 	committers map[string]*committer
+	sealKey    []byte
 }
 
 // New returns a Broker with the given config.
@@ -156,6 +157,9 @@ func (b *Broker) Open() error {
 	}
 	internalPass, err := randomToken()
 	if err != nil {
+		return err
+	}
+	if b.sealKey, err = loadSealKey(b.Config.Dir); err != nil {
 		return err
 	}
 	opts := &server.Options{

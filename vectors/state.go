@@ -21,11 +21,13 @@ func ts(t time.Time) string { return t.UTC().Format(tsLayout) }
 // state whose version is older (app.Version.Newer), so late events never
 // overwrite newer state and a replay gives the same result.
 func (s *Store) ApplyState(ctx context.Context, consumer, topic string, changes []app.StateChange, upto uint64, uptoTime time.Time) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	sqltx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() { _ = tx.Rollback() }()
+	tx := newTxc(sqltx)
+	defer tx.close()
+	defer func() { _ = sqltx.Rollback() }()
 	var cur uint64
 	if err := tx.QueryRowContext(ctx, `SELECT log_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?`, consumer, topic).Scan(&cur); err != nil && err != sql.ErrNoRows {
 		return err
@@ -44,13 +46,13 @@ func (s *Store) ApplyState(ctx context.Context, consumer, topic string, changes 
 			return fmt.Errorf("%s %s@%d: %w", ch.Type, ch.Key, ch.Version.Offset, err)
 		}
 	}
-	if err := setPosition(ctx, tx, consumer, topic, upto, uptoTime); err != nil {
+	if err := setPosition(ctx, sqltx, consumer, topic, upto, uptoTime); err != nil {
 		return fmt.Errorf("set position: %w", err)
 	}
-	return tx.Commit()
+	return sqltx.Commit()
 }
 
-func currentVersion(ctx context.Context, tx *sql.Tx, q string, key string) (app.Version, bool, error) {
+func currentVersion(ctx context.Context, tx *txc, q string, key string) (app.Version, bool, error) {
 	var v app.Version
 	var et string
 	err := tx.QueryRowContext(ctx, q, key).Scan(&v.EventID, &et, &v.Offset)
@@ -63,7 +65,7 @@ func currentVersion(ctx context.Context, tx *sql.Tx, q string, key string) (app.
 	return v, true, err
 }
 
-func applyChange(ctx context.Context, tx *sql.Tx, ch *app.StateChange) error {
+func applyChange(ctx context.Context, tx *txc, ch *app.StateChange) error {
 	v := ch.Version
 	switch {
 	case ch.Flight != nil:
@@ -173,7 +175,7 @@ const ErasedName = "(erased)"
 
 // scrubErased blanks the names of erased people on a booking about to be
 // stored, whichever of the two topics was applied first.
-func scrubErased(ctx context.Context, tx *sql.Tx, b *app.Booking) error {
+func scrubErased(ctx context.Context, tx *txc, b *app.Booking) error {
 	ps := make([]app.BookingPassenger, len(b.Passengers))
 	copy(ps, b.Passengers)
 	for i, p := range ps {
@@ -190,7 +192,7 @@ func scrubErased(ctx context.Context, tx *sql.Tx, b *app.Booking) error {
 	return nil
 }
 
-func scrubBookingsOf(ctx context.Context, tx *sql.Tx, passengerID string) error {
+func scrubBookingsOf(ctx context.Context, tx *txc, passengerID string) error {
 	rows, err := tx.QueryContext(ctx, `SELECT locator, data FROM bookings WHERE locator IN (SELECT locator FROM booking_passengers WHERE passenger_id = ?)
 		OR (status = 'cancelled' AND data LIKE ?)`, passengerID, "%"+passengerID+"%")
 	if err != nil {
@@ -254,4 +256,47 @@ func hashRows(ctx context.Context, db *sql.DB, q string) (string, int, error) {
 		n++
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], n, rows.Err()
+}
+
+// txc prepares each statement once per transaction; a batch of hundreds of
+// changes would otherwise compile the same SQL hundreds of times.
+type txc struct {
+	*sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func newTxc(tx *sql.Tx) *txc { return &txc{Tx: tx, stmts: map[string]*sql.Stmt{}} }
+
+func (t *txc) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := t.Tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	t.stmts[q] = st
+	return st, nil
+}
+
+func (t *txc) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (t *txc) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return t.Tx.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (t *txc) close() {
+	for _, st := range t.stmts {
+		_ = st.Close()
+	}
 }

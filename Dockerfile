@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# apron: one container per airport site. Build: docker build -t apron .
+# Run:   docker run -p 8080:8080 -v apron-data:/data apron
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+# cgo is required: mattn/go-sqlite3 and the sqlite-vec bindings are C.
+RUN CGO_ENABLED=1 go build -tags sqlite_fts5 -trimpath \
+      -ldflags "-s -w -X main.version=${VERSION}" -o /out/apron .
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates tzdata \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 apron \
+ && useradd --system --uid 10001 --gid apron --home-dir /data --shell /usr/sbin/nologin apron \
+ && mkdir -p /data && chown apron:apron /data
+COPY --from=build /out/apron /usr/local/bin/apron
+USER apron:apron
+VOLUME ["/data"]
+ENV APRON_DATA=/data \
+    APRON_HTTP=0.0.0.0:8080 \
+    APRON_NATS=127.0.0.1:4222
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD ["/usr/local/bin/apron", "version"]
+ENTRYPOINT ["/usr/local/bin/apron"]
+CMD ["serve"]
