@@ -389,3 +389,47 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 		t.Fatalf("unknown field accepted: %v", err)
 	}
 }
+
+func TestErasureLeavesNoTraceInStateOrLog(t *testing.T) {
+	m := MustRunMain(t)
+	base := m.HTTP.URL()
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	mk := func(id, typ string, at time.Time, data any) string {
+		e, err := app.NewEvent(id, "test", typ, "P42", at, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(e.Raw)
+	}
+	p := app.Passenger{ID: "P42", Name: "Grace Hopper", Tier: "gold", SSR: []string{"WCHR"}}
+	if code, body := post(t, base+"/api/v1/topics/passengers/events", mk("p1", app.TypePassengerUpserted, t0, p)); code != 200 {
+		t.Fatal(code, body)
+	}
+	b := app.Booking{Locator: "GRH001", Status: "active", Passengers: []app.BookingPassenger{{ID: "P42", Name: "Grace Hopper"}}, Segments: []app.Segment{{Flight: "LH400-2026-11-25", Cabin: "Y"}}}
+	be, _ := app.NewEvent("b1", "test", app.TypeBookingCreated, "GRH001", t0, b)
+	if code, body := post(t, base+"/api/v1/topics/bookings/events", string(be.Raw)); code != 200 {
+		t.Fatal(code, body)
+	}
+	checkFor(t, 5*time.Second, func() error { _, err := m.Store.Passenger(context.Background(), "P42"); return err })
+	if code, body := post(t, base+"/api/v1/topics/passengers/events", mk("p2", app.TypePassengerErased, t0.Add(time.Minute), map[string]string{"id": "P42"})); code != 200 {
+		t.Fatal(code, body)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if code, _ := get(t, base+"/api/v1/passengers/P42"); code != 404 {
+			return fmt.Errorf("passenger still served: %d", code)
+		}
+		_, body := get(t, base+"/api/v1/bookings/GRH001")
+		if strings.Contains(fmt.Sprint(body), "Grace") {
+			return fmt.Errorf("name still on the booking: %v", body)
+		}
+		ti, _ := m.Broker.Topic(context.Background(), app.TopicPassengers)
+		if ti.Messages != 1 {
+			return fmt.Errorf("passengers topic still holds %d entries", ti.Messages)
+		}
+		return nil
+	})
+	le, err := m.Broker.Get(context.Background(), app.TopicPassengers, 2)
+	if err != nil || strings.Contains(string(le.Data), "Grace") {
+		t.Fatalf("erasure entry: %s %v", le.Data, err)
+	}
+}

@@ -181,10 +181,34 @@ func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries [
 	if err := m.Store.ApplyState(ctx, StateConsumer, topic, changes, last.Offset, last.Stored); err != nil {
 		return fmt.Errorf("apply %s up to %d: %w", topic, last.Offset, err)
 	}
+	m.forgetErased(ctx, topic, changes)
 	if m.OnApplied != nil {
 		m.OnApplied(topic, last.Offset, changes)
 	}
 	return nil
+}
+
+// KeyPurger is implemented by logs that can remove a key's older entries.
+type KeyPurger interface {
+	PurgeKeyBefore(ctx context.Context, topic, key string, offset uint64) error
+}
+
+// forgetErased removes an erased person's earlier records from the log,
+// keeping the erasure itself. Compaction would remove them after the
+// history window anyway; this makes it immediate.
+func (m *Materializer) forgetErased(ctx context.Context, topic string, changes []StateChange) {
+	p, ok := m.Log.(KeyPurger)
+	if !ok {
+		return
+	}
+	for _, ch := range changes {
+		if ch.Type != TypePassengerErased {
+			continue
+		}
+		if err := p.PurgeKeyBefore(ctx, topic, ch.Key, ch.Version.Offset); err != nil {
+			m.Logger.Warn("purge erased passenger from the log", "key", ch.Key, "err", err)
+		}
+	}
 }
 
 // Decode validates one log entry and turns it into a state change.

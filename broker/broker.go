@@ -53,7 +53,7 @@ type Config struct {
 	SyncInterval time.Duration // only with SyncInterval
 
 	DuplicateWindow time.Duration // de-duplication by CloudEvents id
-	HistoryWindow   time.Duration // state topics: superseded events are kept this long
+	HistoryWindow   time.Duration // state topics: superseded events are kept this long (0 = forever)
 	EventTopicAge   time.Duration // rebookings, assist, deadletter: retention (0 = forever)
 	MaxBytes        int64         // per topic, 0 = unlimited
 	MaxBatch        int           // events per group commit, at most 1000
@@ -243,6 +243,10 @@ func (b *Broker) Open() error {
 		if _, err := b.js.CreateOrUpdateStream(ctx, b.streamConfig(t)); err != nil {
 			return fmt.Errorf("create topic %s: %w", t, err)
 		}
+	}
+	if b.Config.HistoryWindow > 0 {
+		b.wg.Add(1)
+		go b.compactLoop()
 	}
 	b.Logger.Info("log open", "dir", b.Config.Dir, "sync", b.Config.Sync, "client_url", b.ClientURL())
 	return nil

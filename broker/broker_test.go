@@ -270,3 +270,43 @@ func first(v []string) string {
 	}
 	return v[0]
 }
+
+func TestCompactionKeepsTheDecidingEventPerKey(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.Dir, cfg.ClientAddr = t.TempDir(), ""
+	cfg.HistoryWindow = time.Hour
+	b := broker.New(cfg)
+	later := time.Now().Add(2 * time.Hour) // every stored entry is outside the window
+	b.Now = func() time.Time { return later }
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	k1, k2 := "LH1-2026-11-25", "LH2-2026-11-25"
+	evs := []*app.Event{
+		flightEvent(t, "a1", k1, t0, "scheduled"),                    // 1: superseded by 2
+		flightEvent(t, "a2", k1, t0.Add(2*time.Minute), "delayed"),   // 2: the state of k1
+		flightEvent(t, "a3", k1, t0.Add(time.Minute), "boarding"),    // 3: late, older than 2: superseded
+		flightEvent(t, "b1", k2, t0, "scheduled"),                    // 4: only one of k2: kept
+		flightEvent(t, "a4", k1, t0.Add(2*time.Minute), "cancelled"), // 5: same time as 2, later offset: the new state
+	}
+	if _, err := b.Append(ctx, app.TopicFlights, evs); err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.Compact(ctx, app.TopicFlights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("removed %d, want 3", n)
+	}
+	var kept []string
+	for _, e := range readAll(t, b, app.TopicFlights, 1) {
+		kept = append(kept, first(e.Headers[nats.MsgIdHdr]))
+	}
+	if strings.Join(kept, ",") != "b1,a4" {
+		t.Fatalf("kept %v", kept)
+	}
+}
