@@ -16,6 +16,7 @@ import (
 	_ "time/tzdata" // the console shows local times even in a minimal container
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/app/sim"
 	"github.com/apron-edge/apron/broker"
 	"github.com/apron-edge/apron/ui"
 	"github.com/apron-edge/apron/vectors"
@@ -102,6 +103,8 @@ func newLogger(level string) *slog.Logger {
 type Main struct {
 	Config Config
 	Logger *slog.Logger
+	// Clock is the console's notion of now (the simulated clock in a demo).
+	Clock func() time.Time
 
 	Broker       *broker.Broker
 	Store        *vectors.Store
@@ -135,7 +138,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.HTTP = &ui.Server{
 		Addr: m.Config.HTTP, Log: m.Broker, State: m.Store, Logger: m.Logger,
-		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready,
+		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready, Now: m.Clock,
 	}
 	m.Materializer = &app.Materializer{
 		Log: m.Broker, Store: m.Store, Logger: m.Logger, Trusted: m.Broker.Trusted,
@@ -216,6 +219,14 @@ func runServe(ctx context.Context, args []string, demo bool) error {
 	}
 	logger := newLogger(cfg.LogLevel)
 	m := NewMain(cfg, logger)
+	var day *sim.Day
+	var clock *SimClock
+	if demo {
+		zone, _ := time.LoadLocation(cfg.TimeZone)
+		day = sim.Generate(sim.Config{Seed: cfg.Demo.Seed, Hub: cfg.Hub, Departures: cfg.Demo.Departures, Now: time.Now().In(zone)})
+		clock = NewSimClock(day.Start, cfg.Demo.Speed)
+		m.Clock = clock.Now
+	}
 	if err := m.Open(ctx); err != nil {
 		_ = m.Close(context.Background())
 		return err
@@ -223,7 +234,7 @@ func runServe(ctx context.Context, args []string, demo bool) error {
 	if demo {
 		fmt.Printf("apron demo: console at %s (simulated %s day at %gx speed)\n", m.HTTP.URL(), cfg.Hub, cfg.Demo.Speed)
 		go func() {
-			if err := runSimulation(ctx, m, logger); err != nil && ctx.Err() == nil {
+			if err := Play(ctx, m.Broker, day, clock, logger.With("subsystem", "simulator")); err != nil && ctx.Err() == nil {
 				logger.Error("simulation stopped", "err", err)
 			}
 		}()

@@ -9,25 +9,33 @@ import (
 	"github.com/apron-edge/apron/app/sim"
 )
 
-// runSimulation plays a generated airport day into the node's log on a
-// simulated clock that runs Config.Demo.Speed times faster than real time.
-func runSimulation(ctx context.Context, m *Main, logger *slog.Logger) error {
-	zone, _ := time.LoadLocation(m.Config.TimeZone)
-	day := sim.Generate(sim.Config{Seed: m.Config.Demo.Seed, Hub: m.Config.Hub, Departures: m.Config.Demo.Departures, Now: time.Now().In(zone)})
-	logger = logger.With("subsystem", "simulator")
-	logger.Info("simulated day", "events", len(day.Events), "start", day.Start, "end", day.End)
-	return Play(ctx, m.Broker, day, m.Config.Demo.Speed, logger)
+// SimClock is a clock that starts at a simulated moment and runs Speed
+// times faster than real time.
+type SimClock struct {
+	start time.Time
+	began time.Time
+	speed float64
 }
 
-// Play appends the day's events to log when the simulated clock reaches
-// them, batching whatever falls due together.
-func Play(ctx context.Context, log app.Log, day *sim.Day, speed float64, logger *slog.Logger) error {
-	began := time.Now()
+// NewSimClock starts a simulated clock at start.
+func NewSimClock(start time.Time, speed float64) *SimClock {
+	return &SimClock{start: start, began: time.Now(), speed: speed}
+}
+
+// Now returns the simulated time.
+func (c *SimClock) Now() time.Time {
+	return c.start.Add(time.Duration(float64(time.Since(c.began)) * c.speed))
+}
+
+// Play appends the day's events to log when clock reaches them, batching
+// whatever falls due together.
+func Play(ctx context.Context, log app.Log, day *sim.Day, clock *SimClock, logger *slog.Logger) error {
+	logger.Info("simulated day", "events", len(day.Events), "start", day.Start, "end", day.End)
 	i := 0
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for i < len(day.Events) {
-		simNow := day.Start.Add(time.Duration(float64(time.Since(began)) * speed))
+		simNow := clock.Now()
 		byTopic := map[string][]*app.Event{}
 		var order []string
 		for i < len(day.Events) && !day.Events[i].At.After(simNow) {
