@@ -179,10 +179,17 @@ func BenchIngest(ctx context.Context, cfg BenchIngestConfig, args []string) erro
 		}
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
+	token := app.NewSecret("apron_")
+	if _, err := m.Store.CreateToken(ctx, "bench", app.RoleAgent, app.HashSecret(token), time.Now()); err != nil {
+		return err
+	}
 	url := m.HTTP.URL() + "/api/v1/topics/flights/events"
 	client := &http.Client{Timeout: time.Minute}
 	post := func(body []byte) error {
-		resp, err := client.Post(url, "application/x-ndjson", bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}

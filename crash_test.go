@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -89,6 +90,11 @@ func TestCrashRecovery(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	addr := freePort(t)
+	out, err := exec.Command(bin, "token", "add", "--role", "agent", "--data", dir, "crash-test").Output()
+	if err != nil {
+		t.Fatalf("token add: %v", err)
+	}
+	token := strings.TrimSpace(string(out))
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "serve", "--data", dir, "--http", addr, "--nats", "", "--log-level", "warn")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -113,7 +119,10 @@ func TestCrashRecovery(t *testing.T) {
 		for _, r := range reqs {
 			deadline := time.Now().Add(2 * time.Minute)
 			for {
-				resp, err := client.Post("http://"+addr+"/api/v1/topics/"+r.topic+"/events", "application/x-ndjson", bytes.NewReader(r.body))
+				req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/topics/"+r.topic+"/events", bytes.NewReader(r.body))
+				req.Header.Set("Content-Type", "application/x-ndjson")
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := client.Do(req)
 				if err == nil {
 					var body struct {
 						Results []app.AppendResult `json:"results"`
@@ -164,7 +173,9 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	// Let the state store catch up, then stop gracefully.
 	checkFor(t, 2*time.Minute, func() error {
-		resp, err := http.Get("http://" + addr + "/api/v1/topics")
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/topics", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err
 		}

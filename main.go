@@ -32,6 +32,8 @@ Usage:
   apron demo    [flags]   run the node with a simulated airport day
   apron rebuild [flags]   rebuild the state store from the log (node stopped)
   apron check   [flags]   prove the state store equals a rebuild (node stopped)
+  apron user add  --role ROLE NAME   add a console user (password on stdin)
+  apron token add --role ROLE NAME   create an API token for a machine client
   apron bench ingest      measure ingest against raw JetStream baselines
   apron version           print the version
 
@@ -68,6 +70,10 @@ func main() {
 		err = runCheck(ctx, args)
 	case "bench":
 		err = runBench(ctx, args)
+	case "user":
+		err = runUser(ctx, args)
+	case "token":
+		err = runToken(ctx, args)
 	case "version", "--version", "-v":
 		fmt.Println("apron", version)
 	case "help", "-h", "--help":
@@ -139,6 +145,10 @@ func (m *Main) Open(ctx context.Context) error {
 	m.HTTP = &ui.Server{
 		Addr: m.Config.HTTP, Log: m.Broker, State: m.Store, Logger: m.Logger,
 		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready, Now: m.Clock,
+		Auth: m.Store,
+	}
+	if err := m.bootstrapAdmin(ctx); err != nil {
+		return err
 	}
 	m.Materializer = &app.Materializer{
 		Log: m.Broker, Store: m.Store, Logger: m.Logger, Trusted: m.Broker.Trusted,
@@ -160,6 +170,26 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Logger.Info("apron ready", "version", version, "console", m.HTTP.URL(), "nats", m.Broker.ClientURL(), "data", m.Config.Data)
+	return nil
+}
+
+// bootstrapAdmin creates the first admin with a one-time password printed
+// once, when the node starts with no users at all.
+func (m *Main) bootstrapAdmin(ctx context.Context) error {
+	n, err := m.Store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	password := app.NewSecret("")[:20]
+	hash, err := app.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	if _, err := m.Store.CreateUser(ctx, "admin", app.RoleAdmin, hash); err != nil {
+		return err
+	}
+	fmt.Printf("apron: first start: created user \"admin\" with one-time password %s (change it, or add users with apron user add)\n", password)
+	m.Logger.Warn("first start: created user admin with a one-time password printed on standard output")
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +38,23 @@ func MustRunMain(tb testing.TB, mutate ...func(*Config)) *Main {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = m.Close(context.Background()) })
+	tok := app.NewSecret("apron_")
+	if _, err := m.Store.CreateToken(context.Background(), "tests", app.RoleAdmin, app.HashSecret(tok), time.Now()); err != nil {
+		tb.Fatal(err)
+	}
+	testTokens.Store(m.HTTP.URL(), tok)
 	return m
+}
+
+// testTokens maps a node's base URL to an admin API token.
+var testTokens sync.Map
+
+func authorize(req *http.Request) {
+	for _, base := range []string{req.URL.Scheme + "://" + req.URL.Host} {
+		if tok, ok := testTokens.Load(base); ok {
+			req.Header.Set("Authorization", "Bearer "+tok.(string))
+		}
+	}
 }
 
 // checkFor polls f until it returns nil or the deadline passes.
@@ -58,7 +75,10 @@ func checkFor(tb testing.TB, d time.Duration, f func() error) {
 
 func post(tb testing.TB, url, body string) (int, map[string]any) {
 	tb.Helper()
-	resp, err := http.Post(url, "application/x-ndjson", strings.NewReader(body))
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	authorize(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -70,7 +90,7 @@ func post(tb testing.TB, url, body string) (int, map[string]any) {
 
 func get(tb testing.TB, url string) (int, map[string]any) {
 	tb.Helper()
-	resp, err := http.Get(url)
+	resp, err := authGet(url)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -203,7 +223,7 @@ func TestIngestAPI(t *testing.T) {
 		if code, _ := get(t, base+"/readyz"); code != 200 {
 			t.Fatal("readyz")
 		}
-		resp, err := http.Get(base + "/metrics")
+		resp, err := authGet(base + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +324,7 @@ func TestSimulatedDayEqualsRebuild(t *testing.T) {
 		t.Fatalf("live store differs from rebuild: %v", diff)
 	}
 	// The board shows the day's flights with disruption counts.
-	resp, err := http.Get(m.HTTP.URL() + "/")
+	resp, err := authGet(m.HTTP.URL() + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,6 +344,11 @@ func TestRestartResumesFromStoredPositions(t *testing.T) {
 		if err := m.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+		tok := app.NewSecret("apron_")
+		if _, err := m.Store.CreateToken(context.Background(), "tests", app.RoleAgent, app.HashSecret(tok), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		testTokens.Store(m.HTTP.URL(), tok)
 		return m
 	}
 	m := mk()
@@ -432,4 +457,13 @@ func TestErasureLeavesNoTraceInStateOrLog(t *testing.T) {
 	if err != nil || strings.Contains(string(le.Data), "Grace") {
 		t.Fatalf("erasure entry: %s %v", le.Data, err)
 	}
+}
+
+func authGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	authorize(req)
+	return http.DefaultClient.Do(req)
 }

@@ -25,7 +25,7 @@ func staticHandler() http.Handler {
 // boardView builds the board of the hub's current local day.
 func (s *Server) boardView(ctx context.Context) (BoardView, error) {
 	now := s.Now().In(s.Zone)
-	v := BoardView{Hub: s.Hub, Date: now.Format("2006-01-02"), Zone: zoneName(s.Zone, now), AsOf: now.Format("15:04:05")}
+	v := BoardView{Chrome: s.chrome(ctx, principalFromContext(ctx)), Hub: s.Hub, Date: now.Format("2006-01-02"), Zone: zoneName(s.Zone, now), AsOf: now.Format("15:04:05")}
 	flights, err := s.State.Flights(ctx, app.FlightFilter{Airport: s.Hub, Date: v.Date})
 	if err != nil {
 		return v, err
@@ -79,7 +79,7 @@ func (s *Server) row(f *app.Flight, load map[string]int, departure bool) BoardRo
 		route = "from " + f.Origin
 	}
 	r := BoardRow{
-		Key: app.SubjectKey(f.Flight), Time: sched.In(s.Zone).Format("15:04"), Flight: f.Carrier + " " + f.Number,
+		Key: app.SubjectKey(f.Flight), FlightKey: f.Flight, Time: sched.In(s.Zone).Format("15:04"), Flight: f.Carrier + " " + f.Number,
 		Route: route, Status: f.Status, Gate: f.Gate, DelayMin: f.DelayMinutes(), Passengers: load[f.Flight],
 	}
 	if !est.Equal(sched) {
@@ -96,13 +96,10 @@ func (s *Server) row(f *app.Flight, load map[string]int, departure bool) BoardRo
 func (s *Server) handleBoard(w http.ResponseWriter, r *http.Request) {
 	v, err := s.boardView(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := BoardPage(v).Render(r.Context(), w); err != nil {
-		s.Logger.Warn("render board", "err", err)
-	}
+	s.render(w, r, http.StatusOK, BoardPage(v))
 }
 
 // FlightsChanged pushes re-rendered board rows of the given flights to
@@ -230,4 +227,9 @@ func (h *Hub) Close() {
 		close(ch)
 		delete(h.subs, ch)
 	}
+}
+
+func principalFromContext(ctx context.Context) *app.Principal {
+	p, _ := ctx.Value(principalKey).(*app.Principal)
+	return p
 }

@@ -49,12 +49,21 @@ type Server struct {
 	// Ready reports whether the node serves traffic (stages caught up).
 	Ready func(ctx context.Context) error
 
+	// Auth keeps users, sessions and API tokens.
+	Auth        app.AuthStore
+	SessionIdle time.Duration // a session ends after this long unused
+	SessionMax  time.Duration // and after this long in any case
+	TLS         bool          // cookies are Secure when served over TLS
+	// LagWarning is the state lag beyond which every page shows a banner.
+	LagWarning time.Duration
+
 	Registry *prometheus.Registry
 	Updates  *Hub
 
-	ln      net.Listener
-	srv     *http.Server
-	metrics *metrics
+	ln       net.Listener
+	srv      *http.Server
+	metrics  *metrics
+	throttle throttle
 }
 
 // Open starts listening. Addr may use port 0; URL reports the real one.
@@ -77,6 +86,15 @@ func (s *Server) Open() error {
 	}
 	if s.Updates == nil {
 		s.Updates = NewHub()
+	}
+	if s.SessionIdle == 0 {
+		s.SessionIdle = 30 * time.Minute
+	}
+	if s.SessionMax == 0 {
+		s.SessionMax = 12 * time.Hour
+	}
+	if s.LagWarning == 0 {
+		s.LagWarning = 30 * time.Second
 	}
 	if s.Registry == nil {
 		s.Registry = prometheus.NewRegistry()
@@ -116,22 +134,46 @@ func (s *Server) Close(ctx context.Context) error {
 	return s.srv.Shutdown(ctx)
 }
 
-// Handler returns the routes.
+// Handler returns the routes. Every route but health, readiness, the login
+// and static assets checks the caller's role, the JSON API included.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/topics/{topic}/events", s.handleIngest)
-	mux.HandleFunc("GET /api/v1/topics", s.handleTopics)
-	mux.HandleFunc("GET /api/v1/flights", s.handleFlights)
-	mux.HandleFunc("GET /api/v1/flights/{id}", s.handleFlight)
-	mux.HandleFunc("GET /api/v1/bookings/{locator}", s.handleBooking)
-	mux.HandleFunc("GET /api/v1/passengers/{id}", s.handlePassenger)
+	viewer, agent, admin := app.RoleViewer, app.RoleAgent, app.RoleAdmin
+
+	// JSON API.
+	mux.HandleFunc("POST /api/v1/topics/{topic}/events", s.require(agent, s.handleIngest))
+	mux.HandleFunc("GET /api/v1/topics", s.require(viewer, s.handleTopics))
+	mux.HandleFunc("GET /api/v1/flights", s.require(viewer, s.handleFlights))
+	mux.HandleFunc("GET /api/v1/flights/{id}", s.require(viewer, s.handleFlight))
+	mux.HandleFunc("GET /api/v1/bookings/{locator}", s.require(agent, s.handleBooking))
+	mux.HandleFunc("GET /api/v1/passengers/{id}", s.require(agent, s.handlePassenger))
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
-	mux.HandleFunc("GET /{$}", s.handleBoard)
-	mux.HandleFunc("GET /board/live", s.handleBoardLive)
+	mux.Handle("GET /metrics", s.require(viewer, promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}).ServeHTTP))
+
+	// Console.
+	mux.HandleFunc("GET /login", s.handleLoginForm)
+	mux.HandleFunc("POST /login", s.handleLogin)
+	mux.HandleFunc("POST /logout", s.handleLogout)
+	mux.HandleFunc("GET /{$}", s.require(viewer, s.handleBoard))
+	mux.HandleFunc("GET /board/live", s.require(viewer, s.handleBoardLive))
+	mux.HandleFunc("GET /flights/{id}", s.require(viewer, s.handleFlightPage))
+	mux.HandleFunc("GET /bookings/{locator}", s.require(agent, s.handleBookingPage))
+	mux.HandleFunc("GET /passengers", s.require(agent, s.handlePassengersPage))
+	mux.HandleFunc("GET /admin", s.require(admin, s.handleAdmin))
+	mux.HandleFunc("POST /admin/users", s.require(admin, s.handleAddUser))
+	mux.HandleFunc("POST /admin/users/{id}", s.require(admin, s.handleUpdateUser))
+	mux.HandleFunc("POST /admin/tokens", s.require(admin, s.handleAddToken))
+	mux.HandleFunc("POST /admin/tokens/{id}/revoke", s.require(admin, s.handleRevokeToken))
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
-	return s.securityHeaders(mux)
+	mux.HandleFunc("/", s.require(viewer, func(w http.ResponseWriter, r *http.Request) {
+		s.renderError(w, r, principalOf(r), http.StatusNotFound, "Not found", "There is no page at "+r.URL.Path+".")
+	}))
+
+	// Browsers send Sec-Fetch-Site or Origin; a cross-site POST is refused.
+	// Machine clients with a bearer token send neither and pass.
+	csrf := http.NewCrossOriginProtection()
+	return s.securityHeaders(csrf.Handler(mux))
 }
 
 func (s *Server) securityHeaders(h http.Handler) http.Handler {

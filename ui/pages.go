@@ -1,0 +1,190 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/apron-edge/apron/app"
+)
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		s.Logger.Warn("render", "path", r.URL.Path, "err", err)
+	}
+}
+
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, p *app.Principal, status int, title, msg string) {
+	s.render(w, r, status, ErrorPage(s.chrome(r.Context(), p), title, msg))
+}
+
+// pageError shows an application error as a page; internal details are
+// logged, not shown.
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	code := app.ErrorCode(err)
+	if code == app.EINTERNAL {
+		s.Logger.Error("page failed", "path", r.URL.Path, "err", err)
+	}
+	title := map[string]string{app.ENOTFOUND: "Not found", app.EINVALID: "Check the input", app.EUNAVAILABLE: "Temporarily unavailable"}[code]
+	if title == "" {
+		title = "Something went wrong"
+	}
+	s.renderError(w, r, principalOf(r), errorStatus(code), title, app.ErrorMessage(err))
+}
+
+// chrome builds the frame of a page: who is signed in and the banners.
+func (s *Server) chrome(ctx context.Context, p *app.Principal) Chrome {
+	var c Chrome
+	if p != nil {
+		c.User, c.Role, c.IsAgent, c.IsAdmin = p.Name, p.Role, p.Can(app.RoleAgent), p.Can(app.RoleAdmin)
+	}
+	if lags, err := s.topicsAndLags(ctx); err == nil {
+		for _, l := range lags.Consumers {
+			if l.Behind > 0 && l.SecondsBehind > s.LagWarning.Seconds() {
+				c.Banners = append(c.Banners, Banner{Level: "warn", Text: fmt.Sprintf("%s data is %d events (%.0f s) behind the log: what you see may be out of date.", l.Topic, l.Behind, l.SecondsBehind)})
+			}
+		}
+	}
+	return c
+}
+
+func (s *Server) local(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(s.Zone).Format("Mon 15:04")
+}
+
+func (s *Server) asOf(v app.Version) string {
+	age := s.Now().Sub(v.EventTime).Round(time.Second)
+	return fmt.Sprintf("as of log offset %d, event time %s (%s ago)", v.Offset, v.EventTime.In(s.Zone).Format("15:04:05"), age)
+}
+
+func (s *Server) handleFlightPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	f, err := s.State.Flight(ctx, r.PathValue("id"))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	bookings, err := s.State.BookingsOnFlight(ctx, f.Flight.Flight)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	load, _ := s.State.FlightLoad(ctx, []string{f.Flight.Flight})
+	var caps []string
+	for cabin, n := range f.Capacity {
+		caps = append(caps, fmt.Sprintf("%s %d", cabin, n))
+	}
+	sort.Strings(caps)
+	v := FlightView{
+		Chrome: s.chrome(ctx, principalOf(r)), Row: s.row(&f.Flight, load, f.Origin == s.Hub),
+		Origin: f.Origin, Dest: f.Destination, Departure: s.local(f.Departure()), Arrival: s.local(f.Arrival()),
+		Aircraft: f.Aircraft, Capacity: strings.Join(caps, ", "), AsOf: s.asOf(f.Version), Passengers: load[f.Flight.Flight],
+	}
+	for _, b := range bookings {
+		v.Bookings = append(v.Bookings, bookingRow(&b.Booking))
+	}
+	s.render(w, r, http.StatusOK, FlightPage(v))
+}
+
+func bookingRow(b *app.Booking) BookingRow {
+	var names, needs, legs []string
+	for _, p := range b.Passengers {
+		n := p.Name
+		if p.Tier != "" && p.Tier != "none" {
+			n += " (" + p.Tier + ")"
+		}
+		names = append(names, n)
+		needs = append(needs, p.SSR...)
+	}
+	for _, sg := range b.Segments {
+		legs = append(legs, strings.SplitN(sg.Flight, "-", 2)[0]+" "+sg.Cabin)
+	}
+	return BookingRow{Locator: b.Locator, Status: b.Status, Passengers: strings.Join(names, ", "), Itinerary: strings.Join(legs, " → "), Needs: strings.Join(needs, " ")}
+}
+
+func (s *Server) handleBookingPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	b, err := s.State.Booking(ctx, strings.ToUpper(r.PathValue("locator")))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v := BookingView{Chrome: s.chrome(ctx, principalOf(r)), Locator: b.Locator, Status: b.Status, AsOf: s.asOf(b.Version)}
+	for _, p := range b.Passengers {
+		v.People = append(v.People, PersonRow{ID: p.ID, Name: p.Name, Tier: p.Tier, SSR: strings.Join(p.SSR, " ")})
+	}
+	for _, sg := range b.Segments {
+		row := SegmentRow{FlightKey: sg.Flight, Flight: strings.SplitN(sg.Flight, "-", 2)[0], Cabin: sg.Cabin, Seat: sg.Seat, Status: "unknown"}
+		if f, err := s.State.Flight(ctx, sg.Flight); err == nil {
+			row.Route, row.Departure, row.Status = f.Origin+" → "+f.Destination, s.local(f.Departure()), f.Status
+		}
+		v.Segments = append(v.Segments, row)
+	}
+	s.render(w, r, http.StatusOK, BookingPage(v))
+}
+
+var (
+	reLocator = regexp.MustCompile(`^[A-Z0-9]{6}$`)
+	reFlight  = regexp.MustCompile(`^([A-Z0-9]{2})\s?([0-9]{1,4}[A-Z]?)$`)
+)
+
+// PassengerFinder looks people up by name; the state store implements it.
+type PassengerFinder interface {
+	FindPassengers(ctx context.Context, q string, limit int) ([]*app.PassengerRecord, error)
+}
+
+func (s *Server) handlePassengersPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	v := PassengersView{Chrome: s.chrome(ctx, principalOf(r)), Query: q}
+	if q == "" {
+		v.Message = "Type a name, a six-character record locator or a flight number such as LH400."
+		s.render(w, r, http.StatusOK, PassengersPage(v))
+		return
+	}
+	v.Searched = true
+	up := strings.ToUpper(q)
+	if reLocator.MatchString(up) {
+		if b, err := s.State.Booking(ctx, up); err == nil {
+			v.Bookings = append(v.Bookings, bookingRow(&b.Booking))
+		}
+	}
+	if m := reFlight.FindStringSubmatch(up); m != nil {
+		date := s.Now().In(s.Zone).Format("2006-01-02")
+		if bs, err := s.State.BookingsOnFlight(ctx, m[1]+m[2]+"-"+date); err == nil {
+			for _, b := range bs {
+				v.Bookings = append(v.Bookings, bookingRow(&b.Booking))
+			}
+		}
+	}
+	if pf, ok := s.State.(PassengerFinder); ok && len(q) >= 2 {
+		ps, err := pf.FindPassengers(ctx, q, 50)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		for _, p := range ps {
+			v.People = append(v.People, PersonRow{ID: p.ID, Name: p.Name, Tier: p.Tier, SSR: strings.Join(p.SSR, " ")})
+			if bs, err := s.State.BookingsOfPassenger(ctx, p.ID); err == nil {
+				for _, b := range bs {
+					v.Bookings = append(v.Bookings, bookingRow(&b.Booking))
+				}
+			}
+		}
+	}
+	if len(v.People) == 0 && len(v.Bookings) == 0 {
+		v.Message = "Nobody found for “" + q + "”. Check the spelling, or try the record locator."
+	}
+	s.render(w, r, http.StatusOK, PassengersPage(v))
+}
