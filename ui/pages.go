@@ -64,7 +64,7 @@ func (s *Server) local(t time.Time) string {
 }
 
 func (s *Server) asOf(v app.Version) string {
-	age := s.Now().Sub(v.EventTime).Round(time.Second)
+	age := max(s.Now().Sub(v.EventTime).Round(time.Second), 0)
 	return fmt.Sprintf("as of log offset %d, event time %s (%s ago)", v.Offset, v.EventTime.In(s.Zone).Format("15:04:05"), age)
 }
 

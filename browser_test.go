@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/chromedp/chromedp"
+)
+
+// artifactDir is where browser tests leave their screenshots.
+func artifactDir(tb testing.TB) string {
+	dir := os.Getenv("APRON_ARTIFACTS")
+	if dir == "" {
+		dir = "artifacts"
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+// MustRunBrowser starts headless Chromium with the flags this machine
+// needs (no background networking: outside traffic is refused here).
+func MustRunBrowser(tb testing.TB) context.Context {
+	tb.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if path, err = exec.LookPath("chromium-browser"); err != nil {
+			tb.Fatal("chromium not found: run scripts/setup.sh (it installs Debian's chromium)")
+		}
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx)
+	tb.Cleanup(func() { cancelB(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil {
+		tb.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+func screenshot(tb testing.TB, ctx context.Context, name string) {
+	tb.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(artifactDir(tb), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestBrowserBoardFollowsTheLog(t *testing.T) {
+	m := MustRunMain(t)
+	base := m.HTTP.URL()
+	addUser(t, m, "gate7", app.RoleAgent, "gate seven password")
+	zone, _ := time.LoadLocation(m.Config.TimeZone)
+	now := time.Now().In(zone)
+	date := now.Format("2006-01-02")
+	key := "LH400-" + date
+	dep := time.Date(now.Year(), now.Month(), now.Day(), 23, 30, 0, 0, zone)
+	flight := func(id, status string, at time.Time) string {
+		f := app.Flight{Flight: key, Carrier: "LH", Number: "400", Date: date, Origin: "FRA", Destination: "JFK",
+			ScheduledDeparture: dep, ScheduledArrival: dep.Add(9 * time.Hour), Status: status, Gate: "Z52", Capacity: map[string]int{"J": 30, "Y": 250}}
+		e, _ := app.NewEvent(id, "test", app.TypeFlightStatus, key, at, f)
+		return string(e.Raw)
+	}
+	hostile := app.Booking{Locator: "XSS001", Status: "active", Segments: []app.Segment{{Flight: key, Cabin: "Y", Seat: "30A"}},
+		Passengers: []app.BookingPassenger{{ID: "P666", Name: `<script>document.title="pwned"</script><img src=x onerror="document.title='pwned'">`}}}
+	be, _ := app.NewEvent("x1", "test", app.TypeBookingCreated, "XSS001", now, hostile)
+	if code, body := post(t, base+"/api/v1/topics/flights/events", flight("f1", "scheduled", now)); code != 200 {
+		t.Fatal(code, body)
+	}
+	if code, body := post(t, base+"/api/v1/topics/bookings/events", string(be.Raw)); code != 200 {
+		t.Fatal(code, body)
+	}
+	waitCaughtUp(t, m, 10*time.Second)
+
+	ctx := MustRunBrowser(t)
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	row := chromedp.CSS(fmt.Sprintf(`#f-%s [data-testid="status"]`, key))
+	err := chromedp.Do(tctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "gate7"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "gate seven password"),
+		chromedp.Submit(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="board-meta"]`)),
+	)
+	if err != nil {
+		t.Fatalf("log in and open the board: %v", err)
+	}
+	who, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="who"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := chromedp.Run(tctx, chromedp.Text(row))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != "scheduled" || !strings.Contains(who, "gate7") {
+		t.Fatalf("board: status %q, who %q", status, who)
+	}
+	screenshot(t, tctx, "board-before")
+
+	// Cancel the flight in the log; the open board follows without a reload.
+	if code, body := post(t, base+"/api/v1/topics/flights/events", flight("f2", "cancelled", now.Add(time.Minute))); code != 200 {
+		t.Fatal(code, body)
+	}
+	if err := chromedp.Do(tctx, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#f-%s.status-cancelled`, key)))); err != nil {
+		t.Fatalf("board did not follow the cancellation: %v", err)
+	}
+	screenshot(t, tctx, "board-cancelled")
+
+	// The flight page lists the booking; the hostile name stays text.
+	err = chromedp.Do(tctx,
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#f-%s a`, key))),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="bookings"]`)),
+	)
+	if err != nil {
+		t.Fatalf("flight page: %v", err)
+	}
+	people, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="bookings"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	title, err := chromedp.Run(tctx, chromedp.Title())
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, tctx, "flight-page")
+	if strings.Contains(title, "pwned") || !strings.Contains(people, "<script>") {
+		t.Fatalf("hostile data was not rendered inert: title %q, text %q", title, people)
+	}
+}
