@@ -111,6 +111,7 @@ type Main struct {
 	Logger *slog.Logger
 	// Clock is the console's notion of now (the simulated clock in a demo).
 	Clock func() time.Time
+	demo  bool
 
 	Broker       *broker.Broker
 	Store        *vectors.Store
@@ -177,7 +178,7 @@ func (m *Main) Open(ctx context.Context) error {
 // once, when the node starts with no users at all.
 func (m *Main) bootstrapAdmin(ctx context.Context) error {
 	n, err := m.Store.CountUsers(ctx)
-	if err != nil || n > 0 {
+	if err != nil || n > 0 || m.demo {
 		return err
 	}
 	password := app.NewSecret("")[:20]
@@ -191,6 +192,27 @@ func (m *Main) bootstrapAdmin(ctx context.Context) error {
 	fmt.Printf("apron: first start: created user \"admin\" with one-time password %s (change it, or add users with apron user add)\n", password)
 	m.Logger.Warn("first start: created user admin with a one-time password printed on standard output")
 	return nil
+}
+
+// demoAdminPassword gives the demo's admin a fresh password at every start,
+// so that a demo data directory kept from an earlier run stays usable.
+func (m *Main) demoAdminPassword(ctx context.Context) (string, error) {
+	password := app.NewSecret("")[:20]
+	hash, err := app.HashPassword(password)
+	if err != nil {
+		return "", err
+	}
+	u, _, err := m.Store.UserByName(ctx, "admin")
+	if app.ErrorCode(err) == app.ENOTFOUND {
+		_, err = m.Store.CreateUser(ctx, "admin", app.RoleAdmin, hash)
+		return password, err
+	} else if err != nil {
+		return "", err
+	}
+	if err := m.Store.SetUserRole(ctx, u.ID, app.RoleAdmin, false); err != nil {
+		return "", err
+	}
+	return password, m.Store.SetPassword(ctx, u.ID, hash)
 }
 
 // ready reports not ready while the state store is far behind the log.
@@ -255,14 +277,20 @@ func runServe(ctx context.Context, args []string, demo bool) error {
 		zone, _ := time.LoadLocation(cfg.TimeZone)
 		day = sim.Generate(sim.Config{Seed: cfg.Demo.Seed, Hub: cfg.Hub, Departures: cfg.Demo.Departures, Now: time.Now().In(zone)})
 		clock = NewSimClock(day.Start, cfg.Demo.Speed)
-		m.Clock = clock.Now
+		m.Clock, m.demo = clock.Now, true
 	}
 	if err := m.Open(ctx); err != nil {
 		_ = m.Close(context.Background())
 		return err
 	}
 	if demo {
+		password, err := m.demoAdminPassword(ctx)
+		if err != nil {
+			_ = m.Close(context.Background())
+			return err
+		}
 		fmt.Printf("apron demo: console at %s (simulated %s day at %gx speed)\n", m.HTTP.URL(), cfg.Hub, cfg.Demo.Speed)
+		fmt.Printf("apron demo: log in as \"admin\" with password %s\n", password)
 		go func() {
 			if err := Play(ctx, m.Broker, day, clock, logger.With("subsystem", "simulator")); err != nil && ctx.Err() == nil {
 				logger.Error("simulation stopped", "err", err)
