@@ -39,7 +39,7 @@ serve: build
 	@bin/apron serve
 
 ## test: the whole suite, with the race detector, against real parts
-test: setup generate
+test: setup check-generate
 	@go vet ./...
 	@go test -race -count=1 -timeout 60m ./...
 
