@@ -256,3 +256,13 @@ func TestAdminManagesUsersAndTokens(t *testing.T) {
 }
 
 func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestBenchConsoleRuns(t *testing.T) {
+	var out strings.Builder
+	if err := BenchConsole(context.Background(), t.TempDir(), &out, 20, 2); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "board over HTTP") {
+		t.Fatalf("output: %s", out.String())
+	}
+}
