@@ -88,6 +88,15 @@ func TestBrowserBoardFollowsTheLog(t *testing.T) {
 	if code, body := post(t, base+"/api/v1/topics/flights/events", flight("f1", "scheduled", now)); code != 200 {
 		t.Fatal(code, body)
 	}
+	// An alternative for tomorrow morning, with seats.
+	tomorrow := now.AddDate(0, 0, 1)
+	alt := app.Flight{Flight: "LH402-" + tomorrow.Format("2006-01-02"), Carrier: "LH", Number: "402", Date: tomorrow.Format("2006-01-02"), Origin: "FRA", Destination: "JFK",
+		ScheduledDeparture: time.Date(tomorrow.Year(), tomorrow.Month(), tomorrow.Day(), 9, 0, 0, 0, zone), Status: "scheduled", Capacity: map[string]int{"Y": 100}}
+	alt.ScheduledArrival = alt.ScheduledDeparture.Add(9 * time.Hour)
+	ae, _ := app.NewEvent("f-alt", "test", app.TypeFlightScheduled, alt.Flight, now, alt)
+	if code, body := post(t, base+"/api/v1/topics/flights/events", string(ae.Raw)); code != 200 {
+		t.Fatal(code, body)
+	}
 	if code, body := post(t, base+"/api/v1/topics/bookings/events", string(be.Raw)); code != 200 {
 		t.Fatal(code, body)
 	}
@@ -150,4 +159,49 @@ func TestBrowserBoardFollowsTheLog(t *testing.T) {
 	if strings.Contains(title, "pwned") || !strings.Contains(people, "<script>") {
 		t.Fatalf("hostile data was not rendered inert: title %q, text %q", title, people)
 	}
+
+	// The cancellation produced a proposal: open it from the queue and
+	// approve it; the outcome is shown.
+	err = chromedp.Do(tctx,
+		chromedp.Navigate(base+"/proposals"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="proposal-row"] a`)),
+	)
+	if err != nil {
+		t.Fatalf("proposal queue: %v", err)
+	}
+	screenshot(t, tctx, "proposals")
+	err = chromedp.Do(tctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="proposal-row"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="options"]`)),
+	)
+	if err != nil {
+		t.Fatalf("open proposal: %v", err)
+	}
+	screenshot(t, tctx, "proposal")
+	err = chromedp.Do(tctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="approve"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="proposal-message"]`)),
+	)
+	if err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	msg, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="proposal-message"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err = chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="proposal-status"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, tctx, "proposal-approved")
+	if !strings.HasPrefix(msg, "Executed") || status != app.ProposalExecuted {
+		t.Fatalf("after approval: %q, status %q", msg, status)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		b, err := m.Store.Booking(context.Background(), "XSS001")
+		if err != nil || b.Segments[0].Flight != alt.Flight {
+			return fmt.Errorf("booking not moved: %+v %v", b, err)
+		}
+		return nil
+	})
 }

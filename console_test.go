@@ -81,6 +81,14 @@ func TestEveryRouteChecksTheRole(t *testing.T) {
 		{"GET", "/api/v1/bookings/ABC123", app.RoleAgent},
 		{"GET", "/api/v1/passengers/P1", app.RoleAgent},
 		{"GET", "/metrics", app.RoleViewer},
+		{"GET", "/proposals", app.RoleAgent},
+		{"GET", "/proposals/p-X", app.RoleAgent},
+		{"POST", "/proposals/p-X/approve", app.RoleAgent},
+		{"POST", "/proposals/p-X/reject", app.RoleAgent},
+		{"GET", "/api/v1/proposals", app.RoleAgent},
+		{"GET", "/api/v1/proposals/p-X", app.RoleAgent},
+		{"POST", "/api/v1/proposals/p-X/approve", app.RoleAgent},
+		{"POST", "/api/v1/proposals/p-X/reject", app.RoleAgent},
 	}
 	rank := map[string]int{app.RoleViewer: 1, app.RoleAgent: 2, app.RoleSupervisor: 3, app.RoleAdmin: 4}
 	c := browser(t)

@@ -116,6 +116,7 @@ type Main struct {
 	Broker       *broker.Broker
 	Store        *vectors.Store
 	Materializer *app.Materializer
+	Proposer     *app.Proposer
 	HTTP         *ui.Server
 }
 
@@ -151,18 +152,25 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.bootstrapAdmin(ctx); err != nil {
 		return err
 	}
+	m.Proposer = &app.Proposer{Store: m.Store, Engine: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock}
+	m.HTTP.Proposals = m.Proposer
+	m.Proposer.OnProposed = func(flight string, _ []*app.Proposal) { m.HTTP.ProposalsChanged(context.Background(), flight) }
 	m.Materializer = &app.Materializer{
 		Log: m.Broker, Store: m.Store, Logger: m.Logger, Trusted: m.Broker.Trusted,
-		OnApplied: func(topic string, _ uint64, changes []app.StateChange) {
+		OnApplied: func(topic string, offset uint64, changes []app.StateChange) {
 			if topic != app.TopicFlights {
 				return
 			}
+			m.Proposer.FlightsChanged(offset, changes)
 			var flights []*app.Flight
 			for _, ch := range changes {
 				flights = append(flights, ch.Flight)
 			}
 			m.HTTP.FlightsChanged(context.Background(), flights)
 		},
+	}
+	if err := m.Proposer.Open(); err != nil {
+		return err
 	}
 	if err := m.Materializer.Open(); err != nil {
 		return err
@@ -250,6 +258,9 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	if m.Materializer != nil {
 		errs = append(errs, m.Materializer.Close(ctx))
+	}
+	if m.Proposer != nil {
+		errs = append(errs, m.Proposer.Close(ctx))
 	}
 	if m.Broker != nil {
 		errs = append(errs, m.Broker.Close(ctx))

@@ -30,7 +30,9 @@ var Roles = []string{RoleViewer, RoleAgent, RoleSupervisor, RoleAdmin}
 func ValidRole(r string) bool { return roleRank[r] > 0 }
 
 // RoleAtLeast reports whether have grants what need requires.
-func RoleAtLeast(have, need string) bool { return roleRank[have] > 0 && roleRank[have] >= roleRank[need] }
+func RoleAtLeast(have, need string) bool {
+	return roleRank[have] > 0 && roleRank[have] >= roleRank[need]
+}
 
 // User is a local account of the console.
 type User struct {

@@ -44,14 +44,19 @@ func (s *Server) boardView(ctx context.Context) (BoardView, error) {
 	if err != nil {
 		return v, err
 	}
+	pending := s.pendingCounts(ctx)
 	for _, f := range flights {
 		if f.Origin == s.Hub {
-			v.Departures = append(v.Departures, s.row(&f.Flight, load, true))
+			r := s.row(&f.Flight, load, true)
+			r.Pending = pending[f.Flight.Flight]
+			v.Departures = append(v.Departures, r)
 		}
 	}
 	for _, f := range append(flights, prev...) {
 		if f.Destination == s.Hub && f.Arrival().In(s.Zone).Format("2006-01-02") == v.Date {
-			v.Arrivals = append(v.Arrivals, s.row(&f.Flight, load, false))
+			r := s.row(&f.Flight, load, false)
+			r.Pending = pending[f.Flight.Flight]
+			v.Arrivals = append(v.Arrivals, r)
 		}
 	}
 	sort.SliceStable(v.Arrivals, func(i, j int) bool { return v.Arrivals[i].Time < v.Arrivals[j].Time })
@@ -117,9 +122,12 @@ func (s *Server) FlightsChanged(ctx context.Context, flights []*app.Flight) {
 		s.Logger.Warn("board update", "err", err)
 		return
 	}
+	pending := s.pendingCounts(ctx)
 	for _, f := range flights {
 		var buf bytes.Buffer
-		if err := boardRow(s.row(f, load, f.Origin == s.Hub)).Render(ctx, &buf); err != nil {
+		r := s.row(f, load, f.Origin == s.Hub)
+		r.Pending = pending[f.Flight]
+		if err := boardRow(r).Render(ctx, &buf); err != nil {
 			continue
 		}
 		s.Updates.Publish(Update{Event: "row", Data: buf.String()})
@@ -232,4 +240,31 @@ func (h *Hub) Close() {
 func principalFromContext(ctx context.Context) *app.Principal {
 	p, _ := ctx.Value(principalKey).(*app.Principal)
 	return p
+}
+
+// PendingCounter counts pending proposals per flight.
+type PendingCounter interface {
+	PendingCounts(ctx context.Context) (map[string]int, error)
+}
+
+func (s *Server) pendingCounts(ctx context.Context) map[string]int {
+	pc, ok := s.State.(PendingCounter)
+	if !ok {
+		return nil
+	}
+	m, err := pc.PendingCounts(ctx)
+	if err != nil {
+		s.Logger.Warn("pending proposals", "err", err)
+	}
+	return m
+}
+
+// ProposalsChanged re-renders the board rows of a flight whose proposals
+// changed.
+func (s *Server) ProposalsChanged(ctx context.Context, flightKey string) {
+	f, err := s.State.Flight(ctx, flightKey)
+	if err != nil {
+		return
+	}
+	s.FlightsChanged(ctx, []*app.Flight{&f.Flight})
 }

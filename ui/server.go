@@ -49,6 +49,8 @@ type Server struct {
 	// Ready reports whether the node serves traffic (stages caught up).
 	Ready func(ctx context.Context) error
 
+	// Proposals serves rebooking proposals and approvals (nil: none).
+	Proposals Proposals
 	// Auth keeps users, sessions and API tokens.
 	Auth        app.AuthStore
 	SessionIdle time.Duration // a session ends after this long unused
@@ -147,6 +149,16 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/flights/{id}", s.require(viewer, s.handleFlight))
 	mux.HandleFunc("GET /api/v1/bookings/{locator}", s.require(agent, s.handleBooking))
 	mux.HandleFunc("GET /api/v1/passengers/{id}", s.require(agent, s.handlePassenger))
+	if s.Proposals != nil {
+		mux.HandleFunc("GET /api/v1/proposals", s.require(agent, s.handleProposalsAPI))
+		mux.HandleFunc("GET /api/v1/proposals/{id}", s.require(agent, s.handleProposalAPI))
+		mux.HandleFunc("POST /api/v1/proposals/{id}/approve", s.require(agent, s.handleApproveAPI))
+		mux.HandleFunc("POST /api/v1/proposals/{id}/reject", s.require(agent, s.handleRejectAPI))
+		mux.HandleFunc("GET /proposals", s.require(agent, s.handleProposalsPage))
+		mux.HandleFunc("GET /proposals/{id}", s.require(agent, s.handleProposalPage))
+		mux.HandleFunc("POST /proposals/{id}/approve", s.require(agent, s.handleApprovePage))
+		mux.HandleFunc("POST /proposals/{id}/reject", s.require(agent, s.handleRejectPage))
+	}
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", s.require(viewer, promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}).ServeHTTP))

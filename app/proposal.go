@@ -1,0 +1,96 @@
+package app
+
+import (
+	"context"
+	"time"
+)
+
+// Proposal statuses.
+const (
+	ProposalPending    = "pending"
+	ProposalExecuted   = "executed"
+	ProposalRejected   = "rejected"
+	ProposalFailed     = "failed"
+	ProposalSuperseded = "superseded"
+)
+
+// Proposal is a rebooking offered to staff for one disrupted booking.
+type Proposal struct {
+	ID             string    `json:"id"`
+	Locator        string    `json:"locator"`
+	Flight         string    `json:"flight"`
+	Reason         string    `json:"reason"`
+	Rank           int       `json:"rank"`
+	Status         string    `json:"status"`
+	Need           Need      `json:"need"`
+	Options        []Option  `json:"options"`
+	Chosen         string    `json:"chosen"`
+	Rationale      string    `json:"rationale"`
+	ModelRationale bool      `json:"model_rationale"` // false: "no model rationale", the rule ranking stands
+	Citations      []string  `json:"citations"`
+	Model          string    `json:"model,omitempty"`
+	ModelDigest    string    `json:"model_digest,omitempty"`
+	PromptHash     string    `json:"prompt_hash,omitempty"`
+	LogOffset      uint64    `json:"log_offset"` // flights offset the proposal was based on
+	CreatedAt      time.Time `json:"created_at"`
+	DecidedBy      string    `json:"decided_by,omitempty"`
+	DecidedAt      time.Time `json:"decided_at,omitzero"`
+	DecisionReason string    `json:"decision_reason,omitempty"`
+	ReplacedBy     string    `json:"replaced_by,omitempty"`
+}
+
+// ChosenOption returns the chosen option, or nil.
+func (p *Proposal) ChosenOption() *Option {
+	for i := range p.Options {
+		if p.Options[i].ID == p.Chosen {
+			return &p.Options[i]
+		}
+	}
+	return nil
+}
+
+// ProposalFilter selects proposals; empty fields match all.
+type ProposalFilter struct {
+	Flight string
+	Status string
+	Limit  int
+}
+
+// Execution is the booking engine's answer to an approval.
+type Execution struct {
+	ProposalID string `json:"proposal_id"`
+	Outcome    string `json:"outcome"` // executed or failed
+	Detail     string `json:"detail"`
+	Repeated   bool   `json:"repeated,omitempty"` // the same idempotency key was seen before: nothing changed
+	NewID      string `json:"new_proposal_id,omitempty"`
+}
+
+// RebookingData is the data of rebooking.* events.
+type RebookingData struct {
+	ProposalID  string   `json:"proposal_id"`
+	Locator     string   `json:"locator"`
+	PassengerID string   `json:"passenger_id,omitempty"`
+	FromFlight  string   `json:"from_flight"`
+	ToFlights   []string `json:"to_flights,omitempty"`
+	Actor       string   `json:"actor,omitempty"`
+	Reason      string   `json:"reason,omitempty"`
+	Rationale   string   `json:"rationale,omitempty"`
+	Citations   []string `json:"citations,omitempty"`
+	LogOffset   uint64   `json:"log_offset,omitempty"`
+}
+
+// BookingEngine executes approved rebookings. Execute checks the seats and
+// moves the passengers in one transaction keyed by idempotencyKey: the same
+// key twice changes nothing twice. It returns ENOTFOUND for an unknown
+// proposal and ECONFLICT for one that is no longer pending.
+type BookingEngine interface {
+	Execute(ctx context.Context, proposalID, idempotencyKey, actor string, now time.Time) (*Execution, error)
+	Reject(ctx context.Context, proposalID, actor, reason string, now time.Time) error
+}
+
+// OutboxItem is an event queued by a transaction for publication.
+type OutboxItem struct {
+	Seq   int64
+	Topic string
+	Event []byte
+}

@@ -1,0 +1,361 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// ProposerStore is what the proposer needs from the state store.
+type ProposerStore interface {
+	Flight(ctx context.Context, key string) (*FlightRecord, error)
+	Flights(ctx context.Context, f FlightFilter) ([]*FlightRecord, error)
+	BookingsOnFlight(ctx context.Context, flightKey string) ([]*BookingRecord, error)
+	SeatsLeft(ctx context.Context, flight, cabin string) (int, error)
+	SaveProposals(ctx context.Context, ps []*Proposal, events func(*Proposal) ([]*Event, error)) ([]*Proposal, error)
+	Outbox(ctx context.Context, limit int) ([]OutboxItem, error)
+	DeleteOutbox(ctx context.Context, upto int64) error
+	Proposal(ctx context.Context, id string) (*Proposal, error)
+	Proposals(ctx context.Context, f ProposalFilter) ([]*Proposal, error)
+}
+
+// Proposer turns disruptions into rebooking proposals: when a flight is
+// cancelled, diverted or delayed, it finds the affected bookings, plans
+// valid options by the rules (PlanAll) and stores one pending proposal per
+// booking, publishing rebooking.proposed through the outbox. It also
+// publishes everything the booking engine queues in the outbox.
+type Proposer struct {
+	Store  ProposerStore
+	Engine BookingEngine
+	Log    Log
+	Rules  RebookRules
+	Logger *slog.Logger
+	Now    func() time.Time
+	// OnProposed is called with the proposals stored for a flight.
+	OnProposed func(flight string, ps []*Proposal)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	queue  map[string]uint64 // flight key -> log offset of its change
+	wake   chan struct{}
+	flush  chan struct{}
+}
+
+// Open starts the proposer's loops.
+func (p *Proposer) Open() error {
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	p.Logger = p.Logger.With("subsystem", "proposer")
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Rules.DefaultMCT == 0 {
+		p.Rules = DefaultRebookRules()
+	}
+	p.queue = map[string]uint64{}
+	p.wake = make(chan struct{}, 1)
+	p.flush = make(chan struct{}, 1)
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.wg.Add(2)
+	go p.planLoop()
+	go p.outboxLoop()
+	return nil
+}
+
+// Close stops the loops after their current step.
+func (p *Proposer) Close(ctx context.Context) error {
+	if p.cancel == nil {
+		return nil
+	}
+	p.cancel()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// FlightsChanged queues disrupted flights for planning; the materialiser
+// calls it after each batch of flight changes.
+func (p *Proposer) FlightsChanged(offset uint64, changes []StateChange) {
+	n := 0
+	p.mu.Lock()
+	for _, ch := range changes {
+		if f := ch.Flight; f != nil && (f.Status == FlightCancelled || f.Status == FlightDiverted || f.DelayMinutes() > 0) {
+			p.queue[f.Flight] = offset
+			n++
+		}
+	}
+	p.mu.Unlock()
+	if n > 0 {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Flush asks the outbox loop to publish now.
+func (p *Proposer) Flush() {
+	select {
+	case p.flush <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Proposer) planLoop() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.wake:
+		}
+		p.mu.Lock()
+		work := p.queue
+		p.queue = map[string]uint64{}
+		p.mu.Unlock()
+		keys := make([]string, 0, len(work))
+		for k := range work {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if p.ctx.Err() != nil {
+				return
+			}
+			if _, err := p.PlanFlight(p.ctx, k, work[k]); err != nil {
+				p.Logger.Warn("planning failed", "flight", k, "err", err)
+			}
+		}
+	}
+}
+
+// PlanFlight plans and stores proposals for the bookings on a flight.
+func (p *Proposer) PlanFlight(ctx context.Context, key string, offset uint64) ([]*Proposal, error) {
+	now := p.Now()
+	bookings, err := p.Store.BookingsOnFlight(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	flights := map[string]*Flight{}
+	get := func(k string) *Flight {
+		if f, ok := flights[k]; ok {
+			return f
+		}
+		fr, err := p.Store.Flight(ctx, k)
+		if err != nil {
+			flights[k] = nil
+			return nil
+		}
+		flights[k] = &fr.Flight
+		return &fr.Flight
+	}
+	var needs []Need
+	for _, b := range bookings {
+		for _, sg := range b.Segments {
+			get(sg.Flight)
+		}
+		if n, ok := NeedFor(&b.Booking, flights, p.Rules, now); ok && n.Disrupted == key {
+			needs = append(needs, n)
+		}
+	}
+	if len(needs) == 0 {
+		return nil, nil
+	}
+	// Candidates: every flight on the days the options may use.
+	earliest, latest := needs[0].Earliest, needs[0].Latest
+	for _, n := range needs {
+		if n.Earliest.Before(earliest) {
+			earliest = n.Earliest
+		}
+		if n.Latest.After(latest) {
+			latest = n.Latest
+		}
+	}
+	var cands []*Flight
+	for d := earliest.Add(-24 * time.Hour); !d.After(latest.Add(24 * time.Hour)); d = d.Add(24 * time.Hour) {
+		frs, err := p.Store.Flights(ctx, FlightFilter{Date: d.UTC().Format("2006-01-02")})
+		if err != nil {
+			return nil, err
+		}
+		for _, fr := range frs {
+			f := fr.Flight
+			cands = append(cands, &f)
+		}
+	}
+	seats := map[string]int{}
+	left := func(f, c string) int {
+		k := f + "/" + c
+		if n, ok := seats[k]; ok {
+			return n
+		}
+		n, err := p.Store.SeatsLeft(ctx, f, c)
+		if err != nil {
+			n = 0
+		}
+		seats[k] = n
+		return n
+	}
+	plans := PlanAll(needs, cands, left, p.Rules)
+	var props []*Proposal
+	for i, pl := range plans {
+		pr := &Proposal{
+			Locator: pl.Need.Locator, Flight: key, Reason: pl.Need.Reason, Rank: i + 1, Status: ProposalPending,
+			Need: pl.Need, Options: pl.Options, LogOffset: offset, CreatedAt: now, Citations: []string{},
+			Rationale: "No model rationale: the first valid option by the rules (earliest arrival, fewest stops).",
+		}
+		if len(pl.Options) > 0 {
+			pr.Chosen = pl.Options[0].ID
+		} else {
+			pr.Rationale = "No valid alternative within the rebooking window: handle at the desk (hotel, refund or another carrier)."
+		}
+		h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%v|%v|%d", pr.Locator, offset, pl.Need.Replace, pl.Options, now.UnixNano()))
+		pr.ID = fmt.Sprintf("p-%s-%d-%s", pr.Locator, offset, hex.EncodeToString(h[:3]))
+		props = append(props, pr)
+	}
+	stored, err := p.Store.SaveProposals(ctx, props, func(pr *Proposal) ([]*Event, error) {
+		var to []string
+		if o := pr.ChosenOption(); o != nil {
+			to = o.Flights
+		}
+		e, err := NewEvent("rebooking-proposed-"+pr.ID, "apron/proposer", TypeRebookingProposed, pr.Locator, now,
+			RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, ToFlights: to, Rationale: pr.Rationale, LogOffset: pr.LogOffset})
+		return []*Event{e}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(stored) > 0 {
+		p.Logger.Info("proposals", "flight", key, "bookings", len(needs), "new", len(stored))
+		p.Flush()
+		if p.OnProposed != nil {
+			p.OnProposed(key, stored)
+		}
+	}
+	return stored, nil
+}
+
+// outboxLoop publishes queued events to the log, in order, then removes
+// them. Their ids are fixed in the outbox, so a repeat after a crash is
+// stored once.
+func (p *Proposer) outboxLoop() {
+	defer p.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	backoff := NewBackoff(200*time.Millisecond, 10*time.Second)
+	v := DefaultValidator()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		case <-p.flush:
+		}
+		for p.ctx.Err() == nil {
+			items, err := p.Store.Outbox(p.ctx, 500)
+			if err != nil || len(items) == 0 {
+				break
+			}
+			if err := p.publish(items, v); err != nil {
+				d := backoff.Next()
+				p.Logger.Warn("outbox publish failed", "err", err, "retry_in", d)
+				select {
+				case <-time.After(d):
+				case <-p.ctx.Done():
+				}
+				break
+			}
+			backoff.Reset()
+		}
+	}
+}
+
+func (p *Proposer) publish(items []OutboxItem, v *Validator) error {
+	byTopic := map[string][]*Event{}
+	var order []string
+	for _, it := range items {
+		e, err := v.Parse(it.Event, it.Topic)
+		if err != nil {
+			// A malformed event must not block those behind it: it goes
+			// to the dead letters with the reason.
+			p.Logger.Error("outbox event refused", "seq", it.Seq, "err", err)
+			e, err = DeadLetter(LogEntry{Topic: "outbox", Offset: uint64(it.Seq), Key: it.Topic, Stored: p.Now(), Data: it.Event}, err)
+			if err != nil {
+				return err
+			}
+			it.Topic = TopicDeadLetter
+		}
+		if _, ok := byTopic[it.Topic]; !ok {
+			order = append(order, it.Topic)
+		}
+		byTopic[it.Topic] = append(byTopic[it.Topic], e)
+	}
+	// Topics are independent logs; within one, order is kept.
+	for _, t := range order {
+		if _, err := p.Log.Append(p.ctx, t, byTopic[t]); err != nil {
+			return err
+		}
+	}
+	return p.Store.DeleteOutbox(p.ctx, items[len(items)-1].Seq)
+}
+
+// Proposal returns one proposal. Returns ENOTFOUND.
+func (p *Proposer) Proposal(ctx context.Context, id string) (*Proposal, error) {
+	return p.Store.Proposal(ctx, id)
+}
+
+// Proposals lists proposals.
+func (p *Proposer) Proposals(ctx context.Context, f ProposalFilter) ([]*Proposal, error) {
+	return p.Store.Proposals(ctx, f)
+}
+
+// Approve has the booking engine execute a proposal for actor. The same
+// idempotency key twice changes nothing the second time. If the seats are
+// gone the proposal fails and a fresh one is planned from the current
+// state; its id comes back in the execution.
+func (p *Proposer) Approve(ctx context.Context, id, key, actor string) (*Execution, error) {
+	ex, err := p.Engine.Execute(ctx, id, key, actor, p.Now())
+	if err != nil {
+		return nil, err
+	}
+	p.Flush()
+	if ex.Outcome == ProposalFailed && !ex.Repeated {
+		if pr, err := p.Store.Proposal(ctx, id); err == nil {
+			fresh, err := p.PlanFlight(ctx, pr.Flight, pr.LogOffset)
+			if err != nil {
+				p.Logger.Warn("replanning after a failed rebooking", "proposal", id, "err", err)
+			}
+			for _, f := range fresh {
+				if f.Locator == pr.Locator {
+					ex.NewID = f.ID
+				}
+			}
+		}
+	}
+	p.Logger.Info("approval", "proposal", id, "by", actor, "outcome", ex.Outcome, "repeated", ex.Repeated)
+	return ex, nil
+}
+
+// Reject records a person's rejection with the reason.
+func (p *Proposer) Reject(ctx context.Context, id, actor, reason string) error {
+	if reason == "" {
+		return Errorf(EINVALID, "reason: say why the proposal is rejected")
+	}
+	if err := p.Engine.Reject(ctx, id, actor, reason, p.Now()); err != nil {
+		return err
+	}
+	p.Flush()
+	return nil
+}

@@ -1,0 +1,374 @@
+package vectors
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+)
+
+// fingerprint identifies what a proposal offers, so that an unchanged
+// disruption does not produce the same proposal again.
+func fingerprint(p *app.Proposal) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%s|%s|%v|", p.Locator, p.Need.Origin, p.Need.Destination, p.Need.Cabin, p.Need.Replace)
+	for _, o := range p.Options {
+		fmt.Fprintf(h, "%v;", o.Flights)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+// SaveProposals stores new pending proposals and queues their
+// rebooking.proposed events in the outbox, in one transaction. A proposal
+// identical to a pending one of the same booking is skipped; a different
+// one supersedes it. It returns the proposals actually stored.
+func (s *Store) SaveProposals(ctx context.Context, ps []*app.Proposal, events func(*app.Proposal) ([]*app.Event, error)) ([]*app.Proposal, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var stored []*app.Proposal
+	for _, p := range ps {
+		fp := fingerprint(p)
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM proposals WHERE locator = ? AND status = 'pending' AND fingerprint = ?`, p.Locator, fp).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'superseded', replaced_by = ? WHERE locator = ? AND status = 'pending'`, p.ID, p.Locator); err != nil {
+			return nil, err
+		}
+		need, _ := json.Marshal(p.Need)
+		opts, _ := json.Marshal(p.Options)
+		cites, _ := json.Marshal(p.Citations)
+		mr := 0
+		if p.ModelRationale {
+			mr = 1
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO proposals (id, locator, flight, reason, rank, status, need, options, chosen, rationale, model_rationale, citations, model, model_digest, prompt_hash, log_offset, created_at, fingerprint)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			p.ID, p.Locator, p.Flight, p.Reason, p.Rank, app.ProposalPending, string(need), string(opts), p.Chosen, p.Rationale, mr, string(cites),
+			p.Model, p.ModelDigest, p.PromptHash, p.LogOffset, ts(p.CreatedAt), fp); err != nil {
+			return nil, fmt.Errorf("insert proposal: %w", err)
+		}
+		evs, err := events(p)
+		if err != nil {
+			return nil, err
+		}
+		if err := addOutbox(ctx, tx, evs); err != nil {
+			return nil, err
+		}
+		stored = append(stored, p)
+	}
+	return stored, tx.Commit()
+}
+
+func addOutbox(ctx context.Context, tx *sql.Tx, evs []*app.Event) error {
+	for _, e := range evs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (topic, event) VALUES (?, ?)`, e.Topic(), string(e.Raw)); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+	}
+	return nil
+}
+
+const proposalCols = `id, locator, flight, reason, rank, status, need, options, chosen, rationale, model_rationale, citations, model, model_digest, prompt_hash, log_offset, created_at, decided_by, decided_at, decision_reason, replaced_by`
+
+type rowScanner interface{ Scan(...any) error }
+
+func scanProposal(r rowScanner) (*app.Proposal, error) {
+	var p app.Proposal
+	var need, opts, cites, created, decided string
+	var mr int
+	if err := r.Scan(&p.ID, &p.Locator, &p.Flight, &p.Reason, &p.Rank, &p.Status, &need, &opts, &p.Chosen, &p.Rationale, &mr, &cites,
+		&p.Model, &p.ModelDigest, &p.PromptHash, &p.LogOffset, &created, &p.DecidedBy, &decided, &p.DecisionReason, &p.ReplacedBy); err != nil {
+		return nil, err
+	}
+	p.ModelRationale = mr == 1
+	p.CreatedAt, p.DecidedAt = parseTS(created), parseTS(decided)
+	_ = json.Unmarshal([]byte(need), &p.Need)
+	_ = json.Unmarshal([]byte(opts), &p.Options)
+	_ = json.Unmarshal([]byte(cites), &p.Citations)
+	return &p, nil
+}
+
+// Proposal returns one proposal. Returns ENOTFOUND.
+func (s *Store) Proposal(ctx context.Context, id string) (*app.Proposal, error) {
+	p, err := scanProposal(s.rdb.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, app.Errorf(app.ENOTFOUND, "proposal %q not found", id)
+	}
+	return p, err
+}
+
+// Proposals lists proposals by flight and rank.
+func (s *Store) Proposals(ctx context.Context, f app.ProposalFilter) ([]*app.Proposal, error) {
+	var where []string
+	var args []any
+	if f.Flight != "" {
+		where = append(where, `flight = ?`)
+		args = append(args, f.Flight)
+	}
+	if f.Status != "" {
+		where = append(where, `status = ?`)
+		args = append(args, f.Status)
+	}
+	q := `SELECT ` + proposalCols + ` FROM proposals`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY flight, rank, id`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*app.Proposal
+	for rows.Next() {
+		p, err := scanProposal(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// PendingCounts returns the number of pending proposals per flight.
+func (s *Store) PendingCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT flight, COUNT(*) FROM proposals WHERE status = 'pending' GROUP BY flight`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		out[k] = n
+	}
+	return out, rows.Err()
+}
+
+// seatsLeft computes free seats per "flight/cabin" key: capacity, minus
+// passengers booked in the state, minus holds of executed rebookings the
+// state does not show yet.
+func seatsLeft(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, flight, cabin string) (int, error) {
+	var data string
+	if err := q.QueryRowContext(ctx, `SELECT data FROM flights WHERE key = ?`, flight).Scan(&data); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	var f app.Flight
+	if err := json.Unmarshal([]byte(data), &f); err != nil {
+		return 0, err
+	}
+	var booked, held int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM booking_segments s JOIN booking_passengers p ON p.locator = s.locator WHERE s.flight_key = ? AND s.cabin = ?`, flight, cabin).Scan(&booked); err != nil {
+		return 0, err
+	}
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(h.seats), 0) FROM seat_holds h LEFT JOIN bookings b ON b.locator = h.locator
+		WHERE h.flight_key = ? AND h.cabin = ? AND (b.locator IS NULL OR b.event_time < h.event_time)`, flight, cabin).Scan(&held); err != nil {
+		return 0, err
+	}
+	return f.Capacity[cabin] - booked - held, nil
+}
+
+// SeatsLeft returns free seats of a flight's cabin.
+func (s *Store) SeatsLeft(ctx context.Context, flight, cabin string) (int, error) {
+	return seatsLeft(ctx, s.rdb, flight, cabin)
+}
+
+// Execute is the built-in booking engine (app.BookingEngine): in one
+// transaction it checks the idempotency key, the proposal, the booking and
+// the seats of the chosen option; then it holds the seats, marks the
+// proposal executed and queues booking.changed and rebooking.executed in
+// the outbox. If a seat is gone the proposal fails and rebooking.failed is
+// queued instead.
+func (s *Store) Execute(ctx context.Context, proposalID, key, actor string, now time.Time) (*app.Execution, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var ex app.Execution
+	err = tx.QueryRowContext(ctx, `SELECT proposal_id, outcome, detail FROM executions WHERE idempotency_key = ?`, key).Scan(&ex.ProposalID, &ex.Outcome, &ex.Detail)
+	if err == nil {
+		ex.Repeated = true
+		return &ex, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	p, err := scanProposal(tx.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals WHERE id = ?`, proposalID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, app.Errorf(app.ENOTFOUND, "proposal %q not found", proposalID)
+	} else if err != nil {
+		return nil, err
+	}
+	if p.Status != app.ProposalPending {
+		return nil, app.Errorf(app.ECONFLICT, "proposal %s is %s, not pending", p.ID, p.Status)
+	}
+	opt := p.ChosenOption()
+	if opt == nil {
+		return nil, app.Errorf(app.ECONFLICT, "proposal %s has no chosen option", p.ID)
+	}
+	var bdata, bet string
+	if err := tx.QueryRowContext(ctx, `SELECT data, event_time FROM bookings WHERE locator = ?`, p.Locator).Scan(&bdata, &bet); err != nil {
+		return nil, fmt.Errorf("booking %s: %w", p.Locator, err)
+	}
+	var b app.Booking
+	if err := json.Unmarshal([]byte(bdata), &b); err != nil {
+		return nil, err
+	}
+	fail := ""
+	if b.Status != app.BookingActive {
+		fail = "the booking is no longer active"
+	}
+	for _, fk := range opt.Flights {
+		if fail != "" {
+			break
+		}
+		left, err := seatsLeft(ctx, tx, fk, opt.Cabin)
+		if err != nil {
+			return nil, err
+		}
+		if left < p.Need.Pax {
+			fail = fmt.Sprintf("only %d seat(s) left in %s on %s for %d passenger(s)", max(left, 0), opt.Cabin, fk, p.Need.Pax)
+		}
+	}
+	data := app.RebookingData{ProposalID: p.ID, Locator: p.Locator, FromFlight: p.Flight, ToFlights: opt.Flights, Actor: actor}
+	ex = app.Execution{ProposalID: p.ID}
+	var evs []*app.Event
+	if fail != "" {
+		ex.Outcome, ex.Detail = app.ProposalFailed, fail
+		data.Reason = fail
+		e, err := app.NewEvent("rebooking-failed-"+p.ID, "apron/booking-engine", app.TypeRebookingFailed, p.Locator, now, data)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, e)
+	} else {
+		// Event time strictly after the booking's, so the change wins.
+		at := now
+		if prev := parseTS(bet); !at.After(prev) {
+			at = prev.Add(time.Millisecond)
+		}
+		nb := b
+		nb.Segments = nil
+		for _, sg := range b.Segments {
+			if !slices.Contains(p.Need.Replace, sg.Flight) {
+				nb.Segments = append(nb.Segments, sg)
+			}
+		}
+		for _, fk := range opt.Flights {
+			nb.Segments = append(nb.Segments, app.Segment{Flight: fk, Cabin: opt.Cabin})
+			if _, err := tx.ExecContext(ctx, `INSERT INTO seat_holds (proposal_id, locator, flight_key, cabin, seats, event_time) VALUES (?,?,?,?,?,?)`,
+				p.ID, p.Locator, fk, opt.Cabin, p.Need.Pax, ts(at)); err != nil {
+				return nil, err
+			}
+		}
+		be, err := app.NewEvent("rebooking-booking-"+p.ID, "apron/booking-engine", app.TypeBookingChanged, p.Locator, at, nb)
+		if err != nil {
+			return nil, err
+		}
+		ee, err := app.NewEvent("rebooking-executed-"+p.ID, "apron/booking-engine", app.TypeRebookingExecuted, p.Locator, at, data)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, be, ee)
+		ex.Outcome, ex.Detail = app.ProposalExecuted, fmt.Sprintf("moved %d passenger(s) to %s", p.Need.Pax, strings.Join(opt.Flights, " + "))
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ?`,
+		ex.Outcome, actor, ts(now), ex.Detail, p.ID); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO executions (idempotency_key, proposal_id, outcome, detail, created_at) VALUES (?,?,?,?,?)`,
+		key, p.ID, ex.Outcome, ex.Detail, ts(now)); err != nil {
+		return nil, err
+	}
+	if err := addOutbox(ctx, tx, evs); err != nil {
+		return nil, err
+	}
+	return &ex, tx.Commit()
+}
+
+// Reject records a person's rejection and queues rebooking.rejected.
+func (s *Store) Reject(ctx context.Context, proposalID, actor, reason string, now time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	p, err := scanProposal(tx.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals WHERE id = ?`, proposalID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return app.Errorf(app.ENOTFOUND, "proposal %q not found", proposalID)
+	} else if err != nil {
+		return err
+	}
+	if p.Status != app.ProposalPending {
+		return app.Errorf(app.ECONFLICT, "proposal %s is %s, not pending", p.ID, p.Status)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'rejected', decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ?`, actor, ts(now), reason, p.ID); err != nil {
+		return err
+	}
+	var to []string
+	if o := p.ChosenOption(); o != nil {
+		to = o.Flights
+	}
+	e, err := app.NewEvent("rebooking-rejected-"+p.ID, "apron/booking-engine", app.TypeRebookingRejected, p.Locator, now,
+		app.RebookingData{ProposalID: p.ID, Locator: p.Locator, FromFlight: p.Flight, ToFlights: to, Actor: actor, Reason: reason})
+	if err != nil {
+		return err
+	}
+	if err := addOutbox(ctx, tx, []*app.Event{e}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Outbox returns up to limit queued events in order.
+func (s *Store) Outbox(ctx context.Context, limit int) ([]app.OutboxItem, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, topic, event FROM outbox ORDER BY seq LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []app.OutboxItem
+	for rows.Next() {
+		var it app.OutboxItem
+		var ev string
+		if err := rows.Scan(&it.Seq, &it.Topic, &ev); err != nil {
+			return nil, err
+		}
+		it.Event = []byte(ev)
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// DeleteOutbox removes published events up to and including seq.
+func (s *Store) DeleteOutbox(ctx context.Context, upto int64) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, upto)
+	return err
+}
