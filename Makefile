@@ -7,7 +7,7 @@ TEMPL_VERSION := v0.3.1100
 GOBIN := $(shell go env GOPATH)/bin
 TEMPL := $(GOBIN)/templ
 
-.PHONY: all build demo serve setup test test-short lint generate check-generate bench clean
+.PHONY: all build demo serve setup setup-test test test-short lint generate check-generate bench clean
 
 all: build
 
@@ -26,9 +26,13 @@ check-generate: generate
 build: generate
 	@go build -ldflags "-X main.version=$(VERSION)" -o bin/apron .
 
-## setup: install and cache what the tests and the demo need (idempotent)
+## setup: install and cache what the node needs (idempotent)
 setup:
 	@scripts/setup.sh
+
+## setup-test: and what the tests need besides (a browser, Kafka, models)
+setup-test:
+	@scripts/setup-test.sh
 
 ## demo: run the node with a simulated airport day; console on http://127.0.0.1:8080
 demo: setup build
@@ -39,7 +43,7 @@ serve: build
 	@bin/apron serve
 
 ## test: the whole suite, with the race detector, against real parts
-test: setup check-generate
+test: setup-test check-generate
 	@go vet ./...
 	@go test -race -count=1 -timeout 60m ./...
 
