@@ -38,12 +38,16 @@ func MustRunMain(tb testing.TB, mutate ...func(*Config)) *Main {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = m.Close(context.Background()) })
-	tok := app.NewSecret("apron_")
-	if _, err := m.Store.CreateToken(context.Background(), "tests", app.RoleAdmin, app.HashSecret(tok), time.Now()); err != nil {
-		tb.Fatal(err)
-	}
-	testTokens.Store(m.HTTP.URL(), tok)
+	useToken(tb, m, app.RoleAdmin)
 	return m
+}
+
+// useToken creates an API token with role and makes post and get use it
+// for m's requests.
+func useToken(tb testing.TB, m *Main, role string) string {
+	tok := tokenFor(tb, m, role)
+	testTokens.Store(m.HTTP.URL(), tok)
+	return tok
 }
 
 // testTokens maps a node's base URL to an admin API token.
@@ -344,11 +348,7 @@ func TestRestartResumesFromStoredPositions(t *testing.T) {
 		if err := m.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		tok := app.NewSecret("apron_")
-		if _, err := m.Store.CreateToken(context.Background(), "tests", app.RoleAgent, app.HashSecret(tok), time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		testTokens.Store(m.HTTP.URL(), tok)
+		useToken(t, m, app.RoleAgent)
 		return m
 	}
 	m := mk()

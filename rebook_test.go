@@ -35,11 +35,7 @@ func newScenario(t *testing.T) *scenario {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
-	tok := app.NewSecret("apron_")
-	if _, err := m.Store.CreateToken(context.Background(), "ops", app.RoleAgent, app.HashSecret(tok), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	testTokens.Store(m.HTTP.URL(), tok)
+	tok := useToken(t, m, app.RoleAgent)
 	return &scenario{t: t, m: m, tok: tok, day: day}
 }
 
@@ -229,7 +225,7 @@ func TestCancellationToApprovedRebooking(t *testing.T) {
 		t.Fatalf("reject: %d", resp.StatusCode)
 	}
 	p, _ := s.m.Store.Proposal(context.Background(), plain.ID)
-	if p.Status != app.ProposalRejected || p.DecidedBy != "token:ops" || p.DecisionReason != "passenger prefers tomorrow" {
+	if p.Status != app.ProposalRejected || p.DecidedBy != "token:agent-client" || p.DecisionReason != "passenger prefers tomorrow" {
 		t.Fatalf("rejected proposal: %+v", p)
 	}
 	checkFor(t, 5*time.Second, func() error {
