@@ -39,6 +39,20 @@ type Config struct {
 		MaxBytes        int64    `json:"max_bytes"`
 	} `json:"nats"`
 
+	Kafka struct {
+		Brokers          []string `json:"brokers"` // empty: the bridge is off
+		Site             string   `json:"site"`    // default: the hub in lower case
+		Naming           string   `json:"naming"`  // prefix (fra.rebookings) or identity
+		Group            string   `json:"group"`
+		TLSCA            string   `json:"tls_ca"`
+		TLSCert          string   `json:"tls_cert"`
+		TLSKey           string   `json:"tls_key"`
+		SASLMechanism    string   `json:"sasl_mechanism"`
+		SASLUser         string   `json:"sasl_user"`
+		SASLPassword     string   `json:"sasl_password"`
+		AutoCreateTopics bool     `json:"auto_create_topics"`
+	} `json:"kafka"`
+
 	Demo struct {
 		Seed       uint64  `json:"seed"`
 		Speed      float64 `json:"speed"`
@@ -107,7 +121,34 @@ func (c *Config) Validate() error {
 		return app.Errorf(app.EINVALID, "demo.speed: must be positive, got %v", c.Demo.Speed)
 	}
 	bc := c.BrokerConfig()
-	return bc.Validate()
+	if err := bc.Validate(); err != nil {
+		return err
+	}
+	if len(c.Kafka.Brokers) > 0 {
+		kc := c.BridgeConfig()
+		if err := kc.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BridgeConfig derives the Kafka bridge's configuration.
+func (c *Config) BridgeConfig() broker.BridgeConfig {
+	site := c.Kafka.Site
+	if site == "" {
+		site = strings.ToLower(c.Hub)
+	}
+	kc := broker.DefaultBridgeConfig(site)
+	kc.Brokers = c.Kafka.Brokers
+	if c.Kafka.Naming != "" {
+		kc.RemoteNaming = c.Kafka.Naming
+	}
+	kc.Group = c.Kafka.Group
+	kc.TLSCAFile, kc.TLSCertFile, kc.TLSKeyFile = c.Kafka.TLSCA, c.Kafka.TLSCert, c.Kafka.TLSKey
+	kc.SASLMechanism, kc.SASLUser, kc.SASLPassword = c.Kafka.SASLMechanism, c.Kafka.SASLUser, c.Kafka.SASLPassword
+	kc.AutoCreateTopics = c.Kafka.AutoCreateTopics
+	return kc
 }
 
 // BrokerConfig derives the log's configuration.
@@ -145,6 +186,7 @@ func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
 	seed := fs.Uint64("seed", 0, "demo: simulation seed")
 	speed := fs.Float64("speed", 0, "demo: simulated seconds per real second")
 	deps := fs.Int("departures", 0, "demo: departures (and arrivals) of the simulated day")
+	kafka := fs.String("kafka", "", "central Kafka brokers, comma-separated; empty: bridge off (env APRON_KAFKA_BROKERS)")
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
 	}
@@ -174,6 +216,11 @@ func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
 	env("APRON_NATS_USER", &c.NATS.User)
 	env("APRON_NATS_PASSWORD", &c.NATS.Password)
 	env("APRON_NATS_TOKEN", &c.NATS.Token)
+	env("APRON_KAFKA_SASL_USER", &c.Kafka.SASLUser)
+	env("APRON_KAFKA_SASL_PASSWORD", &c.Kafka.SASLPassword)
+	if v, ok := os.LookupEnv("APRON_KAFKA_BROKERS"); ok {
+		c.Kafka.Brokers = splitList(v)
+	}
 	if v, ok := os.LookupEnv("APRON_MAX_BODY_BYTES"); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -213,6 +260,9 @@ func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
 	if set["departures"] {
 		c.Demo.Departures = *deps
 	}
+	if set["kafka"] {
+		c.Kafka.Brokers = splitList(*kafka)
+	}
 	if err := c.Validate(); err != nil {
 		return c, fs, err
 	}
@@ -221,4 +271,14 @@ func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
 
 func (c Config) String() string {
 	return fmt.Sprintf("data=%s http=%s nats=%s hub=%s sync=%s", c.Data, c.HTTP, c.NATS.Addr, c.Hub, c.NATS.Sync)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -114,6 +114,7 @@ type Main struct {
 	demo  bool
 
 	Broker       *broker.Broker
+	Bridge       *broker.Bridge // nil when the bridge is off
 	Store        *vectors.Store
 	Materializer *app.Materializer
 	Proposer     *app.Proposer
@@ -139,6 +140,14 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.Broker.Open(); err != nil {
 		return fmt.Errorf("open log: %w", err)
 	}
+	if len(m.Config.Kafka.Brokers) > 0 {
+		m.Bridge = broker.NewBridge(m.Config.BridgeConfig(), m.Broker)
+		m.Bridge.Logger = m.Logger
+		// Open does not need the cluster: the node runs while it is away.
+		if err := m.Bridge.Open(); err != nil {
+			return fmt.Errorf("open bridge: %w", err)
+		}
+	}
 	m.Store = vectors.NewStore(m.Config.StatePath())
 	m.Store.Logger = m.Logger
 	if err := m.Store.Open(); err != nil {
@@ -147,7 +156,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.HTTP = &ui.Server{
 		Addr: m.Config.HTTP, Log: m.Broker, State: m.Store, Logger: m.Logger,
 		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready, Now: m.Clock,
-		Auth: m.Store,
+		Auth: m.Store, Link: m.linkState,
 	}
 	if err := m.bootstrapAdmin(ctx); err != nil {
 		return err
@@ -223,6 +232,30 @@ func (m *Main) demoAdminPassword(ctx context.Context) (string, error) {
 	return password, m.Store.SetPassword(ctx, u.ID, hash)
 }
 
+// linkState reports the central link for the console and the API.
+func (m *Main) linkState(ctx context.Context) (ui.LinkState, any) {
+	if m.Bridge == nil {
+		return ui.LinkState{}, map[string]any{"enabled": false}
+	}
+	st := m.Bridge.Status(ctx)
+	ls := ui.LinkState{Enabled: true, Connected: st.Connected, Since: st.Since, LastError: st.LastError}
+	for _, t := range st.Outbound {
+		if t.Backlog > 0 {
+			ls.Backlog += t.Backlog
+		}
+	}
+	for _, dir := range []struct {
+		name string
+		ts   []broker.BridgeTopicStatus
+	}{{"in", st.Inbound}, {"out", st.Outbound}} {
+		for _, t := range dir.ts {
+			ls.Topics = append(ls.Topics, ui.LinkTopic{Direction: dir.name, Local: t.Local, Remote: t.Remote, Records: t.Records, Bytes: t.Bytes,
+				DeadLetters: t.DeadLetters, Backlog: t.Backlog, LastRecordAge: t.LastRecordAge, Latency: t.LatencySeconds})
+		}
+	}
+	return ls, map[string]any{"enabled": true, "status": st}
+}
+
 // ready reports not ready while the state store is far behind the log.
 func (m *Main) ready(ctx context.Context) error {
 	topics, err := m.Broker.Topics(ctx)
@@ -261,6 +294,9 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	if m.Proposer != nil {
 		errs = append(errs, m.Proposer.Close(ctx))
+	}
+	if m.Bridge != nil {
+		errs = append(errs, m.Bridge.Close(ctx))
 	}
 	if m.Broker != nil {
 		errs = append(errs, m.Broker.Close(ctx))

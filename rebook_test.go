@@ -23,9 +23,12 @@ type scenario struct {
 	day time.Time
 }
 
-func newScenario(t *testing.T) *scenario {
+func newScenario(t *testing.T, mutate ...func(*Config)) *scenario {
 	cfg := DefaultConfig()
 	cfg.Data, cfg.HTTP, cfg.NATS.Addr = t.TempDir(), "127.0.0.1:0", ""
+	for _, f := range mutate {
+		f(&cfg)
+	}
 	m := NewMain(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.FixedZone("CET", 3600))
 	now := day.Add(7 * time.Hour)

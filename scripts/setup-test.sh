@@ -15,3 +15,12 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
   echo "setup: installing chromium for the console tests" >&2
   apt_install chromium
 fi
+
+# An independent Kafka client for the bridge tests.
+if ! command -v kcat >/dev/null 2>&1; then
+  echo "setup: installing kcat for the bridge tests" >&2
+  apt_install kcat
+fi
+
+# The Apache Kafka broker's jars (Maven Central), for a real broker in tests.
+"$ROOT/scripts/kafka.sh" setup

@@ -34,6 +34,7 @@ func (s *Server) adminView(r *http.Request) (AdminView, error) {
 	for _, c := range lags.Consumers {
 		v.Consumers = append(v.Consumers, ConsumerRow{Consumer: c.Consumer, Topic: c.Topic, Offset: c.Offset, Behind: c.Behind, Seconds: fmt.Sprintf("%.1f", c.SecondsBehind)})
 	}
+	v.Link, _ = s.link(ctx)
 	users, err := s.Auth.Users(ctx)
 	if err != nil {
 		return v, err

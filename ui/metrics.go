@@ -26,7 +26,7 @@ func newMetrics(s *Server) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"topic"}),
 	}
-	s.Registry.MustRegister(m.ingestEvents, m.ingestRefused, m.ingestSeconds, &logCollector{s: s})
+	s.Registry.MustRegister(m.ingestEvents, m.ingestRefused, m.ingestSeconds, &logCollector{s: s}, &linkCollector{s: s})
 	return m
 }
 

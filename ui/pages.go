@@ -46,6 +46,9 @@ func (s *Server) chrome(ctx context.Context, p *app.Principal) Chrome {
 	if p != nil {
 		c.User, c.Role, c.IsAgent, c.IsAdmin = p.Name, p.Role, p.Can(app.RoleAgent), p.Can(app.RoleAdmin)
 	}
+	if b := s.linkBanner(ctx); b != nil {
+		c.Banners = append(c.Banners, *b)
+	}
 	if lags, err := s.topicsAndLags(ctx); err == nil {
 		for _, l := range lags.Consumers {
 			if l.Behind > 0 && l.SecondsBehind > s.LagWarning.Seconds() {

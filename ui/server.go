@@ -49,6 +49,9 @@ type Server struct {
 	// Ready reports whether the node serves traffic (stages caught up).
 	Ready func(ctx context.Context) error
 
+	// Link reports the central Kafka link: a view for the console and a
+	// JSON body for the API (nil: no bridge).
+	Link func(ctx context.Context) (LinkState, any)
 	// Proposals serves rebooking proposals and approvals (nil: none).
 	Proposals Proposals
 	// Auth keeps users, sessions and API tokens.
@@ -145,6 +148,7 @@ func (s *Server) Handler() http.Handler {
 	// JSON API.
 	mux.HandleFunc("POST /api/v1/topics/{topic}/events", s.require(agent, s.handleIngest))
 	mux.HandleFunc("GET /api/v1/topics", s.require(viewer, s.handleTopics))
+	mux.HandleFunc("GET /api/v1/bridge", s.require(viewer, s.handleBridge))
 	mux.HandleFunc("GET /api/v1/flights", s.require(viewer, s.handleFlights))
 	mux.HandleFunc("GET /api/v1/flights/{id}", s.require(viewer, s.handleFlight))
 	mux.HandleFunc("GET /api/v1/bookings/{locator}", s.require(agent, s.handleBooking))
