@@ -24,3 +24,9 @@ fi
 
 # The Apache Kafka broker's jars (Maven Central), for a real broker in tests.
 "$ROOT/scripts/kafka.sh" setup
+
+# A real Ollama with the chat and embedding models, built and imported
+# offline (scripts/setup-ollama.sh, scripts/setup-models.sh); left running
+# on 127.0.0.1:${APRON_OLLAMA_PORT:-11434} for the tests.
+"$ROOT/scripts/setup-models.sh"
+"$ROOT/scripts/ollama.sh" start >/dev/null
