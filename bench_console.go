@@ -21,6 +21,7 @@ func BenchConsole(ctx context.Context, dir string, out io.Writer, departures, ro
 	cfg.Data = filepath.Join(dir, "console")
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.NATS.Addr = ""
+	cfg.Ollama.URL = "" // measure the board, not the model
 	zone, _ := time.LoadLocation(cfg.TimeZone)
 	day := sim.Generate(sim.Config{Seed: 5, Departures: departures, Now: time.Now().In(zone)})
 	m := NewMain(cfg, slog.New(slog.DiscardHandler))

@@ -154,6 +154,7 @@ func BenchIngest(ctx context.Context, cfg BenchIngestConfig, args []string) erro
 	ncfg.Data = filepath.Join(cfg.Dir, "node")
 	ncfg.HTTP = "127.0.0.1:0"
 	ncfg.NATS.Addr = ""
+	ncfg.Ollama.URL = "" // measure ingest, not the model
 	m := NewMain(ncfg, quiet)
 	var applied sync.Map // offset -> time first visible in state
 	var lastApplied atomic.Uint64

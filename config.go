@@ -39,6 +39,13 @@ type Config struct {
 		MaxBytes        int64    `json:"max_bytes"`
 	} `json:"nats"`
 
+	Ollama struct {
+		URL       string   `json:"url"`        // empty: no model; proposals keep the rules' choice
+		ChatModel string   `json:"chat_model"` // ranks and explains proposals
+		Timeout   Duration `json:"timeout"`    // per model call
+		MaxTokens int      `json:"max_tokens"` // per answer
+	} `json:"ollama"`
+
 	Kafka struct {
 		Brokers          []string `json:"brokers"` // empty: the bridge is off
 		Site             string   `json:"site"`    // default: the hub in lower case
@@ -89,6 +96,10 @@ func DefaultConfig() Config {
 	c.NATS.SyncInterval = Duration(bc.SyncInterval)
 	c.NATS.DuplicateWindow = Duration(bc.DuplicateWindow)
 	c.NATS.HistoryWindow = Duration(bc.HistoryWindow)
+	c.Ollama.URL = "http://127.0.0.1:11434"
+	c.Ollama.ChatModel = "gemma3:270m"
+	c.Ollama.Timeout = Duration(60 * time.Second)
+	c.Ollama.MaxTokens = 320
 	c.Demo.Seed = 1
 	c.Demo.Speed = 60
 	c.Demo.Departures = 300
@@ -116,6 +127,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBody < 1024 {
 		return app.Errorf(app.EINVALID, "max_body_bytes: must be at least 1024, got %d", c.MaxBody)
+	}
+	if c.Ollama.URL != "" && !strings.HasPrefix(c.Ollama.URL, "http://") && !strings.HasPrefix(c.Ollama.URL, "https://") {
+		return app.Errorf(app.EINVALID, "ollama.url: must be an http:// or https:// URL, got %q", c.Ollama.URL)
+	}
+	if c.Ollama.MaxTokens < 16 || c.Ollama.MaxTokens > 4096 {
+		return app.Errorf(app.EINVALID, "ollama.max_tokens: must be between 16 and 4096, got %d", c.Ollama.MaxTokens)
 	}
 	if c.Demo.Speed <= 0 {
 		return app.Errorf(app.EINVALID, "demo.speed: must be positive, got %v", c.Demo.Speed)
@@ -216,6 +233,8 @@ func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
 	env("APRON_NATS_USER", &c.NATS.User)
 	env("APRON_NATS_PASSWORD", &c.NATS.Password)
 	env("APRON_NATS_TOKEN", &c.NATS.Token)
+	env("APRON_OLLAMA_URL", &c.Ollama.URL)
+	env("APRON_CHAT_MODEL", &c.Ollama.ChatModel)
 	env("APRON_KAFKA_SASL_USER", &c.Kafka.SASLUser)
 	env("APRON_KAFKA_SASL_PASSWORD", &c.Kafka.SASLPassword)
 	if v, ok := os.LookupEnv("APRON_KAFKA_BROKERS"); ok {

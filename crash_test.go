@@ -98,6 +98,7 @@ func TestCrashRecovery(t *testing.T) {
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "serve", "--data", dir, "--http", addr, "--nats", "", "--log-level", "warn")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		cmd.Env = append(os.Environ(), "APRON_OLLAMA_URL=")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

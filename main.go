@@ -18,6 +18,7 @@ import (
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/app/sim"
 	"github.com/apron-edge/apron/broker"
+	"github.com/apron-edge/apron/inference"
 	"github.com/apron-edge/apron/ui"
 	"github.com/apron-edge/apron/vectors"
 )
@@ -118,6 +119,7 @@ type Main struct {
 	Store        *vectors.Store
 	Materializer *app.Materializer
 	Proposer     *app.Proposer
+	Chat         *inference.ChatClient // nil without a chat model
 	HTTP         *ui.Server
 }
 
@@ -162,6 +164,26 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Proposer = &app.Proposer{Store: m.Store, Engine: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock}
+	if m.Config.Ollama.URL != "" && m.Config.Ollama.ChatModel != "" {
+		m.Chat = &inference.ChatClient{BaseURL: m.Config.Ollama.URL, Model: m.Config.Ollama.ChatModel, Logger: m.Logger}
+		if err := m.Chat.Open(); err != nil {
+			return err
+		}
+		m.Proposer.Ranker = &app.Ranker{Model: m.Chat, Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
+		m.Proposer.Policies = func(ctx context.Context, p *app.Proposal) []app.PolicyExcerpt {
+			docs, err := m.Store.Documents(ctx)
+			if err != nil {
+				return nil
+			}
+			var ssr []string
+			if b, err := m.Store.Booking(ctx, p.Locator); err == nil {
+				for _, bp := range b.Passengers {
+					ssr = append(ssr, bp.SSR...)
+				}
+			}
+			return app.PoliciesFor(p, docs, ssr, 800)
+		}
+	}
 	m.HTTP.Proposals = m.Proposer
 	m.Proposer.OnProposed = func(flight string, _ []*app.Proposal) { m.HTTP.ProposalsChanged(context.Background(), flight) }
 	m.Materializer = &app.Materializer{
@@ -186,6 +208,14 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if err := m.HTTP.Open(); err != nil {
 		return err
+	}
+	if m.Chat != nil {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if _, err := m.Chat.Digest(cctx); err != nil {
+			m.Logger.Warn("chat model unavailable: proposals keep the rules' choice until it is", "model", m.Config.Ollama.ChatModel, "url", m.Config.Ollama.URL, "reason", app.ErrorMessage(err),
+				"fix", "run scripts/setup-models.sh (or apron model import), or set ollama.url to an empty string to run without a model")
+		}
+		cancel()
 	}
 	m.Logger.Info("apron ready", "version", version, "console", m.HTTP.URL(), "nats", m.Broker.ClientURL(), "data", m.Config.Data)
 	return nil

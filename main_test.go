@@ -27,6 +27,7 @@ func MustRunMain(tb testing.TB, mutate ...func(*Config)) *Main {
 	cfg.Data = tb.TempDir()
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.NATS.Addr = "127.0.0.1:0"
+	cfg.Ollama.URL = "" // tests that need the model opt in
 	for _, f := range mutate {
 		f(&cfg)
 	}
@@ -343,7 +344,7 @@ func TestRestartResumesFromStoredPositions(t *testing.T) {
 	dir := t.TempDir()
 	mk := func() *Main {
 		cfg := DefaultConfig()
-		cfg.Data, cfg.HTTP, cfg.NATS.Addr = dir, "127.0.0.1:0", ""
+		cfg.Data, cfg.HTTP, cfg.NATS.Addr, cfg.Ollama.URL = dir, "127.0.0.1:0", "", ""
 		m := NewMain(cfg, slog.New(slog.DiscardHandler))
 		if err := m.Open(context.Background()); err != nil {
 			t.Fatal(err)

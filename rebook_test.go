@@ -26,6 +26,7 @@ type scenario struct {
 func newScenario(t *testing.T, mutate ...func(*Config)) *scenario {
 	cfg := DefaultConfig()
 	cfg.Data, cfg.HTTP, cfg.NATS.Addr = t.TempDir(), "127.0.0.1:0", ""
+	cfg.Ollama.URL = "" // deterministic: the rules' choice; TestProposalsRankedByTheRealModel opts in
 	for _, f := range mutate {
 		f(&cfg)
 	}
@@ -250,4 +251,74 @@ func TestCancellationToApprovedRebooking(t *testing.T) {
 	if err != nil || len(diff) > 0 {
 		t.Fatalf("state differs from rebuild: %v %v", diff, err)
 	}
+}
+
+// TestProposalsRankedByTheRealModel lets the real chat model rank the
+// proposals of a cancellation: whatever it answers, the proposal keeps a
+// valid option, and a model rationale is kept only when the validator
+// accepted it.
+func TestProposalsRankedByTheRealModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Ollama")
+	}
+	s := newScenario(t, func(c *Config) {
+		c.Ollama.URL = ollamaTestURL()
+		c.Ollama.Timeout = Duration(3 * time.Minute)
+	})
+	lh400 := "LH400-2026-11-25"
+	s.ingest("documents", policyEvent(t, "policy-rebooking", "Rebooking after cancellation", "Offer the earliest alternative to the same final destination."))
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 5),
+		s.flight("f3", "LH", "404", "FRA", "BOS", 12, 8, app.FlightScheduled, 5),
+		s.flight("f4", "AA", "100", "BOS", "JFK", 22, 1.5, app.FlightScheduled, 5), // two valid options: something to rank
+	)
+	s.ingest("bookings", s.booking("RANK01", "P1", "gold", []string{"WCHR"}, lh400))
+	waitCaughtUp(t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f5", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	var p *app.Proposal
+	checkFor(t, 5*time.Minute, func() error {
+		ps := s.proposals(app.ProposalPending)
+		if len(ps) != 1 || len(ps[0].Options) < 2 {
+			return fmt.Errorf("%d proposals", len(ps))
+		}
+		if ps[0].PromptHash == "" {
+			return fmt.Errorf("not ranked yet")
+		}
+		p = ps[0]
+		return nil
+	})
+	t.Logf("model=%s digest=%s model_rationale=%v choice=%s rationale=%q", p.Model, p.ModelDigest, p.ModelRationale, p.Chosen, p.Rationale)
+	if p.Model != "gemma3:270m" || !strings.HasPrefix(p.ModelDigest, "") || p.ChosenOption() == nil {
+		t.Fatalf("ranked proposal: %+v", p)
+	}
+	if p.ModelRationale {
+		if _, findings := app.ValidateRank(fmt.Sprintf(`{"choice":%q,"rationale":%q,"citations":%s}`, p.Chosen, p.Rationale, mustJSON(p.Citations)), p,
+			[]app.PolicyExcerpt{{DocID: "policy-rebooking"}}); len(findings) > 0 {
+			t.Fatalf("a refused answer was kept: %v", findings)
+		}
+	} else if !strings.Contains(p.Rationale, "No model rationale") {
+		t.Fatalf("fallback without the mark: %q", p.Rationale)
+	}
+}
+
+func ollamaTestURL() string {
+	if u := os.Getenv("APRON_OLLAMA_URL"); u != "" {
+		return u
+	}
+	return "http://127.0.0.1:11434"
+}
+
+func policyEvent(t *testing.T, id, title, body string) string {
+	e, err := app.NewEvent("doc-"+id, "central", app.TypeDocumentUpserted, id, time.Date(2026, 11, 25, 4, 0, 0, 0, time.UTC),
+		app.Document{ID: id, Title: title, Body: body, Tags: []string{"rebooking"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(e.Raw)
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

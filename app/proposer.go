@@ -22,6 +22,10 @@ type ProposerStore interface {
 	DeleteOutbox(ctx context.Context, upto int64) error
 	Proposal(ctx context.Context, id string) (*Proposal, error)
 	Proposals(ctx context.Context, f ProposalFilter) ([]*Proposal, error)
+	Booking(ctx context.Context, locator string) (*BookingRecord, error)
+	// SaveRanking records the model's ranking of a still pending proposal
+	// and queues its event; ECONFLICT if the proposal was decided meanwhile.
+	SaveRanking(ctx context.Context, id string, r Ranking, event *Event) error
 }
 
 // Proposer turns disruptions into rebooking proposals: when a flight is
@@ -38,6 +42,13 @@ type Proposer struct {
 	Now    func() time.Time
 	// OnProposed is called with the proposals stored for a flight.
 	OnProposed func(flight string, ps []*Proposal)
+	// Ranker, when set, asks the model to rank and explain each new
+	// proposal in the background; Policies retrieves the policy text it
+	// is given. Work waits in a bounded queue: when it is full, proposals
+	// keep the rules' choice.
+	Ranker   *Ranker
+	Policies func(ctx context.Context, p *Proposal) []PolicyExcerpt
+	rankQ    chan string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -64,9 +75,11 @@ func (p *Proposer) Open() error {
 	p.wake = make(chan struct{}, 1)
 	p.flush = make(chan struct{}, 1)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.wg.Add(2)
+	p.rankQ = make(chan string, 256)
+	p.wg.Add(3)
 	go p.planLoop()
 	go p.outboxLoop()
+	go p.rankLoop()
 	return nil
 }
 
@@ -237,6 +250,16 @@ func (p *Proposer) PlanFlight(ctx context.Context, key string, offset uint64) ([
 	if err != nil {
 		return nil, err
 	}
+	for _, pr := range stored {
+		if p.Ranker == nil || len(pr.Options) < 2 {
+			continue
+		}
+		select {
+		case p.rankQ <- pr.ID:
+		default:
+			p.Logger.Warn("ranking queue full: the rules' choice stands", "proposal", pr.ID)
+		}
+	}
 	if len(stored) > 0 {
 		p.Logger.Info("proposals", "flight", key, "bookings", len(needs), "new", len(stored))
 		p.Flush()
@@ -357,5 +380,67 @@ func (p *Proposer) Reject(ctx context.Context, id, actor, reason string) error {
 		return err
 	}
 	p.Flush()
+	return nil
+}
+
+// rankLoop asks the model about queued proposals, one at a time.
+func (p *Proposer) rankLoop() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case id := <-p.rankQ:
+			if err := p.RankProposal(p.ctx, id); err != nil && p.ctx.Err() == nil {
+				p.Logger.Warn("ranking", "proposal", id, "err", err)
+			}
+		}
+	}
+}
+
+// RankProposal has the model rank and explain a pending proposal and keeps
+// its answer if the validator accepts it.
+func (p *Proposer) RankProposal(ctx context.Context, id string) error {
+	pr, err := p.Store.Proposal(ctx, id)
+	if err != nil {
+		return err
+	}
+	if pr.Status != ProposalPending || p.Ranker == nil {
+		return nil
+	}
+	var ssr []string
+	tier := ""
+	if b, err := p.Store.Booking(ctx, pr.Locator); err == nil {
+		for _, bp := range b.Passengers {
+			ssr = append(ssr, bp.SSR...)
+			if tierRank[bp.Tier] > tierRank[tier] {
+				tier = bp.Tier
+			}
+		}
+	}
+	var docs []PolicyExcerpt
+	if p.Policies != nil {
+		docs = p.Policies(ctx, pr)
+	}
+	r := p.Ranker.Rank(ctx, pr, ssr, tier, docs)
+	var to []string
+	for _, o := range pr.Options {
+		if o.ID == r.Choice {
+			to = o.Flights
+		}
+	}
+	e, err := NewEvent("rebooking-ranked-"+pr.ID, "apron/assistant", TypeRebookingProposed, pr.Locator, p.Now(),
+		RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, ToFlights: to, Rationale: r.Rationale, Citations: r.Citations, LogOffset: pr.LogOffset})
+	if err != nil {
+		return err
+	}
+	if err := p.Store.SaveRanking(ctx, pr.ID, r, e); err != nil {
+		return err
+	}
+	p.Logger.Info("ranked", "proposal", pr.ID, "model_rationale", r.ModelRationale, "choice", r.Choice, "findings", len(r.Findings))
+	p.Flush()
+	if p.OnProposed != nil {
+		p.OnProposed(pr.Flight, []*Proposal{pr})
+	}
 	return nil
 }

