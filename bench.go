@@ -10,23 +10,20 @@ import (
 
 func runBench(ctx context.Context, args []string) error {
 	if len(args) < 1 {
-		return fmt.Errorf("usage: apron bench ingest|console [flags]")
+		return fmt.Errorf("usage: apron bench ingest|console|bridge [flags]")
 	}
+	dir, err := os.MkdirTemp("", "apron-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
 	switch args[0] {
 	case "ingest":
-		dir, err := os.MkdirTemp("", "apron-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
 		return BenchIngest(ctx, BenchIngestConfig{Dir: filepath.Join(dir, "x"), Out: os.Stdout, Events: 20000, Timeout: 10 * time.Minute}, args[1:])
 	case "console":
-		dir, err := os.MkdirTemp("", "apron-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
 		return BenchConsole(ctx, dir, os.Stdout, 750, 40)
+	case "bridge":
+		return BenchBridge(ctx, dir, os.Stdout, 20000)
 	}
-	return fmt.Errorf("unknown benchmark %q (have: ingest, console)", args[0])
+	return fmt.Errorf("unknown benchmark %q (have: ingest, console, bridge)", args[0])
 }

@@ -161,3 +161,16 @@ func TestCentralLinkDownIsShownAndNothingIsLost(t *testing.T) {
 		t.Fatal("metrics lack apron_bridge_connected 0")
 	}
 }
+
+func TestBenchBridgeRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a Kafka broker")
+	}
+	var out strings.Builder
+	if err := BenchBridge(context.Background(), t.TempDir(), &out, 500); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "bridge inbound") {
+		t.Fatalf("output: %s", out.String())
+	}
+}
