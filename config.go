@@ -40,10 +40,11 @@ type Config struct {
 	} `json:"nats"`
 
 	Ollama struct {
-		URL       string   `json:"url"`        // empty: no model; proposals keep the rules' choice
-		ChatModel string   `json:"chat_model"` // ranks and explains proposals
-		Timeout   Duration `json:"timeout"`    // per model call
-		MaxTokens int      `json:"max_tokens"` // per answer
+		URL        string   `json:"url"`         // empty: no model; proposals keep the rules' choice
+		ChatModel  string   `json:"chat_model"`  // ranks and explains proposals
+		EmbedModel string   `json:"embed_model"` // embeds documents for retrieval
+		Timeout    Duration `json:"timeout"`     // per model call
+		MaxTokens  int      `json:"max_tokens"`  // per answer
 	} `json:"ollama"`
 
 	Kafka struct {
@@ -98,6 +99,7 @@ func DefaultConfig() Config {
 	c.NATS.HistoryWindow = Duration(bc.HistoryWindow)
 	c.Ollama.URL = "http://127.0.0.1:11434"
 	c.Ollama.ChatModel = "gemma3:270m"
+	c.Ollama.EmbedModel = "all-minilm:l6-v2"
 	c.Ollama.Timeout = Duration(60 * time.Second)
 	c.Ollama.MaxTokens = 320
 	c.Demo.Seed = 1
@@ -235,6 +237,7 @@ func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
 	env("APRON_NATS_TOKEN", &c.NATS.Token)
 	env("APRON_OLLAMA_URL", &c.Ollama.URL)
 	env("APRON_CHAT_MODEL", &c.Ollama.ChatModel)
+	env("APRON_EMBED_MODEL", &c.Ollama.EmbedModel)
 	env("APRON_KAFKA_SASL_USER", &c.Kafka.SASLUser)
 	env("APRON_KAFKA_SASL_PASSWORD", &c.Kafka.SASLPassword)
 	if v, ok := os.LookupEnv("APRON_KAFKA_BROKERS"); ok {

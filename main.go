@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // the console shows local times even in a minimal container
@@ -33,6 +34,7 @@ Usage:
   apron demo    [flags]   run the node with a simulated airport day
   apron rebuild [flags]   rebuild the state store from the log (node stopped)
   apron check   [flags]   prove the state store equals a rebuild (node stopped)
+  apron search  WORDS...  hybrid search over the index
   apron user add  --role ROLE NAME   add a console user (password on stdin)
   apron token add --role ROLE NAME   create an API token for a machine client
   apron bench ingest      measure ingest against raw JetStream baselines
@@ -71,6 +73,8 @@ func main() {
 		err = runCheck(ctx, args)
 	case "bench":
 		err = runBench(ctx, args)
+	case "search":
+		err = runSearch(ctx, args)
 	case "user":
 		err = runUser(ctx, args)
 	case "token":
@@ -120,6 +124,9 @@ type Main struct {
 	Materializer *app.Materializer
 	Proposer     *app.Proposer
 	Chat         *inference.ChatClient // nil without a chat model
+	Embed        *inference.Client     // nil without an embedding model
+	EmbedStage   *app.EmbedStage
+	Search       *app.Retriever
 	HTTP         *ui.Server
 }
 
@@ -163,6 +170,16 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.bootstrapAdmin(ctx); err != nil {
 		return err
 	}
+	if m.Config.Ollama.URL != "" && m.Config.Ollama.EmbedModel != "" {
+		m.Embed = &inference.Client{BaseURL: m.Config.Ollama.URL, EmbedModel: m.Config.Ollama.EmbedModel, Timeout: time.Duration(m.Config.Ollama.Timeout),
+			MaxConcurrency: 2, BatchSize: 64, Logger: m.Logger}
+		if err := m.Embed.Open(); err != nil {
+			return err
+		}
+		m.EmbedStage = &app.EmbedStage{Log: m.Broker, Index: m.Store, Embedder: m.Embed, Trusted: m.Broker.Trusted, Logger: m.Logger}
+		m.Search = &app.Retriever{Embedder: m.Embed, Index: m.Store}
+		m.HTTP.Search = m.Search
+	}
 	m.Proposer = &app.Proposer{Store: m.Store, Engine: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock}
 	if m.Config.Ollama.URL != "" && m.Config.Ollama.ChatModel != "" {
 		m.Chat = &inference.ChatClient{BaseURL: m.Config.Ollama.URL, Model: m.Config.Ollama.ChatModel, Logger: m.Logger}
@@ -179,6 +196,11 @@ func (m *Main) Open(ctx context.Context) error {
 			if b, err := m.Store.Booking(ctx, p.Locator); err == nil {
 				for _, bp := range b.Passengers {
 					ssr = append(ssr, bp.SSR...)
+				}
+			}
+			if m.Search != nil {
+				if got := m.searchPolicies(ctx, p, ssr); len(got) > 0 {
+					return got
 				}
 			}
 			return app.PoliciesFor(p, docs, ssr, 800)
@@ -206,8 +228,21 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.Materializer.Open(); err != nil {
 		return err
 	}
+	if m.EmbedStage != nil {
+		if err := m.EmbedStage.Open(); err != nil {
+			return err
+		}
+	}
 	if err := m.HTTP.Open(); err != nil {
 		return err
+	}
+	if m.Embed != nil {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := m.Embed.Health(cctx); err != nil {
+			m.Logger.Warn("embedding model unavailable: the index waits and catches up when it is back", "model", m.Config.Ollama.EmbedModel, "reason", app.ErrorMessage(err),
+				"fix", "run scripts/setup-models.sh (or apron model import)")
+		}
+		cancel()
 	}
 	if m.Chat != nil {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -260,6 +295,31 @@ func (m *Main) demoAdminPassword(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return password, m.Store.SetPassword(ctx, u.ID, hash)
+}
+
+// searchPolicies retrieves the policy text that applies to a proposal with
+// the hybrid search.
+func (m *Main) searchPolicies(ctx context.Context, p *app.Proposal, ssr []string) []app.PolicyExcerpt {
+	q := "rebooking after " + p.Reason
+	if p.Reason == app.ReasonMisconnect {
+		q = "missed connection misconnect rebooking"
+	}
+	if len(ssr) > 0 {
+		q += " special assistance " + strings.Join(ssr, " ")
+	}
+	hits, _, err := m.Search.Search(ctx, app.SearchQuery{Text: q, K: 3, Kinds: []string{app.KindPolicy}})
+	if err != nil {
+		return nil
+	}
+	var out []app.PolicyExcerpt
+	for _, h := range hits {
+		text := h.Text
+		if len(text) > 800 {
+			text = text[:800]
+		}
+		out = append(out, app.PolicyExcerpt{DocID: h.EntityKey, Title: h.Title, Text: text})
+	}
+	return out
 }
 
 // linkState reports the central link for the console and the API.
@@ -318,6 +378,9 @@ func (m *Main) Close(ctx context.Context) error {
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.EmbedStage != nil {
+		errs = append(errs, m.EmbedStage.Close(ctx))
 	}
 	if m.Materializer != nil {
 		errs = append(errs, m.Materializer.Close(ctx))

@@ -52,6 +52,8 @@ type Server struct {
 	// Link reports the central Kafka link: a view for the console and a
 	// JSON body for the API (nil: no bridge).
 	Link func(ctx context.Context) (LinkState, any)
+	// Search runs hybrid retrieval (nil: no embedding model).
+	Search Searcher
 	// Proposals serves rebooking proposals and approvals (nil: none).
 	Proposals Proposals
 	// Auth keeps users, sessions and API tokens.
@@ -149,6 +151,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/topics/{topic}/events", s.require(agent, s.handleIngest))
 	mux.HandleFunc("GET /api/v1/topics", s.require(viewer, s.handleTopics))
 	mux.HandleFunc("GET /api/v1/bridge", s.require(viewer, s.handleBridge))
+	mux.HandleFunc("GET /api/v1/search", s.require(agent, s.handleSearch))
 	mux.HandleFunc("GET /api/v1/flights", s.require(viewer, s.handleFlights))
 	mux.HandleFunc("GET /api/v1/flights/{id}", s.require(viewer, s.handleFlight))
 	mux.HandleFunc("GET /api/v1/bookings/{locator}", s.require(agent, s.handleBooking))

@@ -1,0 +1,523 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// EmbedStage keeps the search index in step with the state topics: one
+// loop per topic reads from the index's own position, decodes entries the
+// way the materialiser does, derives the documents of each entity version,
+// embeds the texts the cache does not hold, and writes documents, vectors
+// and the position in one transaction. When the embedder is down the loop
+// backs off and keeps its position; it catches up when the embedder is back.
+type EmbedStage struct {
+	Log       Log
+	Index     DocIndex
+	Embedder  Embedder
+	Validator *Validator
+	// Trusted reports whether an entry was validated when this node
+	// appended it (see Materializer.Trusted).
+	Trusted   func(le LogEntry) bool
+	Logger    *slog.Logger
+	Topics    []string
+	BatchSize int // log entries per transaction, default 256
+	// EmbedChunk is how many texts go to the embedder at once, default
+	// 128; each chunk's vectors survive a failure of a later chunk.
+	EmbedChunk int
+	// Backoff bounds the waits after a failure (embedder down, say).
+	MinBackoff, MaxBackoff time.Duration
+	// OnApplied is called after each committed batch (metrics, live views).
+	OnApplied func(topic string, offset uint64, stats EmbedStats)
+
+	decoder *Materializer
+	// pending holds vectors computed for a batch that has not committed
+	// yet, by model digest and text hash: when a later call of the same
+	// batch fails (the model server stopped), the retry does not compute
+	// them again.
+	mu      sync.Mutex
+	pending map[string][]float32
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// EmbedStats describes one committed batch.
+type EmbedStats struct {
+	Entries  int // log entries consumed
+	Entities int // entity versions written (after collapsing repeats)
+	Docs     int // documents in them
+	Cached   int // texts whose vector came from the cache
+	Embedded int // texts sent to the embedder
+	EmbedDur time.Duration
+}
+
+// Open starts one loop per topic, and one that moves the index over to
+// the embedder's model when the index serves another (see SwapStep).
+func (s *EmbedStage) Open() error {
+	if s.Log == nil || s.Index == nil || s.Embedder == nil {
+		return Errorf(EINVALID, "embedding stage needs a log, an index and an embedder")
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	s.Logger = s.Logger.With("subsystem", "embedder")
+	if s.Validator == nil {
+		s.Validator = DefaultValidator()
+	}
+	if len(s.Topics) == 0 {
+		s.Topics = StateTopics
+	}
+	if s.BatchSize <= 0 {
+		s.BatchSize = 256
+	}
+	if s.MinBackoff <= 0 {
+		s.MinBackoff = 200 * time.Millisecond
+	}
+	if s.MaxBackoff <= 0 {
+		s.MaxBackoff = 5 * time.Second
+	}
+	// Decoding is the materialiser's: same validation, same state changes.
+	s.decoder = &Materializer{Validator: s.Validator, Trusted: s.Trusted}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	for _, t := range s.Topics {
+		s.wg.Add(1)
+		go s.run(t)
+	}
+	s.wg.Add(1)
+	go s.runSwap()
+	return nil
+}
+
+// Close stops the loops after their current batch.
+func (s *EmbedStage) Close(ctx context.Context) error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *EmbedStage) run(topic string) {
+	defer s.wg.Done()
+	backoff := NewBackoff(s.MinBackoff, s.MaxBackoff)
+	failing := false
+	for s.ctx.Err() == nil {
+		err := s.follow(topic, func() {
+			if failing {
+				s.Logger.Info("embedding stage recovered", "topic", topic)
+				failing = false
+			}
+			backoff.Reset()
+		})
+		if err == nil || s.ctx.Err() != nil {
+			continue
+		}
+		d := backoff.Next()
+		if !failing {
+			s.Logger.Warn("embedding stage waiting", "topic", topic, "code", ErrorCode(err), "err", err)
+			failing = true
+		} else {
+			s.Logger.Debug("embedding stage retrying", "topic", topic, "err", err, "in", d)
+		}
+		select {
+		case <-time.After(d):
+		case <-s.ctx.Done():
+		}
+	}
+}
+
+func (s *EmbedStage) follow(topic string, ok func()) error {
+	model, err := s.Embedder.Model(s.ctx)
+	if err != nil {
+		return fmt.Errorf("embedding model: %w", err)
+	}
+	pos, err := s.Index.Position(s.ctx, IndexConsumer, topic)
+	if err != nil {
+		return fmt.Errorf("position: %w", err)
+	}
+	r, err := s.Log.NewReader(s.ctx, topic, pos+1)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for s.ctx.Err() == nil {
+		entries, err := r.Next(s.ctx, s.BatchSize, time.Second)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			continue
+		}
+		if err := s.ApplyEntries(context.WithoutCancel(s.ctx), topic, model, entries); err != nil {
+			return err
+		}
+		ok()
+	}
+	return nil
+}
+
+// ApplyEntries indexes one batch of entries of topic with model and moves
+// the index position to the last of them. Entries that do not decode are
+// skipped (the materialiser dead-letters them). Returns the embedder's
+// error (EUNAVAILABLE, ENOTFOUND) without moving the position.
+func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model EmbedModel, entries []LogEntry) error {
+	dec := s.decoder
+	if dec == nil {
+		dec = &Materializer{Validator: s.Validator, Trusted: s.Trusted}
+	}
+	changes := make([]StateChange, 0, len(entries))
+	for _, le := range entries {
+		ch, err := dec.Decode(topic, le)
+		if err != nil {
+			continue
+		}
+		changes = append(changes, ch)
+	}
+	changes = CollapseChanges(changes)
+	last := entries[len(entries)-1]
+	vectors := map[string][]float32{}
+	var stats EmbedStats
+	// A conflict means another topic's loop committed something this
+	// batch's derivation did not see (an erasure, say): derive again,
+	// keeping the vectors already computed.
+	for attempt := 0; ; attempt++ {
+		ents, err := s.derive(ctx, changes)
+		if err != nil {
+			return err
+		}
+		stats = EmbedStats{Entries: len(entries), Entities: len(ents)}
+		var hashes []string
+		texts := map[string]string{}
+		for _, e := range ents {
+			for _, d := range e.Docs {
+				stats.Docs++
+				if _, ok := texts[d.TextHash]; !ok {
+					texts[d.TextHash] = d.Text
+					if _, have := vectors[d.TextHash]; !have {
+						hashes = append(hashes, d.TextHash)
+					}
+				}
+			}
+		}
+		cached, err := s.Index.CachedVectors(ctx, model.Digest, hashes)
+		if err != nil {
+			return err
+		}
+		stats.Cached = len(cached)
+		var todo []string
+		for _, h := range hashes {
+			if _, ok := cached[h]; !ok {
+				todo = append(todo, h)
+			}
+		}
+		if len(todo) > 0 {
+			start := time.Now()
+			vs, n, err := s.embed(ctx, model, todo, texts)
+			if err != nil {
+				return fmt.Errorf("embed %d texts of %s: %w", len(todo), topic, err)
+			}
+			stats.Embedded, stats.EmbedDur = n, time.Since(start)
+			for h, v := range vs {
+				vectors[h] = v
+			}
+		}
+		batch := DocBatch{Model: model, Entities: ents, Vectors: vectors}
+		err = s.Index.ApplyDocs(ctx, IndexConsumer, topic, batch, last.Offset, last.Stored)
+		if err == nil {
+			s.forget(model, texts)
+		}
+		if ErrorCode(err) == ECONFLICT && attempt < 5 {
+			s.Logger.Debug("index batch derived again", "topic", topic, "reason", err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("index %s up to %d: %w", topic, last.Offset, err)
+		}
+		break
+	}
+	if s.OnApplied != nil {
+		s.OnApplied(topic, last.Offset, stats)
+	}
+	return nil
+}
+
+// derive turns changes into entity documents. An erasure brings along
+// every indexed entity that carried the person, derived again without them.
+func (s *EmbedStage) derive(ctx context.Context, changes []StateChange) ([]EntityDocs, error) {
+	var people []string
+	for _, ch := range changes {
+		switch {
+		case ch.Booking != nil:
+			for _, p := range ch.Booking.Passengers {
+				people = append(people, p.ID)
+			}
+		case ch.Passenger != nil:
+			people = append(people, ch.Key)
+		}
+	}
+	erased, err := s.Index.Erased(ctx, people)
+	if err != nil {
+		return nil, err
+	}
+	if erased == nil {
+		erased = map[string]bool{}
+	}
+	out := make([]EntityDocs, 0, len(changes))
+	for _, ch := range changes {
+		if ch.Type == TypePassengerErased {
+			erased[ch.Key] = true
+		}
+		ed, err := DeriveDocs(ch, erased)
+		if err != nil {
+			continue
+		}
+		out = append(out, ed)
+		if ch.Type != TypePassengerErased {
+			continue
+		}
+		carriers, err := s.Index.EntitiesOfPerson(ctx, ch.Key)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range carriers {
+			if c.Kind != KindBooking || len(c.Source) == 0 {
+				continue
+			}
+			var b Booking
+			if err := json.Unmarshal(c.Source, &b); err != nil {
+				return nil, fmt.Errorf("indexed booking %s: %w", c.Key, err)
+			}
+			red, err := DeriveDocs(StateChange{Type: TypeBookingChanged, Key: c.Key, Version: c.Version, LogTime: c.LogTime, Booking: &b}, erased)
+			if err != nil {
+				return nil, err
+			}
+			v := c.Version
+			red.Expect = &v
+			out = append(out, red)
+		}
+	}
+	return out, nil
+}
+
+// CollapseChanges keeps, of several changes of one entity in a batch, only
+// the newest (by Version.Newer), in the place of the last of them: the
+// documents of the older versions would be replaced in the same
+// transaction anyway, so embedding them is waste. Erasures are always kept.
+func CollapseChanges(changes []StateChange) []StateChange {
+	type key struct{ kind, key string }
+	kindOf := func(ch StateChange) string {
+		switch {
+		case ch.Flight != nil:
+			return KindFlight
+		case ch.Booking != nil:
+			return KindBooking
+		case ch.Passenger != nil:
+			return KindPassenger
+		case ch.Document != nil:
+			return KindPolicy
+		}
+		return ""
+	}
+	newest := map[key]int{}
+	lastAt := map[key]int{}
+	for i, ch := range changes {
+		if ch.Type == TypePassengerErased {
+			continue
+		}
+		k := key{kindOf(ch), ch.Key}
+		if j, ok := newest[k]; !ok || ch.Version.Newer(changes[j].Version) {
+			newest[k] = i
+		}
+		lastAt[k] = i
+	}
+	out := make([]StateChange, 0, len(newest))
+	for i, ch := range changes {
+		if ch.Type == TypePassengerErased {
+			out = append(out, ch)
+			continue
+		}
+		k := key{kindOf(ch), ch.Key}
+		if lastAt[k] == i {
+			out = append(out, changes[newest[k]])
+		}
+	}
+	return out
+}
+
+// runSwap brings the index over to the stage's embedding model when the
+// index serves another one: documents without a vector of the new model
+// are embedded into its (shadow) table while the old model keeps serving,
+// then the new model becomes active in one transaction. Live changes go
+// to the new table directly, so the backfill converges.
+func (s *EmbedStage) runSwap() {
+	defer s.wg.Done()
+	backoff := NewBackoff(s.MinBackoff, s.MaxBackoff)
+	for s.ctx.Err() == nil {
+		done, err := s.SwapStep(context.WithoutCancel(s.ctx))
+		if done {
+			return
+		}
+		if err == nil {
+			backoff.Reset()
+			continue
+		}
+		d := backoff.Next()
+		s.Logger.Debug("model swap waiting", "err", err, "in", d)
+		select {
+		case <-time.After(d):
+		case <-s.ctx.Done():
+		}
+	}
+}
+
+// SwapStep does one round of a change of embedding model: it embeds up
+// to BatchSize documents that lack a vector of the embedder's model, or,
+// when none lacks one, makes that model active. done is true once the
+// embedder's model is the active one (or the index has none yet).
+func (s *EmbedStage) SwapStep(ctx context.Context) (done bool, err error) {
+	model, err := s.Embedder.Model(ctx)
+	if err != nil {
+		return false, err
+	}
+	active, err := s.Index.ActiveModel(ctx)
+	if ErrorCode(err) == ENOTFOUND {
+		return true, nil // nothing embedded yet: the first batch makes the model active
+	} else if err != nil {
+		return false, err
+	}
+	if active.Digest == model.Digest {
+		return true, nil
+	}
+	batch := s.BatchSize
+	if batch <= 0 {
+		batch = 256
+	}
+	docs, err := s.Index.MissingVectors(ctx, model.Digest, batch)
+	if ErrorCode(err) == ENOTFOUND {
+		// Create the shadow table; the next round fills it.
+		s.Logger.Info("embedding model changed: filling a shadow table", "from", active.Name, "to", model.Name, "digest", model.Digest)
+		_, err = s.Index.PutVectors(ctx, model, nil, nil)
+		return false, err
+	} else if err != nil {
+		return false, err
+	}
+	if len(docs) == 0 {
+		err := s.Index.ActivateModel(ctx, model)
+		if ErrorCode(err) == ECONFLICT {
+			return false, nil // documents arrived meanwhile
+		} else if err != nil {
+			return false, err
+		}
+		s.Logger.Info("embedding model swapped", "from", active.Name, "to", model.Name)
+		return true, nil
+	}
+	ids := make([]string, len(docs))
+	texts := map[string]string{}
+	var hashes []string
+	for i, d := range docs {
+		ids[i] = d.DocID
+		if _, ok := texts[d.TextHash]; !ok {
+			texts[d.TextHash] = d.Text
+			hashes = append(hashes, d.TextHash)
+		}
+	}
+	vectors, err := s.Index.CachedVectors(ctx, model.Digest, hashes)
+	if err != nil {
+		return false, err
+	}
+	var todo []string
+	for _, h := range hashes {
+		if _, ok := vectors[h]; !ok {
+			todo = append(todo, h)
+		}
+	}
+	if len(todo) > 0 {
+		vs, _, err := s.embed(ctx, model, todo, texts)
+		if err != nil {
+			return false, fmt.Errorf("embed %d texts for %s: %w", len(todo), model.Name, err)
+		}
+		for h, v := range vs {
+			vectors[h] = v
+		}
+	}
+	if _, err := s.Index.PutVectors(ctx, model, ids, vectors); err != nil {
+		return false, err
+	}
+	s.forget(model, texts)
+	return false, nil
+}
+
+// maxPending bounds the vectors kept for uncommitted batches.
+const maxPending = 20000
+
+// embed returns the vectors of the texts of hashes, asking the embedder in
+// chunks and remembering each chunk's vectors until forget, so a retry
+// after a failure computes only what is still missing. n counts the
+// texts sent to the embedder.
+func (s *EmbedStage) embed(ctx context.Context, model EmbedModel, hashes []string, texts map[string]string) (map[string][]float32, int, error) {
+	out := make(map[string][]float32, len(hashes))
+	var todo []string
+	s.mu.Lock()
+	if s.pending == nil {
+		s.pending = map[string][]float32{}
+	}
+	for _, h := range hashes {
+		if v, ok := s.pending[model.Digest+"/"+h]; ok {
+			out[h] = v
+		} else {
+			todo = append(todo, h)
+		}
+	}
+	s.mu.Unlock()
+	chunk := s.EmbedChunk
+	if chunk <= 0 {
+		chunk = 128
+	}
+	n := 0
+	for lo := 0; lo < len(todo); lo += chunk {
+		part := todo[lo:min(lo+chunk, len(todo))]
+		inputs := make([]string, len(part))
+		for i, h := range part {
+			inputs[i] = texts[h]
+		}
+		vs, err := s.Embedder.Embed(ctx, inputs)
+		if err != nil {
+			return nil, n, err
+		}
+		if len(vs) != len(part) {
+			return nil, n, Errorf(EINTERNAL, "embedder returned %d vectors for %d texts", len(vs), len(part))
+		}
+		n += len(part)
+		s.mu.Lock()
+		if len(s.pending)+len(part) > maxPending {
+			clear(s.pending)
+		}
+		for i, h := range part {
+			out[h] = vs[i]
+			s.pending[model.Digest+"/"+h] = vs[i]
+		}
+		s.mu.Unlock()
+	}
+	return out, n, nil
+}
+
+// forget drops the pending vectors of committed texts.
+func (s *EmbedStage) forget(model EmbedModel, texts map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h := range texts {
+		delete(s.pending, model.Digest+"/"+h)
+	}
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/inference"
+)
+
+// runSearch implements `apron search [flags] QUERY...`: the hybrid search
+// over the node's index, from the command line.
+func runSearch(ctx context.Context, args []string) error {
+	var query []string
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		if strings.HasPrefix(args[i], "-") {
+			rest = append(rest, args[i])
+			if !strings.Contains(args[i], "=") && i+1 < len(args) {
+				rest = append(rest, args[i+1])
+				i++
+			}
+			continue
+		}
+		query = append(query, args[i])
+	}
+	cfg, _, err := LoadConfig("search", rest)
+	if err != nil {
+		return err
+	}
+	if len(query) == 0 {
+		return app.Errorf(app.EINVALID, "query: usage: apron search [--data DIR] WORDS...")
+	}
+	st, err := openStoreOnly(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close(ctx)
+	emb := &inference.Client{BaseURL: cfg.Ollama.URL, EmbedModel: cfg.Ollama.EmbedModel, Timeout: 30 * time.Second}
+	if err := emb.Open(); err != nil {
+		return err
+	}
+	r := &app.Retriever{Embedder: emb, Index: st}
+	hits, degraded, err := r.Search(ctx, app.SearchQuery{Text: strings.Join(query, " "), K: 10})
+	if err != nil {
+		return err
+	}
+	if degraded {
+		fmt.Println("(the embedding model is unavailable: full-text and exact matches only)")
+	}
+	for i, h := range hits {
+		fmt.Printf("%2d. %-9s %-24s score %.4f  (vector #%d, text #%d, boost %.2f)  offset %d\n    %s\n", i+1, h.Kind, h.EntityKey, h.Score, h.VectorRank, h.TextRank, h.Boost, h.Version.Offset, firstLine(h.Text))
+	}
+	if len(hits) == 0 {
+		fmt.Println("nothing found")
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 110 {
+		s = s[:110] + "…"
+	}
+	return s
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/app/sim"
+)
+
+// TestSearchThroughTheNode indexes a small simulated day with the real
+// embedding model and searches it over the API.
+func TestSearchThroughTheNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Ollama")
+	}
+	m := MustRunMain(t, func(c *Config) { c.Ollama.URL, c.Ollama.ChatModel = ollamaTestURL(), "" })
+	day := sim.Generate(sim.Config{Seed: 2, Date: "2026-11-25", Departures: 8, Bookings: 30})
+	if err := Play(context.Background(), m.Broker, day, NewSimClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	var locator string
+	for _, te := range day.Events {
+		if te.Event.Type == app.TypeBookingCreated {
+			locator = te.Event.Subject
+			break
+		}
+	}
+	checkFor(t, 3*time.Minute, func() error {
+		for _, topic := range app.StateTopics {
+			ti, _ := m.Broker.Topic(context.Background(), topic)
+			pos, _ := m.Store.Position(context.Background(), app.IndexConsumer, topic)
+			if pos < ti.LastOffset {
+				return fmt.Errorf("index at %d of %d on %s", pos, ti.LastOffset, topic)
+			}
+		}
+		return nil
+	})
+	code, body := get(t, m.HTTP.URL()+"/api/v1/search?q="+locator)
+	hits, _ := body["hits"].([]any)
+	if code != 200 || len(hits) == 0 || hits[0].(map[string]any)["entity_key"] != locator {
+		t.Fatalf("search %s: %d %v", locator, code, body)
+	}
+	if idx, _ := body["index"].([]any); len(idx) == 0 {
+		t.Fatalf("no index position in the answer: %v", body)
+	}
+	code, body = get(t, m.HTTP.URL()+"/api/v1/search?type=policy&q="+url.QueryEscape("can we give a hotel room to someone stuck overnight"))
+	hits, _ = body["hits"].([]any)
+	found := false
+	for i, h := range hits {
+		if i < 5 && h.(map[string]any)["entity_key"] == "policy-care" {
+			found = true
+		}
+	}
+	if code != 200 || !found {
+		t.Fatalf("policy paraphrase: %d %v", code, hits)
+	}
+	if code, _ := get(t, m.HTTP.URL()+"/api/v1/search?q=x&type=planet"); code != 400 {
+		t.Fatalf("bad type: %d", code)
+	}
+}

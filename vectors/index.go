@@ -1,0 +1,590 @@
+package vectors
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+)
+
+// personalKinds are the document kinds that carry personal data: their
+// cached vectors go with the last document that used them.
+var personalKinds = map[string]bool{app.KindBooking: true, app.KindPassenger: true}
+
+// vectorBlob encodes v as sqlite-vec reads a float32 vector.
+func vectorBlob(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return b
+}
+
+func blobVector(b []byte) []float32 {
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v
+}
+
+var vecTableName = regexp.MustCompile(`^vec_[0-9a-f]{8,64}$`)
+
+// shortDigest returns the hex of a model digest without its algorithm.
+func shortDigest(digest string) string {
+	if i := strings.IndexByte(digest, ':'); i >= 0 {
+		digest = digest[i+1:]
+	}
+	return strings.ToLower(digest)
+}
+
+// vecTable returns the vec0 table of model digest, "" if none.
+func vecTable(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, digest string) (string, int, error) {
+	var name string
+	var dim int
+	err := q.QueryRowContext(ctx, `SELECT vec_table, dim FROM index_models WHERE digest = ?`, digest).Scan(&name, &dim)
+	if err == sql.ErrNoRows {
+		return "", 0, nil
+	}
+	return name, dim, err
+}
+
+// ensureVecTable returns the vec0 table of m, creating it on first use.
+// A digest seen before with another dimension is refused: vectors of
+// different dimensions never share a table.
+func (s *Store) ensureVecTable(ctx context.Context, tx *sql.Tx, m app.EmbedModel) (string, error) {
+	hexd := shortDigest(m.Digest)
+	if len(hexd) < 8 || m.Dim <= 0 {
+		return "", app.Errorf(app.EINVALID, "embedding model %q has no usable digest or dimension (%q, %d)", m.Name, m.Digest, m.Dim)
+	}
+	name, dim, err := vecTable(ctx, tx, m.Digest)
+	if err != nil {
+		return "", fmt.Errorf("vec table: %w", err)
+	} else if name != "" {
+		if dim != m.Dim {
+			return "", app.Errorf(app.ECONFLICT, "embedding model %s was indexed with %d dimensions, now reports %d", m.Name, dim, m.Dim)
+		}
+		// A retired model that is used again missed every change since it
+		// was retired: it fills up as a shadow before it serves again.
+		if _, err := tx.ExecContext(ctx, `UPDATE index_models SET state = 'shadow' WHERE digest = ? AND state = 'retired'`, m.Digest); err != nil {
+			return "", err
+		}
+		return name, nil
+	}
+	for n := 8; n <= len(hexd); n += 4 {
+		name = "vec_" + hexd[:n]
+		var taken int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_models WHERE vec_table = ?`, name).Scan(&taken); err != nil {
+			return "", err
+		}
+		if taken == 0 {
+			break
+		}
+	}
+	if !vecTableName.MatchString(name) {
+		return "", app.Errorf(app.EINVALID, "bad vector table name %q", name)
+	}
+	// kind and date are metadata columns: sqlite-vec filters on them inside
+	// the KNN scan. Airports (a flight has two) go through a rowid IN
+	// subquery instead.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE VIRTUAL TABLE %s USING vec0(embedding float[%d] distance_metric=cosine, kind text, date text)`, name, m.Dim)); err != nil {
+		return "", fmt.Errorf("create %s: %w", name, err)
+	}
+	// The first model serves at once; a later one is a shadow until
+	// ActivateModel finds it complete.
+	state := "active"
+	var active int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_models WHERE state = 'active'`).Scan(&active); err != nil {
+		return "", err
+	} else if active > 0 {
+		state = "shadow"
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO index_models (digest, name, dim, vec_table, state, created_at) VALUES (?,?,?,?,?,?)`,
+		m.Digest, m.Name, m.Dim, name, state, ts(s.Now())); err != nil {
+		return "", err
+	}
+	s.Logger.Info("vector table created", "model", m.Name, "digest", m.Digest, "dim", m.Dim, "table", name, "state", state)
+	return name, nil
+}
+
+func allVecTables(ctx context.Context, tx *txc) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT vec_table FROM index_models ORDER BY vec_table`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		if vecTableName.MatchString(n) {
+			out = append(out, n)
+		}
+	}
+	return out, rows.Err()
+}
+
+// CachedVectors returns the cached vectors of model digest for those of
+// hashes that have one.
+func (s *Store) CachedVectors(ctx context.Context, digest string, hashes []string) (map[string][]float32, error) {
+	out := make(map[string][]float32, len(hashes))
+	for start := 0; start < len(hashes); start += 500 {
+		chunk := hashes[start:min(start+500, len(hashes))]
+		args := []any{digest}
+		for _, h := range chunk {
+			args = append(args, h)
+		}
+		rows, err := s.rdb.QueryContext(ctx, `SELECT text_hash, vector FROM embed_cache WHERE model_digest = ? AND text_hash IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("cached vectors: %w", err)
+		}
+		for rows.Next() {
+			var h string
+			var b []byte
+			if err := rows.Scan(&h, &b); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[h] = blobVector(b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// EntitiesOfPerson returns the live entities whose documents carry
+// passenger id, with the source they were derived from.
+func (s *Store) EntitiesOfPerson(ctx context.Context, id string) ([]app.IndexedEntity, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT e.kind, e.key, e.event_id, e.event_time, e.log_offset, e.log_time, e.source
+		FROM index_people p JOIN index_entities e ON e.kind = p.kind AND e.key = p.key
+		WHERE p.passenger_id = ? AND e.deleted = 0 ORDER BY e.kind, e.key`, id)
+	if err != nil {
+		return nil, fmt.Errorf("entities of person: %w", err)
+	}
+	defer rows.Close()
+	var out []app.IndexedEntity
+	for rows.Next() {
+		var e app.IndexedEntity
+		var eid, et, lt string
+		var off uint64
+		if err := rows.Scan(&e.Kind, &e.Key, &eid, &et, &off, &lt, &e.Source); err != nil {
+			return nil, err
+		}
+		e.Version = scanVersion(eid, et, off)
+		e.LogTime, _ = time.Parse(tsLayout, lt)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Erased returns those of ids that were erased.
+func (s *Store) Erased(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT passenger_id FROM index_erasures WHERE passenger_id IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("erased: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = true
+		}
+		rows.Close()
+	}
+	return out, nil
+}
+
+type storedDoc struct {
+	rowid    int64
+	docID    string
+	hash     string
+	date     string
+	airports string
+}
+
+// ApplyDocs writes a batch of the embedding stage: for each entity its
+// complete set of documents replaces the old one (metadata, full text,
+// vectors of batch.Model), new vectors go to the cache, and consumer's
+// position on topic moves to upto, all in one transaction. Entities not
+// newer than what the index holds are skipped, so a replay or a late event
+// changes nothing. An erasure is applied whatever its version and is
+// permanent. Returns ECONFLICT when an entity's Expect does not hold, a
+// document would carry an erased person, or a vector is neither in the
+// batch nor in the cache: the caller derives and embeds again.
+func (s *Store) ApplyDocs(ctx context.Context, consumer, topic string, batch app.DocBatch, upto uint64, uptoTime time.Time) error {
+	sqltx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := newTxc(sqltx)
+	defer tx.close()
+	defer func() { _ = sqltx.Rollback() }()
+	var cur uint64
+	if err := tx.QueryRowContext(ctx, `SELECT log_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?`, consumer, topic).Scan(&cur); err != nil && err != sql.ErrNoRows {
+		return err
+	}
+	if upto <= cur {
+		return nil // applied before
+	}
+	hasDocs := false
+	for _, e := range batch.Entities {
+		hasDocs = hasDocs || len(e.Docs) > 0
+	}
+	var vt string
+	if hasDocs {
+		if vt, err = s.ensureVecTable(ctx, sqltx, batch.Model); err != nil {
+			return err
+		}
+	}
+	tables, err := allVecTables(ctx, tx)
+	if err != nil {
+		return err
+	}
+	a := &docApplier{s: s, tx: tx, vt: vt, tables: tables, batch: &batch, dropped: map[string]bool{}}
+	var erasures []string
+	for i := range batch.Entities {
+		e := &batch.Entities[i]
+		if e.Erasure {
+			erasures = append(erasures, e.Key)
+		}
+		if err := a.entity(ctx, e); err != nil {
+			return fmt.Errorf("%s %s@%d: %w", e.Kind, e.Key, e.Version.Offset, err)
+		}
+	}
+	for _, id := range erasures {
+		// Everything that carried the person must have been re-derived in
+		// this batch; an entity committed meanwhile by another topic's
+		// loop would otherwise keep the name.
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_people WHERE passenger_id = ?`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return app.Errorf(app.ECONFLICT, "passenger %s is still carried by %d entities", id, n)
+		}
+	}
+	if err := a.purgeCache(ctx); err != nil {
+		return fmt.Errorf("purge cache: %w", err)
+	}
+	if len(erasures) > 0 {
+		// Deleted FTS5 rows stay in the index segments until they are
+		// merged; merge now so the erased text is gone from the index.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO docs_fts (docs_fts) VALUES ('optimize')`); err != nil {
+			return fmt.Errorf("fts optimize: %w", err)
+		}
+	}
+	if err := setPosition(ctx, sqltx, consumer, topic, upto, uptoTime); err != nil {
+		return fmt.Errorf("set position: %w", err)
+	}
+	return sqltx.Commit()
+}
+
+type docApplier struct {
+	s       *Store
+	tx      *txc
+	vt      string
+	tables  []string
+	batch   *app.DocBatch
+	dropped map[string]bool // text hashes of personal documents removed
+}
+
+func (a *docApplier) entity(ctx context.Context, e *app.EntityDocs) error {
+	tx := a.tx
+	var cur app.Version
+	var et string
+	found := true
+	err := tx.QueryRowContext(ctx, `SELECT event_id, event_time, log_offset FROM index_entities WHERE kind = ? AND key = ?`, e.Kind, e.Key).Scan(&cur.EventID, &et, &cur.Offset)
+	if err == sql.ErrNoRows {
+		found = false
+	} else if err != nil {
+		return err
+	} else if cur.EventTime, err = time.Parse(tsLayout, et); err != nil {
+		return err
+	}
+	version := e.Version
+	switch {
+	case e.Expect != nil:
+		if x := e.Expect; !found || cur.EventID != x.EventID || cur.Offset != x.Offset || !cur.EventTime.Equal(x.EventTime) {
+			return app.Errorf(app.ECONFLICT, "index holds another version of %s %s", e.Kind, e.Key)
+		}
+	case e.Erasure:
+		if found && !version.Newer(cur) {
+			version = cur
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO index_erasures (passenger_id) VALUES (?)`, e.Key); err != nil {
+			return err
+		}
+	case found && !version.Newer(cur):
+		return nil
+	}
+	if len(e.Docs) > 0 {
+		for _, p := range e.People {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_erasures WHERE passenger_id = ?`, p).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return app.Errorf(app.ECONFLICT, "passenger %s was erased", p)
+			}
+		}
+	}
+
+	old, err := a.storedDocs(ctx, e.Kind, e.Key)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, d := range e.Docs {
+		keep[d.DocID] = true
+	}
+	for id, o := range old {
+		if !keep[id] {
+			if err := a.deleteDoc(ctx, e.Kind, o); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range e.Docs {
+		d := &e.Docs[i]
+		airports := strings.Join(d.Airports, " ")
+		if o, ok := old[d.DocID]; ok {
+			if o.hash == d.TextHash && o.date == d.Date && o.airports == airports {
+				// Same text: only the version moves.
+				if _, err := tx.ExecContext(ctx, `UPDATE index_docs SET title = ?, event_id = ?, event_time = ?, log_offset = ?, log_time = ? WHERE rowid = ?`,
+					d.Title, version.EventID, ts(version.EventTime), version.Offset, ts(d.LogTime), o.rowid); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := a.deleteDoc(ctx, e.Kind, o); err != nil {
+				return err
+			}
+		}
+		if err := a.insertDoc(ctx, d, version, airports); err != nil {
+			return err
+		}
+	}
+
+	if _, err := tx.ExecContext(ctx, `DELETE FROM index_people WHERE kind = ? AND key = ?`, e.Kind, e.Key); err != nil {
+		return err
+	}
+	if len(e.Docs) > 0 {
+		for _, p := range e.People {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO index_people (passenger_id, kind, key) VALUES (?,?,?)`, p, e.Kind, e.Key); err != nil {
+				return err
+			}
+		}
+	}
+	deleted := 0
+	var source []byte
+	if len(e.Docs) == 0 {
+		deleted = 1
+	} else {
+		source = e.Source
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO index_entities (kind, key, event_id, event_time, log_offset, log_time, deleted, source) VALUES (?,?,?,?,?,?,?,?)
+		ON CONFLICT (kind, key) DO UPDATE SET event_id = excluded.event_id, event_time = excluded.event_time, log_offset = excluded.log_offset,
+		log_time = excluded.log_time, deleted = excluded.deleted, source = excluded.source`,
+		e.Kind, e.Key, version.EventID, ts(version.EventTime), version.Offset, ts(e.LogTime), deleted, source)
+	return err
+}
+
+func (a *docApplier) storedDocs(ctx context.Context, kind, key string) (map[string]storedDoc, error) {
+	st, err := a.tx.stmt(ctx, `SELECT rowid, doc_id, text_hash, date, airports FROM index_docs WHERE kind = ? AND entity_key = ?`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, kind, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]storedDoc{}
+	for rows.Next() {
+		var d storedDoc
+		if err := rows.Scan(&d.rowid, &d.docID, &d.hash, &d.date, &d.airports); err != nil {
+			return nil, err
+		}
+		out[d.docID] = d
+	}
+	return out, rows.Err()
+}
+
+func (a *docApplier) deleteDoc(ctx context.Context, kind string, d storedDoc) error {
+	tx := a.tx
+	if _, err := tx.ExecContext(ctx, `DELETE FROM docs_fts WHERE rowid = ?`, d.rowid); err != nil {
+		return fmt.Errorf("delete fts: %w", err)
+	}
+	for _, t := range a.tables {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE rowid = ?`, d.rowid); err != nil {
+			return fmt.Errorf("delete vector: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM index_doc_airports WHERE doc_rowid = ?`, d.rowid); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM index_docs WHERE rowid = ?`, d.rowid); err != nil {
+		return err
+	}
+	if personalKinds[kind] {
+		a.dropped[d.hash] = true
+	}
+	return nil
+}
+
+func (a *docApplier) insertDoc(ctx context.Context, d *app.Doc, v app.Version, airports string) error {
+	tx := a.tx
+	vec, fresh := a.batch.Vectors[d.TextHash]
+	if !fresh {
+		var blob []byte
+		err := tx.QueryRowContext(ctx, `SELECT vector FROM embed_cache WHERE model_digest = ? AND text_hash = ?`, a.batch.Model.Digest, d.TextHash).Scan(&blob)
+		if err == sql.ErrNoRows {
+			// The cache lost it meanwhile (a personal text purged by
+			// another topic's batch): the caller embeds again.
+			return app.Errorf(app.ECONFLICT, "no vector for document %s (text %s)", d.DocID, d.TextHash[:min(12, len(d.TextHash))])
+		} else if err != nil {
+			return err
+		}
+		vec = blobVector(blob)
+	}
+	if len(vec) != a.batch.Model.Dim {
+		return app.Errorf(app.EINTERNAL, "vector of %s has %d dimensions, model %s has %d", d.DocID, len(vec), a.batch.Model.Name, a.batch.Model.Dim)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO index_docs (doc_id, kind, entity_key, airports, date, title, text, text_hash, event_id, event_time, log_offset, log_time)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		d.DocID, d.Kind, d.EntityKey, airports, d.Date, d.Title, d.Text, d.TextHash, v.EventID, ts(v.EventTime), v.Offset, ts(d.LogTime))
+	if err != nil {
+		return fmt.Errorf("insert doc %s: %w", d.DocID, err)
+	}
+	rowid, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO docs_fts (rowid, title, text) VALUES (?,?,?)`, rowid, d.Title, d.Text); err != nil {
+		return fmt.Errorf("insert fts: %w", err)
+	}
+	blob := vectorBlob(vec)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+a.vt+` (rowid, embedding, kind, date) VALUES (?,?,?,?)`, rowid, blob, d.Kind, d.Date); err != nil {
+		return fmt.Errorf("insert vector: %w", err)
+	}
+	for _, ap := range d.Airports {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO index_doc_airports (airport, doc_rowid) VALUES (?,?)`, ap, rowid); err != nil {
+			return err
+		}
+	}
+	if fresh {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO embed_cache (model_digest, text_hash, vector) VALUES (?,?,?)`, a.batch.Model.Digest, d.TextHash, blob); err != nil {
+			return fmt.Errorf("cache vector: %w", err)
+		}
+	}
+	delete(a.dropped, d.TextHash)
+	return nil
+}
+
+// purgeCache forgets the cached vectors of personal texts no document
+// uses any more, for every model.
+func (a *docApplier) purgeCache(ctx context.Context) error {
+	for h := range a.dropped {
+		if _, err := a.tx.ExecContext(ctx, `DELETE FROM embed_cache WHERE text_hash = ? AND NOT EXISTS (SELECT 1 FROM index_docs WHERE text_hash = ?)`, h, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IndexCounts returns the number of documents per kind and of cached vectors.
+func (s *Store) IndexCounts(ctx context.Context) (map[string]int, error) {
+	out := map[string]int{}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT kind, COUNT(*) FROM index_docs GROUP BY kind`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[k] = n
+	}
+	rows.Close()
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM embed_cache`).Scan(&n); err != nil {
+		return nil, err
+	}
+	out["cache"] = n
+	return out, nil
+}
+
+// IndexChecksum hashes the index (entities, documents, their full-text
+// and vector rows) so that a live index can be compared with a rebuild
+// from the log. Log times are left out: a rebuild reads the same entries.
+func (s *Store) IndexChecksum(ctx context.Context) (map[string]string, error) {
+	queries := map[string]string{
+		"index_entities": `SELECT kind, key, event_id, event_time, log_offset, deleted, COALESCE(source, '') FROM index_entities ORDER BY kind, key`,
+		"index_docs":     `SELECT doc_id, kind, entity_key, airports, date, title, text_hash, event_id, event_time, log_offset FROM index_docs ORDER BY doc_id`,
+		"index_people":   `SELECT passenger_id, kind, key FROM index_people ORDER BY passenger_id, kind, key`,
+		"index_erasures": `SELECT passenger_id FROM index_erasures ORDER BY passenger_id`,
+		"docs_fts":       `SELECT d.doc_id, f.text FROM docs_fts f JOIN index_docs d ON d.rowid = f.rowid ORDER BY d.doc_id`,
+	}
+	tables, err := s.vecTables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tables {
+		// Vectors themselves are left out: the model's floats may differ in
+		// the last bits with the batch they were computed in.
+		queries[t] = `SELECT d.doc_id, v.kind, v.date FROM ` + t + ` v JOIN index_docs d ON d.rowid = v.rowid ORDER BY d.doc_id`
+	}
+	out := map[string]string{}
+	for name, q := range queries {
+		h, n, err := hashRows(ctx, s.db, q)
+		if err != nil {
+			return nil, fmt.Errorf("checksum %s: %w", name, err)
+		}
+		out[name] = fmt.Sprintf("%d:%s", n, h)
+	}
+	return out, nil
+}
+
+func (s *Store) vecTables(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT vec_table FROM index_models ORDER BY vec_table`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		if vecTableName.MatchString(n) {
+			out = append(out, n)
+		}
+	}
+	return out, rows.Err()
+}
