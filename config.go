@@ -24,6 +24,8 @@ type Config struct {
 	TimeZone string `json:"time_zone"` // IANA zone of the site, for the console
 	LogLevel string `json:"log_level"`
 	MaxBody  int64  `json:"max_body_bytes"`
+	TLSCert  string `json:"tls_cert"` // console and API over HTTPS when both are set
+	TLSKey   string `json:"tls_key"`
 
 	NATS struct {
 		Addr            string   `json:"addr"`
@@ -126,6 +128,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return app.Errorf(app.EINVALID, "log_level: must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return app.Errorf(app.EINVALID, "tls_cert and tls_key: set both or neither")
 	}
 	if c.MaxBody < 1024 {
 		return app.Errorf(app.EINVALID, "max_body_bytes: must be at least 1024, got %d", c.MaxBody)
@@ -235,6 +240,8 @@ func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
 	env("APRON_NATS_USER", &c.NATS.User)
 	env("APRON_NATS_PASSWORD", &c.NATS.Password)
 	env("APRON_NATS_TOKEN", &c.NATS.Token)
+	env("APRON_TLS_CERT", &c.TLSCert)
+	env("APRON_TLS_KEY", &c.TLSKey)
 	env("APRON_OLLAMA_URL", &c.Ollama.URL)
 	env("APRON_CHAT_MODEL", &c.Ollama.ChatModel)
 	env("APRON_EMBED_MODEL", &c.Ollama.EmbedModel)

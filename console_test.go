@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -273,4 +277,42 @@ func TestBenchConsoleRuns(t *testing.T) {
 	if !strings.Contains(out.String(), "board over HTTP") {
 		t.Fatalf("output: %s", out.String())
 	}
+}
+
+func TestConsoleOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+		"-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert).CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v %s", err, out)
+	}
+	m := MustRunMain(t, func(c *Config) { c.TLSCert, c.TLSKey = cert, key })
+	if !strings.HasPrefix(m.HTTP.URL(), "https://") {
+		t.Fatalf("url %s", m.HTTP.URL())
+	}
+	addUser(t, m, "tlsuser", app.RoleAgent, "a long enough password")
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp := login(t, c, m.HTTP.URL(), "tlsuser", "a long enough password")
+	var secure bool
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "apron_session" {
+			secure = ck.Secure
+		}
+	}
+	if resp.StatusCode != 303 || !secure || resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("login over TLS: %d secure=%v hsts=%q", resp.StatusCode, secure, resp.Header.Get("Strict-Transport-Security"))
+	}
+	if _, _, err := LoadConfig("serve", []string{"--config", writeFile(t, `{"tls_cert":"x.pem"}`)}); err == nil || !strings.Contains(err.Error(), "tls_cert") {
+		t.Fatalf("half TLS config: %v", err)
+	}
+}
+
+func writeFile(t *testing.T, body string) string {
+	p := filepath.Join(t.TempDir(), "f.json")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

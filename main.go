@@ -165,7 +165,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.HTTP = &ui.Server{
 		Addr: m.Config.HTTP, Log: m.Broker, State: m.Store, Logger: m.Logger,
 		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready, Now: m.Clock,
-		Auth: m.Store, Link: m.linkState,
+		Auth: m.Store, Link: m.linkState, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey,
 	}
 	if err := m.bootstrapAdmin(ctx); err != nil {
 		return err

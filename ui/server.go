@@ -4,6 +4,7 @@ package ui
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -61,6 +62,8 @@ type Server struct {
 	SessionIdle time.Duration // a session ends after this long unused
 	SessionMax  time.Duration // and after this long in any case
 	TLS         bool          // cookies are Secure when served over TLS
+	// TLSCert and TLSKey, when set, serve HTTPS (and set TLS).
+	TLSCert, TLSKey string
 	// LagWarning is the state lag beyond which every page shows a banner.
 	LagWarning time.Duration
 
@@ -114,8 +117,18 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	if s.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+		if err != nil {
+			_ = ln.Close()
+			return app.Errorf(app.EINVALID, "tls_cert: %v", err)
+		}
+		s.TLS = true
+		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.ln = tls.NewListener(ln, s.srv.TLSConfig)
+	}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http serve", "err", err)
 		}
 	}()
@@ -126,6 +139,9 @@ func (s *Server) Open() error {
 func (s *Server) URL() string {
 	if s.ln == nil {
 		return ""
+	}
+	if s.TLS {
+		return "https://" + s.ln.Addr().String()
 	}
 	return "http://" + s.ln.Addr().String()
 }
@@ -200,6 +216,9 @@ func (s *Server) securityHeaders(h http.Handler) http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "same-origin")
 		w.Header().Set("X-Frame-Options", "DENY")
+		if s.TLS {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 		h.ServeHTTP(w, r)
 	})
