@@ -35,6 +35,8 @@ Usage:
   apron rebuild [flags]   rebuild the state store from the log (node stopped)
   apron check   [flags]   prove the state store equals a rebuild (node stopped)
   apron search  WORDS...  hybrid search over the index
+  apron model status      the configured models, present or not
+  apron model import --name NAME PATH   create a model from a GGUF file or folder (offline)
   apron user add  --role ROLE NAME   add a console user (password on stdin)
   apron token add --role ROLE NAME   create an API token for a machine client
   apron bench ingest      measure ingest against raw JetStream baselines
@@ -75,6 +77,8 @@ func main() {
 		err = runBench(ctx, args)
 	case "search":
 		err = runSearch(ctx, args)
+	case "model":
+		err = runModel(ctx, args)
 	case "user":
 		err = runUser(ctx, args)
 	case "token":
@@ -165,7 +169,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.HTTP = &ui.Server{
 		Addr: m.Config.HTTP, Log: m.Broker, State: m.Store, Logger: m.Logger,
 		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready, Now: m.Clock,
-		Auth: m.Store, Link: m.linkState, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey,
+		Auth: m.Store, Link: m.linkState, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, Models: m.modelRows,
 	}
 	if err := m.bootstrapAdmin(ctx); err != nil {
 		return err
@@ -295,6 +299,33 @@ func (m *Main) demoAdminPassword(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return password, m.Store.SetPassword(ctx, u.ID, hash)
+}
+
+// modelRows reports the configured models and the index's for the admin page.
+func (m *Main) modelRows(ctx context.Context) []ui.ModelRow {
+	if m.Config.Ollama.URL == "" {
+		return []ui.ModelRow{{Role: "all", Name: "-", State: "off", Detail: "no ollama.url: proposals keep the rules' choice, no search"}}
+	}
+	var rows []ui.ModelRow
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	sts, err := inference.Status(cctx, m.Config.Ollama.URL, map[string]string{m.Config.Ollama.ChatModel: "chat", m.Config.Ollama.EmbedModel: "embed"})
+	if err != nil {
+		rows = append(rows, ui.ModelRow{Role: "server", Name: m.Config.Ollama.URL, State: "unreachable", Detail: app.ErrorMessage(err)})
+	}
+	for _, s := range sts {
+		r := ui.ModelRow{Role: s.Role, Name: s.Name, State: "present", Detail: s.Digest}
+		if !s.Present {
+			r.State, r.Detail = "missing", s.Problem
+		}
+		rows = append(rows, r)
+	}
+	if ms, err := m.Store.IndexModels(ctx); err == nil {
+		for _, im := range ms {
+			rows = append(rows, ui.ModelRow{Role: "index", Name: im.Name, State: im.State, Detail: fmt.Sprintf("%d dims, %d documents without a vector", im.Dim, im.Missing)})
+		}
+	}
+	return rows
 }
 
 // searchPolicies retrieves the policy text that applies to a proposal with

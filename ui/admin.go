@@ -35,6 +35,9 @@ func (s *Server) adminView(r *http.Request) (AdminView, error) {
 		v.Consumers = append(v.Consumers, ConsumerRow{Consumer: c.Consumer, Topic: c.Topic, Offset: c.Offset, Behind: c.Behind, Seconds: fmt.Sprintf("%.1f", c.SecondsBehind)})
 	}
 	v.Link, _ = s.link(ctx)
+	if s.Models != nil {
+		v.Models = s.Models(ctx)
+	}
 	users, err := s.Auth.Users(ctx)
 	if err != nil {
 		return v, err

@@ -53,6 +53,8 @@ type Server struct {
 	// Link reports the central Kafka link: a view for the console and a
 	// JSON body for the API (nil: no bridge).
 	Link func(ctx context.Context) (LinkState, any)
+	// Models reports the configured models and the index's models.
+	Models func(ctx context.Context) []ModelRow
 	// Search runs hybrid retrieval (nil: no embedding model).
 	Search Searcher
 	// Proposals serves rebooking proposals and approvals (nil: none).
