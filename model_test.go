@@ -35,7 +35,9 @@ func TestModelImportOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(ollamaTestURL())
-	t.Cleanup(func() { _ = api.NewClient(u, http.DefaultClient).Delete(context.Background(), &api.DeleteRequest{Model: name}) })
+	t.Cleanup(func() {
+		_ = api.NewClient(u, http.DefaultClient).Delete(context.Background(), &api.DeleteRequest{Model: name})
+	})
 	sts, err := inference.Status(ctx, ollamaTestURL(), map[string]string{name: "chat", "no-such-model:1b": "embed"})
 	if err != nil {
 		t.Fatal(err)
