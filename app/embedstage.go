@@ -160,7 +160,9 @@ func (s *EmbedStage) follow(topic string, ok func()) error {
 		if len(entries) == 0 {
 			continue
 		}
-		if err := s.ApplyEntries(context.WithoutCancel(s.ctx), topic, model, entries); err != nil {
+		// Cancelling mid-batch (shutdown) is safe: the batch commits in one
+		// transaction at its end or not at all, and embeddings take long.
+		if err := s.ApplyEntries(s.ctx, topic, model, entries); err != nil {
 			return err
 		}
 		ok()
