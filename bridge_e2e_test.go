@@ -60,7 +60,7 @@ func TestNodeMirrorsCentralKafka(t *testing.T) {
 	for _, topic := range []string{"flights", "bookings", "passengers", "documents", "fra.rebookings", "fra.heartbeats"} {
 		kcat(t, "", "-b", addr, "-L", "-t", topic) // auto-creates the topic
 	}
-	s := newScenario(t, func(c *Config) { c.Kafka.Brokers = []string{addr} })
+	s := newScenario(t, func(c *Config) { c.Kafka.Brokers, c.Kafka.MaxEventBytes = []string{addr}, 20000 })
 	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
 	// Central publishes the schedule and a booking on its topics.
 	produce := func(topic string, lines ...string) {
@@ -129,6 +129,24 @@ func TestNodeMirrorsCentralKafka(t *testing.T) {
 	if ids["rebooking-proposed-"+prop.ID] != 1 || ids["rebooking-executed-"+prop.ID] != 1 || len(lines) != 2 {
 		t.Fatalf("records at central: %v", ids)
 	}
+	// An oversized event from central lands in the dead letters with its
+	// Kafka coordinates, and the bridge goes on.
+	big := strings.Replace(s.flight("k9", "LH", "409", "FRA", "JFK", 15, 9, app.FlightScheduled, 3), `"data":{`, `"data":{"note":"`+strings.Repeat("x", 30000)+`",`, 1)
+	produce("flights", big)
+	checkFor(t, 30*time.Second, func() error {
+		ti, _ := s.m.Broker.Topic(context.Background(), app.TopicDeadLetter)
+		if ti.Messages == 0 {
+			return fmt.Errorf("no dead letter yet")
+		}
+		le, err := s.m.Broker.Get(context.Background(), app.TopicDeadLetter, ti.LastOffset)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(le.Data), "more than the 20000 allowed") || !strings.Contains(string(le.Data), `"kafka_topic":"flights"`) {
+			return fmt.Errorf("dead letter %s", le.Data[:min(len(le.Data), 300)])
+		}
+		return nil
+	})
 	// The bridge reports itself connected.
 	_, body := get(t, s.m.HTTP.URL()+"/api/v1/bridge")
 	if st, _ := body["status"].(map[string]any); st == nil || st["connected"] != true {

@@ -61,6 +61,7 @@ type Config struct {
 		SASLUser         string   `json:"sasl_user"`
 		SASLPassword     string   `json:"sasl_password"`
 		AutoCreateTopics bool     `json:"auto_create_topics"`
+		MaxEventBytes    int      `json:"max_event_bytes"` // larger inbound events go to the dead letters
 	} `json:"kafka"`
 
 	Demo struct {
@@ -172,6 +173,7 @@ func (c *Config) BridgeConfig() broker.BridgeConfig {
 	kc.TLSCAFile, kc.TLSCertFile, kc.TLSKeyFile = c.Kafka.TLSCA, c.Kafka.TLSCert, c.Kafka.TLSKey
 	kc.SASLMechanism, kc.SASLUser, kc.SASLPassword = c.Kafka.SASLMechanism, c.Kafka.SASLUser, c.Kafka.SASLPassword
 	kc.AutoCreateTopics = c.Kafka.AutoCreateTopics
+	kc.MaxEventBytes = c.Kafka.MaxEventBytes
 	return kc
 }
 

@@ -87,9 +87,12 @@ type BridgeConfig struct {
 
 	HeartbeatInterval time.Duration // default 10s; negative disables heartbeats
 	MaxPollRecords    int           // inbound records per batch, default 500
-	MaxInFlight       int           // outbound messages per batch, default 500 (JetStream MaxAckPending)
-	RetryMin          time.Duration // backoff, default 250ms
-	RetryMax          time.Duration // default 30s
+	// MaxEventBytes refuses (to the dead letters) inbound events larger
+	// than this; default and ceiling 7 MiB, under the log's message limit.
+	MaxEventBytes int
+	MaxInFlight   int           // outbound messages per batch, default 500 (JetStream MaxAckPending)
+	RetryMin      time.Duration // backoff, default 250ms
+	RetryMax      time.Duration // default 30s
 }
 
 // DefaultBridgeConfig returns the defaults for site, with the four state

@@ -97,8 +97,8 @@ func (br *Bridge) mirrorInbound(recs []*kgo.Record) error {
 		}
 		raw, binary, err := cloudEventOf(rec)
 		var e *app.Event
-		if err == nil && len(raw) > maxInboundEvent {
-			err = &app.ValidationError{Fields: []app.FieldError{{Field: "(event)", Reason: fmt.Sprintf("%d bytes, more than the %d the local log takes", len(raw), maxInboundEvent)}}}
+		if limit := br.maxEventBytes(); err == nil && len(raw) > limit {
+			err = &app.ValidationError{Fields: []app.FieldError{{Field: "(event)", Reason: fmt.Sprintf("%d bytes, more than the %d allowed", len(raw), limit)}}}
 		}
 		if err == nil {
 			e, err = app.DefaultValidator().Parse(raw, c.local)
@@ -184,6 +184,13 @@ func (br *Bridge) appendRetry(topic string, msgs []Message) error {
 // maxInboundEvent keeps a mirrored event, with its headers, under the log's
 // 8 MiB message limit; a larger record would block its partition forever.
 const maxInboundEvent = 7 << 20
+
+func (br *Bridge) maxEventBytes() int {
+	if n := br.cfg.MaxEventBytes; n > 0 && n < maxInboundEvent {
+		return n
+	}
+	return maxInboundEvent
+}
 
 // maxDeadLetterPayload bounds the copy of a refused record in its dead letter.
 const maxDeadLetterPayload = 64 << 10
