@@ -205,3 +205,53 @@ func TestBrowserBoardFollowsTheLog(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBrowserAsk asks a question in the console and sees the answer with
+// its sources and freshness stamp, streamed from the real models.
+func TestBrowserAsk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Ollama")
+	}
+	m := MustRunMain(t, func(c *Config) { c.Ollama.URL = ollamaTestURL(); c.Ollama.Timeout = Duration(3 * time.Minute) })
+	addUser(t, m, "desk1", app.RoleAgent, "desk one password")
+	if code, body := post(t, m.HTTP.URL()+"/api/v1/topics/documents/events", policyEvent(t, "policy-care", "Care and assistance", "If a cancellation forces an overnight stay, provide a hotel room and transport.")); code != 200 {
+		t.Fatal(code, body)
+	}
+	checkFor(t, 2*time.Minute, func() error {
+		ti, _ := m.Broker.Topic(context.Background(), app.TopicDocuments)
+		pos, _ := m.Store.Position(context.Background(), app.IndexConsumer, app.TopicDocuments)
+		if pos < ti.LastOffset {
+			return fmt.Errorf("not indexed yet")
+		}
+		return nil
+	})
+	ctx := MustRunBrowser(t)
+	tctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer cancel()
+	err := chromedp.Do(tctx,
+		chromedp.Navigate(m.HTTP.URL()+"/ask"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "desk1"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "desk one password"),
+		chromedp.Submit(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="ask-question"]`), "Do we give a hotel room after an overnight cancellation?"),
+		chromedp.Click(chromedp.CSS(`[data-testid="ask-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-sources"] li`)),
+	)
+	if err != nil {
+		t.Fatalf("ask in the console: %v", err)
+	}
+	meta, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="ask-meta"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="ask-answer"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, tctx, "ask")
+	if !strings.Contains(meta, "as of index offset") || answer == "" || strings.Contains(answer, "You answer questions") {
+		t.Fatalf("answer %q, meta %q", answer, meta)
+	}
+}

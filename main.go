@@ -190,7 +190,12 @@ func (m *Main) Open(ctx context.Context) error {
 		if err := m.Chat.Open(); err != nil {
 			return err
 		}
-		m.Proposer.Ranker = &app.Ranker{Model: m.Chat, Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
+		gate := &app.ModelGate{Model: m.Chat}
+		m.Proposer.Ranker = &app.Ranker{Model: gate.Background(), Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
+		if m.Search != nil {
+			m.HTTP.Asker = &app.Asker{Search: m.Search, Model: gate.Foreground(), Freshness: m.indexFreshness,
+				Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
+		}
 		m.Proposer.Policies = func(ctx context.Context, p *app.Proposal) []app.PolicyExcerpt {
 			docs, err := m.Store.Documents(ctx)
 			if err != nil {
@@ -326,6 +331,33 @@ func (m *Main) modelRows(ctx context.Context) []ui.ModelRow {
 		}
 	}
 	return rows
+}
+
+// indexFreshness reports the index's position on the flights topic and how
+// far behind the log it is; lagging beyond 30 seconds is said in answers.
+func (m *Main) indexFreshness(ctx context.Context) (uint64, time.Duration, bool) {
+	pos, err := m.Store.Positions(ctx)
+	if err != nil {
+		return 0, 0, true
+	}
+	var off uint64
+	var behind float64
+	for _, p := range pos {
+		if p.Consumer != app.IndexConsumer {
+			continue
+		}
+		ti, err := m.Broker.Topic(ctx, p.Topic)
+		if err != nil {
+			continue
+		}
+		l := app.Lag(p, ti, time.Now())
+		behind = max(behind, l.SecondsBehind)
+		if p.Topic == app.TopicFlights {
+			off = p.Offset
+		}
+	}
+	age := time.Duration(behind * float64(time.Second))
+	return off, age, age > 30*time.Second
 }
 
 // searchPolicies retrieves the policy text that applies to a proposal with

@@ -55,6 +55,8 @@ type Server struct {
 	Link func(ctx context.Context) (LinkState, any)
 	// Models reports the configured models and the index's models.
 	Models func(ctx context.Context) []ModelRow
+	// Asker answers staff questions (nil: no models).
+	Asker Asker
 	// Search runs hybrid retrieval (nil: no embedding model).
 	Search Searcher
 	// Proposals serves rebooking proposals and approvals (nil: none).
@@ -170,6 +172,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/topics", s.require(viewer, s.handleTopics))
 	mux.HandleFunc("GET /api/v1/bridge", s.require(viewer, s.handleBridge))
 	mux.HandleFunc("GET /api/v1/search", s.require(agent, s.handleSearch))
+	mux.HandleFunc("POST /api/v1/ask", s.require(agent, s.handleAsk))
+	mux.HandleFunc("GET /ask", s.require(agent, s.handleAskPage))
 	mux.HandleFunc("GET /api/v1/flights", s.require(viewer, s.handleFlights))
 	mux.HandleFunc("GET /api/v1/flights/{id}", s.require(viewer, s.handleFlight))
 	mux.HandleFunc("GET /api/v1/bookings/{locator}", s.require(agent, s.handleBooking))

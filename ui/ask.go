@@ -1,0 +1,69 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/apron-edge/apron/app"
+)
+
+// Asker answers staff questions.
+type Asker interface {
+	Ask(ctx context.Context, req app.AskRequest, onToken func(string)) (app.AskAnswer, error)
+}
+
+// handleAsk answers a question: as server-sent events (token events, then
+// one answer event) when the client accepts text/event-stream, else JSON.
+func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
+	if s.Asker == nil {
+		s.writeError(w, r, app.Errorf(app.EUNAVAILABLE, "questions need the chat and embedding models: set ollama.url"))
+		return
+	}
+	var req app.AskRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		s.writeError(w, r, app.Errorf(app.EINVALID, "body: want JSON {\"question\": \"...\", \"flight\", \"booking\", \"airport\"}: %v", err))
+		return
+	}
+	if err := req.Validate(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	fl, stream := w.(http.Flusher)
+	stream = stream && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	if !stream {
+		ans, err := s.Asker.Ask(r.Context(), req, nil)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, ans)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	send := func(event, data string) {
+		fmt.Fprintf(w, "event: %s\n", event)
+		for _, line := range strings.Split(data, "\n") {
+			fmt.Fprintf(w, "data: %s\n", line)
+		}
+		fmt.Fprint(w, "\n")
+		fl.Flush()
+	}
+	ans, err := s.Asker.Ask(r.Context(), req, func(tok string) { send("token", tok) })
+	if err != nil {
+		b, _ := json.Marshal(errorBody{Error: app.ErrorMessage(err), Code: app.ErrorCode(err)})
+		send("error", string(b))
+		return
+	}
+	b, _ := json.Marshal(ans)
+	send("answer", string(b))
+}
+
+func (s *Server) handleAskPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, AskPage(AskView{Chrome: s.chrome(r.Context(), principalOf(r)), Available: s.Asker != nil, Airport: s.Hub}))
+}
