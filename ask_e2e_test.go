@@ -111,4 +111,13 @@ func TestAskThroughTheRealModels(t *testing.T) {
 	if resp := ask(`{"question":"x","booking":"nope"}`, false); resp.StatusCode != 400 {
 		t.Fatalf("bad booking scope: %d", resp.StatusCode)
 	}
+	// The same question on the log: the answer comes back on the log with
+	// the correlation id.
+	if code, body := post(t, m.HTTP.URL()+"/api/v1/topics/assist/events", assistRequest(t, "ask-1", app.AssistRequest{CorrelationID: "desk-7", Question: "hotel room overnight cancellation"})); code != 200 {
+		t.Fatal(code, body)
+	}
+	got := waitAssistAnswer(t, m, "desk-7", 3*time.Minute)
+	if got.Answer == nil || got.Answer.Freshness == "" || len(got.Answer.Sources) == 0 {
+		t.Fatalf("assist answer: %+v", got)
+	}
 }

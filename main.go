@@ -131,6 +131,7 @@ type Main struct {
 	Embed        *inference.Client     // nil without an embedding model
 	EmbedStage   *app.EmbedStage
 	Search       *app.Retriever
+	Assist       *app.AssistStage
 	HTTP         *ui.Server
 }
 
@@ -241,6 +242,13 @@ func (m *Main) Open(ctx context.Context) error {
 		if err := m.EmbedStage.Open(); err != nil {
 			return err
 		}
+	}
+	m.Assist = &app.AssistStage{Log: m.Broker, Positions: m.Store, Proposer: m.Proposer, Logger: m.Logger, Now: m.Clock}
+	if a, ok := m.HTTP.Asker.(*app.Asker); ok {
+		m.Assist.Asker = a
+	}
+	if err := m.Assist.Open(); err != nil {
+		return err
 	}
 	if err := m.HTTP.Open(); err != nil {
 		return err
@@ -441,6 +449,9 @@ func (m *Main) Close(ctx context.Context) error {
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.Assist != nil {
+		errs = append(errs, m.Assist.Close(ctx))
 	}
 	if m.EmbedStage != nil {
 		errs = append(errs, m.EmbedStage.Close(ctx))

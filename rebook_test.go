@@ -322,3 +322,63 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// assistRequest builds an assist.requested event.
+func assistRequest(t *testing.T, id string, req app.AssistRequest) string {
+	e, err := app.NewEvent(id, "site-app", app.TypeAssistRequested, req.CorrelationID, time.Now(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(e.Raw)
+}
+
+// waitAssistAnswer waits for the assist.answered event of a correlation id.
+func waitAssistAnswer(t *testing.T, m *Main, correlation string, d time.Duration) app.AssistAnswer {
+	var ans app.AssistAnswer
+	checkFor(t, d, func() error {
+		ti, _ := m.Broker.Topic(context.Background(), app.TopicAssist)
+		for off := ti.FirstOffset; off <= ti.LastOffset && off > 0; off++ {
+			le, err := m.Broker.Get(context.Background(), app.TopicAssist, off)
+			if err != nil {
+				continue
+			}
+			var e struct {
+				Type string           `json:"type"`
+				Data app.AssistAnswer `json:"data"`
+			}
+			if json.Unmarshal(le.Data, &e) == nil && e.Type == app.TypeAssistAnswered && e.Data.CorrelationID == correlation {
+				ans = e.Data
+				return nil
+			}
+		}
+		return fmt.Errorf("no answer for %s yet", correlation)
+	})
+	return ans
+}
+
+func TestAssistRequestsOnTheLog(t *testing.T) {
+	s := newScenario(t)
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 5))
+	s.ingest("bookings", s.booking("ASSIST", "P1", "none", nil, "LH400-2026-11-25"))
+	waitCaughtUp(t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	// A site application asks for the proposals of the cancelled flight.
+	s.ingest("assist", assistRequest(t, "req-1", app.AssistRequest{CorrelationID: "corr-1", Kind: "proposals", Flight: "LH400-2026-11-25"}))
+	ans := waitAssistAnswer(t, s.m, "corr-1", 20*time.Second)
+	if ans.RequestID != "req-1" || len(ans.Proposals) != 1 || ans.Error != "" {
+		t.Fatalf("proposals answer: %+v", ans)
+	}
+	// A question without models is answered with the reason, not dropped.
+	s.ingest("assist", assistRequest(t, "req-2", app.AssistRequest{CorrelationID: "corr-2", Question: "hotel?"}))
+	if ans := waitAssistAnswer(t, s.m, "corr-2", 20*time.Second); ans.Error == "" || ans.Answer != nil {
+		t.Fatalf("question without models: %+v", ans)
+	}
+	// The same request again (a retry) is answered once.
+	s.ingest("assist", assistRequest(t, "req-1", app.AssistRequest{CorrelationID: "corr-1", Kind: "proposals", Flight: "LH400-2026-11-25"}))
+	ti, _ := s.m.Broker.Topic(context.Background(), app.TopicAssist)
+	if ti.Messages != 4 {
+		t.Fatalf("assist topic holds %d events, want 2 requests and 2 answers", ti.Messages)
+	}
+}

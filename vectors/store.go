@@ -216,3 +216,17 @@ func (s *Store) Checksum(ctx context.Context) (map[string]string, error) {
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
+
+// SetPosition records consumer's position on topic (stages whose output is
+// the log itself keep their position here).
+func (s *Store) SetPosition(ctx context.Context, consumer, topic string, off uint64, t time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := setPosition(ctx, tx, consumer, topic, off, t); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
