@@ -221,6 +221,9 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Materializer = &app.Materializer{
 		Log: m.Broker, Store: m.Store, Logger: m.Logger, Trusted: m.Broker.Trusted,
 		OnApplied: func(topic string, offset uint64, changes []app.StateChange) {
+			if topic == app.TopicBookings {
+				m.Proposer.BookingsChanged(offset, changes)
+			}
 			if topic != app.TopicFlights {
 				return
 			}

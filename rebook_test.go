@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/app/sim"
 )
 
 // scenario is a small hand-made day around one cancellation.
@@ -381,4 +382,54 @@ func TestAssistRequestsOnTheLog(t *testing.T) {
 	if ti.Messages != 4 {
 		t.Fatalf("assist topic holds %d events, want 2 requests and 2 answers", ti.Messages)
 	}
+}
+
+// TestSimulatedDayCancellationsGetProposals plays a simulated day and checks
+// that every active booking on a cancelled flight has a pending proposal
+// whose choice is one of its options.
+func TestSimulatedDayCancellationsGetProposals(t *testing.T) {
+	s := newScenario(t)
+	day := sim.Generate(sim.Config{Seed: 21, Date: "2026-11-25", Departures: 40})
+	if err := Play(context.Background(), s.m.Broker, day, NewSimClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, s.m, 30*time.Second)
+	ctx := context.Background()
+	cancelled, err := s.m.Store.Flights(ctx, app.FlightFilter{Status: app.FlightCancelled})
+	if err != nil || len(cancelled) == 0 {
+		t.Fatalf("no cancelled flight in the day: %v", err)
+	}
+	want := map[string]bool{}
+	for _, f := range cancelled {
+		bs, _ := s.m.Store.BookingsOnFlight(ctx, f.Flight.Flight)
+		for _, b := range bs {
+			if b.Status == app.BookingActive {
+				want[b.Locator] = true
+			}
+		}
+	}
+	all := s.proposals("")
+	reasons := map[string]int{}
+	for _, p := range all {
+		reasons[p.Status+"/"+p.Reason]++
+	}
+	t.Logf("proposals so far: %v", reasons)
+	checkFor(t, 30*time.Second, func() error {
+		got := map[string]bool{}
+		for _, p := range s.proposals(app.ProposalPending) {
+			if p.Reason == app.ReasonCancelled {
+				got[p.Locator] = true
+			}
+			if p.Chosen != "" && p.ChosenOption() == nil {
+				return fmt.Errorf("proposal %s chose %s, not one of its options", p.ID, p.Chosen)
+			}
+		}
+		for loc := range want {
+			if !got[loc] {
+				return fmt.Errorf("booking %s on a cancelled flight has no proposal (%d of %d)", loc, len(got), len(want))
+			}
+		}
+		return nil
+	})
+	t.Logf("%d cancelled flights, %d affected bookings, all with a proposal", len(cancelled), len(want))
 }

@@ -119,6 +119,32 @@ func (p *Proposer) FlightsChanged(offset uint64, changes []StateChange) {
 	}
 }
 
+// BookingsChanged queues the flights of changed bookings: a booking that
+// arrives after its flight's cancellation (a burst after an outage, a
+// rebuild) is planned too. Flights that are not disrupted are skipped
+// when planning.
+func (p *Proposer) BookingsChanged(offset uint64, changes []StateChange) {
+	n := 0
+	p.mu.Lock()
+	for _, ch := range changes {
+		if b := ch.Booking; b != nil && b.Status == BookingActive {
+			for _, sg := range b.Segments {
+				if _, queued := p.queue[sg.Flight]; !queued {
+					p.queue[sg.Flight] = 0
+				}
+				n++
+			}
+		}
+	}
+	p.mu.Unlock()
+	if n > 0 {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // Flush asks the outbox loop to publish now.
 func (p *Proposer) Flush() {
 	select {
@@ -158,6 +184,19 @@ func (p *Proposer) planLoop() {
 // PlanFlight plans and stores proposals for the bookings on a flight.
 func (p *Proposer) PlanFlight(ctx context.Context, key string, offset uint64) ([]*Proposal, error) {
 	now := p.Now()
+	fr, err := p.Store.Flight(ctx, key)
+	if err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if f := fr.Flight; f.Status != FlightCancelled && f.Status != FlightDiverted && f.DelayMinutes() == 0 {
+		return nil, nil
+	}
+	if offset == 0 {
+		offset = fr.Version.Offset
+	}
 	bookings, err := p.Store.BookingsOnFlight(ctx, key)
 	if err != nil {
 		return nil, err
