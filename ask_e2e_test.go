@@ -121,3 +121,16 @@ func TestAskThroughTheRealModels(t *testing.T) {
 		t.Fatalf("assist answer: %+v", got)
 	}
 }
+
+func TestBenchAssistRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Ollama")
+	}
+	var out strings.Builder
+	if err := BenchAssist(context.Background(), &out, ollamaTestURL(), "gemma3:270m", 1); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "overhead ratio") || !strings.Contains(out.String(), "300 stranded bookings") {
+		t.Fatalf("output: %s", out.String())
+	}
+}

@@ -218,6 +218,16 @@ func TestCancellationToApprovedRebooking(t *testing.T) {
 	}
 	plain, _ = s.m.Store.Proposal(context.Background(), plain.ID)
 	plain, _ = s.m.Store.Proposal(context.Background(), plain.ReplacedBy)
+	// An approval of an option the proposal no longer chooses executes
+	// nothing: the person must look again.
+	stale, _ := http.NewRequest("POST", s.m.HTTP.URL()+"/api/v1/proposals/"+plain.ID+"/approve", strings.NewReader(`{"option":"opt-99"}`))
+	stale.Header.Set("Authorization", "Bearer "+s.tok)
+	if resp, _ := http.DefaultClient.Do(stale); resp.StatusCode != 409 {
+		t.Fatalf("stale approval: %d", resp.StatusCode)
+	}
+	if p, _ := s.m.Store.Proposal(context.Background(), plain.ID); p.Status != app.ProposalPending {
+		t.Fatalf("a stale approval changed the proposal: %s", p.Status)
+	}
 	// A rejection needs a reason and is recorded.
 	req, _ := http.NewRequest("POST", s.m.HTTP.URL()+"/api/v1/proposals/"+plain.ID+"/reject", strings.NewReader(`{"reason":""}`))
 	req.Header.Set("Authorization", "Bearer "+s.tok)

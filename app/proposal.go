@@ -84,7 +84,9 @@ type RebookingData struct {
 // key twice changes nothing twice. It returns ENOTFOUND for an unknown
 // proposal and ECONFLICT for one that is no longer pending.
 type BookingEngine interface {
-	Execute(ctx context.Context, proposalID, idempotencyKey, actor string, now time.Time) (*Execution, error)
+	// expected, when set, is the option the person saw: if the proposal
+	// now chooses another, nothing is executed and ECONFLICT says so.
+	Execute(ctx context.Context, proposalID, idempotencyKey, actor, expected string, now time.Time) (*Execution, error)
 	Reject(ctx context.Context, proposalID, actor, reason string, now time.Time) error
 }
 

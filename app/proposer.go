@@ -387,8 +387,8 @@ func (p *Proposer) Proposals(ctx context.Context, f ProposalFilter) ([]*Proposal
 // idempotency key twice changes nothing the second time. If the seats are
 // gone the proposal fails and a fresh one is planned from the current
 // state; its id comes back in the execution.
-func (p *Proposer) Approve(ctx context.Context, id, key, actor string) (*Execution, error) {
-	ex, err := p.Engine.Execute(ctx, id, key, actor, p.Now())
+func (p *Proposer) Approve(ctx context.Context, id, key, actor, expected string) (*Execution, error) {
+	ex, err := p.Engine.Execute(ctx, id, key, actor, expected, p.Now())
 	if err != nil {
 		return nil, err
 	}

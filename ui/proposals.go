@@ -16,7 +16,7 @@ import (
 type Proposals interface {
 	Proposals(ctx context.Context, f app.ProposalFilter) ([]*app.Proposal, error)
 	Proposal(ctx context.Context, id string) (*app.Proposal, error)
-	Approve(ctx context.Context, id, key, actor string) (*app.Execution, error)
+	Approve(ctx context.Context, id, key, actor, expected string) (*app.Execution, error)
 	Reject(ctx context.Context, id, actor, reason string) error
 }
 
@@ -68,7 +68,17 @@ func idempotencyKey(r *http.Request, id string) string {
 
 func (s *Server) handleApproveAPI(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	ex, err := s.Proposals.Approve(r.Context(), id, idempotencyKey(r, id), actorOf(r))
+	// Optional body {"option": "opt-1"}: the option the caller reviewed.
+	var body struct {
+		Option string `json:"option"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil && err != io.EOF {
+			s.writeError(w, r, app.Errorf(app.EINVALID, "body: want JSON {\"option\": \"opt-1\"} or nothing: %v", err))
+			return
+		}
+	}
+	ex, err := s.Proposals.Approve(r.Context(), id, idempotencyKey(r, id), actorOf(r), body.Option)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -161,14 +171,17 @@ func (s *Server) handleProposalPage(w http.ResponseWriter, r *http.Request) {
 	v := ProposalView{Chrome: s.chrome(r.Context(), principalOf(r)), Row: s.proposalRow(p), Options: s.optionRows(p),
 		Rationale: p.Rationale, ModelRationale: p.ModelRationale, Citations: p.Citations, Message: r.URL.Query().Get("msg"),
 		AsOf:      fmt.Sprintf("based on flights log offset %d, planned %s", p.LogOffset, s.local(p.CreatedAt)),
-		DecidedBy: p.DecidedBy, Decision: p.DecisionReason, ReplacedBy: p.ReplacedBy, CanDecide: p.Status == app.ProposalPending}
+		DecidedBy: p.DecidedBy, Decision: p.DecisionReason, ReplacedBy: p.ReplacedBy, CanDecide: p.Status == app.ProposalPending, Chosen: p.Chosen}
 	s.render(w, r, http.StatusOK, ProposalPage(v))
 }
 
 func (s *Server) handleApprovePage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	ex, err := s.Proposals.Approve(r.Context(), id, idempotencyKey(r, id), actorOf(r))
-	if err != nil {
+	ex, err := s.Proposals.Approve(r.Context(), id, idempotencyKey(r, id), actorOf(r), r.PostFormValue("option"))
+	if app.ErrorCode(err) == app.ECONFLICT {
+		http.Redirect(w, r, "/proposals/"+url.PathEscape(id)+"?msg="+url.QueryEscape(app.ErrorMessage(err)), http.StatusSeeOther)
+		return
+	} else if err != nil {
 		s.pageError(w, r, err)
 		return
 	}

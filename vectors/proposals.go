@@ -238,7 +238,7 @@ func (s *Store) SeatsLeft(ctx context.Context, flight, cabin string) (int, error
 // proposal executed and queues booking.changed and rebooking.executed in
 // the outbox. If a seat is gone the proposal fails and rebooking.failed is
 // queued instead.
-func (s *Store) Execute(ctx context.Context, proposalID, key, actor string, now time.Time) (*app.Execution, error) {
+func (s *Store) Execute(ctx context.Context, proposalID, key, actor, expected string, now time.Time) (*app.Execution, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -260,6 +260,9 @@ func (s *Store) Execute(ctx context.Context, proposalID, key, actor string, now 
 	}
 	if p.Status != app.ProposalPending {
 		return nil, app.Errorf(app.ECONFLICT, "proposal %s is %s, not pending", p.ID, p.Status)
+	}
+	if expected != "" && expected != p.Chosen {
+		return nil, app.Errorf(app.ECONFLICT, "proposal %s changed since it was opened: it now proposes %s; review it again", p.ID, p.Chosen)
 	}
 	opt := p.ChosenOption()
 	if opt == nil {
