@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 )
 
@@ -26,3 +28,16 @@ func (b *Backoff) Next() time.Duration {
 
 // Reset starts over at Min.
 func (b *Backoff) Reset() { b.cur = 0 }
+
+// waitGroup waits for wg until ctx ends; components use it to stop their
+// loops within a shutdown deadline.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -99,14 +99,7 @@ func (s *EmbedStage) Close(ctx context.Context) error {
 		return nil
 	}
 	s.cancel()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return waitGroup(ctx, &s.wg)
 }
 
 func (s *EmbedStage) run(topic string) {

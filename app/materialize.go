@@ -100,14 +100,7 @@ func (m *Materializer) Close(ctx context.Context) error {
 		return nil
 	}
 	m.cancel()
-	done := make(chan struct{})
-	go func() { m.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return waitGroup(ctx, &m.wg)
 }
 
 func (m *Materializer) run(topic string) {

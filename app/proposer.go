@@ -89,14 +89,7 @@ func (p *Proposer) Close(ctx context.Context) error {
 		return nil
 	}
 	p.cancel()
-	done := make(chan struct{})
-	go func() { p.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return waitGroup(ctx, &p.wg)
 }
 
 // FlightsChanged queues disrupted flights for planning; the materialiser
