@@ -10,7 +10,7 @@ import (
 
 func runBench(ctx context.Context, args []string) error {
 	if len(args) < 1 {
-		return fmt.Errorf("usage: apron bench ingest|console|bridge|assist [flags]")
+		return fmt.Errorf("usage: apron bench ingest|console|bridge|assist|embed [flags]")
 	}
 	dir, err := os.MkdirTemp("", "apron-bench-")
 	if err != nil {
@@ -24,9 +24,12 @@ func runBench(ctx context.Context, args []string) error {
 		return BenchConsole(ctx, dir, os.Stdout, 750, 40)
 	case "bridge":
 		return BenchBridge(ctx, dir, os.Stdout, 20000)
+	case "embed":
+		cfg := DefaultConfig()
+		return BenchEmbed(ctx, dir, os.Stdout, cfg.Ollama.URL, cfg.Ollama.EmbedModel, 30)
 	case "assist":
 		cfg := DefaultConfig()
 		return BenchAssist(ctx, os.Stdout, cfg.Ollama.URL, cfg.Ollama.ChatModel, 5)
 	}
-	return fmt.Errorf("unknown benchmark %q (have: ingest, console, bridge, assist)", args[0])
+	return fmt.Errorf("unknown benchmark %q (have: ingest, console, bridge, assist, embed)", args[0])
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,18 @@ func TestSearchThroughTheNode(t *testing.T) {
 	}
 	if code, _ := get(t, m.HTTP.URL()+"/api/v1/search?q=x&type=planet"); code != 400 {
 		t.Fatalf("bad type: %d", code)
+	}
+}
+
+func TestBenchEmbedRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Ollama")
+	}
+	var out strings.Builder
+	if err := BenchEmbed(context.Background(), t.TempDir(), &out, ollamaTestURL(), "all-minilm:l6-v2", 3); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "stage / raw") {
+		t.Fatalf("output: %s", out.String())
 	}
 }
