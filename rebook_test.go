@@ -398,8 +398,21 @@ func TestAssistRequestsOnTheLog(t *testing.T) {
 // that every active booking on a cancelled flight has a pending proposal
 // whose choice is one of its options.
 func TestSimulatedDayCancellationsGetProposals(t *testing.T) {
-	s := newScenario(t)
-	day := sim.Generate(sim.Config{Seed: 21, Date: "2026-11-25", Departures: 40})
+	// The real models rank in the background meanwhile (when not -short).
+	s := newScenario(t, func(c *Config) {
+		if !testing.Short() {
+			c.Ollama.URL = ollamaTestURL()
+		}
+	})
+	day := sim.Generate(sim.Config{Seed: 21, Date: "2026-11-25", Departures: 300})
+	// The morning only: later flights are still bookable alternatives.
+	var morning []sim.Timed
+	for _, te := range day.Events {
+		if te.At.Before(day.Start.Add(5 * time.Hour)) {
+			morning = append(morning, te)
+		}
+	}
+	day.Events = morning
 	if err := Play(context.Background(), s.m.Broker, day, NewSimClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
@@ -442,4 +455,50 @@ func TestSimulatedDayCancellationsGetProposals(t *testing.T) {
 		return nil
 	})
 	t.Logf("%d cancelled flights, %d affected bookings, all with a proposal", len(cancelled), len(want))
+
+	// Approve one with an option: the booking changes once and the events
+	// are in the log; approving again changes nothing.
+	var pick *app.Proposal
+	for _, p := range s.proposals(app.ProposalPending) {
+		if p.Reason == app.ReasonCancelled && p.ChosenOption() != nil {
+			pick = p
+			break
+		}
+	}
+	if pick == nil {
+		t.Fatal("no cancelled booking has a valid option in the simulated day")
+	}
+	code, ex := s.approve(pick.ID)
+	if code != 200 || ex.Outcome != app.ProposalExecuted {
+		t.Fatalf("approve %s: %d %+v", pick.ID, code, ex)
+	}
+	checkFor(t, 30*time.Second, func() error {
+		b, err := s.m.Store.Booking(ctx, pick.Locator)
+		if err != nil {
+			return err
+		}
+		for _, sg := range b.Segments {
+			if sg.Flight == pick.Flight {
+				return fmt.Errorf("still on %s", pick.Flight)
+			}
+		}
+		for _, id := range []string{"rebooking-executed-" + pick.ID, "rebooking-booking-" + pick.ID} {
+			found := false
+			for _, topic := range []string{app.TopicRebookings, app.TopicBookings} {
+				ti, _ := s.m.Broker.Topic(ctx, topic)
+				for off := ti.LastOffset; off > 0 && off+50 > ti.LastOffset; off-- {
+					if le, err := s.m.Broker.Get(ctx, topic, off); err == nil && strings.Contains(string(le.Data), `"id":"`+id+`"`) {
+						found = true
+					}
+				}
+			}
+			if !found {
+				return fmt.Errorf("%s not in the log yet", id)
+			}
+		}
+		return nil
+	})
+	if code, ex := s.approve(pick.ID); code != 200 || !ex.Repeated {
+		t.Fatalf("second approval: %d %+v", code, ex)
+	}
 }
