@@ -397,11 +397,14 @@ func (m *Main) searchPolicies(ctx context.Context, p *app.Proposal, ssr []string
 }
 
 // linkState reports the central link for the console and the API.
-func (m *Main) linkState(ctx context.Context) (ui.LinkState, any) {
+func (m *Main) linkState(ctx context.Context, full bool) (ui.LinkState, any) {
 	if m.Bridge == nil {
 		return ui.LinkState{}, map[string]any{"enabled": false}
 	}
-	st := m.Bridge.Status(ctx)
+	st := m.Bridge.Summary(ctx)
+	if full {
+		st = m.Bridge.Status(ctx)
+	}
 	ls := ui.LinkState{Enabled: true, Connected: st.Connected, Since: st.Since, LastError: st.LastError}
 	for _, t := range st.Outbound {
 		if t.Backlog > 0 {

@@ -565,7 +565,13 @@ func (br *Bridge) sleep(d time.Duration) bool {
 // Status returns the bridge's state. The outbound backlog comes from the
 // local log; the inbound backlog from the cluster when it answers within
 // a second, else -1.
-func (br *Bridge) Status(ctx context.Context) BridgeStatus {
+func (br *Bridge) Status(ctx context.Context) BridgeStatus { return br.status(ctx, true) }
+
+// Summary is Status without the inbound lag, which costs a round trip to
+// the cluster: for the banner every console page shows.
+func (br *Bridge) Summary(ctx context.Context) BridgeStatus { return br.status(ctx, false) }
+
+func (br *Bridge) status(ctx context.Context, withLag bool) BridgeStatus {
 	br.mu.Lock()
 	st := BridgeStatus{
 		Site: br.cfg.Site, Brokers: br.cfg.Brokers, Connected: br.connected, Since: br.since,
@@ -596,7 +602,7 @@ func (br *Bridge) Status(ctx context.Context) BridgeStatus {
 		}
 	}
 	lags := map[string]int64{}
-	if connected && br.consumer != nil {
+	if withLag && connected && br.consumer != nil {
 		lctx, cancel := context.WithTimeout(ctx, time.Second)
 		lags = br.inboundLag(lctx)
 		cancel()

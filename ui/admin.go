@@ -34,7 +34,7 @@ func (s *Server) adminView(r *http.Request) (AdminView, error) {
 	for _, c := range lags.Consumers {
 		v.Consumers = append(v.Consumers, ConsumerRow{Consumer: c.Consumer, Topic: c.Topic, Offset: c.Offset, Behind: c.Behind, Seconds: fmt.Sprintf("%.1f", c.SecondsBehind)})
 	}
-	v.Link, _ = s.link(ctx)
+	v.Link, _ = s.link(ctx, true)
 	if s.Models != nil {
 		v.Models = s.Models(ctx)
 	}

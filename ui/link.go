@@ -33,21 +33,21 @@ type LinkTopic struct {
 	Latency       float64
 }
 
-func (s *Server) link(ctx context.Context) (LinkState, any) {
+func (s *Server) link(ctx context.Context, full bool) (LinkState, any) {
 	if s.Link == nil {
 		return LinkState{}, map[string]any{"enabled": false}
 	}
-	return s.Link(ctx)
+	return s.Link(ctx, full)
 }
 
 func (s *Server) handleBridge(w http.ResponseWriter, r *http.Request) {
-	_, body := s.link(r.Context())
+	_, body := s.link(r.Context(), true)
 	writeJSON(w, http.StatusOK, body)
 }
 
 // linkBanner warns every page when the central link is down.
 func (s *Server) linkBanner(ctx context.Context) *Banner {
-	ls, _ := s.link(ctx)
+	ls, _ := s.link(ctx, false)
 	if !ls.Enabled || ls.Connected {
 		return nil
 	}
@@ -79,7 +79,7 @@ func (c *linkCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *linkCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	ls, _ := c.s.link(ctx)
+	ls, _ := c.s.link(ctx, true)
 	if !ls.Enabled {
 		return
 	}

@@ -52,7 +52,8 @@ type Server struct {
 
 	// Link reports the central Kafka link: a view for the console and a
 	// JSON body for the API (nil: no bridge).
-	Link func(ctx context.Context) (LinkState, any)
+	// full asks for the inbound lag too, a round trip to the cluster.
+	Link func(ctx context.Context, full bool) (LinkState, any)
 	// Models reports the configured models and the index's models.
 	Models func(ctx context.Context) []ModelRow
 	// Asker answers staff questions (nil: no models).
