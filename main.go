@@ -197,21 +197,16 @@ func (m *Main) Open(ctx context.Context) error {
 			m.HTTP.Asker = &app.Asker{Search: m.Search, Model: gate.Foreground(), Freshness: m.indexFreshness,
 				Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
 		}
-		m.Proposer.Policies = func(ctx context.Context, p *app.Proposal) []app.PolicyExcerpt {
-			docs, err := m.Store.Documents(ctx)
-			if err != nil {
-				return nil
-			}
-			var ssr []string
-			if b, err := m.Store.Booking(ctx, p.Locator); err == nil {
-				for _, bp := range b.Passengers {
-					ssr = append(ssr, bp.SSR...)
-				}
-			}
+		m.Proposer.Policies = func(ctx context.Context, p *app.Proposal, ssr []string) []app.PolicyExcerpt {
 			if m.Search != nil {
 				if got := m.searchPolicies(ctx, p, ssr); len(got) > 0 {
 					return got
 				}
+			}
+			// Without search, or when it finds nothing: pick by tags.
+			docs, err := m.Store.Documents(ctx)
+			if err != nil {
+				return nil
 			}
 			return app.PoliciesFor(p, docs, ssr, 800)
 		}

@@ -47,7 +47,7 @@ type Proposer struct {
 	// is given. Work waits in a bounded queue: when it is full, proposals
 	// keep the rules' choice.
 	Ranker   *Ranker
-	Policies func(ctx context.Context, p *Proposal) []PolicyExcerpt
+	Policies func(ctx context.Context, p *Proposal, ssr []string) []PolicyExcerpt
 	rankQ    chan string
 
 	ctx    context.Context
@@ -452,7 +452,7 @@ func (p *Proposer) RankProposal(ctx context.Context, id string) error {
 	}
 	var docs []PolicyExcerpt
 	if p.Policies != nil {
-		docs = p.Policies(ctx, pr)
+		docs = p.Policies(ctx, pr, ssr)
 	}
 	r := p.Ranker.Rank(ctx, pr, ssr, tier, docs)
 	var to []string
