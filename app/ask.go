@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,10 +25,10 @@ func (r *AskRequest) Validate() error {
 	if r.Question == "" || len(r.Question) > 1000 {
 		return Errorf(EINVALID, "question: 1 to 1000 characters")
 	}
-	if r.Airport != "" && !regexp.MustCompile(`^[A-Z]{3}$`).MatchString(r.Airport) {
+	if r.Airport != "" && !reIATACode.MatchString(r.Airport) {
 		return Errorf(EINVALID, "airport: a three-letter IATA code, got %q", r.Airport)
 	}
-	if r.Booking != "" && !regexp.MustCompile(`^[A-Z0-9]{6}$`).MatchString(r.Booking) {
+	if r.Booking != "" && !reLocatorCode.MatchString(r.Booking) {
 		return Errorf(EINVALID, "booking: a six-character record locator, got %q", r.Booking)
 	}
 	return nil
@@ -77,7 +78,11 @@ Cite the id of every record you use in square brackets, like [policy-care] or [L
 If the data does not contain the answer, say exactly: Not in the data.
 Answer in at most four sentences. Never include links. You cannot approve or change anything.`
 
-var reCitation = regexp.MustCompile(`\[([A-Za-z0-9#:_.-]+)\]`)
+var (
+	reCitation    = regexp.MustCompile(`\[([A-Za-z0-9#:_.-]+)\]`)
+	reIATACode    = regexp.MustCompile(`^[A-Z]{3}$`)
+	reLocatorCode = regexp.MustCompile(`^[A-Z0-9]{6}$`)
+)
 
 // Ask retrieves, asks the model (streaming its tokens to onToken) and
 // checks the answer: citations must be retrieved sources; flights and
@@ -162,7 +167,7 @@ func (a *Asker) Ask(ctx context.Context, req AskRequest, onToken func(string)) (
 	for _, m := range reCitation.FindAllStringSubmatch(out.Answer, -1) {
 		id := strings.SplitN(m[1], "#", 2)[0]
 		if known[id] {
-			if !contains(out.Citations, id) {
+			if !slices.Contains(out.Citations, id) {
 				out.Citations = append(out.Citations, id)
 			}
 		} else {
@@ -185,15 +190,6 @@ func (a *Asker) Ask(ctx context.Context, req AskRequest, onToken func(string)) (
 		out.NotInData = true
 	}
 	return out, nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // ModelGate shares one chat model between staff questions and background

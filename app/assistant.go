@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -193,7 +194,7 @@ func ValidateRank(content string, p *Proposal, docs []PolicyExcerpt) (RankAnswer
 		flights[flightNumber(f)] = true
 	}
 	if !acceptable[a.Choice] {
-		findings = append(findings, fmt.Sprintf("choice %q is not one of the options %v", a.Choice, slices.Sorted(mapKeys(acceptable))))
+		findings = append(findings, fmt.Sprintf("choice %q is not one of the options %v", a.Choice, slices.Sorted(maps.Keys(acceptable))))
 	}
 	retrieved := map[string]bool{}
 	for _, d := range docs {
@@ -232,16 +233,6 @@ func ValidateRank(content string, p *Proposal, docs []PolicyExcerpt) (RankAnswer
 		findings = append(findings, "the rationale repeats the instructions")
 	}
 	return a, findings
-}
-
-func mapKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Ranker asks the model to rank and explain a proposal's options: one

@@ -19,8 +19,10 @@ type ctxKey int
 const principalKey ctxKey = 1
 
 // principalOf returns the authenticated principal of a request, or nil.
-func principalOf(r *http.Request) *app.Principal {
-	p, _ := r.Context().Value(principalKey).(*app.Principal)
+func principalOf(r *http.Request) *app.Principal { return principalFromContext(r.Context()) }
+
+func principalFromContext(ctx context.Context) *app.Principal {
+	p, _ := ctx.Value(principalKey).(*app.Principal)
 	return p
 }
 

@@ -47,16 +47,12 @@ func (s *Server) boardView(ctx context.Context) (BoardView, error) {
 	pending := s.pendingCounts(ctx)
 	for _, f := range flights {
 		if f.Origin == s.Hub {
-			r := s.row(&f.Flight, load, true)
-			r.Pending = pending[f.Flight.Flight]
-			v.Departures = append(v.Departures, r)
+			v.Departures = append(v.Departures, s.row(&f.Flight, load, pending, true))
 		}
 	}
 	for _, f := range append(flights, prev...) {
 		if f.Destination == s.Hub && f.Arrival().In(s.Zone).Format("2006-01-02") == v.Date {
-			r := s.row(&f.Flight, load, false)
-			r.Pending = pending[f.Flight.Flight]
-			v.Arrivals = append(v.Arrivals, r)
+			v.Arrivals = append(v.Arrivals, s.row(&f.Flight, load, pending, false))
 		}
 	}
 	sort.SliceStable(v.Arrivals, func(i, j int) bool { return v.Arrivals[i].Time < v.Arrivals[j].Time })
@@ -76,7 +72,7 @@ func zoneName(loc *time.Location, t time.Time) string {
 	return name
 }
 
-func (s *Server) row(f *app.Flight, load map[string]int, departure bool) BoardRow {
+func (s *Server) row(f *app.Flight, load, pending map[string]int, departure bool) BoardRow {
 	sched, est := f.ScheduledDeparture, f.Departure()
 	route := "to " + f.Destination
 	if !departure {
@@ -85,7 +81,7 @@ func (s *Server) row(f *app.Flight, load map[string]int, departure bool) BoardRo
 	}
 	r := BoardRow{
 		Key: app.SubjectKey(f.Flight), FlightKey: f.Flight, Time: sched.In(s.Zone).Format("15:04"), Flight: f.Carrier + " " + f.Number,
-		Route: route, Status: f.Status, Gate: f.Gate, DelayMin: f.DelayMinutes(), Passengers: load[f.Flight],
+		Route: route, Status: f.Status, Gate: f.Gate, DelayMin: f.DelayMinutes(), Passengers: load[f.Flight], Pending: pending[f.Flight],
 	}
 	if !est.Equal(sched) {
 		r.Estimated = est.In(s.Zone).Format("15:04")
@@ -125,9 +121,7 @@ func (s *Server) FlightsChanged(ctx context.Context, flights []*app.Flight) {
 	pending := s.pendingCounts(ctx)
 	for _, f := range flights {
 		var buf bytes.Buffer
-		r := s.row(f, load, f.Origin == s.Hub)
-		r.Pending = pending[f.Flight]
-		if err := boardRow(r).Render(ctx, &buf); err != nil {
+		if err := boardRow(s.row(f, load, pending, f.Origin == s.Hub)).Render(ctx, &buf); err != nil {
 			continue
 		}
 		s.Updates.Publish(Update{Event: "row", Data: buf.String()})
@@ -235,11 +229,6 @@ func (h *Hub) Close() {
 		close(ch)
 		delete(h.subs, ch)
 	}
-}
-
-func principalFromContext(ctx context.Context) *app.Principal {
-	p, _ := ctx.Value(principalKey).(*app.Principal)
-	return p
 }
 
 // PendingCounter counts pending proposals per flight.

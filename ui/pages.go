@@ -90,7 +90,7 @@ func (s *Server) handleFlightPage(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(caps)
 	v := FlightView{
-		Chrome: s.chrome(ctx, principalOf(r)), Row: s.row(&f.Flight, load, f.Origin == s.Hub),
+		Chrome: s.chrome(ctx, principalOf(r)), Row: s.row(&f.Flight, load, s.pendingCounts(ctx), f.Origin == s.Hub),
 		Origin: f.Origin, Dest: f.Destination, Departure: s.local(f.Departure()), Arrival: s.local(f.Arrival()),
 		Aircraft: f.Aircraft, Capacity: strings.Join(caps, ", "), AsOf: s.asOf(f.Version), Passengers: load[f.Flight.Flight],
 	}
