@@ -300,7 +300,7 @@ func TestProposalsRankedByTheRealModel(t *testing.T) {
 		return nil
 	})
 	t.Logf("model=%s digest=%s model_rationale=%v choice=%s rationale=%q", p.Model, p.ModelDigest, p.ModelRationale, p.Chosen, p.Rationale)
-	if p.Model != "gemma3:270m" || !strings.HasPrefix(p.ModelDigest, "") || p.ChosenOption() == nil {
+	if p.Model != "gemma3:270m" || len(p.ModelDigest) != 64 || p.ChosenOption() == nil {
 		t.Fatalf("ranked proposal: %+v", p)
 	}
 	if p.ModelRationale {

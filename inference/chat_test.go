@@ -49,7 +49,7 @@ func TestRealModelRanksWithinTheRules(t *testing.T) {
 	}
 	r := (&app.Ranker{Model: c, Timeout: 2 * time.Minute, MaxTokens: 320}).Rank(context.Background(), p, []string{"WCHR"}, "gold", docs)
 	t.Logf("ranking: model=%v choice=%s rationale=%q findings=%v", r.ModelRationale, r.Choice, r.Rationale, r.Findings)
-	if r.Model != "gemma3:270m" || !strings.HasPrefix(r.Digest, "") || r.PromptHash == "" {
+	if r.Model != "gemma3:270m" || len(r.Digest) != 64 || r.PromptHash == "" {
 		t.Fatalf("the model was not called: %+v", r)
 	}
 	if r.Choice != "opt-1" && r.Choice != "opt-2" {
