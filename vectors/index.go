@@ -44,75 +44,62 @@ func shortDigest(digest string) string {
 	return strings.ToLower(digest)
 }
 
-// vecTable returns the vec0 table of model digest, "" if none.
-func vecTable(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, digest string) (string, int, error) {
-	var name string
-	var dim int
-	err := q.QueryRowContext(ctx, `SELECT vec_table, dim FROM index_models WHERE digest = ?`, digest).Scan(&name, &dim)
-	if err == sql.ErrNoRows {
-		return "", 0, nil
-	}
-	return name, dim, err
-}
-
 // ensureVecTable returns the vec0 table of m, creating it on first use.
 // A digest seen before with another dimension is refused: vectors of
 // different dimensions never share a table.
-func (s *Store) ensureVecTable(ctx context.Context, tx *sql.Tx, m app.EmbedModel) (string, error) {
+func (s *Store) ensureVecTable(ctx context.Context, tx *sql.Tx, m app.EmbedModel) (vecLayout, error) {
 	hexd := shortDigest(m.Digest)
 	if len(hexd) < 8 || m.Dim <= 0 {
-		return "", app.Errorf(app.EINVALID, "embedding model %q has no usable digest or dimension (%q, %d)", m.Name, m.Digest, m.Dim)
+		return vecLayout{}, app.Errorf(app.EINVALID, "embedding model %q has no usable digest or dimension (%q, %d)", m.Name, m.Digest, m.Dim)
 	}
-	name, dim, err := vecTable(ctx, tx, m.Digest)
+	l, err := vecTable(ctx, tx, m.Digest)
 	if err != nil {
-		return "", fmt.Errorf("vec table: %w", err)
-	} else if name != "" {
-		if dim != m.Dim {
-			return "", app.Errorf(app.ECONFLICT, "embedding model %s was indexed with %d dimensions, now reports %d", m.Name, dim, m.Dim)
+		return l, fmt.Errorf("vec table: %w", err)
+	} else if l.Table != "" {
+		if l.Dim != m.Dim {
+			return l, app.Errorf(app.ECONFLICT, "embedding model %s was indexed with %d dimensions, now reports %d", m.Name, l.Dim, m.Dim)
 		}
 		// A retired model that is used again missed every change since it
 		// was retired: it fills up as a shadow before it serves again.
 		if _, err := tx.ExecContext(ctx, `UPDATE index_models SET state = 'shadow' WHERE digest = ? AND state = 'retired'`, m.Digest); err != nil {
-			return "", err
+			return l, err
 		}
-		return name, nil
+		return l, nil
 	}
+	var name string
 	for n := 8; n <= len(hexd); n += 4 {
 		name = "vec_" + hexd[:n]
 		var taken int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_models WHERE vec_table = ?`, name).Scan(&taken); err != nil {
-			return "", err
+			return vecLayout{}, err
 		}
 		if taken == 0 {
 			break
 		}
 	}
 	if !vecTableName.MatchString(name) {
-		return "", app.Errorf(app.EINVALID, "bad vector table name %q", name)
+		return vecLayout{}, app.Errorf(app.EINVALID, "bad vector table name %q", name)
 	}
-	// kind and date are metadata columns: sqlite-vec filters on them inside
-	// the KNN scan. Airports (a flight has two) go through a rowid IN
-	// subquery instead.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE VIRTUAL TABLE %s USING vec0(embedding float[%d] distance_metric=cosine, kind text, date text)`, name, m.Dim)); err != nil {
-		return "", fmt.Errorf("create %s: %w", name, err)
+	// sqlite-vec packs bits by the byte: other dimensions get no binary copy.
+	l = vecLayout{Table: name, Dim: m.Dim, Version: 2, Shards: s.shards(), Bits: m.Dim%8 == 0}
+	if _, err := tx.ExecContext(ctx, l.createSQL()); err != nil {
+		return l, fmt.Errorf("create %s: %w", name, err)
 	}
 	// The first model serves at once; a later one is a shadow until
 	// ActivateModel finds it complete.
 	state := "active"
 	var active int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_models WHERE state = 'active'`).Scan(&active); err != nil {
-		return "", err
+		return l, err
 	} else if active > 0 {
 		state = "shadow"
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO index_models (digest, name, dim, vec_table, state, created_at) VALUES (?,?,?,?,?,?)`,
-		m.Digest, m.Name, m.Dim, name, state, ts(s.Now())); err != nil {
-		return "", err
+	if _, err := tx.ExecContext(ctx, `INSERT INTO index_models (digest, name, dim, vec_table, state, created_at, layout, shards, bits) VALUES (?,?,?,?,?,?,?,?,?)`,
+		m.Digest, m.Name, m.Dim, name, state, ts(s.Now()), l.Version, l.Shards, l.Bits); err != nil {
+		return l, err
 	}
-	s.Logger.Info("vector table created", "model", m.Name, "digest", m.Digest, "dim", m.Dim, "table", name, "state", state)
-	return name, nil
+	s.Logger.Info("vector table created", "model", m.Name, "digest", m.Digest, "dim", m.Dim, "table", name, "state", state, "shards", l.Shards)
+	return l, nil
 }
 
 func allVecTables(ctx context.Context, tx *txc) ([]string, error) {
@@ -252,7 +239,7 @@ func (s *Store) ApplyDocs(ctx context.Context, consumer, topic string, batch app
 	for _, e := range batch.Entities {
 		hasDocs = hasDocs || len(e.Docs) > 0
 	}
-	var vt string
+	var vt vecLayout
 	if hasDocs {
 		if vt, err = s.ensureVecTable(ctx, sqltx, batch.Model); err != nil {
 			return err
@@ -304,7 +291,7 @@ func (s *Store) ApplyDocs(ctx context.Context, consumer, topic string, batch app
 type docApplier struct {
 	s       *Store
 	tx      *txc
-	vt      string
+	vt      vecLayout
 	tables  []string
 	batch   *app.DocBatch
 	dropped map[string]bool // text hashes of personal documents removed
@@ -486,7 +473,7 @@ func (a *docApplier) insertDoc(ctx context.Context, d *app.Doc, v app.Version, a
 		return fmt.Errorf("insert fts: %w", err)
 	}
 	blob := vectorBlob(vec)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO `+a.vt+` (rowid, embedding, kind, date) VALUES (?,?,?,?)`, rowid, blob, d.Kind, d.Date); err != nil {
+	if err := a.vt.insert(ctx, tx, rowid, vec, d.Kind, d.Date); err != nil {
 		return fmt.Errorf("insert vector: %w", err)
 	}
 	for _, ap := range d.Airports {

@@ -59,10 +59,11 @@ func (s *Store) IndexModels(ctx context.Context) ([]app.IndexModel, error) {
 // MissingVectors returns up to limit documents that have no vector of
 // model digest (a shadow model filling up).
 func (s *Store) MissingVectors(ctx context.Context, digest string, limit int) ([]app.Doc, error) {
-	vt, _, err := vecTable(ctx, s.rdb, digest)
+	l, err := vecTable(ctx, s.rdb, digest)
+	vt := l.Table
 	if err != nil {
 		return nil, err
-	} else if vt == "" || !vecTableName.MatchString(vt) {
+	} else if !l.exists() {
 		return nil, app.Errorf(app.ENOTFOUND, "no vectors of model %s", digest)
 	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT doc_id, kind, entity_key, text, text_hash FROM index_docs d
@@ -93,10 +94,11 @@ func (s *Store) PutVectors(ctx context.Context, m app.EmbedModel, docIDs []strin
 	tx := newTxc(sqltx)
 	defer tx.close()
 	defer func() { _ = sqltx.Rollback() }()
-	vt, err := s.ensureVecTable(ctx, sqltx, m)
+	l, err := s.ensureVecTable(ctx, sqltx, m)
 	if err != nil {
 		return 0, err
 	}
+	vt := l.Table
 	n := 0
 	for _, id := range docIDs {
 		var rowid int64
@@ -121,7 +123,7 @@ func (s *Store) PutVectors(ctx context.Context, m app.EmbedModel, docIDs []strin
 			continue
 		}
 		blob := vectorBlob(vec)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO `+vt+` (rowid, embedding, kind, date) VALUES (?,?,?,?)`, rowid, blob, kind, date); err != nil {
+		if err := l.insert(ctx, tx, rowid, vec, kind, date); err != nil {
 			return n, fmt.Errorf("insert vector: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO embed_cache (model_digest, text_hash, vector) VALUES (?,?,?)`, m.Digest, hash, blob); err != nil {
@@ -142,10 +144,11 @@ func (s *Store) ActivateModel(ctx context.Context, m app.EmbedModel) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	vt, _, err := vecTable(ctx, tx, m.Digest)
+	l, err := vecTable(ctx, tx, m.Digest)
+	vt := l.Table
 	if err != nil {
 		return err
-	} else if vt == "" || !vecTableName.MatchString(vt) {
+	} else if !l.exists() {
 		return app.Errorf(app.ENOTFOUND, "no vectors of model %s", m.Name)
 	}
 	var missing int

@@ -204,54 +204,13 @@ func (s *Store) Search(ctx context.Context, q app.SearchQuery) ([]app.SearchHit,
 }
 
 func (s *Store) knn(ctx context.Context, q app.SearchQuery, depth int, get func(int64) *candidate) error {
-	vt, dim, err := vecTable(ctx, s.rdb, q.Model.Digest)
+	hits, err := s.Nearest(ctx, q, depth, NearestOptions{Quantized: s.Quantize, Oversample: s.Oversample})
 	if err != nil {
-		return fmt.Errorf("vector table: %w", err)
+		return err
 	}
-	if vt == "" || !vecTableName.MatchString(vt) {
-		// Nothing was embedded with this model yet.
-		return nil
-	}
-	if dim != len(q.Vector) {
-		return app.Errorf(app.EINVALID, "query vector has %d dimensions, the index of %s has %d", len(q.Vector), q.Model.Name, dim)
-	}
-	// kind and date are vec0 metadata columns, so these conditions run
-	// inside the KNN scan, as does the rowid IN subquery for the airport.
-	where, args := filterSQL(q, func(c string) string { return c })
-	sqlq := `SELECT rowid, distance FROM ` + vt + ` WHERE embedding MATCH ? AND k = ?`
-	if where != "" {
-		sqlq += ` AND ` + where
-	}
-	sqlq += ` ORDER BY distance`
-	// The KNN scan reads every vector chunk: through mmap it costs a
-	// fraction of what read() calls do. Reader connections are opened
-	// without it, so set it on the one this query runs on.
-	conn, err := s.rdb.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("vector search: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA mmap_size = 1073741824`); err != nil {
-		return fmt.Errorf("vector search: %w", err)
-	}
-	rows, err := conn.QueryContext(ctx, sqlq, append([]any{vectorBlob(q.Vector), depth}, args...)...)
-	if err != nil {
-		return fmt.Errorf("vector search: %w", err)
-	}
-	defer rows.Close()
-	rank := 0
-	for rows.Next() {
-		var id int64
-		var dist float64
-		if err := rows.Scan(&id, &dist); err != nil {
-			return err
-		}
-		rank++
-		c := get(id)
-		c.vecRank, c.distance = rank, dist
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("vector search: %w", err)
+	for i, h := range hits {
+		c := get(h.Rowid)
+		c.vecRank, c.distance = i+1, h.Distance
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -35,13 +36,29 @@ type Store struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 
+	// Shards splits the vector table of a new embedding model into this
+	// many partitions, searched in parallel (default: the CPUs, at most 4).
+	// A table keeps the count it was created with.
+	Shards int
+	// Quantize makes searches scan binary-quantised vectors first and
+	// rescore the best K*Oversample candidates with the float vectors.
+	Quantize   bool
+	Oversample int
+
 	db  *sql.DB // writer, one connection
 	rdb *sql.DB // readers
 }
 
 // NewStore returns a store for the database file at path.
 func NewStore(path string) *Store {
-	return &Store{Path: path, Logger: slog.Default(), Now: time.Now}
+	return &Store{Path: path, Logger: slog.Default(), Now: time.Now, Oversample: 8}
+}
+
+func (s *Store) shards() int {
+	if s.Shards > 0 {
+		return min(s.Shards, 16)
+	}
+	return min(runtime.NumCPU(), 4)
 }
 
 func dsn(path string, readOnly bool) string {
