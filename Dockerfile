@@ -8,7 +8,12 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 # cgo is required: mattn/go-sqlite3 and the sqlite-vec bindings are C.
-RUN CGO_ENABLED=1 go build -tags sqlite_fts5 -trimpath \
+# The flags match the Makefile's: a large mmap limit, and on amd64
+# sqlite-vec's AVX kernel (build with --build-arg VEC_SIMD=off for CPUs
+# without AVX).
+ARG VEC_SIMD=avx
+RUN CGO_CFLAGS="-O2 -g -DSQLITE_MAX_MMAP_SIZE=68719476736 $( [ "$VEC_SIMD" = avx ] && [ "$(uname -m)" = x86_64 ] && echo -DSQLITE_VEC_ENABLE_AVX -mavx -mpopcnt )" \
+    CGO_ENABLED=1 go build -tags sqlite_fts5 -trimpath \
       -ldflags "-s -w -X main.version=${VERSION}" -o /out/apron .
 
 FROM debian:bookworm-slim
