@@ -64,6 +64,16 @@ type Config struct {
 		MaxEventBytes    int      `json:"max_event_bytes"` // larger inbound events go to the dead letters
 	} `json:"kafka"`
 
+	Index struct {
+		// Quantize: "binary" scans 1-bit vectors first and rescores the best
+		// k*oversample with the float vectors; "none" searches exactly.
+		Quantize   string `json:"quantize"`
+		Oversample int    `json:"oversample"`
+		// Shards splits the vectors of a new embedding model into this many
+		// partitions searched in parallel (0: the CPUs, at most 4).
+		Shards int `json:"shards"`
+	} `json:"index"`
+
 	Demo struct {
 		Seed       uint64  `json:"seed"`
 		Speed      float64 `json:"speed"`
@@ -105,6 +115,8 @@ func DefaultConfig() Config {
 	c.Ollama.EmbedModel = "all-minilm:l6-v2"
 	c.Ollama.Timeout = Duration(60 * time.Second)
 	c.Ollama.MaxTokens = 320
+	c.Index.Quantize = "none"
+	c.Index.Oversample = 8
 	c.Demo.Seed = 1
 	c.Demo.Speed = 60
 	c.Demo.Departures = 300
@@ -129,6 +141,15 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return app.Errorf(app.EINVALID, "log_level: must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.Index.Quantize != "none" && c.Index.Quantize != "binary" {
+		return app.Errorf(app.EINVALID, "index.quantize: must be none or binary, got %q", c.Index.Quantize)
+	}
+	if c.Index.Oversample < 1 || c.Index.Oversample > 100 {
+		return app.Errorf(app.EINVALID, "index.oversample: must be between 1 and 100, got %d", c.Index.Oversample)
+	}
+	if c.Index.Shards < 0 || c.Index.Shards > 16 {
+		return app.Errorf(app.EINVALID, "index.shards: must be between 0 (one per CPU) and 16, got %d", c.Index.Shards)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return app.Errorf(app.EINVALID, "tls_cert and tls_key: set both or neither")
@@ -247,6 +268,7 @@ func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
 	env("APRON_OLLAMA_URL", &c.Ollama.URL)
 	env("APRON_CHAT_MODEL", &c.Ollama.ChatModel)
 	env("APRON_EMBED_MODEL", &c.Ollama.EmbedModel)
+	env("APRON_INDEX_QUANTIZE", &c.Index.Quantize)
 	env("APRON_KAFKA_SASL_USER", &c.Kafka.SASLUser)
 	env("APRON_KAFKA_SASL_PASSWORD", &c.Kafka.SASLPassword)
 	if v, ok := os.LookupEnv("APRON_KAFKA_BROKERS"); ok {

@@ -164,6 +164,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Store = vectors.NewStore(m.Config.StatePath())
 	m.Store.Logger = m.Logger
+	m.Store.Quantize, m.Store.Oversample, m.Store.Shards = m.Config.Index.Quantize == "binary", m.Config.Index.Oversample, m.Config.Index.Shards
 	if err := m.Store.Open(); err != nil {
 		return fmt.Errorf("open state store: %w", err)
 	}

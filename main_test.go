@@ -410,6 +410,16 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 	if err != nil || cfg.Hub != "ZRH" || cfg.NATS.Sync != "interval" || time.Duration(cfg.NATS.SyncInterval) != 30*time.Second {
 		t.Fatalf("config file: %+v %v", cfg, err)
 	}
+	for body, field := range map[string]string{
+		`{"index":{"quantize":"int4"}}`: "index.quantize",
+		`{"index":{"oversample":0}}`:    "index.oversample",
+		`{"index":{"shards":64}}`:       "index.shards",
+	} {
+		_ = os.WriteFile(f, []byte(body), 0o600)
+		if _, _, err := LoadConfig("serve", []string{"--config", f}); err == nil || !strings.HasPrefix(app.ErrorMessage(err), field+":") {
+			t.Errorf("%s: want error naming %s, got %v", body, field, err)
+		}
+	}
 	_ = os.WriteFile(f, []byte(`{"hubb":"ZRH"}`), 0o600)
 	if _, _, err := LoadConfig("serve", []string{"--config", f}); err == nil || !strings.Contains(err.Error(), "hubb") {
 		t.Fatalf("unknown field accepted: %v", err)
