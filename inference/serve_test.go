@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 //	serve     answer /api/version on OLLAMA_HOST, start a runner, exit 0 on SIGTERM
 //	stubborn  like serve, but ignore SIGTERM
 //	chatty    like serve, after 400 lines of output
-//	flaky     like serve, but exit with status 2 after 200ms
+//	flaky     like serve, but exit with status 2 200ms after it first answered
 //	fail      print a bind error and exit with status 1
 //	runner    sleep until killed, ignoring SIGTERM
 func fakeOllama(mode string) {
@@ -57,8 +58,6 @@ func fakeOllama(mode string) {
 		for i := range 400 {
 			fmt.Printf("line %03d %s\n", i, strings.Repeat("x", 90))
 		}
-	case "flaky":
-		time.AfterFunc(200*time.Millisecond, func() { fmt.Println("fake ollama: crashing"); os.Exit(2) })
 	}
 	if f := os.Getenv("FAKE_RUNNER_PIDS"); f != "" {
 		r := exec.Command(os.Args[0])
@@ -78,7 +77,13 @@ func fakeOllama(mode string) {
 		fmt.Println("fake ollama: terminated")
 		os.Exit(0)
 	}()
-	http.HandleFunc("/api/version", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"version":"0.0.0-fake"}`) })
+	var crash sync.Once
+	http.HandleFunc("/api/version", func(w http.ResponseWriter, _ *http.Request) {
+		if mode == "flaky" {
+			crash.Do(func() { time.AfterFunc(200*time.Millisecond, func() { fmt.Println("fake ollama: crashing"); os.Exit(2) }) })
+		}
+		fmt.Fprint(w, `{"version":"0.0.0-fake"}`)
+	})
 	if err := http.ListenAndServe(os.Getenv("OLLAMA_HOST"), nil); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
