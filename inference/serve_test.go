@@ -70,17 +70,21 @@ func fakeOllama(mode string) {
 		fmt.Fprintln(out, r.Process.Pid)
 		out.Close()
 	}
-	term := make(chan os.Signal, 1)
-	signal.Notify(term, syscall.SIGTERM)
-	go func() {
-		<-term
-		fmt.Println("fake ollama: terminated")
-		os.Exit(0)
-	}()
+	if mode != "stubborn" { // Notify would undo its Ignore
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		go func() {
+			<-term
+			fmt.Println("fake ollama: terminated")
+			os.Exit(0)
+		}()
+	}
 	var crash sync.Once
 	http.HandleFunc("/api/version", func(w http.ResponseWriter, _ *http.Request) {
 		if mode == "flaky" {
-			crash.Do(func() { time.AfterFunc(200*time.Millisecond, func() { fmt.Println("fake ollama: crashing"); os.Exit(2) }) })
+			crash.Do(func() {
+				time.AfterFunc(200*time.Millisecond, func() { fmt.Println("fake ollama: crashing"); os.Exit(2) })
+			})
 		}
 		fmt.Fprint(w, `{"version":"0.0.0-fake"}`)
 	})
