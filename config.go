@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/broker"
+	"github.com/apron-edge/apron/inference"
 )
 
 // Config is the node's whole configuration. Values come from defaults, then
@@ -47,6 +50,12 @@ type Config struct {
 		EmbedModel string   `json:"embed_model"` // embeds documents for retrieval
 		Timeout    Duration `json:"timeout"`     // per model call
 		MaxTokens  int      `json:"max_tokens"`  // per answer
+		// Serve: apron starts and supervises `ollama serve` on URL's
+		// host:port (a loopback URL with a port) instead of using an
+		// external server; see docs/decisions/0010-supervised-ollama.md.
+		Serve     bool   `json:"serve"`
+		Binary    string `json:"binary"`     // the ollama executable, a path or a name in PATH
+		ModelsDir string `json:"models_dir"` // OLLAMA_MODELS; default DATA/ollama/models
 	} `json:"ollama"`
 
 	Kafka struct {
@@ -117,6 +126,7 @@ func DefaultConfig() Config {
 	c.Ollama.MaxTokens = 320
 	c.Index.Quantize = "none"
 	c.Index.Oversample = 8
+	c.Ollama.Binary = "ollama"
 	c.Demo.Seed = 1
 	c.Demo.Speed = 60
 	c.Demo.Departures = 300
@@ -162,6 +172,20 @@ func (c *Config) Validate() error {
 	}
 	if c.Ollama.MaxTokens < 16 || c.Ollama.MaxTokens > 4096 {
 		return app.Errorf(app.EINVALID, "ollama.max_tokens: must be between 16 and 4096, got %d", c.Ollama.MaxTokens)
+	}
+	if c.Ollama.Serve {
+		if c.Ollama.URL == "" {
+			return app.Errorf(app.EINVALID, "ollama.url: must be set when ollama.serve is on; apron serves on its host:port")
+		}
+		if _, err := inference.ServeAddr(c.Ollama.URL); err != nil {
+			return app.Errorf(app.EINVALID, "ollama.url: with ollama.serve, %s", app.ErrorMessage(err))
+		}
+		if c.Ollama.Binary == "" {
+			return app.Errorf(app.EINVALID, "ollama.binary: must not be empty when ollama.serve is on")
+		}
+		if _, err := exec.LookPath(c.Ollama.Binary); err != nil {
+			return app.Errorf(app.EINVALID, "ollama.binary: %q is not an executable file (give a path, or put ollama in PATH)", c.Ollama.Binary)
+		}
 	}
 	if c.Demo.Speed <= 0 {
 		return app.Errorf(app.EINVALID, "demo.speed: must be positive, got %v", c.Demo.Speed)
@@ -213,14 +237,34 @@ func (c *Config) BrokerConfig() broker.Config {
 	return bc
 }
 
+// OllamaServer derives the supervised Ollama server; use it only when
+// ollama.serve is on. Its output goes to DATA/ollama/serve.log.
+func (c *Config) OllamaServer(logger *slog.Logger) *inference.Server {
+	models := c.Ollama.ModelsDir
+	if models == "" {
+		models = filepath.Join(c.Data, "ollama", "models")
+	}
+	return &inference.Server{Binary: c.Ollama.Binary, URL: c.Ollama.URL, ModelsDir: models,
+		LogPath: filepath.Join(c.Data, "ollama", "serve.log"), Logger: logger}
+}
+
 // StatePath is the state store's database file.
 func (c *Config) StatePath() string { return filepath.Join(c.Data, "state.db") }
 
 // LoadConfig applies file, environment and flags over the defaults. args
 // are the subcommand's arguments.
 func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
+	return loadConfig(name, args, nil)
+}
+
+// loadConfig is LoadConfig for a command that has flags of its own: extra
+// defines them on the flag set before it is parsed.
+func loadConfig(name string, args []string, extra func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	if extra != nil {
+		extra(fs)
+	}
 	configPath := fs.String("config", os.Getenv("APRON_CONFIG"), "JSON config file (env APRON_CONFIG)")
 	// Parse once to find --config; flags are applied after file and env.
 	data := fs.String("data", "", "data directory (env APRON_DATA)")
@@ -269,6 +313,15 @@ func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
 	env("APRON_CHAT_MODEL", &c.Ollama.ChatModel)
 	env("APRON_EMBED_MODEL", &c.Ollama.EmbedModel)
 	env("APRON_INDEX_QUANTIZE", &c.Index.Quantize)
+	env("APRON_OLLAMA_BIN", &c.Ollama.Binary)
+	env("APRON_OLLAMA_MODELS", &c.Ollama.ModelsDir)
+	if v, ok := os.LookupEnv("APRON_OLLAMA_SERVE"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fs, app.Errorf(app.EINVALID, "APRON_OLLAMA_SERVE: want true or false, got %q", v)
+		}
+		c.Ollama.Serve = b
+	}
 	env("APRON_KAFKA_SASL_USER", &c.Kafka.SASLUser)
 	env("APRON_KAFKA_SASL_PASSWORD", &c.Kafka.SASLPassword)
 	if v, ok := os.LookupEnv("APRON_KAFKA_BROKERS"); ok {

@@ -127,6 +127,7 @@ type Main struct {
 	Store        *vectors.Store
 	Materializer *app.Materializer
 	Proposer     *app.Proposer
+	Ollama       *inference.Server     // nil unless ollama.serve: the supervised `ollama serve`
 	Chat         *inference.ChatClient // nil without a chat model
 	Embed        *inference.Client     // nil without an embedding model
 	EmbedStage   *app.EmbedStage
@@ -167,6 +168,15 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Store.Quantize, m.Store.Oversample, m.Store.Shards = m.Config.Index.Quantize == "binary", m.Config.Index.Oversample, m.Config.Index.Shards
 	if err := m.Store.Open(); err != nil {
 		return fmt.Errorf("open state store: %w", err)
+	}
+	if m.Config.Ollama.Serve {
+		// Before the model clients, so that their first calls find it up;
+		// after the log, whose lock tells a second node on this data apart.
+		m.Ollama = m.Config.OllamaServer(m.Logger)
+		if err := m.Ollama.Open(ctx); err != nil {
+			m.Ollama = nil
+			return fmt.Errorf("start ollama: %w", err)
+		}
 	}
 	m.HTTP = &ui.Server{
 		Addr: m.Config.HTTP, Log: m.Broker, State: m.Store, Logger: m.Logger,
@@ -256,7 +266,7 @@ func (m *Main) Open(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if err := m.Embed.Health(cctx); err != nil {
 			m.Logger.Warn("embedding model unavailable: the index waits and catches up when it is back", "model", m.Config.Ollama.EmbedModel, "reason", app.ErrorMessage(err),
-				"fix", "run scripts/setup-models.sh (or apron model import)")
+				"fix", m.modelFix(m.Config.Ollama.EmbedModel))
 		}
 		cancel()
 	}
@@ -264,12 +274,20 @@ func (m *Main) Open(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if _, err := m.Chat.Digest(cctx); err != nil {
 			m.Logger.Warn("chat model unavailable: proposals keep the rules' choice until it is", "model", m.Config.Ollama.ChatModel, "url", m.Config.Ollama.URL, "reason", app.ErrorMessage(err),
-				"fix", "run scripts/setup-models.sh (or apron model import), or set ollama.url to an empty string to run without a model")
+				"fix", m.modelFix(m.Config.Ollama.ChatModel)+", or set ollama.url to an empty string to run without a model")
 		}
 		cancel()
 	}
 	m.Logger.Info("apron ready", "version", version, "console", m.HTTP.URL(), "nats", m.Broker.ClientURL(), "data", m.Config.Data)
 	return nil
+}
+
+// modelFix says how to make model available.
+func (m *Main) modelFix(model string) string {
+	if m.Ollama != nil {
+		return "apron model import --name " + model + " PATH (the supervised server keeps its models in " + m.Ollama.ModelsDir + ")"
+	}
+	return "run scripts/setup-models.sh (or apron model import)"
 }
 
 // bootstrapAdmin creates the first admin with a one-time password printed
@@ -319,6 +337,18 @@ func (m *Main) modelRows(ctx context.Context) []ui.ModelRow {
 		return []ui.ModelRow{{Role: "all", Name: "-", State: "off", Detail: "no ollama.url: proposals keep the rules' choice, no search"}}
 	}
 	var rows []ui.ModelRow
+	if m.Ollama != nil {
+		st := m.Ollama.State()
+		r := ui.ModelRow{Role: "server", Name: "ollama serve (supervised)", State: "running",
+			Detail: fmt.Sprintf("pid %d since %s, %d restarts", st.PID, st.Since.Format(time.RFC3339), st.Restarts)}
+		if !st.Running {
+			r.State, r.Detail = "restarting", fmt.Sprintf("%d restarts", st.Restarts)
+		}
+		if st.LastError != "" {
+			r.Detail += "; last error: " + st.LastError
+		}
+		rows = append(rows, r)
+	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	sts, err := inference.Status(cctx, m.Config.Ollama.URL, map[string]string{m.Config.Ollama.ChatModel: "chat", m.Config.Ollama.EmbedModel: "embed"})
@@ -446,7 +476,8 @@ func (m *Main) ready(ctx context.Context) error {
 }
 
 // Close shuts down in reverse order: HTTP (with ctx's deadline), the
-// pipeline stages, the log, the database.
+// pipeline stages, the supervised Ollama once nothing uses it, the log,
+// the database.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
 	if m.HTTP != nil {
@@ -463,6 +494,9 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	if m.Proposer != nil {
 		errs = append(errs, m.Proposer.Close(ctx))
+	}
+	if m.Ollama != nil {
+		errs = append(errs, m.Ollama.Close(ctx))
 	}
 	if m.Bridge != nil {
 		errs = append(errs, m.Bridge.Close(ctx))

@@ -12,7 +12,9 @@ import (
 	"github.com/apron-edge/apron/inference"
 )
 
-// runModel implements `apron model status` and `apron model import`.
+// runModel implements `apron model status` and `apron model import`. Both
+// read the node's configuration; with ollama.serve on and the node stopped
+// they start the node's Ollama for the time of the command.
 func runModel(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return app.Errorf(app.EINVALID, "usage: apron model status | apron model import --name NAME PATH")
@@ -23,6 +25,11 @@ func runModel(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		stop, err := modelServer(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer stop()
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		sts, err := inference.Status(cctx, cfg.Ollama.URL, map[string]string{cfg.Ollama.ChatModel: "chat", cfg.Ollama.EmbedModel: "embed"})
@@ -52,16 +59,50 @@ func runModel(ctx context.Context, args []string) error {
 		}
 		return nil
 	case "import":
-		fs := flag.NewFlagSet("model import", flag.ContinueOnError)
-		name := fs.String("name", "", "name of the model to create, e.g. all-minilm:l6-v2")
-		url := fs.String("ollama", DefaultConfig().Ollama.URL, "Ollama server")
-		if err := fs.Parse(args[1:]); err != nil {
+		var name, url *string
+		cfg, fs, err := loadConfig("model import", args[1:], func(fs *flag.FlagSet) {
+			name = fs.String("name", "", "name of the model to create, e.g. all-minilm:l6-v2")
+			url = fs.String("ollama", "", "an Ollama server to use instead of the configured one (ollama.url, ollama.serve)")
+		})
+		if err != nil {
 			return err
 		}
 		if fs.NArg() != 1 {
 			return app.Errorf(app.EINVALID, "path: give one GGUF file or model folder")
 		}
-		return inference.Import(ctx, *url, *name, fs.Arg(0), func(s string) { fmt.Fprintln(os.Stderr, s) })
+		if *url != "" {
+			cfg.Ollama.URL, cfg.Ollama.Serve = *url, false
+		}
+		stop, err := modelServer(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		return inference.Import(ctx, cfg.Ollama.URL, *name, fs.Arg(0), func(s string) { fmt.Fprintln(os.Stderr, s) })
 	}
 	return app.Errorf(app.EINVALID, "usage: apron model status | apron model import --name NAME PATH")
+}
+
+// modelServer makes the node's Ollama reachable for a model command. With
+// ollama.serve on and nothing listening at ollama.url (the node is
+// stopped), it starts the server as the node would, with the same models
+// directory, and stop ends it; when something listens there, the command
+// uses it (normally the running node's own server).
+func modelServer(ctx context.Context, cfg Config) (stop func(), err error) {
+	if !cfg.Ollama.Serve {
+		return func() {}, nil
+	}
+	srv := cfg.OllamaServer(newLogger(cfg.LogLevel))
+	err = srv.Open(ctx)
+	if app.ErrorCode(err) == app.ECONFLICT {
+		return func() {}, nil
+	} else if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "apron model: nothing listened at %s; started ollama serve for this command (models in %s)\n", cfg.Ollama.URL, srv.ModelsDir)
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = srv.Close(sctx)
+	}, nil
 }
