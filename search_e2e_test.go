@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -76,4 +77,31 @@ func TestBenchEmbedRuns(t *testing.T) {
 	if !strings.Contains(out.String(), "stage / raw") {
 		t.Fatalf("output: %s", out.String())
 	}
+}
+
+// The search benchmark runs end to end at a small size: latency rows for
+// every path beside the Go scan, and recall on real embeddings, where
+// rescoring every candidate must find what exact search finds.
+func TestBenchSearchRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Ollama")
+	}
+	var out strings.Builder
+	err := BenchSearch(context.Background(), BenchSearchConfig{Dir: t.TempDir(), Out: &out, Sizes: []int{3000}, Dim: 384, K: 10, Queries: 10,
+		Oversample: 8, OllamaURL: ollamaTestURL(), EmbedModel: "all-minilm:l6-v2", RecallDocs: 300}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{"Go scan, 2 goroutine(s), filtered", "sqlite-vec float, shards in parallel", "sqlite-vec binary+rescore x8, parallel, filtered", "recall@10"} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("no %q in:\n%s", want, s)
+		}
+	}
+	// 300 documents, 270 indexed: x16 oversampling per shard rescored
+	// 160 candidates per shard, most of the corpus; recall must be near 1.
+	if !regexp.MustCompile(`x16\s+(1\.000|0\.99\d)`).MatchString(s) {
+		t.Fatalf("recall at x16:\n%s", s)
+	}
+	t.Log("\n" + s)
 }
