@@ -172,18 +172,19 @@ func (s *Store) Nearest(ctx context.Context, q app.SearchQuery, k int, o Nearest
 		sqlq = `SELECT rowid, distance FROM ` + l.Table + ` WHERE embedding MATCH ? AND k = ?` + shardCond + where + ` ORDER BY distance`
 	}
 	args := func(shard int) []any {
-		if !coarse {
-			a := []any{blob, k}
-			if l.Shards > 1 {
-				a = append(a, shard)
-			}
-			return append(a, fargs...)
+		n := k
+		if coarse {
+			n = k * max(o.Oversample, 1)
 		}
-		a := []any{blob, max(k, k*max(o.Oversample, 1))}
+		a := []any{blob, n}
 		if l.Shards > 1 {
 			a = append(a, shard)
 		}
-		return append(append(a, fargs...), blob, k)
+		a = append(a, fargs...)
+		if coarse {
+			a = append(a, blob, k)
+		}
+		return a
 	}
 	parts := make([][]VectorHit, l.Shards)
 	errs := make([]error, l.Shards)
