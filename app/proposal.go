@@ -79,15 +79,16 @@ type RebookingData struct {
 	LogOffset   uint64   `json:"log_offset,omitempty"`
 }
 
-// BookingEngine executes approved rebookings. Execute checks the seats and
-// moves the passengers in one transaction keyed by idempotencyKey: the same
-// key twice changes nothing twice. It returns ENOTFOUND for an unknown
-// proposal and ECONFLICT for one that is no longer pending.
+// BookingEngine applies approvals and rejections. It decides nothing: in
+// one write transaction it reads the proposal and its booking, has the
+// decider passed in (DecideExecution, DecideRejection) decide, and applies
+// the decided change with its outbox events. Execute is keyed by the
+// request's Key: the same key twice returns the recorded execution with
+// Repeated set and changes nothing. Both return ENOTFOUND for an unknown
+// proposal and the decider's error (ECONFLICT) unchanged.
 type BookingEngine interface {
-	// expected, when set, is the option the person saw: if the proposal
-	// now chooses another, nothing is executed and ECONFLICT says so.
-	Execute(ctx context.Context, proposalID, idempotencyKey, actor, expected string, now time.Time) (*Execution, error)
-	Reject(ctx context.Context, proposalID, actor, reason string, now time.Time) error
+	Execute(ctx context.Context, req ExecutionRequest, decide ExecutionDecider) (*Execution, error)
+	Reject(ctx context.Context, req RejectionRequest, decide RejectionDecider) error
 }
 
 // OutboxItem is an event queued by a transaction for publication.

@@ -381,7 +381,7 @@ func (p *Proposer) Proposals(ctx context.Context, f ProposalFilter) ([]*Proposal
 // gone the proposal fails and a fresh one is planned from the current
 // state; its id comes back in the execution.
 func (p *Proposer) Approve(ctx context.Context, id, key, actor, expected string) (*Execution, error) {
-	ex, err := p.Engine.Execute(ctx, id, key, actor, expected, p.Now())
+	ex, err := p.Engine.Execute(ctx, ExecutionRequest{ProposalID: id, Key: key, Actor: actor, Expected: expected, Now: p.Now()}, DecideExecution)
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +408,7 @@ func (p *Proposer) Reject(ctx context.Context, id, actor, reason string) error {
 	if reason == "" {
 		return Errorf(EINVALID, "reason: say why the proposal is rejected")
 	}
-	if err := p.Engine.Reject(ctx, id, actor, reason, p.Now()); err != nil {
+	if err := p.Engine.Reject(ctx, RejectionRequest{ProposalID: id, Actor: actor, Reason: reason, Now: p.Now()}, DecideRejection); err != nil {
 		return err
 	}
 	p.Flush()

@@ -8,9 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/apron-edge/apron/app"
 )
@@ -232,154 +230,128 @@ func (s *Store) SeatsLeft(ctx context.Context, flight, cabin string) (int, error
 	return seatsLeft(ctx, s.rdb, flight, cabin)
 }
 
-// Execute is the built-in booking engine (app.BookingEngine): in one
-// transaction it checks the idempotency key, the proposal, the booking and
-// the seats of the chosen option; then it holds the seats, marks the
-// proposal executed and queues booking.changed and rebooking.executed in
-// the outbox. If a seat is gone the proposal fails and rebooking.failed is
-// queued instead.
-func (s *Store) Execute(ctx context.Context, proposalID, key, actor, expected string, now time.Time) (*app.Execution, error) {
+// Execute is the built-in booking engine (app.BookingEngine). In one write
+// transaction it returns the recorded execution of a known idempotency
+// key, or reads the proposal and its booking, lets decide decide with a
+// seat count on the same transaction (so a seat is never sold twice), and
+// applies the decided change: the proposal's outcome, the seat holds, the
+// execution record and the outbox events. Returns ENOTFOUND for an
+// unknown proposal and decide's error unchanged.
+func (s *Store) Execute(ctx context.Context, req app.ExecutionRequest, decide app.ExecutionDecider) (*app.Execution, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	var ex app.Execution
-	err = tx.QueryRowContext(ctx, `SELECT proposal_id, outcome, detail FROM executions WHERE idempotency_key = ?`, key).Scan(&ex.ProposalID, &ex.Outcome, &ex.Detail)
+	err = tx.QueryRowContext(ctx, `SELECT proposal_id, outcome, detail FROM executions WHERE idempotency_key = ?`, req.Key).Scan(&ex.ProposalID, &ex.Outcome, &ex.Detail)
 	if err == nil {
 		ex.Repeated = true
 		return &ex, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	in, err := executionInput(ctx, tx, req)
+	if err != nil {
 		return nil, err
 	}
-	p, err := scanProposal(tx.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals WHERE id = ?`, proposalID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, app.Errorf(app.ENOTFOUND, "proposal %q not found", proposalID)
-	} else if err != nil {
+	ch, err := decide(ctx, in)
+	if err != nil {
 		return nil, err
 	}
-	if p.Status != app.ProposalPending {
-		return nil, app.Errorf(app.ECONFLICT, "proposal %s is %s, not pending", p.ID, p.Status)
+	if err := applyExecution(ctx, tx, in, ch); err != nil {
+		return nil, err
 	}
-	if expected != "" && expected != p.Chosen {
-		return nil, app.Errorf(app.ECONFLICT, "proposal %s changed since it was opened: it now proposes %s; review it again", p.ID, p.Chosen)
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit execution of %s: %w", req.ProposalID, err)
 	}
-	opt := p.ChosenOption()
-	if opt == nil {
-		return nil, app.Errorf(app.ECONFLICT, "proposal %s has no chosen option", p.ID)
+	return &ch.Execution, nil
+}
+
+// executionInput reads what the booking engine's decision needs.
+func executionInput(ctx context.Context, tx *sql.Tx, req app.ExecutionRequest) (app.ExecutionInput, error) {
+	p, err := txProposal(ctx, tx, req.ProposalID)
+	if err != nil {
+		return app.ExecutionInput{}, err
 	}
 	var bdata, bet string
 	if err := tx.QueryRowContext(ctx, `SELECT data, event_time FROM bookings WHERE locator = ?`, p.Locator).Scan(&bdata, &bet); err != nil {
-		return nil, fmt.Errorf("booking %s: %w", p.Locator, err)
+		return app.ExecutionInput{}, fmt.Errorf("booking %s: %w", p.Locator, err)
 	}
 	var b app.Booking
 	if err := json.Unmarshal([]byte(bdata), &b); err != nil {
-		return nil, err
+		return app.ExecutionInput{}, fmt.Errorf("decode booking %s: %w", p.Locator, err)
 	}
-	fail := ""
-	if b.Status != app.BookingActive {
-		fail = "the booking is no longer active"
-	}
-	for _, fk := range opt.Flights {
-		if fail != "" {
-			break
-		}
-		left, err := seatsLeft(ctx, tx, fk, opt.Cabin)
-		if err != nil {
-			return nil, err
-		}
-		if left < p.Need.Pax {
-			fail = fmt.Sprintf("only %d seat(s) left in %s on %s for %d passenger(s)", max(left, 0), opt.Cabin, fk, p.Need.Pax)
-		}
-	}
-	data := app.RebookingData{ProposalID: p.ID, Locator: p.Locator, FromFlight: p.Flight, ToFlights: opt.Flights, Actor: actor}
-	ex = app.Execution{ProposalID: p.ID}
-	var evs []*app.Event
-	if fail != "" {
-		ex.Outcome, ex.Detail = app.ProposalFailed, fail
-		data.Reason = fail
-		e, err := app.NewEvent("rebooking-failed-"+p.ID, "apron/booking-engine", app.TypeRebookingFailed, p.Locator, now, data)
-		if err != nil {
-			return nil, err
-		}
-		evs = append(evs, e)
-	} else {
-		// Event time strictly after the booking's, so the change wins.
-		at := now
-		if prev := parseTS(bet); !at.After(prev) {
-			at = prev.Add(time.Millisecond)
-		}
-		nb := b
-		nb.Segments = nil
-		for _, sg := range b.Segments {
-			if !slices.Contains(p.Need.Replace, sg.Flight) {
-				nb.Segments = append(nb.Segments, sg)
-			}
-		}
-		for _, fk := range opt.Flights {
-			nb.Segments = append(nb.Segments, app.Segment{Flight: fk, Cabin: opt.Cabin})
-			if _, err := tx.ExecContext(ctx, `INSERT INTO seat_holds (proposal_id, locator, flight_key, cabin, seats, event_time) VALUES (?,?,?,?,?,?)`,
-				p.ID, p.Locator, fk, opt.Cabin, p.Need.Pax, ts(at)); err != nil {
-				return nil, err
-			}
-		}
-		be, err := app.NewEvent("rebooking-booking-"+p.ID, "apron/booking-engine", app.TypeBookingChanged, p.Locator, at, nb)
-		if err != nil {
-			return nil, err
-		}
-		ee, err := app.NewEvent("rebooking-executed-"+p.ID, "apron/booking-engine", app.TypeRebookingExecuted, p.Locator, at, data)
-		if err != nil {
-			return nil, err
-		}
-		evs = append(evs, be, ee)
-		ex.Outcome, ex.Detail = app.ProposalExecuted, fmt.Sprintf("moved %d passenger(s) to %s", p.Need.Pax, strings.Join(opt.Flights, " + "))
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ?`,
-		ex.Outcome, actor, ts(now), ex.Detail, p.ID); err != nil {
-		return nil, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO executions (idempotency_key, proposal_id, outcome, detail, created_at) VALUES (?,?,?,?,?)`,
-		key, p.ID, ex.Outcome, ex.Detail, ts(now)); err != nil {
-		return nil, err
-	}
-	if err := addOutbox(ctx, tx, evs); err != nil {
-		return nil, err
-	}
-	return &ex, tx.Commit()
+	return app.ExecutionInput{Request: req, Proposal: p, Booking: &b, BookingTime: parseTS(bet), Seats: txSeats{tx}}, nil
 }
 
-// Reject records a person's rejection and queues rebooking.rejected.
-func (s *Store) Reject(ctx context.Context, proposalID, actor, reason string, now time.Time) error {
+// txSeats counts seats inside the booking engine's transaction.
+type txSeats struct{ tx *sql.Tx }
+
+func (t txSeats) SeatsLeft(ctx context.Context, flight, cabin string) (int, error) {
+	return seatsLeft(ctx, t.tx, flight, cabin)
+}
+
+// applyExecution stores a decided execution.
+func applyExecution(ctx context.Context, tx *sql.Tx, in app.ExecutionInput, ch *app.ExecutionChange) error {
+	p, req, ex := in.Proposal, in.Request, ch.Execution
+	for _, h := range ch.Holds {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO seat_holds (proposal_id, locator, flight_key, cabin, seats, event_time) VALUES (?,?,?,?,?,?)`,
+			p.ID, p.Locator, h.Flight, h.Cabin, h.Seats, ts(h.EventTime)); err != nil {
+			return fmt.Errorf("hold seats on %s: %w", h.Flight, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ?`,
+		ex.Outcome, req.Actor, ts(req.Now), ex.Detail, p.ID); err != nil {
+		return fmt.Errorf("mark proposal %s %s: %w", p.ID, ex.Outcome, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO executions (idempotency_key, proposal_id, outcome, detail, created_at) VALUES (?,?,?,?,?)`,
+		req.Key, p.ID, ex.Outcome, ex.Detail, ts(req.Now)); err != nil {
+		return fmt.Errorf("record execution of %s: %w", p.ID, err)
+	}
+	return addOutbox(ctx, tx, ch.Events)
+}
+
+// txProposal reads a proposal inside a transaction. Returns ENOTFOUND.
+func txProposal(ctx context.Context, tx *sql.Tx, id string) (*app.Proposal, error) {
+	p, err := scanProposal(tx.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, app.Errorf(app.ENOTFOUND, "proposal %q not found", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("load proposal %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// Reject is the built-in booking engine's rejection: in one transaction
+// it reads the proposal, lets decide decide, records the person's
+// rejection and queues decide's event. Returns ENOTFOUND for an unknown
+// proposal and decide's error unchanged.
+func (s *Store) Reject(ctx context.Context, req app.RejectionRequest, decide app.RejectionDecider) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	p, err := scanProposal(tx.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals WHERE id = ?`, proposalID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return app.Errorf(app.ENOTFOUND, "proposal %q not found", proposalID)
-	} else if err != nil {
-		return err
-	}
-	if p.Status != app.ProposalPending {
-		return app.Errorf(app.ECONFLICT, "proposal %s is %s, not pending", p.ID, p.Status)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'rejected', decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ?`, actor, ts(now), reason, p.ID); err != nil {
-		return err
-	}
-	var to []string
-	if o := p.ChosenOption(); o != nil {
-		to = o.Flights
-	}
-	e, err := app.NewEvent("rebooking-rejected-"+p.ID, "apron/booking-engine", app.TypeRebookingRejected, p.Locator, now,
-		app.RebookingData{ProposalID: p.ID, Locator: p.Locator, FromFlight: p.Flight, ToFlights: to, Actor: actor, Reason: reason})
+	p, err := txProposal(ctx, tx, req.ProposalID)
 	if err != nil {
 		return err
+	}
+	e, err := decide(p, req)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'rejected', decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ?`,
+		req.Actor, ts(req.Now), req.Reason, p.ID); err != nil {
+		return fmt.Errorf("mark proposal %s rejected: %w", p.ID, err)
 	}
 	if err := addOutbox(ctx, tx, []*app.Event{e}); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit rejection of %s: %w", p.ID, err)
+	}
+	return nil
 }
 
 // Outbox returns up to limit queued events in order.
