@@ -162,14 +162,12 @@ func BenchIngest(ctx context.Context, cfg BenchIngestConfig, args []string) erro
 		return err
 	}
 	defer func() { _ = m.Close(context.Background()) }()
-	prev := m.Materializer.OnApplied
-	m.Materializer.OnApplied = func(topic string, off uint64, ch []app.StateChange) {
+	m.Materializer.Listener = app.StateListeners{app.StateListenerFunc(func(topic string, off uint64, _ []app.StateChange) {
 		if topic == app.TopicFlights {
 			applied.Store(off, time.Now())
 			lastApplied.Store(off)
 		}
-		prev(topic, off, ch)
-	}
+	}), m.Materializer.Listener}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // the console shows local times even in a minimal container
@@ -208,38 +207,17 @@ func (m *Main) Open(ctx context.Context) error {
 			m.HTTP.Asker = &app.Asker{Search: m.Search, Model: gate.Foreground(), Freshness: m.indexFreshness,
 				Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
 		}
-		m.Proposer.Policies = func(ctx context.Context, p *app.Proposal, ssr []string) []app.PolicyExcerpt {
-			if m.Search != nil {
-				if got := m.searchPolicies(ctx, p, ssr); len(got) > 0 {
-					return got
-				}
-			}
-			// Without search, or when it finds nothing: pick by tags.
-			docs, err := m.Store.Documents(ctx)
-			if err != nil {
-				return nil
-			}
-			return app.PoliciesFor(p, docs, ssr, 800)
+		policies := &app.PolicyRetriever{Documents: m.Store}
+		if m.Search != nil {
+			policies.Search = m.Search
 		}
+		m.Proposer.Policies = policies
 	}
 	m.HTTP.Proposals = m.Proposer
-	m.Proposer.OnProposed = func(flight string, _ []*app.Proposal) { m.HTTP.ProposalsChanged(context.Background(), flight) }
+	m.Proposer.Listener = m.HTTP
 	m.Materializer = &app.Materializer{
 		Log: m.Broker, Store: m.Store, Logger: m.Logger, Trusted: m.Broker.Trusted,
-		OnApplied: func(topic string, offset uint64, changes []app.StateChange) {
-			if topic == app.TopicBookings {
-				m.Proposer.BookingsChanged(offset, changes)
-			}
-			if topic != app.TopicFlights {
-				return
-			}
-			m.Proposer.FlightsChanged(offset, changes)
-			var flights []*app.Flight
-			for _, ch := range changes {
-				flights = append(flights, ch.Flight)
-			}
-			m.HTTP.FlightsChanged(context.Background(), flights)
-		},
+		Listener: app.StateListeners{m.Proposer, m.HTTP},
 	}
 	if err := m.Proposer.Open(); err != nil {
 		return err
@@ -395,31 +373,6 @@ func (m *Main) indexFreshness(ctx context.Context) (uint64, time.Duration, bool)
 	}
 	age := time.Duration(behind * float64(time.Second))
 	return off, age, age > 30*time.Second
-}
-
-// searchPolicies retrieves the policy text that applies to a proposal with
-// the hybrid search.
-func (m *Main) searchPolicies(ctx context.Context, p *app.Proposal, ssr []string) []app.PolicyExcerpt {
-	q := "rebooking after " + p.Reason
-	if p.Reason == app.ReasonMisconnect {
-		q = "missed connection misconnect rebooking"
-	}
-	if len(ssr) > 0 {
-		q += " special assistance " + strings.Join(ssr, " ")
-	}
-	hits, _, err := m.Search.Search(ctx, app.SearchQuery{Text: q, K: 3, Kinds: []string{app.KindPolicy}})
-	if err != nil {
-		return nil
-	}
-	var out []app.PolicyExcerpt
-	for _, h := range hits {
-		text := h.Text
-		if len(text) > 800 {
-			text = text[:800]
-		}
-		out = append(out, app.PolicyExcerpt{DocID: h.EntityKey, Title: h.Title, Text: text})
-	}
-	return out
 }
 
 // linkState reports the central link for the console and the API.

@@ -284,38 +284,3 @@ func (r *Ranker) Rank(ctx context.Context, p *Proposal, ssr []string, tier strin
 	}
 	return out
 }
-
-// PoliciesFor picks the policy documents that apply to a proposal by their
-// tags and titles: rebooking rules always, misconnect handling for broken
-// connections, care for long waits, special assistance for passengers with
-// service requests. Each excerpt is cut to maxChars.
-func PoliciesFor(p *Proposal, docs []*DocumentRecord, ssr []string, maxChars int) []PolicyExcerpt {
-	want := []string{"rebooking"}
-	switch p.Reason {
-	case ReasonMisconnect:
-		want = append(want, "misconnect")
-	case ReasonCancelled, ReasonDiverted:
-		want = append(want, "care")
-	}
-	if len(ssr) > 0 {
-		want = append(want, "assistance", "wchr")
-	}
-	var out []PolicyExcerpt
-	for _, d := range docs {
-		text := strings.ToLower(d.Title + " " + strings.Join(d.Tags, " "))
-		for _, w := range want {
-			if strings.Contains(text, w) {
-				body := d.Body
-				if len(body) > maxChars {
-					body = body[:maxChars]
-				}
-				out = append(out, PolicyExcerpt{DocID: d.ID, Title: d.Title, Text: body})
-				break
-			}
-		}
-		if len(out) == 3 {
-			break
-		}
-	}
-	return out
-}

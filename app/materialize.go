@@ -59,8 +59,8 @@ type Materializer struct {
 	Logger    *slog.Logger
 	Topics    []string
 	BatchSize int
-	// OnApplied is called after each committed batch (live updates, metrics).
-	OnApplied func(topic string, offset uint64, changes []StateChange)
+	// Listener hears of each committed batch (the proposer, the board).
+	Listener StateListener
 	// Trusted reports whether an entry was validated against the schemas
 	// when this node appended it, so the schema check need not run twice.
 	// Entries from anywhere else (a NATS client, say) are always checked.
@@ -175,8 +175,8 @@ func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries [
 		return fmt.Errorf("apply %s up to %d: %w", topic, last.Offset, err)
 	}
 	m.forgetErased(ctx, topic, changes)
-	if m.OnApplied != nil {
-		m.OnApplied(topic, last.Offset, changes)
+	if m.Listener != nil {
+		m.Listener.StateApplied(topic, last.Offset, changes)
 	}
 	return nil
 }

@@ -40,14 +40,14 @@ type Proposer struct {
 	Rules  RebookRules
 	Logger *slog.Logger
 	Now    func() time.Time
-	// OnProposed is called with the proposals stored for a flight.
-	OnProposed func(flight string, ps []*Proposal)
+	// Listener hears when a flight's proposals are stored or ranked.
+	Listener ProposalListener
 	// Ranker, when set, asks the model to rank and explain each new
 	// proposal in the background; Policies retrieves the policy text it
 	// is given. Work waits in a bounded queue: when it is full, proposals
 	// keep the rules' choice.
 	Ranker   *Ranker
-	Policies func(ctx context.Context, p *Proposal, ssr []string) []PolicyExcerpt
+	Policies PolicySource
 	rankQ    chan string
 
 	ctx    context.Context
@@ -109,6 +109,18 @@ func (p *Proposer) FlightsChanged(offset uint64, changes []StateChange) {
 		case p.wake <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// StateApplied implements StateListener: changed flights may be
+// disruptions to plan for, changed bookings may be late arrivals on a
+// disrupted flight.
+func (p *Proposer) StateApplied(topic string, offset uint64, changes []StateChange) {
+	switch topic {
+	case TopicBookings:
+		p.BookingsChanged(offset, changes)
+	case TopicFlights:
+		p.FlightsChanged(offset, changes)
 	}
 }
 
@@ -295,8 +307,8 @@ func (p *Proposer) PlanFlight(ctx context.Context, key string, offset uint64) ([
 	if len(stored) > 0 {
 		p.Logger.Info("proposals", "flight", key, "bookings", len(needs), "new", len(stored))
 		p.Flush()
-		if p.OnProposed != nil {
-			p.OnProposed(key, stored)
+		if p.Listener != nil {
+			p.Listener.ProposalsChanged(context.WithoutCancel(ctx), key)
 		}
 	}
 	return stored, nil
@@ -452,7 +464,7 @@ func (p *Proposer) RankProposal(ctx context.Context, id string) error {
 	}
 	var docs []PolicyExcerpt
 	if p.Policies != nil {
-		docs = p.Policies(ctx, pr, ssr)
+		docs = p.Policies.Policies(ctx, pr, ssr)
 	}
 	r := p.Ranker.Rank(ctx, pr, ssr, tier, docs)
 	var to []string
@@ -471,8 +483,8 @@ func (p *Proposer) RankProposal(ctx context.Context, id string) error {
 	}
 	p.Logger.Info("ranked", "proposal", pr.ID, "model_rationale", r.ModelRationale, "choice", r.Choice, "findings", len(r.Findings))
 	p.Flush()
-	if p.OnProposed != nil {
-		p.OnProposed(pr.Flight, []*Proposal{pr})
+	if p.Listener != nil {
+		p.Listener.ProposalsChanged(context.WithoutCancel(ctx), pr.Flight)
 	}
 	return nil
 }

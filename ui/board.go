@@ -248,8 +248,21 @@ func (s *Server) pendingCounts(ctx context.Context) map[string]int {
 	return m
 }
 
+// StateApplied pushes the board rows of the flights in a committed batch
+// of state changes (app.StateListener); other changes do not show on the
+// board.
+func (s *Server) StateApplied(_ string, _ uint64, changes []app.StateChange) {
+	var flights []*app.Flight
+	for _, ch := range changes {
+		if ch.Flight != nil {
+			flights = append(flights, ch.Flight)
+		}
+	}
+	s.FlightsChanged(context.Background(), flights)
+}
+
 // ProposalsChanged re-renders the board rows of a flight whose proposals
-// changed.
+// changed (app.ProposalListener).
 func (s *Server) ProposalsChanged(ctx context.Context, flightKey string) {
 	f, err := s.State.Flight(ctx, flightKey)
 	if err != nil {
