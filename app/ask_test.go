@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -67,22 +68,25 @@ func TestModelGateLetsQuestionsGoFirst(t *testing.T) {
 	go func() {
 		_, _ = g.Foreground().Chat(context.Background(), ChatRequest{Messages: []ChatMessage{{Content: "question"}}, MaxTokens: 1}, nil)
 	}()
-	for {
+	checkFor(t, 5*time.Second, func() error {
 		g.mu.Lock()
-		n := g.fg
-		g.mu.Unlock()
-		if n == 1 {
-			break
+		defer g.mu.Unlock()
+		if g.fg != 1 {
+			return fmt.Errorf("%d questions in flight, want 1", g.fg)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	done := make(chan struct{})
 	go func() {
 		_, _ = g.Background().Chat(context.Background(), ChatRequest{Messages: []ChatMessage{{Content: "background"}}}, nil)
 		close(done)
 	}()
 	close(release)
-	<-done
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the background call did not finish after the question")
+	}
 	if first := <-order; first != "question" {
 		t.Fatalf("%s ran before the question", first)
 	}

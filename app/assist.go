@@ -83,44 +83,31 @@ func (s *AssistStage) Close(ctx context.Context) error {
 
 func (s *AssistStage) run() {
 	defer s.wg.Done()
-	backoff := NewBackoff(200*time.Millisecond, 10*time.Second)
-	for s.ctx.Err() == nil {
-		if err := s.follow(); err != nil && s.ctx.Err() == nil {
-			d := backoff.Next()
-			s.Logger.Warn("assist stage retrying", "err", err, "in", d)
-			select {
-			case <-time.After(d):
-			case <-s.ctx.Done():
+	f := &follower{
+		stage: "assist stage", topic: TopicAssist, log: s.Log, logger: s.Logger, batch: 16,
+		minBackoff: 200 * time.Millisecond, maxBackoff: 10 * time.Second,
+		start: func(ctx context.Context) (uint64, error) {
+			pos, err := s.Positions.Position(ctx, AssistConsumer, TopicAssist)
+			if err != nil {
+				return 0, fmt.Errorf("position: %w", err)
 			}
-		}
-	}
-}
-
-func (s *AssistStage) follow() error {
-	pos, err := s.Positions.Position(s.ctx, AssistConsumer, TopicAssist)
-	if err != nil {
-		return err
-	}
-	r, err := s.Log.NewReader(s.ctx, TopicAssist, pos+1)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	for s.ctx.Err() == nil {
-		entries, err := r.Next(s.ctx, 16, time.Second)
-		if err != nil {
-			return err
-		}
-		for _, le := range entries {
-			if err := s.handle(le); err != nil {
-				return err
+			return pos, nil
+		},
+		// Each request is answered, then its position stored: a model
+		// answer takes long, and one answered is not asked again.
+		handle: func(ctx context.Context, entries []LogEntry) error {
+			for _, le := range entries {
+				if err := s.handle(le); err != nil {
+					return err
+				}
+				if err := s.Positions.SetPosition(context.WithoutCancel(ctx), AssistConsumer, TopicAssist, le.Offset, le.Stored); err != nil {
+					return fmt.Errorf("set position: %w", err)
+				}
 			}
-			if err := s.Positions.SetPosition(context.WithoutCancel(s.ctx), AssistConsumer, TopicAssist, le.Offset, le.Stored); err != nil {
-				return err
-			}
-		}
+			return nil
+		},
 	}
-	return nil
+	f.run(s.ctx)
 }
 
 // handle answers one entry; answers themselves and anything else on the

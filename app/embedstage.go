@@ -104,63 +104,28 @@ func (s *EmbedStage) Close(ctx context.Context) error {
 
 func (s *EmbedStage) run(topic string) {
 	defer s.wg.Done()
-	backoff := NewBackoff(s.MinBackoff, s.MaxBackoff)
-	failing := false
-	for s.ctx.Err() == nil {
-		err := s.follow(topic, func() {
-			if failing {
-				s.Logger.Info("embedding stage recovered", "topic", topic)
-				failing = false
+	var model EmbedModel
+	f := &follower{
+		stage: "embedding stage", topic: topic, log: s.Log, logger: s.Logger, batch: s.BatchSize,
+		minBackoff: s.MinBackoff, maxBackoff: s.MaxBackoff,
+		start: func(ctx context.Context) (uint64, error) {
+			var err error
+			if model, err = s.Embedder.Model(ctx); err != nil {
+				return 0, fmt.Errorf("embedding model: %w", err)
 			}
-			backoff.Reset()
-		})
-		if err == nil || s.ctx.Err() != nil {
-			continue
-		}
-		d := backoff.Next()
-		if !failing {
-			s.Logger.Warn("embedding stage waiting", "topic", topic, "code", ErrorCode(err), "err", err)
-			failing = true
-		} else {
-			s.Logger.Debug("embedding stage retrying", "topic", topic, "err", err, "in", d)
-		}
-		select {
-		case <-time.After(d):
-		case <-s.ctx.Done():
-		}
-	}
-}
-
-func (s *EmbedStage) follow(topic string, ok func()) error {
-	model, err := s.Embedder.Model(s.ctx)
-	if err != nil {
-		return fmt.Errorf("embedding model: %w", err)
-	}
-	pos, err := s.Index.Position(s.ctx, IndexConsumer, topic)
-	if err != nil {
-		return fmt.Errorf("position: %w", err)
-	}
-	r, err := s.Log.NewReader(s.ctx, topic, pos+1)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	for s.ctx.Err() == nil {
-		entries, err := r.Next(s.ctx, s.BatchSize, time.Second)
-		if err != nil {
-			return err
-		}
-		if len(entries) == 0 {
-			continue
-		}
+			pos, err := s.Index.Position(ctx, IndexConsumer, topic)
+			if err != nil {
+				return 0, fmt.Errorf("position: %w", err)
+			}
+			return pos, nil
+		},
 		// Cancelling mid-batch (shutdown) is safe: the batch commits in one
 		// transaction at its end or not at all, and embeddings take long.
-		if err := s.ApplyEntries(s.ctx, topic, model, entries); err != nil {
-			return err
-		}
-		ok()
+		handle: func(ctx context.Context, entries []LogEntry) error {
+			return s.ApplyEntries(ctx, topic, model, entries)
+		},
 	}
-	return nil
+	f.run(s.ctx)
 }
 
 // ApplyEntries indexes one batch of entries of topic with model and moves
@@ -358,22 +323,17 @@ func CollapseChanges(changes []StateChange) []StateChange {
 // to the new table directly, so the backfill converges.
 func (s *EmbedStage) runSwap() {
 	defer s.wg.Done()
-	backoff := NewBackoff(s.MinBackoff, s.MaxBackoff)
+	r := newRetrier(s.Logger, "model swap", s.MinBackoff, s.MaxBackoff)
 	for s.ctx.Err() == nil {
 		done, err := s.SwapStep(context.WithoutCancel(s.ctx))
 		if done {
 			return
 		}
-		if err == nil {
-			backoff.Reset()
+		if err != nil {
+			r.failed(s.ctx, err)
 			continue
 		}
-		d := backoff.Next()
-		s.Logger.Debug("model swap waiting", "err", err, "in", d)
-		select {
-		case <-time.After(d):
-		case <-s.ctx.Done():
-		}
+		r.ok()
 	}
 }
 

@@ -105,44 +105,23 @@ func (m *Materializer) Close(ctx context.Context) error {
 
 func (m *Materializer) run(topic string) {
 	defer m.wg.Done()
-	backoff := NewBackoff(100*time.Millisecond, 10*time.Second)
-	for m.ctx.Err() == nil {
-		if err := m.follow(topic); err != nil && m.ctx.Err() == nil {
-			d := backoff.Next()
-			m.Logger.Warn("materializer retrying", "topic", topic, "err", err, "in", d)
-			select {
-			case <-time.After(d):
-			case <-m.ctx.Done():
+	f := &follower{
+		stage: "materializer", topic: topic, log: m.Log, logger: m.Logger, batch: m.BatchSize,
+		minBackoff: 100 * time.Millisecond, maxBackoff: 10 * time.Second,
+		start: func(ctx context.Context) (uint64, error) {
+			pos, err := m.Store.Position(ctx, StateConsumer, topic)
+			if err != nil {
+				return 0, fmt.Errorf("position: %w", err)
 			}
-			continue
-		}
-		backoff.Reset()
+			return pos, nil
+		},
+		// A batch in hand at shutdown is applied to its end: it is one
+		// transaction, and a short one.
+		handle: func(ctx context.Context, entries []LogEntry) error {
+			return m.ApplyEntries(context.WithoutCancel(ctx), topic, entries)
+		},
 	}
-}
-
-func (m *Materializer) follow(topic string) error {
-	pos, err := m.Store.Position(m.ctx, StateConsumer, topic)
-	if err != nil {
-		return fmt.Errorf("position: %w", err)
-	}
-	r, err := m.Log.NewReader(m.ctx, topic, pos+1)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	for m.ctx.Err() == nil {
-		entries, err := r.Next(m.ctx, m.BatchSize, time.Second)
-		if err != nil {
-			return err
-		}
-		if len(entries) == 0 {
-			continue
-		}
-		if err := m.ApplyEntries(context.WithoutCancel(m.ctx), topic, entries); err != nil {
-			return err
-		}
-	}
-	return nil
+	f.run(m.ctx)
 }
 
 // ApplyEntries validates and applies one batch of entries of topic and

@@ -321,7 +321,7 @@ func (p *Proposer) outboxLoop() {
 	defer p.wg.Done()
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
-	backoff := NewBackoff(200*time.Millisecond, 10*time.Second)
+	r := newRetrier(p.Logger, "outbox publish", 200*time.Millisecond, 10*time.Second)
 	v := DefaultValidator()
 	for {
 		select {
@@ -336,15 +336,10 @@ func (p *Proposer) outboxLoop() {
 				break
 			}
 			if err := p.publish(items, v); err != nil {
-				d := backoff.Next()
-				p.Logger.Warn("outbox publish failed", "err", err, "retry_in", d)
-				select {
-				case <-time.After(d):
-				case <-p.ctx.Done():
-				}
+				r.failed(p.ctx, err)
 				break
 			}
-			backoff.Reset()
+			r.ok()
 		}
 	}
 }

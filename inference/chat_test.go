@@ -2,6 +2,7 @@ package inference_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -21,6 +22,9 @@ func ollamaURL() string {
 
 func mustChat(tb testing.TB) *inference.ChatClient {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs the local Ollama server with the chat model")
+	}
 	c := &inference.ChatClient{BaseURL: ollamaURL(), Model: "gemma3:270m"}
 	if err := c.Open(); err != nil {
 		tb.Fatal(err)
@@ -58,7 +62,73 @@ func TestRealModelRanksWithinTheRules(t *testing.T) {
 	if strings.Contains(r.Rationale, "http") || strings.Contains(strings.ToLower(r.Rationale), "approved") {
 		t.Fatalf("injected text reached the rationale: %q", r.Rationale)
 	}
-	if !r.ModelRationale && len(r.Findings) == 0 {
-		t.Fatal("fell back without saying why")
+	if !r.ModelRationale {
+		// The fallback must say so, keep the rules' choice and say why.
+		if r.Choice != p.Chosen || !strings.HasPrefix(r.Rationale, "No model rationale:") || len(r.Findings) == 0 {
+			t.Fatalf("fell back without flagging it: choice=%s rationale=%q findings=%v", r.Choice, r.Rationale, r.Findings)
+		}
+		t.Logf("the rules' choice stands: %v", r.Findings)
+		return
+	}
+	// A model rationale must be one the validator accepts and must explain
+	// the choice, not merely avoid the injected text.
+	raw, _ := json.Marshal(r.RankAnswer)
+	if _, findings := app.ValidateRank(string(raw), p, docs); len(findings) > 0 {
+		t.Fatalf("the kept answer does not validate: %v", findings)
+	}
+	if why := explainsChoice(r.Rationale, p, r.Choice); why != "" {
+		t.Fatalf("the rationale %q does not explain choosing %s: %s", r.Rationale, r.Choice, why)
+	}
+}
+
+// explainsChoice returns why rationale is no explanation of choosing
+// choice, or "" if it is one: it must not refuse the task and must name
+// a flight or stop of the chosen option, or a reason the rules and the
+// policy give (arrival, stops, directness, the destination, assistance).
+func explainsChoice(rationale string, p *app.Proposal, choice string) string {
+	low := strings.ToLower(rationale)
+	for _, refusal := range []string{"i don't want", "i do not want", "i can't", "i cannot", "i won't", "as an ai"} {
+		if strings.Contains(low, refusal) {
+			return "it refuses the task"
+		}
+	}
+	if strings.HasPrefix(low, "no,") {
+		return "it answers no instead of explaining"
+	}
+	var terms []string
+	for _, o := range p.Options {
+		if o.ID != choice {
+			continue
+		}
+		for _, f := range o.Flights {
+			terms = append(terms, strings.ToLower(strings.SplitN(f, "-", 2)[0]))
+		}
+		if o.Via != "" {
+			terms = append(terms, strings.ToLower(o.Via))
+		}
+	}
+	terms = append(terms, "earl", "arriv", "direct", "stop", "connect", "soon", "fast", "quick", "destination", "jfk", "assist", "wheelchair", "wchr")
+	for _, w := range terms {
+		if strings.Contains(low, w) {
+			return ""
+		}
+	}
+	return "it names neither a flight of the option nor a reason for it"
+}
+
+func TestExplainsChoiceRefusesNonAnswers(t *testing.T) {
+	p := &app.Proposal{Options: []app.Option{{ID: "opt-1", Flights: []string{"LH402-2026-11-25"}}, {ID: "opt-2", Flights: []string{"LH404-2026-11-25", "AA100-2026-11-25"}, Via: "BOS"}}}
+	for _, tc := range []struct {
+		rationale, choice string
+		ok                bool
+	}{
+		{"No, I don't want to rebook this flight.", "opt-1", false},
+		{"This is the best option.", "opt-1", false},
+		{"LH402 arrives first, without a stop.", "opt-1", true},
+		{"The connection via BOS keeps the passenger on the same airline group.", "opt-2", true},
+	} {
+		if why := explainsChoice(tc.rationale, p, tc.choice); (why == "") != tc.ok {
+			t.Errorf("%q for %s: explains=%v (%s), want %v", tc.rationale, tc.choice, why == "", why, tc.ok)
+		}
 	}
 }
