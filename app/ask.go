@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -190,51 +189,6 @@ func (a *Asker) Ask(ctx context.Context, req AskRequest, onToken func(string)) (
 		out.NotInData = true
 	}
 	return out, nil
-}
-
-// ModelGate shares one chat model between staff questions and background
-// work: background calls wait while any question is being answered, so a
-// person at the desk never queues behind the proposal ranking.
-type ModelGate struct {
-	Model ChatModel
-	mu    sync.Mutex
-	fg    int
-	idle  *sync.Cond
-}
-
-// Foreground returns the model for staff questions.
-func (g *ModelGate) Foreground() ChatModel { return gateModel{g, true} }
-
-// Background returns the model for background work.
-func (g *ModelGate) Background() ChatModel { return gateModel{g, false} }
-
-type gateModel struct {
-	g  *ModelGate
-	fg bool
-}
-
-func (m gateModel) Chat(ctx context.Context, req ChatRequest, onToken func(string)) (ChatReply, error) {
-	g := m.g
-	g.mu.Lock()
-	if g.idle == nil {
-		g.idle = sync.NewCond(&g.mu)
-	}
-	if m.fg {
-		g.fg++
-		g.mu.Unlock()
-		defer func() {
-			g.mu.Lock()
-			g.fg--
-			g.idle.Broadcast()
-			g.mu.Unlock()
-		}()
-		return g.Model.Chat(ctx, req, onToken)
-	}
-	for g.fg > 0 && ctx.Err() == nil {
-		g.idle.Wait()
-	}
-	g.mu.Unlock()
-	return g.Model.Chat(ctx, req, onToken)
 }
 
 // leakMarkers are pieces of the instructions and the data block that an
