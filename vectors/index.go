@@ -102,17 +102,21 @@ func (s *Store) ensureVecTable(ctx context.Context, tx *sql.Tx, m app.EmbedModel
 	return l, nil
 }
 
-func allVecTables(ctx context.Context, tx *txc) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT vec_table FROM index_models ORDER BY vec_table`)
+// vecTables lists the vector tables of every model the index knows, on
+// the store's pool or inside a transaction.
+func vecTables(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT vec_table FROM index_models ORDER BY vec_table`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list vector tables: %w", err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list vector tables: %w", err)
 		}
 		if vecTableName.MatchString(n) {
 			out = append(out, n)
@@ -221,35 +225,29 @@ type storedDoc struct {
 // document would carry an erased person, or a vector is neither in the
 // batch nor in the cache: the caller derives and embeds again.
 func (s *Store) ApplyDocs(ctx context.Context, consumer, topic string, batch app.DocBatch, upto uint64, uptoTime time.Time) error {
-	sqltx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	tx := newTxc(sqltx)
-	defer tx.close()
-	defer func() { _ = sqltx.Rollback() }()
-	var cur uint64
-	if err := tx.QueryRowContext(ctx, `SELECT log_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?`, consumer, topic).Scan(&cur); err != nil && err != sql.ErrNoRows {
-		return err
-	}
-	if upto <= cur {
-		return nil // applied before
-	}
+	return s.commitWithPosition(ctx, consumer, topic, upto, uptoTime, func(tx *txc, _ uint64) error {
+		return s.applyDocs(ctx, tx, &batch)
+	})
+}
+
+// applyDocs writes the documents of a batch in the transaction tx.
+func (s *Store) applyDocs(ctx context.Context, tx *txc, batch *app.DocBatch) error {
+	var err error
 	hasDocs := false
 	for _, e := range batch.Entities {
 		hasDocs = hasDocs || len(e.Docs) > 0
 	}
 	var vt vecLayout
 	if hasDocs {
-		if vt, err = s.ensureVecTable(ctx, sqltx, batch.Model); err != nil {
+		if vt, err = s.ensureVecTable(ctx, tx.Tx, batch.Model); err != nil {
 			return err
 		}
 	}
-	tables, err := allVecTables(ctx, tx)
+	tables, err := vecTables(ctx, tx)
 	if err != nil {
 		return err
 	}
-	a := &docApplier{s: s, tx: tx, vt: vt, tables: tables, batch: &batch, dropped: map[string]bool{}}
+	a := &docApplier{s: s, tx: tx, vt: vt, tables: tables, batch: batch, dropped: map[string]bool{}}
 	var erasures []string
 	for i := range batch.Entities {
 		e := &batch.Entities[i]
@@ -282,10 +280,7 @@ func (s *Store) ApplyDocs(ctx context.Context, consumer, topic string, batch app
 			return fmt.Errorf("fts optimize: %w", err)
 		}
 	}
-	if err := setPosition(ctx, sqltx, consumer, topic, upto, uptoTime); err != nil {
-		return fmt.Errorf("set position: %w", err)
-	}
-	return sqltx.Commit()
+	return nil
 }
 
 type docApplier struct {
@@ -537,7 +532,7 @@ func (s *Store) IndexChecksum(ctx context.Context) (map[string]string, error) {
 		"index_erasures": `SELECT passenger_id FROM index_erasures ORDER BY passenger_id`,
 		"docs_fts":       `SELECT d.doc_id, f.text FROM docs_fts f JOIN index_docs d ON d.rowid = f.rowid ORDER BY d.doc_id`,
 	}
-	tables, err := s.vecTables(ctx)
+	tables, err := vecTables(ctx, s.db)
 	if err != nil {
 		return nil, err
 	}
@@ -555,23 +550,4 @@ func (s *Store) IndexChecksum(ctx context.Context) (map[string]string, error) {
 		out[name] = fmt.Sprintf("%d:%s", n, h)
 	}
 	return out, nil
-}
-
-func (s *Store) vecTables(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT vec_table FROM index_models ORDER BY vec_table`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		if vecTableName.MatchString(n) {
-			out = append(out, n)
-		}
-	}
-	return out, rows.Err()
 }

@@ -21,35 +21,18 @@ func ts(t time.Time) string { return t.UTC().Format(tsLayout) }
 // state whose version is older (app.Version.Newer), so late events never
 // overwrite newer state and a replay gives the same result.
 func (s *Store) ApplyState(ctx context.Context, consumer, topic string, changes []app.StateChange, upto uint64, uptoTime time.Time) error {
-	sqltx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	tx := newTxc(sqltx)
-	defer tx.close()
-	defer func() { _ = sqltx.Rollback() }()
-	var cur uint64
-	if err := tx.QueryRowContext(ctx, `SELECT log_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?`, consumer, topic).Scan(&cur); err != nil && err != sql.ErrNoRows {
-		return err
-	}
-	if upto <= cur {
-		// Already applied (a redelivery after a crash between commit and
-		// acknowledgement): nothing to do, nothing applied twice.
+	return s.commitWithPosition(ctx, consumer, topic, upto, uptoTime, func(tx *txc, cur uint64) error {
+		for i := range changes {
+			ch := &changes[i]
+			if ch.Version.Offset <= cur {
+				continue
+			}
+			if err := applyChange(ctx, tx, ch); err != nil {
+				return fmt.Errorf("%s %s@%d: %w", ch.Type, ch.Key, ch.Version.Offset, err)
+			}
+		}
 		return nil
-	}
-	for i := range changes {
-		ch := &changes[i]
-		if ch.Version.Offset <= cur {
-			continue
-		}
-		if err := applyChange(ctx, tx, ch); err != nil {
-			return fmt.Errorf("%s %s@%d: %w", ch.Type, ch.Key, ch.Version.Offset, err)
-		}
-	}
-	if err := setPosition(ctx, sqltx, consumer, topic, upto, uptoTime); err != nil {
-		return fmt.Errorf("set position: %w", err)
-	}
-	return sqltx.Commit()
+	})
 }
 
 func currentVersion(ctx context.Context, tx *txc, q string, key string) (app.Version, bool, error) {

@@ -5,6 +5,7 @@ package vectors
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -198,6 +199,39 @@ func (s *Store) Positions(ctx context.Context) ([]app.ConsumerPosition, error) {
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// commitWithPosition runs apply and moves consumer's position on topic to
+// upto in one write transaction: a change of state and the log position
+// it came from commit together, which makes a replay exact. When the
+// position already is at or past upto (a batch delivered again after a
+// crash between commit and acknowledgement) nothing is applied. apply
+// gets the transaction and the position before the batch.
+func (s *Store) commitWithPosition(ctx context.Context, consumer, topic string, upto uint64, uptoTime time.Time, apply func(tx *txc, cur uint64) error) error {
+	sqltx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := newTxc(sqltx)
+	defer tx.close()
+	defer func() { _ = sqltx.Rollback() }()
+	var cur uint64
+	if err := tx.QueryRowContext(ctx, `SELECT log_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?`, consumer, topic).Scan(&cur); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read position of %s on %s: %w", consumer, topic, err)
+	}
+	if upto <= cur {
+		return nil
+	}
+	if err := apply(tx, cur); err != nil {
+		return err
+	}
+	if err := setPosition(ctx, sqltx, consumer, topic, upto, uptoTime); err != nil {
+		return fmt.Errorf("set position: %w", err)
+	}
+	if err := sqltx.Commit(); err != nil {
+		return fmt.Errorf("commit %s on %s up to %d: %w", consumer, topic, upto, err)
+	}
+	return nil
 }
 
 func setPosition(ctx context.Context, tx *sql.Tx, consumer, topic string, off uint64, t time.Time) error {
