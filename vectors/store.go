@@ -1,5 +1,3 @@
-// Package vectors owns SQLite: the state store, the document index with
-// sqlite-vec and FTS5, and their migrations.
 package vectors
 
 import (
