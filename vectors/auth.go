@@ -40,7 +40,7 @@ func (s *Store) UserByName(ctx context.Context, name string) (*app.User, string,
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", app.Errorf(app.ENOTFOUND, "user %q not found", name)
 	} else if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("look up user %s: %w", name, err)
 	}
 	u.Disabled, u.CreatedAt = disabled == 1, parseTS(created)
 	return &u, hash, nil
@@ -50,7 +50,7 @@ func (s *Store) UserByName(ctx context.Context, name string) (*app.User, string,
 func (s *Store) Users(ctx context.Context) ([]*app.User, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT id, name, role, disabled, created_at FROM users ORDER BY name`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list users: %w", err)
 	}
 	defer rows.Close()
 	var out []*app.User
@@ -59,7 +59,7 @@ func (s *Store) Users(ctx context.Context) ([]*app.User, error) {
 		var disabled int
 		var created string
 		if err := rows.Scan(&u.ID, &u.Name, &u.Role, &disabled, &created); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list users: %w", err)
 		}
 		u.Disabled, u.CreatedAt = disabled == 1, parseTS(created)
 		out = append(out, &u)
@@ -70,8 +70,10 @@ func (s *Store) Users(ctx context.Context) ([]*app.User, error) {
 // CountUsers returns the number of users.
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
-	return n, err
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
 }
 
 // SetUserRole changes a user's role and enabled state; a disabled user's
@@ -83,7 +85,7 @@ func (s *Store) SetUserRole(ctx context.Context, id int64, role string, disabled
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE users SET role = ?, disabled = ? WHERE id = ?`, role, d, id)
 	if err != nil {
-		return err
+		return fmt.Errorf("set role of user %d: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return app.Errorf(app.ENOTFOUND, "user %d not found", id)
@@ -91,22 +93,29 @@ func (s *Store) SetUserRole(ctx context.Context, id int64, role string, disabled
 	if disabled {
 		_, err = s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id)
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("end sessions of user %d: %w", id, err)
+	}
+	return nil
 }
 
 // SetPassword replaces a user's password hash and ends their sessions.
 func (s *Store) SetPassword(ctx context.Context, id int64, passwordHash string) error {
 	if _, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, passwordHash, id); err != nil {
-		return err
+		return fmt.Errorf("set password of user %d: %w", id, err)
 	}
-	_, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id)
-	return err
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
+		return fmt.Errorf("end sessions of user %d: %w", id, err)
+	}
+	return nil
 }
 
 // CreateSession records a new session by the hash of its id.
 func (s *Store) CreateSession(ctx context.Context, idHash string, userID int64, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id_hash, user_id, created_at, last_seen) VALUES (?,?,?,?)`, idHash, userID, ts(now), ts(now))
-	return err
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id_hash, user_id, created_at, last_seen) VALUES (?,?,?,?)`, idHash, userID, ts(now), ts(now)); err != nil {
+		return fmt.Errorf("create session of user %d: %w", userID, err)
+	}
+	return nil
 }
 
 // SessionPrincipal returns who owns a live session, and touches it. An
@@ -121,7 +130,7 @@ func (s *Store) SessionPrincipal(ctx context.Context, idHash string, now time.Ti
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, app.Errorf(app.ENOTFOUND, "no session")
 	} else if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("look up session: %w", err)
 	}
 	c, l := parseTS(created), parseTS(seen)
 	if disabled == 1 || now.Sub(l) > idle || now.Sub(c) > absolute {
@@ -138,8 +147,10 @@ func (s *Store) SessionPrincipal(ctx context.Context, idHash string, now time.Ti
 
 // DeleteSession ends a session.
 func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash)
-	return err
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
 }
 
 // CreateToken stores a new API token by its hash.
@@ -161,7 +172,7 @@ func (s *Store) TokenPrincipal(ctx context.Context, hash string, now time.Time) 
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && revoked != "") {
 		return nil, app.Errorf(app.ENOTFOUND, "unknown or revoked token")
 	} else if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("look up token: %w", err)
 	}
 	if now.Sub(parseTS(used)) > time.Minute {
 		_, _ = s.db.ExecContext(ctx, `UPDATE api_tokens SET last_used = ? WHERE id = ?`, ts(now), p.TokenID)
@@ -173,7 +184,7 @@ func (s *Store) TokenPrincipal(ctx context.Context, hash string, now time.Time) 
 func (s *Store) Tokens(ctx context.Context) ([]*app.APIToken, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT id, name, role, created_at, revoked_at, last_used FROM api_tokens ORDER BY id`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	defer rows.Close()
 	var out []*app.APIToken
@@ -181,7 +192,7 @@ func (s *Store) Tokens(ctx context.Context) ([]*app.APIToken, error) {
 		var t app.APIToken
 		var c, r, u string
 		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &c, &r, &u); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list tokens: %w", err)
 		}
 		t.CreatedAt, t.RevokedAt, t.LastUsed = parseTS(c), parseTS(r), parseTS(u)
 		out = append(out, &t)
@@ -193,7 +204,7 @@ func (s *Store) Tokens(ctx context.Context) ([]*app.APIToken, error) {
 func (s *Store) RevokeToken(ctx context.Context, id int64, now time.Time) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = ''`, ts(now), id)
 	if err != nil {
-		return err
+		return fmt.Errorf("revoke token %d: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return app.Errorf(app.ENOTFOUND, "token %d not found or already revoked", id)

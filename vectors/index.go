@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -62,7 +63,7 @@ func (s *Store) ensureVecTable(ctx context.Context, tx *sql.Tx, m app.EmbedModel
 		// A retired model that is used again missed every change since it
 		// was retired: it fills up as a shadow before it serves again.
 		if _, err := tx.ExecContext(ctx, `UPDATE index_models SET state = 'shadow' WHERE digest = ? AND state = 'retired'`, m.Digest); err != nil {
-			return l, err
+			return l, fmt.Errorf("vector table of %s: %w", m.Name, err)
 		}
 		return l, nil
 	}
@@ -71,7 +72,7 @@ func (s *Store) ensureVecTable(ctx context.Context, tx *sql.Tx, m app.EmbedModel
 		name = "vec_" + hexd[:n]
 		var taken int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_models WHERE vec_table = ?`, name).Scan(&taken); err != nil {
-			return vecLayout{}, err
+			return vecLayout{}, fmt.Errorf("vector table of %s: %w", m.Name, err)
 		}
 		if taken == 0 {
 			break
@@ -90,13 +91,13 @@ func (s *Store) ensureVecTable(ctx context.Context, tx *sql.Tx, m app.EmbedModel
 	state := "active"
 	var active int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_models WHERE state = 'active'`).Scan(&active); err != nil {
-		return l, err
+		return l, fmt.Errorf("vector table of %s: %w", m.Name, err)
 	} else if active > 0 {
 		state = "shadow"
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO index_models (digest, name, dim, vec_table, state, created_at, layout, shards, bits) VALUES (?,?,?,?,?,?,?,?,?)`,
 		m.Digest, m.Name, m.Dim, name, state, ts(s.Now()), l.Version, l.Shards, l.Bits); err != nil {
-		return l, err
+		return l, fmt.Errorf("vector table of %s: %w", m.Name, err)
 	}
 	s.Logger.Info("vector table created", "model", m.Name, "digest", m.Digest, "dim", m.Dim, "table", name, "state", state, "shards", l.Shards)
 	return l, nil
@@ -144,13 +145,13 @@ func (s *Store) CachedVectors(ctx context.Context, digest string, hashes []strin
 			var b []byte
 			if err := rows.Scan(&h, &b); err != nil {
 				rows.Close()
-				return nil, err
+				return nil, fmt.Errorf("cached vectors: %w", err)
 			}
 			out[h] = blobVector(b)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("cached vectors: %w", err)
 		}
 	}
 	return out, nil
@@ -172,7 +173,7 @@ func (s *Store) EntitiesOfPerson(ctx context.Context, id string) ([]app.IndexedE
 		var eid, et, lt string
 		var off uint64
 		if err := rows.Scan(&e.Kind, &e.Key, &eid, &et, &off, &lt, &e.Source); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("entities of person %s: %w", id, err)
 		}
 		e.Version = scanVersion(eid, et, off)
 		e.LogTime, _ = time.Parse(tsLayout, lt)
@@ -198,7 +199,7 @@ func (s *Store) Erased(ctx context.Context, ids []string) (map[string]bool, erro
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return nil, err
+				return nil, fmt.Errorf("look up erasures: %w", err)
 			}
 			out[id] = true
 		}
@@ -240,12 +241,12 @@ func (s *Store) applyDocs(ctx context.Context, tx *txc, batch *app.DocBatch) err
 	var vt vecLayout
 	if hasDocs {
 		if vt, err = s.ensureVecTable(ctx, tx.Tx, batch.Model); err != nil {
-			return err
+			return fmt.Errorf("apply documents: %w", err)
 		}
 	}
 	tables, err := vecTables(ctx, tx)
 	if err != nil {
-		return err
+		return fmt.Errorf("apply documents: %w", err)
 	}
 	a := &docApplier{s: s, tx: tx, vt: vt, tables: tables, batch: batch, dropped: map[string]bool{}}
 	var erasures []string
@@ -264,7 +265,7 @@ func (s *Store) applyDocs(ctx context.Context, tx *txc, batch *app.DocBatch) err
 		// loop would otherwise keep the name.
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_people WHERE passenger_id = ?`, id).Scan(&n); err != nil {
-			return err
+			return fmt.Errorf("apply documents: %w", err)
 		}
 		if n > 0 {
 			return app.Errorf(app.ECONFLICT, "passenger %s is still carried by %d entities", id, n)
@@ -298,12 +299,12 @@ func (a *docApplier) entity(ctx context.Context, e *app.EntityDocs) error {
 	var et string
 	found := true
 	err := tx.QueryRowContext(ctx, `SELECT event_id, event_time, log_offset FROM index_entities WHERE kind = ? AND key = ?`, e.Kind, e.Key).Scan(&cur.EventID, &et, &cur.Offset)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		found = false
 	} else if err != nil {
 		return err
 	} else if cur.EventTime, err = time.Parse(tsLayout, et); err != nil {
-		return err
+		return fmt.Errorf("parse stored event time: %w", err)
 	}
 	version := e.Version
 	switch {
@@ -316,7 +317,7 @@ func (a *docApplier) entity(ctx context.Context, e *app.EntityDocs) error {
 			version = cur
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO index_erasures (passenger_id) VALUES (?)`, e.Key); err != nil {
-			return err
+			return fmt.Errorf("insert into index_erasures: %w", err)
 		}
 	case found && !version.Newer(cur):
 		return nil
@@ -325,7 +326,7 @@ func (a *docApplier) entity(ctx context.Context, e *app.EntityDocs) error {
 		for _, p := range e.People {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_erasures WHERE passenger_id = ?`, p).Scan(&n); err != nil {
-				return err
+				return fmt.Errorf("query index_erasures: %w", err)
 			}
 			if n > 0 {
 				return app.Errorf(app.ECONFLICT, "passenger %s was erased", p)
@@ -356,7 +357,7 @@ func (a *docApplier) entity(ctx context.Context, e *app.EntityDocs) error {
 				// Same text: only the version moves.
 				if _, err := tx.ExecContext(ctx, `UPDATE index_docs SET title = ?, event_id = ?, event_time = ?, log_offset = ?, log_time = ? WHERE rowid = ?`,
 					d.Title, version.EventID, ts(version.EventTime), version.Offset, ts(d.LogTime), o.rowid); err != nil {
-					return err
+					return fmt.Errorf("update index_docs: %w", err)
 				}
 				continue
 			}
@@ -370,12 +371,12 @@ func (a *docApplier) entity(ctx context.Context, e *app.EntityDocs) error {
 	}
 
 	if _, err := tx.ExecContext(ctx, `DELETE FROM index_people WHERE kind = ? AND key = ?`, e.Kind, e.Key); err != nil {
-		return err
+		return fmt.Errorf("delete from index_people: %w", err)
 	}
 	if len(e.Docs) > 0 {
 		for _, p := range e.People {
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO index_people (passenger_id, kind, key) VALUES (?,?,?)`, p, e.Kind, e.Key); err != nil {
-				return err
+				return fmt.Errorf("insert into index_people: %w", err)
 			}
 		}
 	}
@@ -396,18 +397,18 @@ func (a *docApplier) entity(ctx context.Context, e *app.EntityDocs) error {
 func (a *docApplier) storedDocs(ctx context.Context, kind, key string) (map[string]storedDoc, error) {
 	st, err := a.tx.stmt(ctx, `SELECT rowid, doc_id, text_hash, date, airports FROM index_docs WHERE kind = ? AND entity_key = ?`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("stored documents of %s %s: %w", kind, key, err)
 	}
 	rows, err := st.QueryContext(ctx, kind, key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("stored documents of %s %s: %w", kind, key, err)
 	}
 	defer rows.Close()
 	out := map[string]storedDoc{}
 	for rows.Next() {
 		var d storedDoc
 		if err := rows.Scan(&d.rowid, &d.docID, &d.hash, &d.date, &d.airports); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("stored documents of %s %s: %w", kind, key, err)
 		}
 		out[d.docID] = d
 	}
@@ -425,10 +426,10 @@ func (a *docApplier) deleteDoc(ctx context.Context, kind string, d storedDoc) er
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM index_doc_airports WHERE doc_rowid = ?`, d.rowid); err != nil {
-		return err
+		return fmt.Errorf("delete document %s: %w", d.docID, err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM index_docs WHERE rowid = ?`, d.rowid); err != nil {
-		return err
+		return fmt.Errorf("delete document %s: %w", d.docID, err)
 	}
 	if personalKinds[kind] {
 		a.dropped[d.hash] = true
@@ -442,12 +443,12 @@ func (a *docApplier) insertDoc(ctx context.Context, d *app.Doc, v app.Version, a
 	if !fresh {
 		var blob []byte
 		err := tx.QueryRowContext(ctx, `SELECT vector FROM embed_cache WHERE model_digest = ? AND text_hash = ?`, a.batch.Model.Digest, d.TextHash).Scan(&blob)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			// The cache lost it meanwhile (a personal text purged by
 			// another topic's batch): the caller embeds again.
 			return app.Errorf(app.ECONFLICT, "no vector for document %s (text %s)", d.DocID, d.TextHash[:min(12, len(d.TextHash))])
 		} else if err != nil {
-			return err
+			return fmt.Errorf("insert document %s: %w", d.DocID, err)
 		}
 		vec = blobVector(blob)
 	}
@@ -462,7 +463,7 @@ func (a *docApplier) insertDoc(ctx context.Context, d *app.Doc, v app.Version, a
 	}
 	rowid, err := res.LastInsertId()
 	if err != nil {
-		return err
+		return fmt.Errorf("insert document %s: %w", d.DocID, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO docs_fts (rowid, title, text) VALUES (?,?,?)`, rowid, d.Title, d.Text); err != nil {
 		return fmt.Errorf("insert fts: %w", err)
@@ -473,7 +474,7 @@ func (a *docApplier) insertDoc(ctx context.Context, d *app.Doc, v app.Version, a
 	}
 	for _, ap := range d.Airports {
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO index_doc_airports (airport, doc_rowid) VALUES (?,?)`, ap, rowid); err != nil {
-			return err
+			return fmt.Errorf("insert document %s: %w", d.DocID, err)
 		}
 	}
 	if fresh {
@@ -501,21 +502,21 @@ func (s *Store) IndexCounts(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT kind, COUNT(*) FROM index_docs GROUP BY kind`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("count index: %w", err)
 	}
 	for rows.Next() {
 		var k string
 		var n int
 		if err := rows.Scan(&k, &n); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, fmt.Errorf("count index: %w", err)
 		}
 		out[k] = n
 	}
 	rows.Close()
 	var n int
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM embed_cache`).Scan(&n); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("count index: %w", err)
 	}
 	out["cache"] = n
 	return out, nil

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -109,7 +110,7 @@ func vecTable(ctx context.Context, q interface {
 	var l vecLayout
 	var bits int
 	err := q.QueryRowContext(ctx, `SELECT vec_table, dim, layout, shards, bits FROM index_models WHERE digest = ?`, digest).Scan(&l.Table, &l.Dim, &l.Version, &l.Shards, &bits)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return vecLayout{}, nil
 	}
 	l.Bits = bits == 1
@@ -191,12 +192,12 @@ func (s *Store) Nearest(ctx context.Context, q app.SearchQuery, k int, o Nearest
 	if o.Serial || l.Shards == 1 {
 		conn, err := s.vectorConn(ctx)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("nearest vectors: %w", err)
 		}
 		defer conn.Close()
 		for shard := range l.Shards {
 			if parts[shard], err = queryHits(ctx, conn, sqlq, args(shard)); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("nearest vectors: %w", err)
 			}
 		}
 	} else {
@@ -264,7 +265,7 @@ func queryHits(ctx context.Context, conn *sql.Conn, q string, args []any) ([]Vec
 	for rows.Next() {
 		var h VectorHit
 		if err := rows.Scan(&h.Rowid, &h.Distance); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("vector scan: %w", err)
 		}
 		out = append(out, h)
 	}

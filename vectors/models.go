@@ -3,6 +3,7 @@ package vectors
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 func (s *Store) ActiveModel(ctx context.Context) (app.EmbedModel, error) {
 	var m app.EmbedModel
 	err := s.rdb.QueryRowContext(ctx, `SELECT name, digest, dim FROM index_models WHERE state = 'active'`).Scan(&m.Name, &m.Digest, &m.Dim)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return m, app.Errorf(app.ENOTFOUND, "the index has no embedding model yet")
 	} else if err != nil {
 		return m, fmt.Errorf("active model: %w", err)
@@ -38,7 +39,7 @@ func (s *Store) IndexModels(ctx context.Context) ([]app.IndexModel, error) {
 		var r row
 		if err := rows.Scan(&r.m.Name, &r.m.Digest, &r.m.Dim, &r.m.State, &r.table); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, fmt.Errorf("list index models: %w", err)
 		}
 		list = append(list, r)
 	}
@@ -62,7 +63,7 @@ func (s *Store) MissingVectors(ctx context.Context, digest string, limit int) ([
 	l, err := vecTable(ctx, s.rdb, digest)
 	vt := l.Table
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("documents without vectors: %w", err)
 	} else if !l.exists() {
 		return nil, app.Errorf(app.ENOTFOUND, "no vectors of model %s", digest)
 	}
@@ -76,7 +77,7 @@ func (s *Store) MissingVectors(ctx context.Context, digest string, limit int) ([
 	for rows.Next() {
 		var d app.Doc
 		if err := rows.Scan(&d.DocID, &d.Kind, &d.EntityKey, &d.Text, &d.TextHash); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("documents without vectors: %w", err)
 		}
 		out = append(out, d)
 	}
@@ -96,7 +97,7 @@ func (s *Store) PutVectors(ctx context.Context, m app.EmbedModel, docIDs []strin
 	defer func() { _ = sqltx.Rollback() }()
 	l, err := s.ensureVecTable(ctx, sqltx, m)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("put vectors of %s: %w", m.Name, err)
 	}
 	vt := l.Table
 	n := 0
@@ -104,10 +105,10 @@ func (s *Store) PutVectors(ctx context.Context, m app.EmbedModel, docIDs []strin
 		var rowid int64
 		var kind, date, hash string
 		err := tx.QueryRowContext(ctx, `SELECT rowid, kind, date, text_hash FROM index_docs WHERE doc_id = ?`, id).Scan(&rowid, &kind, &date, &hash)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		} else if err != nil {
-			return n, err
+			return n, fmt.Errorf("put vectors of %s: %w", m.Name, err)
 		}
 		vec, ok := vectors[hash]
 		if !ok {
@@ -118,7 +119,7 @@ func (s *Store) PutVectors(ctx context.Context, m app.EmbedModel, docIDs []strin
 		}
 		var have int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+vt+` WHERE rowid = ?`, rowid).Scan(&have); err != nil {
-			return n, err
+			return n, fmt.Errorf("put vectors of %s: %w", m.Name, err)
 		} else if have > 0 {
 			continue
 		}
@@ -127,7 +128,7 @@ func (s *Store) PutVectors(ctx context.Context, m app.EmbedModel, docIDs []strin
 			return n, fmt.Errorf("insert vector: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO embed_cache (model_digest, text_hash, vector) VALUES (?,?,?)`, m.Digest, hash, blob); err != nil {
-			return n, err
+			return n, fmt.Errorf("put vectors of %s: %w", m.Name, err)
 		}
 		n++
 	}
@@ -147,25 +148,25 @@ func (s *Store) ActivateModel(ctx context.Context, m app.EmbedModel) error {
 	l, err := vecTable(ctx, tx, m.Digest)
 	vt := l.Table
 	if err != nil {
-		return err
+		return fmt.Errorf("activate model %s: %w", m.Name, err)
 	} else if !l.exists() {
 		return app.Errorf(app.ENOTFOUND, "no vectors of model %s", m.Name)
 	}
 	var missing int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_docs d WHERE NOT EXISTS (SELECT 1 FROM `+vt+` v WHERE v.rowid = d.rowid)`).Scan(&missing); err != nil {
-		return err
+		return fmt.Errorf("activate model %s: %w", m.Name, err)
 	}
 	if missing > 0 {
 		return app.Errorf(app.ECONFLICT, "model %s still lacks %d vectors", m.Name, missing)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE index_models SET state = 'retired' WHERE state = 'active' AND digest != ?`, m.Digest); err != nil {
-		return err
+		return fmt.Errorf("activate model %s: %w", m.Name, err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE index_models SET state = 'active' WHERE digest = ?`, m.Digest); err != nil {
-		return err
+		return fmt.Errorf("activate model %s: %w", m.Name, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return err
+		return fmt.Errorf("activate model %s: %w", m.Name, err)
 	}
 	s.Logger.Info("embedding model activated", "model", m.Name, "digest", m.Digest, "table", vt, "at", s.Now().UTC().Format(time.RFC3339))
 	return nil

@@ -31,7 +31,7 @@ func fingerprint(p *app.Proposal) string {
 func (s *Store) SaveProposals(ctx context.Context, ps []*app.Proposal, events func(*app.Proposal) ([]*app.Event, error)) ([]*app.Proposal, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("save proposals: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	var stored []*app.Proposal
@@ -39,13 +39,13 @@ func (s *Store) SaveProposals(ctx context.Context, ps []*app.Proposal, events fu
 		fp := fingerprint(p)
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM proposals WHERE locator = ? AND status = 'pending' AND fingerprint = ?`, p.Locator, fp).Scan(&n); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("save proposals: %w", err)
 		}
 		if n > 0 {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'superseded', replaced_by = ? WHERE locator = ? AND status = 'pending'`, p.ID, p.Locator); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("save proposals: %w", err)
 		}
 		need, _ := json.Marshal(p.Need)
 		opts, _ := json.Marshal(p.Options)
@@ -62,10 +62,10 @@ func (s *Store) SaveProposals(ctx context.Context, ps []*app.Proposal, events fu
 		}
 		evs, err := events(p)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("save proposals: %w", err)
 		}
 		if err := addOutbox(ctx, tx, evs); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("save proposals: %w", err)
 		}
 		stored = append(stored, p)
 	}
@@ -108,7 +108,7 @@ func scanProposal(r rowScanner) (*app.Proposal, error) {
 func (s *Store) SaveRanking(ctx context.Context, id string, r app.Ranking, event *app.Event) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("save ranking of %s: %w", id, err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	var res sql.Result
@@ -120,14 +120,14 @@ func (s *Store) SaveRanking(ctx context.Context, id string, r app.Ranking, event
 		res, err = tx.ExecContext(ctx, `UPDATE proposals SET model = ?, model_digest = ?, prompt_hash = ? WHERE id = ? AND status = 'pending'`, r.Model, r.Digest, r.PromptHash, id)
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("save ranking of %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return app.Errorf(app.ECONFLICT, "proposal %s was decided before the model answered", id)
 	}
 	if r.ModelRationale && event != nil {
 		if err := addOutbox(ctx, tx, []*app.Event{event}); err != nil {
-			return err
+			return fmt.Errorf("save ranking of %s: %w", id, err)
 		}
 	}
 	return tx.Commit()
@@ -138,8 +138,10 @@ func (s *Store) Proposal(ctx context.Context, id string) (*app.Proposal, error) 
 	p, err := scanProposal(s.rdb.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, app.Errorf(app.ENOTFOUND, "proposal %q not found", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("load proposal %s: %w", id, err)
 	}
-	return p, err
+	return p, nil
 }
 
 // Proposals lists proposals by flight and rank.
@@ -164,14 +166,14 @@ func (s *Store) Proposals(ctx context.Context, f app.ProposalFilter) ([]*app.Pro
 	}
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list proposals: %w", err)
 	}
 	defer rows.Close()
 	var out []*app.Proposal
 	for rows.Next() {
 		p, err := scanProposal(rows)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list proposals: %w", err)
 		}
 		out = append(out, p)
 	}
@@ -182,7 +184,7 @@ func (s *Store) Proposals(ctx context.Context, f app.ProposalFilter) ([]*app.Pro
 func (s *Store) PendingCounts(ctx context.Context) (map[string]int, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT flight, COUNT(*) FROM proposals WHERE status = 'pending' GROUP BY flight`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("count pending proposals: %w", err)
 	}
 	defer rows.Close()
 	out := map[string]int{}
@@ -190,7 +192,7 @@ func (s *Store) PendingCounts(ctx context.Context) (map[string]int, error) {
 		var k string
 		var n int
 		if err := rows.Scan(&k, &n); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("count pending proposals: %w", err)
 		}
 		out[k] = n
 	}
@@ -212,15 +214,15 @@ func seatsLeft(ctx context.Context, q interface {
 	}
 	var f app.Flight
 	if err := json.Unmarshal([]byte(data), &f); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("seats left on %s %s: %w", flight, cabin, err)
 	}
 	var booked, held int
 	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM booking_segments s JOIN booking_passengers p ON p.locator = s.locator WHERE s.flight_key = ? AND s.cabin = ?`, flight, cabin).Scan(&booked); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("seats left on %s %s: %w", flight, cabin, err)
 	}
 	if err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(h.seats), 0) FROM seat_holds h LEFT JOIN bookings b ON b.locator = h.locator
 		WHERE h.flight_key = ? AND h.cabin = ? AND (b.locator IS NULL OR b.event_time < h.event_time)`, flight, cabin).Scan(&held); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("seats left on %s %s: %w", flight, cabin, err)
 	}
 	return f.Capacity[cabin] - booked - held, nil
 }
@@ -358,7 +360,7 @@ func (s *Store) Reject(ctx context.Context, req app.RejectionRequest, decide app
 func (s *Store) Outbox(ctx context.Context, limit int) ([]app.OutboxItem, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT seq, topic, event FROM outbox ORDER BY seq LIMIT ?`, limit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read outbox: %w", err)
 	}
 	defer rows.Close()
 	var out []app.OutboxItem
@@ -366,7 +368,7 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]app.OutboxItem, error)
 		var it app.OutboxItem
 		var ev string
 		if err := rows.Scan(&it.Seq, &it.Topic, &ev); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read outbox: %w", err)
 		}
 		it.Event = []byte(ev)
 		out = append(out, it)
@@ -376,6 +378,8 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]app.OutboxItem, error)
 
 // DeleteOutbox removes published events up to and including seq.
 func (s *Store) DeleteOutbox(ctx context.Context, upto int64) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, upto)
-	return err
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, upto); err != nil {
+		return fmt.Errorf("delete outbox up to %d: %w", upto, err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -21,14 +22,14 @@ func (s *Store) Flight(ctx context.Context, key string) (*app.FlightRecord, erro
 	var data, id, et string
 	var off uint64
 	err := s.rdb.QueryRowContext(ctx, `SELECT data, event_id, event_time, log_offset FROM flights WHERE key = ?`, key).Scan(&data, &id, &et, &off)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, app.Errorf(app.ENOTFOUND, "flight %q not found", key)
 	} else if err != nil {
 		return nil, fmt.Errorf("query flight: %w", err)
 	}
 	r := &app.FlightRecord{Version: scanVersion(id, et, off)}
 	if err := json.Unmarshal([]byte(data), &r.Flight); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load flight %s: %w", key, err)
 	}
 	return r, nil
 }
@@ -67,11 +68,11 @@ func (s *Store) Flights(ctx context.Context, f app.FlightFilter) ([]*app.FlightR
 		var data, id, et string
 		var off uint64
 		if err := rows.Scan(&data, &id, &et, &off); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list flights: %w", err)
 		}
 		r := &app.FlightRecord{Version: scanVersion(id, et, off)}
 		if err := json.Unmarshal([]byte(data), &r.Flight); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list flights: %w", err)
 		}
 		out = append(out, r)
 	}
@@ -83,14 +84,14 @@ func (s *Store) Booking(ctx context.Context, locator string) (*app.BookingRecord
 	var data, id, et string
 	var off uint64
 	err := s.rdb.QueryRowContext(ctx, `SELECT data, event_id, event_time, log_offset FROM bookings WHERE locator = ?`, locator).Scan(&data, &id, &et, &off)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, app.Errorf(app.ENOTFOUND, "booking %q not found", locator)
 	} else if err != nil {
 		return nil, fmt.Errorf("query booking: %w", err)
 	}
 	r := &app.BookingRecord{Version: scanVersion(id, et, off)}
 	if err := json.Unmarshal([]byte(data), &r.Booking); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load booking %s: %w", locator, err)
 	}
 	return r, nil
 }
@@ -118,11 +119,11 @@ func (s *Store) bookings(ctx context.Context, q string, args ...any) ([]*app.Boo
 		var data, id, et string
 		var off uint64
 		if err := rows.Scan(&data, &id, &et, &off); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list bookings: %w", err)
 		}
 		r := &app.BookingRecord{Version: scanVersion(id, et, off)}
 		if err := json.Unmarshal([]byte(data), &r.Booking); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list bookings: %w", err)
 		}
 		out = append(out, r)
 	}
@@ -135,14 +136,14 @@ func (s *Store) Passenger(ctx context.Context, id string) (*app.PassengerRecord,
 	var data, eid, et string
 	var off uint64
 	err := s.rdb.QueryRowContext(ctx, `SELECT data, event_id, event_time, log_offset FROM passengers WHERE id = ?`, id).Scan(&data, &eid, &et, &off)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, app.Errorf(app.ENOTFOUND, "passenger %q not found", id)
 	} else if err != nil {
 		return nil, fmt.Errorf("query passenger: %w", err)
 	}
 	r := &app.PassengerRecord{Version: scanVersion(eid, et, off)}
 	if err := json.Unmarshal([]byte(data), &r.Passenger); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load passenger %s: %w", id, err)
 	}
 	return r, nil
 }
@@ -164,11 +165,11 @@ func (s *Store) FindPassengers(ctx context.Context, q string, limit int) ([]*app
 		var data, eid, et string
 		var off uint64
 		if err := rows.Scan(&data, &eid, &et, &off); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("find passengers: %w", err)
 		}
 		r := &app.PassengerRecord{Version: scanVersion(eid, et, off)}
 		if err := json.Unmarshal([]byte(data), &r.Passenger); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("find passengers: %w", err)
 		}
 		out = append(out, r)
 	}
@@ -203,7 +204,7 @@ func (s *Store) FlightLoad(ctx context.Context, keys []string) (map[string]int, 
 			var n int
 			if err := rows.Scan(&k, &n); err != nil {
 				rows.Close()
-				return nil, err
+				return nil, fmt.Errorf("flight load: %w", err)
 			}
 			out[k] = n
 		}
@@ -217,14 +218,14 @@ func (s *Store) Document(ctx context.Context, id string) (*app.DocumentRecord, e
 	var data, eid, et string
 	var off uint64
 	err := s.rdb.QueryRowContext(ctx, `SELECT data, event_id, event_time, log_offset FROM documents WHERE id = ? AND deleted = 0`, id).Scan(&data, &eid, &et, &off)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, app.Errorf(app.ENOTFOUND, "document %q not found", id)
 	} else if err != nil {
 		return nil, fmt.Errorf("query document: %w", err)
 	}
 	r := &app.DocumentRecord{Version: scanVersion(eid, et, off)}
 	if err := json.Unmarshal([]byte(data), &r.Document); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load document %s: %w", id, err)
 	}
 	return r, nil
 }
@@ -235,7 +236,7 @@ func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 	for _, t := range []string{"flights", "bookings", "passengers", "documents"} {
 		var n int
 		if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+t).Scan(&n); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("count state: %w", err)
 		}
 		out[t] = n
 	}
@@ -246,7 +247,7 @@ func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 func (s *Store) Documents(ctx context.Context) ([]*app.DocumentRecord, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT data, event_id, event_time, log_offset FROM documents WHERE deleted = 0 ORDER BY id`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list documents: %w", err)
 	}
 	defer rows.Close()
 	var out []*app.DocumentRecord
@@ -254,11 +255,11 @@ func (s *Store) Documents(ctx context.Context) ([]*app.DocumentRecord, error) {
 		var data, eid, et string
 		var off uint64
 		if err := rows.Scan(&data, &eid, &et, &off); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list documents: %w", err)
 		}
 		r := &app.DocumentRecord{Version: scanVersion(eid, et, off)}
 		if err := json.Unmarshal([]byte(data), &r.Document); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list documents: %w", err)
 		}
 		out = append(out, r)
 	}

@@ -149,7 +149,7 @@ func (s *Store) Search(ctx context.Context, q app.SearchQuery) ([]app.SearchHit,
 
 	if len(q.Vector) > 0 {
 		if err := s.knn(ctx, q, depth, get); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("search: %w", err)
 		}
 	}
 	if fq := ftsQuery(q.Text); fq != "" {
@@ -169,7 +169,7 @@ func (s *Store) Search(ctx context.Context, q app.SearchQuery) ([]app.SearchHit,
 			var score float64
 			if err := rows.Scan(&id, &score); err != nil {
 				rows.Close()
-				return nil, err
+				return nil, fmt.Errorf("search: %w", err)
 			}
 			rank++
 			c := get(id)
@@ -182,14 +182,14 @@ func (s *Store) Search(ctx context.Context, q app.SearchQuery) ([]app.SearchHit,
 	}
 	ids := parseIdentifiers(q.Text)
 	if err := s.exactMatches(ctx, q, ids, get); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("search: %w", err)
 	}
 	if len(cands) == 0 {
 		return []app.SearchHit{}, nil
 	}
 	hits, err := s.loadHits(ctx, cands, ids)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("search: %w", err)
 	}
 	sort.Slice(hits, func(i, j int) bool {
 		if hits[i].Score != hits[j].Score {
@@ -206,7 +206,7 @@ func (s *Store) Search(ctx context.Context, q app.SearchQuery) ([]app.SearchHit,
 func (s *Store) knn(ctx context.Context, q app.SearchQuery, depth int, get func(int64) *candidate) error {
 	hits, err := s.Nearest(ctx, q, depth, NearestOptions{Quantized: s.Quantize, Oversample: s.Oversample})
 	if err != nil {
-		return err
+		return fmt.Errorf("vector candidates: %w", err)
 	}
 	for i, h := range hits {
 		c := get(h.Rowid)
@@ -231,7 +231,7 @@ func (s *Store) exactMatches(ctx context.Context, q app.SearchQuery, ids identif
 		for rows.Next() {
 			var id int64
 			if err := rows.Scan(&id); err != nil {
-				return err
+				return fmt.Errorf("exact matches: %w", err)
 			}
 			c := get(id)
 			c.boost, c.exact = exactBoost, ident
@@ -240,13 +240,13 @@ func (s *Store) exactMatches(ctx context.Context, q app.SearchQuery, ids identif
 	}
 	for _, l := range ids.locators {
 		if err := run(`d.kind = 'booking' AND d.entity_key = ?`, l, l); err != nil {
-			return err
+			return fmt.Errorf("exact matches: %w", err)
 		}
 	}
 	for _, f := range ids.flights {
 		// A flight's key is its number and date: LH400-2026-11-25.
 		if err := run(`d.kind = 'flight' AND d.entity_key >= ? AND d.entity_key < ?`, f, f+"-", f+"."); err != nil {
-			return err
+			return fmt.Errorf("exact matches: %w", err)
 		}
 	}
 	return nil
@@ -273,7 +273,7 @@ func (s *Store) loadHits(ctx context.Context, cands map[int64]*candidate, ids id
 			var off uint64
 			if err := rows.Scan(&rowid, &h.DocID, &h.Kind, &h.EntityKey, &airports, &h.Date, &h.Title, &h.Text, &eid, &et, &off, &lt); err != nil {
 				rows.Close()
-				return nil, err
+				return nil, fmt.Errorf("load hits: %w", err)
 			}
 			c := cands[rowid]
 			h.Airports = strings.Fields(airports)
@@ -302,7 +302,7 @@ func (s *Store) loadHits(ctx context.Context, cands map[int64]*candidate, ids id
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("load hits: %w", err)
 		}
 	}
 	return hits, nil

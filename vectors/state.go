@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,118 +40,150 @@ func currentVersion(ctx context.Context, tx *txc, q string, key string) (app.Ver
 	var v app.Version
 	var et string
 	err := tx.QueryRowContext(ctx, q, key).Scan(&v.EventID, &et, &v.Offset)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return v, false, nil
 	} else if err != nil {
-		return v, false, err
+		return v, false, fmt.Errorf("current version of %s: %w", key, err)
 	}
 	v.EventTime, err = time.Parse(tsLayout, et)
 	return v, true, err
 }
 
+// applyChange stores one change unless the state holds a version as new
+// (app.Version.Newer).
 func applyChange(ctx context.Context, tx *txc, ch *app.StateChange) error {
-	v := ch.Version
 	switch {
 	case ch.Flight != nil:
-		cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM flights WHERE key = ?`, ch.Key)
-		if err != nil || (ok && !v.Newer(cur)) {
-			return err
-		}
-		f := ch.Flight
-		data, _ := json.Marshal(f)
-		_, err = tx.ExecContext(ctx, `INSERT INTO flights (key, carrier, number, date, origin, destination, scheduled_departure, departure, arrival, status, gate, data, event_id, event_time, log_offset, log_time)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-			ON CONFLICT (key) DO UPDATE SET carrier=excluded.carrier, number=excluded.number, date=excluded.date, origin=excluded.origin, destination=excluded.destination,
-			scheduled_departure=excluded.scheduled_departure, departure=excluded.departure, arrival=excluded.arrival, status=excluded.status, gate=excluded.gate,
-			data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
-			ch.Key, f.Carrier, f.Number, f.Date, f.Origin, f.Destination, ts(f.ScheduledDeparture), ts(f.Departure()), ts(f.Arrival()), f.Status, f.Gate,
-			string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime))
-		return err
-
+		return applyFlight(ctx, tx, ch)
 	case ch.Booking != nil:
-		cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM bookings WHERE locator = ?`, ch.Key)
-		if err != nil || (ok && !v.Newer(cur)) {
-			return err
-		}
-		b := *ch.Booking
-		if err := scrubErased(ctx, tx, &b); err != nil {
-			return err
-		}
-		data, _ := json.Marshal(b)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO bookings (locator, status, data, event_id, event_time, log_offset, log_time) VALUES (?,?,?,?,?,?,?)
-			ON CONFLICT (locator) DO UPDATE SET status=excluded.status, data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
-			ch.Key, b.Status, string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime)); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM booking_segments WHERE locator = ?`, ch.Key); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM booking_passengers WHERE locator = ?`, ch.Key); err != nil {
-			return err
-		}
-		if b.Status == app.BookingCancelled {
-			// A cancelled booking holds no seats and links to nobody.
-			return nil
-		}
-		for i, sg := range b.Segments {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO booking_segments (locator, idx, flight_key, cabin, seat) VALUES (?,?,?,?,?)`, ch.Key, i, sg.Flight, sg.Cabin, sg.Seat); err != nil {
-				return err
-			}
-		}
-		for _, p := range b.Passengers {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO booking_passengers (locator, passenger_id) VALUES (?,?)`, ch.Key, p.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-
+		return applyBooking(ctx, tx, ch)
 	case ch.Passenger != nil:
-		// The newest of the profile and an erasure wins.
-		cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM passengers WHERE id = ?`, ch.Key)
-		if err != nil || (ok && !v.Newer(cur)) {
-			return err
-		}
-		er, erased, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM passenger_erasures WHERE id = ?`, ch.Key)
-		if err != nil || (erased && !v.Newer(er)) {
-			return err
-		}
-		if ch.Type == app.TypePassengerErased {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM passengers WHERE id = ?`, ch.Key); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO passenger_erasures (id, event_id, event_time, log_offset) VALUES (?,?,?,?)
-				ON CONFLICT (id) DO UPDATE SET event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset`,
-				ch.Key, v.EventID, ts(v.EventTime), v.Offset); err != nil {
-				return err
-			}
-			return scrubBookingsOf(ctx, tx, ch.Key)
-		}
-		p := ch.Passenger
-		data, _ := json.Marshal(p)
-		_, err = tx.ExecContext(ctx, `INSERT INTO passengers (id, name, tier, data, event_id, event_time, log_offset, log_time) VALUES (?,?,?,?,?,?,?,?)
-			ON CONFLICT (id) DO UPDATE SET name=excluded.name, tier=excluded.tier, data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
-			ch.Key, p.Name, p.Tier, string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime))
-		return err
-
+		return applyPassenger(ctx, tx, ch)
 	case ch.Document != nil:
-		cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM documents WHERE id = ?`, ch.Key)
-		if err != nil || (ok && !v.Newer(cur)) {
-			return err
-		}
-		d := *ch.Document
-		deleted := 0
-		if ch.Type == app.TypeDocumentDeleted {
-			// Keep only a tombstone so a late older upsert cannot revive it.
-			d = app.Document{ID: d.ID}
-			deleted = 1
-		}
-		data, _ := json.Marshal(d)
-		_, err = tx.ExecContext(ctx, `INSERT INTO documents (id, title, airport, deleted, data, event_id, event_time, log_offset, log_time) VALUES (?,?,?,?,?,?,?,?,?)
-			ON CONFLICT (id) DO UPDATE SET title=excluded.title, airport=excluded.airport, deleted=excluded.deleted, data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
-			ch.Key, d.Title, d.Airport, deleted, string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime))
-		return err
+		return applyDocument(ctx, tx, ch)
 	}
 	return fmt.Errorf("change carries no entity")
+}
+
+func applyFlight(ctx context.Context, tx *txc, ch *app.StateChange) error {
+	v := ch.Version
+	cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM flights WHERE key = ?`, ch.Key)
+	if err != nil || (ok && !v.Newer(cur)) {
+		return err
+	}
+	f := ch.Flight
+	data, _ := json.Marshal(f)
+	_, err = tx.ExecContext(ctx, `INSERT INTO flights (key, carrier, number, date, origin, destination, scheduled_departure, departure, arrival, status, gate, data, event_id, event_time, log_offset, log_time)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (key) DO UPDATE SET carrier=excluded.carrier, number=excluded.number, date=excluded.date, origin=excluded.origin, destination=excluded.destination,
+		scheduled_departure=excluded.scheduled_departure, departure=excluded.departure, arrival=excluded.arrival, status=excluded.status, gate=excluded.gate,
+		data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
+		ch.Key, f.Carrier, f.Number, f.Date, f.Origin, f.Destination, ts(f.ScheduledDeparture), ts(f.Departure()), ts(f.Arrival()), f.Status, f.Gate,
+		string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime))
+	if err != nil {
+		return fmt.Errorf("upsert flight: %w", err)
+	}
+	return nil
+}
+
+// applyBooking stores a booking with its segments and passengers; a
+// cancelled one keeps neither.
+func applyBooking(ctx context.Context, tx *txc, ch *app.StateChange) error {
+	v := ch.Version
+	cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM bookings WHERE locator = ?`, ch.Key)
+	if err != nil || (ok && !v.Newer(cur)) {
+		return err
+	}
+	b := *ch.Booking
+	if err := scrubErased(ctx, tx, &b); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(b)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO bookings (locator, status, data, event_id, event_time, log_offset, log_time) VALUES (?,?,?,?,?,?,?)
+			ON CONFLICT (locator) DO UPDATE SET status=excluded.status, data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
+		ch.Key, b.Status, string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime)); err != nil {
+		return fmt.Errorf("upsert booking %s: %w", ch.Key, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM booking_segments WHERE locator = ?`, ch.Key); err != nil {
+		return fmt.Errorf("clear segments: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM booking_passengers WHERE locator = ?`, ch.Key); err != nil {
+		return fmt.Errorf("clear passengers: %w", err)
+	}
+	if b.Status == app.BookingCancelled {
+		// A cancelled booking holds no seats and links to nobody.
+		return nil
+	}
+	for i, sg := range b.Segments {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO booking_segments (locator, idx, flight_key, cabin, seat) VALUES (?,?,?,?,?)`, ch.Key, i, sg.Flight, sg.Cabin, sg.Seat); err != nil {
+			return fmt.Errorf("insert segment: %w", err)
+		}
+	}
+	for _, p := range b.Passengers {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO booking_passengers (locator, passenger_id) VALUES (?,?)`, ch.Key, p.ID); err != nil {
+			return fmt.Errorf("link passenger: %w", err)
+		}
+	}
+	return nil
+
+}
+
+// applyPassenger stores a profile or an erasure, the newest of both
+// winning; an erasure also blanks the person on their bookings.
+func applyPassenger(ctx context.Context, tx *txc, ch *app.StateChange) error {
+	v := ch.Version
+	// The newest of the profile and an erasure wins.
+	cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM passengers WHERE id = ?`, ch.Key)
+	if err != nil || (ok && !v.Newer(cur)) {
+		return err
+	}
+	er, erased, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM passenger_erasures WHERE id = ?`, ch.Key)
+	if err != nil || (erased && !v.Newer(er)) {
+		return err
+	}
+	if ch.Type == app.TypePassengerErased {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM passengers WHERE id = ?`, ch.Key); err != nil {
+			return fmt.Errorf("delete passenger: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO passenger_erasures (id, event_id, event_time, log_offset) VALUES (?,?,?,?)
+			ON CONFLICT (id) DO UPDATE SET event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset`,
+			ch.Key, v.EventID, ts(v.EventTime), v.Offset); err != nil {
+			return fmt.Errorf("record erasure of %s: %w", ch.Key, err)
+		}
+		return scrubBookingsOf(ctx, tx, ch.Key)
+	}
+	p := ch.Passenger
+	data, _ := json.Marshal(p)
+	_, err = tx.ExecContext(ctx, `INSERT INTO passengers (id, name, tier, data, event_id, event_time, log_offset, log_time) VALUES (?,?,?,?,?,?,?,?)
+		ON CONFLICT (id) DO UPDATE SET name=excluded.name, tier=excluded.tier, data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
+		ch.Key, p.Name, p.Tier, string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime))
+	if err != nil {
+		return fmt.Errorf("upsert passenger: %w", err)
+	}
+	return nil
+}
+
+func applyDocument(ctx context.Context, tx *txc, ch *app.StateChange) error {
+	v := ch.Version
+	cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM documents WHERE id = ?`, ch.Key)
+	if err != nil || (ok && !v.Newer(cur)) {
+		return err
+	}
+	d := *ch.Document
+	deleted := 0
+	if ch.Type == app.TypeDocumentDeleted {
+		// Keep only a tombstone so a late older upsert cannot revive it.
+		d = app.Document{ID: d.ID}
+		deleted = 1
+	}
+	data, _ := json.Marshal(d)
+	_, err = tx.ExecContext(ctx, `INSERT INTO documents (id, title, airport, deleted, data, event_id, event_time, log_offset, log_time) VALUES (?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (id) DO UPDATE SET title=excluded.title, airport=excluded.airport, deleted=excluded.deleted, data=excluded.data, event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset, log_time=excluded.log_time`,
+		ch.Key, d.Title, d.Airport, deleted, string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime))
+	if err != nil {
+		return fmt.Errorf("upsert document: %w", err)
+	}
+	return nil
 }
 
 // ErasedName replaces the name of an erased person on bookings.
@@ -164,7 +197,7 @@ func scrubErased(ctx context.Context, tx *txc, b *app.Booking) error {
 	for i, p := range ps {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM passenger_erasures WHERE id = ?`, p.ID).Scan(&n); err != nil {
-			return err
+			return fmt.Errorf("scrub erased passengers of %s: %w", b.Locator, err)
 		}
 		if n > 0 {
 			ps[i].Name = ErasedName
@@ -179,7 +212,7 @@ func scrubBookingsOf(ctx context.Context, tx *txc, passengerID string) error {
 	rows, err := tx.QueryContext(ctx, `SELECT locator, data FROM bookings WHERE locator IN (SELECT locator FROM booking_passengers WHERE passenger_id = ?)
 		OR (status = 'cancelled' AND data LIKE ?)`, passengerID, "%"+passengerID+"%")
 	if err != nil {
-		return err
+		return fmt.Errorf("scrub bookings of %s: %w", passengerID, err)
 	}
 	type upd struct{ loc, data string }
 	var ups []upd
@@ -187,12 +220,12 @@ func scrubBookingsOf(ctx context.Context, tx *txc, passengerID string) error {
 		var loc, data string
 		if err := rows.Scan(&loc, &data); err != nil {
 			rows.Close()
-			return err
+			return fmt.Errorf("scrub bookings of %s: %w", passengerID, err)
 		}
 		var b app.Booking
 		if err := json.Unmarshal([]byte(data), &b); err != nil {
 			rows.Close()
-			return err
+			return fmt.Errorf("scrub bookings of %s: %w", passengerID, err)
 		}
 		changed := false
 		for i := range b.Passengers {
@@ -208,7 +241,7 @@ func scrubBookingsOf(ctx context.Context, tx *txc, passengerID string) error {
 	rows.Close()
 	for _, u := range ups {
 		if _, err := tx.ExecContext(ctx, `UPDATE bookings SET data = ? WHERE locator = ?`, u.data, u.loc); err != nil {
-			return err
+			return fmt.Errorf("scrub bookings of %s: %w", passengerID, err)
 		}
 	}
 	return rows.Err()
@@ -217,7 +250,7 @@ func scrubBookingsOf(ctx context.Context, tx *txc, passengerID string) error {
 func hashRows(ctx context.Context, db *sql.DB, q string) (string, int, error) {
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
-		return "", 0, err
+		return "", 0, fmt.Errorf("hash rows: %w", err)
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
@@ -230,7 +263,7 @@ func hashRows(ctx context.Context, db *sql.DB, q string) (string, int, error) {
 	n := 0
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return "", 0, err
+			return "", 0, fmt.Errorf("hash rows: %w", err)
 		}
 		for _, v := range vals {
 			fmt.Fprintf(h, "%v\x1f", v)

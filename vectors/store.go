@@ -97,7 +97,7 @@ func (s *Store) Open() error {
 		return fmt.Errorf("pragma: %w", err)
 	}
 	if err := s.migrate(); err != nil {
-		return err
+		return fmt.Errorf("migrate %s: %w", s.Path, err)
 	}
 	if s.rdb, err = sql.Open("sqlite3", dsn(s.Path, true)); err != nil {
 		return fmt.Errorf("open store readers: %w", err)
@@ -132,7 +132,7 @@ func (s *Store) migrate() error {
 	}
 	names, err := fs.Glob(migrations.FS, "*.sql")
 	if err != nil {
-		return err
+		return fmt.Errorf("migrate: %w", err)
 	}
 	sort.Strings(names)
 	for _, name := range names {
@@ -146,24 +146,24 @@ func (s *Store) migrate() error {
 func (s *Store) migrateFile(name string) error {
 	tx, err := s.db.Begin()
 	if err != nil {
-		return err
+		return fmt.Errorf("migration %s: %w", name, err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	var n int
 	if err := tx.QueryRow(`SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
-		return err
+		return fmt.Errorf("migration %s: %w", name, err)
 	} else if n > 0 {
 		return nil
 	}
 	body, err := fs.ReadFile(migrations.FS, name)
 	if err != nil {
-		return err
+		return fmt.Errorf("migration %s: %w", name, err)
 	}
 	if _, err := tx.Exec(string(body)); err != nil {
-		return err
+		return fmt.Errorf("migration %s: %w", name, err)
 	}
 	if _, err := tx.Exec(`INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, name, s.Now().UTC().Format(time.RFC3339)); err != nil {
-		return err
+		return fmt.Errorf("migration %s: %w", name, err)
 	}
 	s.Logger.Info("migration applied", "name", name)
 	return tx.Commit()
@@ -173,17 +173,19 @@ func (s *Store) migrateFile(name string) error {
 func (s *Store) Position(ctx context.Context, consumer, topic string) (uint64, error) {
 	var off uint64
 	err := s.db.QueryRowContext(ctx, `SELECT log_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?`, consumer, topic).Scan(&off)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("position of %s on %s: %w", consumer, topic, err)
 	}
-	return off, err
+	return off, nil
 }
 
 // Positions returns every consumer position kept in this store.
 func (s *Store) Positions(ctx context.Context) ([]app.ConsumerPosition, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT consumer, topic, log_offset, log_time FROM consumer_offsets ORDER BY consumer, topic`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list positions: %w", err)
 	}
 	defer rows.Close()
 	var out []app.ConsumerPosition
@@ -191,7 +193,7 @@ func (s *Store) Positions(ctx context.Context) ([]app.ConsumerPosition, error) {
 		var p app.ConsumerPosition
 		var lt string
 		if err := rows.Scan(&p.Consumer, &p.Topic, &p.Offset, &lt); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list positions: %w", err)
 		}
 		p.LogTime, _ = time.Parse(time.RFC3339Nano, lt)
 		out = append(out, p)
@@ -271,11 +273,11 @@ func placeholders(n int) string {
 func (s *Store) SetPosition(ctx context.Context, consumer, topic string, off uint64, t time.Time) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("set position of %s on %s: %w", consumer, topic, err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if err := setPosition(ctx, tx, consumer, topic, off, t); err != nil {
-		return err
+		return fmt.Errorf("set position of %s on %s: %w", consumer, topic, err)
 	}
 	return tx.Commit()
 }
