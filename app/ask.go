@@ -100,30 +100,9 @@ func (a *Asker) Ask(ctx context.Context, req AskRequest, onToken func(string)) (
 			out.Freshness += " (the index lags behind the log: recent changes may be missing)"
 		}
 	}
-	q := SearchQuery{Text: req.Question, K: 6, Airport: req.Airport}
-	if req.Flight != "" {
-		q.Text = flightNumber(req.Flight) + " " + q.Text
-	}
-	if req.Booking != "" {
-		q.Text = req.Booking + " " + q.Text
-	}
-	hits, _, err := a.Search.Search(ctx, q)
+	data, err := a.retrieve(ctx, req, &out)
 	if err != nil {
 		return out, err
-	}
-	// Only hits that matched the words or an identifier count as relevant;
-	// a vector neighbour alone is too weak to answer from.
-	var data []map[string]any
-	for _, h := range hits {
-		if h.TextRank == 0 && h.Exact == "" {
-			continue
-		}
-		text := h.Text
-		if len(text) > 900 {
-			text = text[:900]
-		}
-		out.Sources = append(out.Sources, AskSource{ID: h.EntityKey, Kind: h.Kind, Title: h.Title, Offset: h.Version.Offset, AgeSecond: h.Age})
-		data = append(data, map[string]any{"id": h.EntityKey, "kind": h.Kind, "title": h.Title, "text": text})
 	}
 	if len(data) == 0 {
 		out.NotInData = true
@@ -159,36 +138,75 @@ func (a *Asker) Ask(ctx context.Context, req AskRequest, onToken func(string)) (
 	guard.flush()
 	out.Model, out.Digest = reply.Model, reply.Digest
 	out.Answer = strings.TrimSpace(reply.Content)
+	checkAnswer(&out, string(b))
+	return out, nil
+}
+
+// retrieve searches for the question in its scope and returns the
+// relevant hits as the model's data, adding them to out's sources.
+func (a *Asker) retrieve(ctx context.Context, req AskRequest, out *AskAnswer) ([]map[string]any, error) {
+	q := SearchQuery{Text: req.Question, K: 6, Airport: req.Airport}
+	if req.Flight != "" {
+		q.Text = flightNumber(req.Flight) + " " + q.Text
+	}
+	if req.Booking != "" {
+		q.Text = req.Booking + " " + q.Text
+	}
+	hits, _, err := a.Search.Search(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	// Only hits that matched the words or an identifier count as relevant;
+	// a vector neighbour alone is too weak to answer from.
+	var data []map[string]any
+	for _, h := range hits {
+		if h.TextRank == 0 && h.Exact == "" {
+			continue
+		}
+		text := h.Text
+		if len(text) > 900 {
+			text = text[:900]
+		}
+		out.Sources = append(out.Sources, AskSource{ID: h.EntityKey, Kind: h.Kind, Title: h.Title, Offset: h.Version.Offset, AgeSecond: h.Age})
+		data = append(data, map[string]any{"id": h.EntityKey, "kind": h.Kind, "title": h.Title, "text": text})
+	}
+	return data, nil
+}
+
+// checkAnswer records in a's findings what the validator refuses in its
+// answer: citations of sources not retrieved, flights not in data (the
+// retrieved records as given to the model), links, the instructions
+// repeated; and marks an answer that says it is not in the data.
+func checkAnswer(a *AskAnswer, data string) {
 	known := map[string]bool{}
-	for _, s := range out.Sources {
+	for _, s := range a.Sources {
 		known[s.ID] = true
 	}
-	for _, m := range reCitation.FindAllStringSubmatch(out.Answer, -1) {
+	for _, m := range reCitation.FindAllStringSubmatch(a.Answer, -1) {
 		id := strings.SplitN(m[1], "#", 2)[0]
 		if known[id] {
-			if !slices.Contains(out.Citations, id) {
-				out.Citations = append(out.Citations, id)
+			if !slices.Contains(a.Citations, id) {
+				a.Citations = append(a.Citations, id)
 			}
 		} else {
-			out.Findings = append(out.Findings, fmt.Sprintf("cites %q, which was not retrieved", m[1]))
+			a.Findings = append(a.Findings, fmt.Sprintf("cites %q, which was not retrieved", m[1]))
 		}
 	}
-	corpus := strings.ToUpper(string(b))
-	for _, m := range reFlightNo.FindAllStringSubmatch(out.Answer, -1) {
+	corpus := strings.ToUpper(data)
+	for _, m := range reFlightNo.FindAllStringSubmatch(a.Answer, -1) {
 		if fn := m[1] + m[2]; m[1] != "EU" && !strings.Contains(strings.ReplaceAll(corpus, " ", ""), fn) {
-			out.Findings = append(out.Findings, fmt.Sprintf("names flight %s, which is not in the retrieved data", fn))
+			a.Findings = append(a.Findings, fmt.Sprintf("names flight %s, which is not in the retrieved data", fn))
 		}
 	}
-	if reLink.MatchString(out.Answer) {
-		out.Findings = append(out.Findings, "contains a link")
+	if reLink.MatchString(a.Answer) {
+		a.Findings = append(a.Findings, "contains a link")
 	}
-	if strings.Contains(out.Answer, "You answer questions of airport staff") {
-		out.Findings = append(out.Findings, "repeats the instructions")
+	if strings.Contains(a.Answer, "You answer questions of airport staff") {
+		a.Findings = append(a.Findings, "repeats the instructions")
 	}
-	if strings.Contains(strings.ToLower(out.Answer), "not in the data") {
-		out.NotInData = true
+	if strings.Contains(strings.ToLower(a.Answer), "not in the data") {
+		a.NotInData = true
 	}
-	return out, nil
 }
 
 // leakMarkers are pieces of the instructions and the data block that an

@@ -202,36 +202,75 @@ func (p *Proposer) PlanFlight(ctx context.Context, key string, offset uint64) ([
 	if offset == 0 {
 		offset = fr.Version.Offset
 	}
+	needs, err := p.needsOn(ctx, key, now)
+	if err != nil || len(needs) == 0 {
+		return nil, err
+	}
+	cands, err := p.candidates(ctx, needs)
+	if err != nil {
+		return nil, err
+	}
+	seats := map[string]int{}
+	left := func(f, c string) int {
+		k := f + "/" + c
+		if n, ok := seats[k]; ok {
+			return n
+		}
+		n, err := p.Store.SeatsLeft(ctx, f, c)
+		if err != nil {
+			n = 0
+		}
+		seats[k] = n
+		return n
+	}
+	props := proposalsFor(key, offset, now, PlanAll(needs, cands, left, p.Rules))
+	stored, err := p.Store.SaveProposals(ctx, props, func(pr *Proposal) ([]*Event, error) {
+		var to []string
+		if o := pr.ChosenOption(); o != nil {
+			to = o.Flights
+		}
+		e, err := NewEvent("rebooking-proposed-"+pr.ID, "apron/proposer", TypeRebookingProposed, pr.Locator, now,
+			RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, ToFlights: to, Rationale: pr.Rationale, LogOffset: pr.LogOffset})
+		return []*Event{e}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.stored(ctx, key, len(needs), stored)
+	return stored, nil
+}
+
+// needsOn returns the rebooking needs of the bookings whose disruption is
+// the flight key.
+func (p *Proposer) needsOn(ctx context.Context, key string, now time.Time) ([]Need, error) {
 	bookings, err := p.Store.BookingsOnFlight(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	flights := map[string]*Flight{}
-	get := func(k string) *Flight {
-		if f, ok := flights[k]; ok {
-			return f
+	for _, b := range bookings {
+		for _, sg := range b.Segments {
+			if _, ok := flights[sg.Flight]; ok {
+				continue
+			}
+			flights[sg.Flight] = nil
+			if fr, err := p.Store.Flight(ctx, sg.Flight); err == nil {
+				flights[sg.Flight] = &fr.Flight
+			}
 		}
-		fr, err := p.Store.Flight(ctx, k)
-		if err != nil {
-			flights[k] = nil
-			return nil
-		}
-		flights[k] = &fr.Flight
-		return &fr.Flight
 	}
 	var needs []Need
 	for _, b := range bookings {
-		for _, sg := range b.Segments {
-			get(sg.Flight)
-		}
 		if n, ok := NeedFor(&b.Booking, flights, p.Rules, now); ok && n.Disrupted == key {
 			needs = append(needs, n)
 		}
 	}
-	if len(needs) == 0 {
-		return nil, nil
-	}
-	// Candidates: every flight on the days the options may use.
+	return needs, nil
+}
+
+// candidates returns every flight on the days the options of needs may
+// use, a day either side included.
+func (p *Proposer) candidates(ctx context.Context, needs []Need) ([]*Flight, error) {
 	earliest, latest := needs[0].Earliest, needs[0].Latest
 	for _, n := range needs {
 		if n.Earliest.Before(earliest) {
@@ -252,20 +291,12 @@ func (p *Proposer) PlanFlight(ctx context.Context, key string, offset uint64) ([
 			cands = append(cands, &f)
 		}
 	}
-	seats := map[string]int{}
-	left := func(f, c string) int {
-		k := f + "/" + c
-		if n, ok := seats[k]; ok {
-			return n
-		}
-		n, err := p.Store.SeatsLeft(ctx, f, c)
-		if err != nil {
-			n = 0
-		}
-		seats[k] = n
-		return n
-	}
-	plans := PlanAll(needs, cands, left, p.Rules)
+	return cands, nil
+}
+
+// proposalsFor turns the plans for a disrupted flight into pending
+// proposals, the rules' first option chosen.
+func proposalsFor(key string, offset uint64, now time.Time, plans []Plan) []*Proposal {
 	var props []*Proposal
 	for i, pl := range plans {
 		pr := &Proposal{
@@ -282,18 +313,12 @@ func (p *Proposer) PlanFlight(ctx context.Context, key string, offset uint64) ([
 		pr.ID = fmt.Sprintf("p-%s-%d-%s", pr.Locator, offset, hex.EncodeToString(h[:3]))
 		props = append(props, pr)
 	}
-	stored, err := p.Store.SaveProposals(ctx, props, func(pr *Proposal) ([]*Event, error) {
-		var to []string
-		if o := pr.ChosenOption(); o != nil {
-			to = o.Flights
-		}
-		e, err := NewEvent("rebooking-proposed-"+pr.ID, "apron/proposer", TypeRebookingProposed, pr.Locator, now,
-			RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, ToFlights: to, Rationale: pr.Rationale, LogOffset: pr.LogOffset})
-		return []*Event{e}, err
-	})
-	if err != nil {
-		return nil, err
-	}
+	return props
+}
+
+// stored queues the new proposals of a flight for ranking, has the outbox
+// publish their events and tells the listener.
+func (p *Proposer) stored(ctx context.Context, key string, bookings int, stored []*Proposal) {
 	for _, pr := range stored {
 		if p.Ranker == nil || len(pr.Options) < 2 {
 			continue
@@ -304,14 +329,14 @@ func (p *Proposer) PlanFlight(ctx context.Context, key string, offset uint64) ([
 			p.Logger.Warn("ranking queue full: the rules' choice stands", "proposal", pr.ID)
 		}
 	}
-	if len(stored) > 0 {
-		p.Logger.Info("proposals", "flight", key, "bookings", len(needs), "new", len(stored))
-		p.Flush()
-		if p.Listener != nil {
-			p.Listener.ProposalsChanged(context.WithoutCancel(ctx), key)
-		}
+	if len(stored) == 0 {
+		return
 	}
-	return stored, nil
+	p.Logger.Info("proposals", "flight", key, "bookings", bookings, "new", len(stored))
+	p.Flush()
+	if p.Listener != nil {
+		p.Listener.ProposalsChanged(context.WithoutCancel(ctx), key)
+	}
 }
 
 // outboxLoop publishes queued events to the log, in order, then removes
