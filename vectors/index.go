@@ -293,7 +293,35 @@ type docApplier struct {
 	dropped map[string]bool // text hashes of personal documents removed
 }
 
+// entity replaces the documents of one entity version, unless the index
+// holds a version as new. Returns ECONFLICT when e.Expect does not hold
+// or a document would carry an erased person.
 func (a *docApplier) entity(ctx context.Context, e *app.EntityDocs) error {
+	version, apply, err := a.version(ctx, e)
+	if err != nil || !apply {
+		return err
+	}
+	if len(e.Docs) > 0 {
+		for _, p := range e.People {
+			var n int
+			if err := a.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_erasures WHERE passenger_id = ?`, p).Scan(&n); err != nil {
+				return fmt.Errorf("look up erasure: %w", err)
+			}
+			if n > 0 {
+				return app.Errorf(app.ECONFLICT, "passenger %s was erased", p)
+			}
+		}
+	}
+	if err := a.replaceDocs(ctx, e, version); err != nil {
+		return err
+	}
+	return a.record(ctx, e, version)
+}
+
+// version returns the version e is stored with (an erasure keeps a newer
+// one) and whether to apply e at all. An erasure is recorded here and
+// always applied.
+func (a *docApplier) version(ctx context.Context, e *app.EntityDocs) (app.Version, bool, error) {
 	tx := a.tx
 	var cur app.Version
 	var et string
@@ -302,38 +330,33 @@ func (a *docApplier) entity(ctx context.Context, e *app.EntityDocs) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		found = false
 	} else if err != nil {
-		return err
+		return app.Version{}, false, fmt.Errorf("indexed version: %w", err)
 	} else if cur.EventTime, err = time.Parse(tsLayout, et); err != nil {
-		return fmt.Errorf("parse stored event time: %w", err)
+		return app.Version{}, false, fmt.Errorf("parse stored event time: %w", err)
 	}
 	version := e.Version
 	switch {
 	case e.Expect != nil:
 		if x := e.Expect; !found || cur.EventID != x.EventID || cur.Offset != x.Offset || !cur.EventTime.Equal(x.EventTime) {
-			return app.Errorf(app.ECONFLICT, "index holds another version of %s %s", e.Kind, e.Key)
+			return app.Version{}, false, app.Errorf(app.ECONFLICT, "index holds another version of %s %s", e.Kind, e.Key)
 		}
 	case e.Erasure:
 		if found && !version.Newer(cur) {
 			version = cur
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO index_erasures (passenger_id) VALUES (?)`, e.Key); err != nil {
-			return fmt.Errorf("insert into index_erasures: %w", err)
+			return app.Version{}, false, fmt.Errorf("record erasure: %w", err)
 		}
 	case found && !version.Newer(cur):
-		return nil
+		return version, false, nil
 	}
-	if len(e.Docs) > 0 {
-		for _, p := range e.People {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_erasures WHERE passenger_id = ?`, p).Scan(&n); err != nil {
-				return fmt.Errorf("query index_erasures: %w", err)
-			}
-			if n > 0 {
-				return app.Errorf(app.ECONFLICT, "passenger %s was erased", p)
-			}
-		}
-	}
+	return version, true, nil
+}
 
+// replaceDocs replaces the stored documents of e with e's: removed ones
+// are deleted, unchanged texts only take the new version.
+func (a *docApplier) replaceDocs(ctx context.Context, e *app.EntityDocs, version app.Version) error {
+	tx := a.tx
 	old, err := a.storedDocs(ctx, e.Kind, e.Key)
 	if err != nil {
 		return err
@@ -369,14 +392,20 @@ func (a *docApplier) entity(ctx context.Context, e *app.EntityDocs) error {
 			return err
 		}
 	}
+	return nil
+}
 
+// record stores who e carries and its version, or its tombstone when e
+// has no documents left.
+func (a *docApplier) record(ctx context.Context, e *app.EntityDocs, version app.Version) error {
+	tx := a.tx
 	if _, err := tx.ExecContext(ctx, `DELETE FROM index_people WHERE kind = ? AND key = ?`, e.Kind, e.Key); err != nil {
-		return fmt.Errorf("delete from index_people: %w", err)
+		return fmt.Errorf("clear people: %w", err)
 	}
 	if len(e.Docs) > 0 {
 		for _, p := range e.People {
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO index_people (passenger_id, kind, key) VALUES (?,?,?)`, p, e.Kind, e.Key); err != nil {
-				return fmt.Errorf("insert into index_people: %w", err)
+				return fmt.Errorf("link person: %w", err)
 			}
 		}
 	}
@@ -387,11 +416,14 @@ func (a *docApplier) entity(ctx context.Context, e *app.EntityDocs) error {
 	} else {
 		source = e.Source
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO index_entities (kind, key, event_id, event_time, log_offset, log_time, deleted, source) VALUES (?,?,?,?,?,?,?,?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO index_entities (kind, key, event_id, event_time, log_offset, log_time, deleted, source) VALUES (?,?,?,?,?,?,?,?)
 		ON CONFLICT (kind, key) DO UPDATE SET event_id = excluded.event_id, event_time = excluded.event_time, log_offset = excluded.log_offset,
 		log_time = excluded.log_time, deleted = excluded.deleted, source = excluded.source`,
 		e.Kind, e.Key, version.EventID, ts(version.EventTime), version.Offset, ts(e.LogTime), deleted, source)
-	return err
+	if err != nil {
+		return fmt.Errorf("record entity: %w", err)
+	}
+	return nil
 }
 
 func (a *docApplier) storedDocs(ctx context.Context, kind, key string) (map[string]storedDoc, error) {

@@ -187,24 +187,43 @@ func (s *Store) Nearest(ctx context.Context, q app.SearchQuery, k int, o Nearest
 		}
 		return a
 	}
-	parts := make([][]VectorHit, l.Shards)
-	errs := make([]error, l.Shards)
-	if o.Serial || l.Shards == 1 {
+	hits, err := s.scanShards(ctx, l.Shards, o.Serial, sqlq, args)
+	if err != nil {
+		return nil, fmt.Errorf("nearest vectors: %w", err)
+	}
+	slices.SortFunc(hits, func(a, b VectorHit) int {
+		return cmp.Or(cmp.Compare(a.Distance, b.Distance), cmp.Compare(a.Rowid, b.Rowid))
+	})
+	if len(hits) > k {
+		hits = hits[:k]
+	}
+	for i := range hits {
+		hits[i].Distance = l.cosine(hits[i].Distance)
+	}
+	return hits, nil
+}
+
+// scanShards runs the query of every shard, in parallel unless serial,
+// and returns all their hits, unordered.
+func (s *Store) scanShards(ctx context.Context, shards int, serial bool, sqlq string, args func(shard int) []any) ([]VectorHit, error) {
+	parts := make([][]VectorHit, shards)
+	errs := make([]error, shards)
+	if serial || shards == 1 {
 		conn, err := s.vectorConn(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("nearest vectors: %w", err)
+			return nil, err
 		}
 		defer conn.Close()
-		for shard := range l.Shards {
+		for shard := range shards {
 			if parts[shard], err = queryHits(ctx, conn, sqlq, args(shard)); err != nil {
-				return nil, fmt.Errorf("nearest vectors: %w", err)
+				return nil, err
 			}
 		}
 	} else {
 		// sqlite-vec scans on one thread per query: one query per shard,
 		// each on its own connection, uses every core.
 		var wg sync.WaitGroup
-		for shard := range l.Shards {
+		for shard := range shards {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -225,15 +244,6 @@ func (s *Store) Nearest(ctx context.Context, q app.SearchQuery, k int, o Nearest
 			return nil, errs[i]
 		}
 		hits = append(hits, p...)
-	}
-	slices.SortFunc(hits, func(a, b VectorHit) int {
-		return cmp.Or(cmp.Compare(a.Distance, b.Distance), cmp.Compare(a.Rowid, b.Rowid))
-	})
-	if len(hits) > k {
-		hits = hits[:k]
-	}
-	for i := range hits {
-		hits[i].Distance = l.cosine(hits[i].Distance)
 	}
 	return hits, nil
 }
