@@ -7,6 +7,8 @@ import (
 	"time"
 )
 
+// TestDeriveDocs is long because it is one table of scenarios, a few
+// lines each, over shared fixtures.
 func TestDeriveDocs(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	cet := time.FixedZone("UTC+1", 3600)

@@ -16,6 +16,8 @@ import (
 // Nearest against a brute-force cosine scan in Go: sharded or not, in
 // parallel or serial, filtered or not, exact or quantised with enough
 // candidates, it returns the same documents with their cosine distance.
+// It is long because the fixture, the reference scan and the table of
+// search variants compared with it only make sense together.
 func TestNearestMatchesABruteForceScan(t *testing.T) {
 	for _, shards := range []int{1, 3} {
 		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {

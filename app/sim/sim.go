@@ -267,6 +267,9 @@ func (g *gen) locator() string {
 	}
 }
 
+// bookings sells the day's bookings. It is longer than 80 lines because
+// the mix of bookings (local, connecting, groups) draws from one seeded
+// sequence in one place: a seeded day must stay the same day.
 func (g *gen) bookings(at time.Time, arrivals, departures []*app.Flight) {
 	seats := map[string]int{} // flight/cabin -> seats sold
 	take := func(f *app.Flight, cabin string, n int) ([]string, bool) {
