@@ -25,7 +25,7 @@ func TestAskThroughTheRealModels(t *testing.T) {
 	}
 	m := MustRunMain(t, func(c *Config) { c.Ollama.URL = ollamaTestURL(); c.Ollama.Timeout = Duration(3 * time.Minute) })
 	day := sim.Generate(sim.Config{Seed: 4, Date: "2026-11-25", Departures: 4, Bookings: 5})
-	if err := Play(context.Background(), m.Broker, day, NewSimClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
+	if err := sim.Play(context.Background(), m.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	checkFor(t, 3*time.Minute, func() error {

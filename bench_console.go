@@ -30,7 +30,7 @@ func BenchConsole(ctx context.Context, dir string, out io.Writer, departures, ro
 		return err
 	}
 	defer func() { _ = m.Close(context.Background()) }()
-	if err := Play(ctx, m.Broker, day, NewSimClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
+	if err := sim.Play(ctx, m.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		return err
 	}
 	for {

@@ -67,7 +67,7 @@ func BenchEmbed(ctx context.Context, dir string, out io.Writer, ollamaURL, model
 	}
 	defer func() { _ = node.Close(context.Background()) }()
 	start = time.Now()
-	if err := Play(ctx, node.Broker, day, NewSimClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
+	if err := sim.Play(ctx, node.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		return err
 	}
 	caughtUp := func() bool {

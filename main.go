@@ -522,11 +522,11 @@ func runServe(ctx context.Context, args []string, demo bool) error {
 	logger := newLogger(cfg.LogLevel)
 	m := NewMain(cfg, logger)
 	var day *sim.Day
-	var clock *SimClock
+	var clock *sim.Clock
 	if demo {
 		zone, _ := time.LoadLocation(cfg.TimeZone)
 		day = sim.Generate(sim.Config{Seed: cfg.Demo.Seed, Hub: cfg.Hub, Departures: cfg.Demo.Departures, Now: time.Now().In(zone)})
-		clock = NewSimClock(day.Start, cfg.Demo.Speed)
+		clock = sim.NewClock(day.Start, cfg.Demo.Speed)
 		m.Clock, m.demo = clock.Now, true
 	}
 	if err := m.Open(ctx); err != nil {
@@ -542,7 +542,7 @@ func runServe(ctx context.Context, args []string, demo bool) error {
 		fmt.Printf("apron demo: console at %s (simulated %s day at %gx speed)\n", m.HTTP.URL(), cfg.Hub, cfg.Demo.Speed)
 		fmt.Printf("apron demo: log in as \"admin\" with password %s\n", password)
 		go func() {
-			if err := Play(ctx, m.Broker, day, clock, logger.With("subsystem", "simulator")); err != nil && ctx.Err() == nil {
+			if err := sim.Play(ctx, m.Broker, day, clock, logger.With("subsystem", "simulator")); err != nil && ctx.Err() == nil {
 				logger.Error("simulation stopped", "err", err)
 			}
 		}()

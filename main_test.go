@@ -313,7 +313,7 @@ func TestSimulatedDayEqualsRebuild(t *testing.T) {
 	m := MustRunMain(t)
 	day := sim.Generate(sim.Config{Seed: 3, Date: "2026-11-25", Departures: 60})
 	// Play the whole day at once (speed far beyond real time).
-	if err := Play(context.Background(), m.Broker, day, NewSimClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
+	if err := sim.Play(context.Background(), m.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	waitCaughtUp(t, m, 30*time.Second)

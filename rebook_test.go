@@ -413,7 +413,7 @@ func TestSimulatedDayCancellationsGetProposals(t *testing.T) {
 		}
 	}
 	day.Events = morning
-	if err := Play(context.Background(), s.m.Broker, day, NewSimClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
+	if err := sim.Play(context.Background(), s.m.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	waitCaughtUp(t, s.m, 30*time.Second)

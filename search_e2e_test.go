@@ -22,7 +22,7 @@ func TestSearchThroughTheNode(t *testing.T) {
 	}
 	m := MustRunMain(t, func(c *Config) { c.Ollama.URL, c.Ollama.ChatModel = ollamaTestURL(), "" })
 	day := sim.Generate(sim.Config{Seed: 2, Date: "2026-11-25", Departures: 8, Bookings: 30})
-	if err := Play(context.Background(), m.Broker, day, NewSimClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
+	if err := sim.Play(context.Background(), m.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	var locator string

@@ -1,4 +1,4 @@
-package main
+package sim
 
 import (
 	"context"
@@ -6,30 +6,29 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
-	"github.com/apron-edge/apron/app/sim"
 )
 
-// SimClock is a clock that starts at a simulated moment and runs Speed
+// Clock is a clock that starts at a simulated moment and runs Speed
 // times faster than real time.
-type SimClock struct {
+type Clock struct {
 	start time.Time
 	began time.Time
 	speed float64
 }
 
-// NewSimClock starts a simulated clock at start.
-func NewSimClock(start time.Time, speed float64) *SimClock {
-	return &SimClock{start: start, began: time.Now(), speed: speed}
+// NewClock starts a simulated clock at start.
+func NewClock(start time.Time, speed float64) *Clock {
+	return &Clock{start: start, began: time.Now(), speed: speed}
 }
 
 // Now returns the simulated time.
-func (c *SimClock) Now() time.Time {
+func (c *Clock) Now() time.Time {
 	return c.start.Add(time.Duration(float64(time.Since(c.began)) * c.speed))
 }
 
 // Play appends the day's events to log when clock reaches them, batching
 // whatever falls due together.
-func Play(ctx context.Context, log app.Log, day *sim.Day, clock *SimClock, logger *slog.Logger) error {
+func Play(ctx context.Context, log app.Log, day *Day, clock *Clock, logger *slog.Logger) error {
 	logger.Info("simulated day", "events", len(day.Events), "start", day.Start, "end", day.End)
 	i := 0
 	tick := time.NewTicker(100 * time.Millisecond)
