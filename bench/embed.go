@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -12,12 +12,13 @@ import (
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/app/sim"
 	"github.com/apron-edge/apron/inference"
+	"github.com/apron-edge/apron/node"
 )
 
-// BenchEmbed measures the embedding stage against raw /api/embed calls with
+// Embed measures the embedding stage against raw /api/embed calls with
 // the same texts and batch size in the same run, and freshness from the
 // log's acknowledgement to searchable, idle and under load.
-func BenchEmbed(ctx context.Context, dir string, out io.Writer, ollamaURL, model string, departures int) error {
+func Embed(ctx context.Context, dir string, out io.Writer, ollamaURL, model string, departures int) error {
 	day := sim.Generate(sim.Config{Seed: 6, Date: "2026-11-25", Departures: departures})
 	// The texts the stage will embed: the documents of every final entity version.
 	m := &app.Materializer{Validator: app.DefaultValidator()}
@@ -57,23 +58,23 @@ func BenchEmbed(ctx context.Context, dir string, out io.Writer, ollamaURL, model
 	rawDur := time.Since(start)
 
 	// The stage, in a node, on the same day.
-	cfg := DefaultConfig()
+	cfg := node.DefaultConfig()
 	cfg.Data, cfg.HTTP, cfg.NATS.Addr = filepath.Join(dir, "embed"), "127.0.0.1:0", ""
 	cfg.Ollama.URL, cfg.Ollama.ChatModel, cfg.Ollama.EmbedModel = ollamaURL, "", model
-	node := NewMain(cfg, slog.New(slog.DiscardHandler))
-	node.demo = true
-	if err := node.Open(ctx); err != nil {
+	edge := node.NewMain(cfg, slog.New(slog.DiscardHandler))
+	edge.Demo = true
+	if err := edge.Open(ctx); err != nil {
 		return err
 	}
-	defer func() { _ = node.Close(context.Background()) }()
+	defer func() { _ = edge.Close(context.Background()) }()
 	start = time.Now()
-	if err := sim.Play(ctx, node.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
+	if err := sim.Play(ctx, edge.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		return err
 	}
 	caughtUp := func() bool {
 		for _, topic := range app.StateTopics {
-			ti, _ := node.Broker.Topic(ctx, topic)
-			pos, _ := node.Store.Position(ctx, app.IndexConsumer, topic)
+			ti, _ := edge.Broker.Topic(ctx, topic)
+			pos, _ := edge.Store.Position(ctx, app.IndexConsumer, topic)
 			if pos < ti.LastOffset {
 				return false
 			}
@@ -87,14 +88,14 @@ func BenchEmbed(ctx context.Context, dir string, out io.Writer, ollamaURL, model
 		time.Sleep(20 * time.Millisecond)
 	}
 	stageDur := time.Since(start)
-	counts, _ := node.Store.IndexCounts(ctx)
+	counts, _ := edge.Store.IndexCounts(ctx)
 
 	// Freshness: one flight change at a time, acknowledgement to searchable.
 	fresh := func(n int, tag string) []time.Duration {
 		var d []time.Duration
 		// New gates, so every change is a new text to embed (no cache hit).
 		var evs []*app.Event
-		for i, e := range benchEvents(n, tag) {
+		for i, e := range FlightEvents(n, tag) {
 			var f app.Flight
 			if err := app.DecodeData(e, &f); err != nil {
 				return d
@@ -107,13 +108,13 @@ func BenchEmbed(ctx context.Context, dir string, out io.Writer, ollamaURL, model
 			evs = append(evs, ne)
 		}
 		for _, e := range evs {
-			res, err := node.Broker.Append(ctx, app.TopicFlights, []*app.Event{e})
+			res, err := edge.Broker.Append(ctx, app.TopicFlights, []*app.Event{e})
 			if err != nil {
 				return d
 			}
 			acked := time.Now()
 			for {
-				pos, _ := node.Store.Position(ctx, app.IndexConsumer, app.TopicFlights)
+				pos, _ := edge.Store.Position(ctx, app.IndexConsumer, app.TopicFlights)
 				if pos >= res[0].Offset {
 					break
 				}
@@ -140,7 +141,7 @@ func BenchEmbed(ctx context.Context, dir string, out io.Writer, ollamaURL, model
 					return
 				default:
 				}
-				_, _ = node.Broker.Append(ctx, app.TopicBookings, batch)
+				_, _ = edge.Broker.Append(ctx, app.TopicBookings, batch)
 				batch = nil
 				time.Sleep(100 * time.Millisecond)
 			}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -19,22 +19,23 @@ import (
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/app/sim"
 	"github.com/apron-edge/apron/broker"
+	"github.com/apron-edge/apron/node"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
-// BenchIngestConfig sizes `apron bench ingest`.
-type BenchIngestConfig struct {
+// IngestConfig sizes `apron bench ingest`.
+type IngestConfig struct {
 	Dir     string
 	Out     io.Writer
 	Events  int // events for the batched runs
 	Timeout time.Duration
 }
 
-// benchEvents makes n flight.status events over the flights of a
+// FlightEvents makes n flight.status events over the flights of a
 // simulated day, each with a unique id.
-func benchEvents(n int, tag string) []*app.Event {
+func FlightEvents(n int, tag string) []*app.Event {
 	day := sim.Generate(sim.Config{Seed: 7, Date: "2026-11-25", Departures: 250, Bookings: 1})
 	var flights []*app.Flight
 	for _, f := range day.Flights {
@@ -64,10 +65,10 @@ type benchResult struct {
 
 func (r benchResult) rate() float64 { return float64(r.events) / r.dur.Seconds() }
 
-// BenchIngest measures ingest through the node against two baselines run
+// Ingest measures ingest through the node against two baselines run
 // in the same process on the same disk: raw JetStream publish one message
 // at a time with fsync per write, and asynchronous publish without fsync.
-func BenchIngest(ctx context.Context, cfg BenchIngestConfig, args []string) error {
+func Ingest(ctx context.Context, cfg IngestConfig, args []string) error {
 	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
 	events := fs.Int("events", cfg.Events, "events for the batched runs")
 	batch := fs.Int("batch", 1000, "events per NDJSON request")
@@ -88,7 +89,7 @@ func BenchIngest(ctx context.Context, cfg BenchIngestConfig, args []string) erro
 		if err := b.Open(); err != nil {
 			return err
 		}
-		evs := benchEvents(perMsg, "sync")
+		evs := FlightEvents(perMsg, "sync")
 		start := time.Now()
 		for _, e := range evs {
 			if _, err := b.PublishOne(ctx, app.TopicFlights, broker.MessageOf(e)); err != nil {
@@ -105,7 +106,7 @@ func BenchIngest(ctx context.Context, cfg BenchIngestConfig, args []string) erro
 		if err := b.Open(); err != nil {
 			return err
 		}
-		evs := benchEvents(*events, "atomic")
+		evs := FlightEvents(*events, "atomic")
 		start := time.Now()
 		for i := 0; i < len(evs); i += *batch {
 			var msgs []*nats.Msg
@@ -129,7 +130,7 @@ func BenchIngest(ctx context.Context, cfg BenchIngestConfig, args []string) erro
 		if err := b.Open(); err != nil {
 			return err
 		}
-		evs := benchEvents(*events, "async")
+		evs := FlightEvents(*events, "async")
 		js := b.JetStream()
 		start := time.Now()
 		for _, e := range evs {
@@ -150,12 +151,12 @@ func BenchIngest(ctx context.Context, cfg BenchIngestConfig, args []string) erro
 	}
 
 	// The node, durable (fsync per commit), through HTTP.
-	ncfg := DefaultConfig()
+	ncfg := node.DefaultConfig()
 	ncfg.Data = filepath.Join(cfg.Dir, "node")
 	ncfg.HTTP = "127.0.0.1:0"
 	ncfg.NATS.Addr = ""
 	ncfg.Ollama.URL = "" // measure ingest, not the model
-	m := NewMain(ncfg, quiet)
+	m := node.NewMain(ncfg, quiet)
 	var applied sync.Map // offset -> time first visible in state
 	var lastApplied atomic.Uint64
 	if err := m.Open(ctx); err != nil {
@@ -204,7 +205,7 @@ func BenchIngest(ctx context.Context, cfg BenchIngestConfig, args []string) erro
 	}
 
 	// Batched NDJSON: one request is one group commit (up to 1000 events).
-	evs := benchEvents(*events, "ndjson")
+	evs := FlightEvents(*events, "ndjson")
 	var bodies [][]byte
 	for i := 0; i < len(evs); i += *batch {
 		var buf bytes.Buffer
@@ -232,7 +233,7 @@ func BenchIngest(ctx context.Context, cfg BenchIngestConfig, args []string) erro
 		benchResult{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to state", *batch, *clients), *events, stateDur, "durable"})
 
 	// Single-event requests from many clients: group commit across requests.
-	singles := benchEvents(min(*events/4, 4000), "single")
+	singles := FlightEvents(min(*events/4, 4000), "single")
 	start = time.Now()
 	if err := runClients(32, len(singles), func(i int) error { return post(singles[i].Raw) }); err != nil {
 		return err
@@ -240,7 +241,7 @@ func BenchIngest(ctx context.Context, cfg BenchIngestConfig, args []string) erro
 	results = append(results, benchResult{"apron HTTP single events, 32 clients, to ack", len(singles), time.Since(start), "durable"})
 
 	// Freshness: acknowledgement to visible state, one request at a time.
-	probe := benchEvents(300, "probe")
+	probe := FlightEvents(300, "probe")
 	var lats []time.Duration
 	for _, e := range probe {
 		res, err := m.Broker.Append(ctx, app.TopicFlights, []*app.Event{e})

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/node"
 	"github.com/chromedp/chromedp"
 )
 
@@ -212,7 +213,10 @@ func TestBrowserAsk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Ollama")
 	}
-	m := MustRunMain(t, func(c *Config) { c.Ollama.URL = ollamaTestURL(); c.Ollama.Timeout = Duration(3 * time.Minute) })
+	m := MustRunMain(t, func(c *node.Config) {
+		c.Ollama.URL = ollamaTestURL()
+		c.Ollama.Timeout = node.Duration(3 * time.Minute)
+	})
 	addUser(t, m, "desk1", app.RoleAgent, "desk one password")
 	if code, body := post(t, m.HTTP.URL()+"/api/v1/topics/documents/events", policyEvent(t, "policy-care", "Care and assistance", "If a cancellation forces an overnight stay, provide a hotel room and transport.")); code != 200 {
 		t.Fatal(code, body)

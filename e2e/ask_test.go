@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/app/sim"
+	"github.com/apron-edge/apron/bench"
+	"github.com/apron-edge/apron/node"
 )
 
 // TestAskThroughTheRealModels asks over the API with the real embedding and
@@ -23,13 +25,16 @@ func TestAskThroughTheRealModels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Ollama")
 	}
-	m := MustRunMain(t, func(c *Config) { c.Ollama.URL = ollamaTestURL(); c.Ollama.Timeout = Duration(3 * time.Minute) })
+	m := MustRunMain(t, func(c *node.Config) {
+		c.Ollama.URL = ollamaTestURL()
+		c.Ollama.Timeout = node.Duration(3 * time.Minute)
+	})
 	day := sim.Generate(sim.Config{Seed: 4, Date: "2026-11-25", Departures: 4, Bookings: 5})
 	if err := sim.Play(context.Background(), m.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	checkFor(t, 3*time.Minute, func() error {
-		off, age, lag := m.indexFreshness(context.Background())
+		off, age, lag := m.IndexFreshness(context.Background())
 		ti, _ := m.Broker.Topic(context.Background(), app.TopicDocuments)
 		pos, _ := m.Store.Position(context.Background(), app.IndexConsumer, app.TopicDocuments)
 		if lag || pos < ti.LastOffset || off == 0 {
@@ -127,7 +132,7 @@ func TestBenchAssistRuns(t *testing.T) {
 		t.Skip("needs Ollama")
 	}
 	var out strings.Builder
-	if err := BenchAssist(context.Background(), &out, ollamaTestURL(), "gemma3:270m", 1); err != nil {
+	if err := bench.Assist(context.Background(), &out, ollamaTestURL(), "gemma3:270m", 1); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "overhead ratio") || !strings.Contains(out.String(), "300 stranded bookings") {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/inference"
+	"github.com/apron-edge/apron/node"
 )
 
 // runModel implements `apron model status` and `apron model import`. Both
@@ -21,7 +22,7 @@ func runModel(ctx context.Context, args []string) error {
 	}
 	switch args[0] {
 	case "status":
-		cfg, _, err := LoadConfig("model status", args[1:])
+		cfg, _, err := node.LoadConfig("model status", args[1:])
 		if err != nil {
 			return err
 		}
@@ -46,7 +47,7 @@ func runModel(ctx context.Context, args []string) error {
 				fmt.Printf("%-5s %-22s %s\n", s.Role, s.Name, s.Problem)
 			}
 		}
-		if st, err := openStoreOnly(cfg); err == nil {
+		if st, err := node.OpenStoreOnly(cfg); err == nil {
 			if ms, err := st.IndexModels(ctx); err == nil {
 				for _, m := range ms {
 					fmt.Printf("index %-22s %-8s %d dims, %d documents without a vector\n", m.Name, m.State, m.Dim, m.Missing)
@@ -60,7 +61,7 @@ func runModel(ctx context.Context, args []string) error {
 		return nil
 	case "import":
 		var name, url *string
-		cfg, fs, err := loadConfig("model import", args[1:], func(fs *flag.FlagSet) {
+		cfg, fs, err := node.LoadConfigWithFlags("model import", args[1:], func(fs *flag.FlagSet) {
 			name = fs.String("name", "", "name of the model to create, e.g. all-minilm:l6-v2")
 			url = fs.String("ollama", "", "an Ollama server to use instead of the configured one (ollama.url, ollama.serve)")
 		})
@@ -88,11 +89,11 @@ func runModel(ctx context.Context, args []string) error {
 // stopped), it starts the server as the node would, with the same models
 // directory, and stop ends it; when something listens there, the command
 // uses it (normally the running node's own server).
-func modelServer(ctx context.Context, cfg Config) (stop func(), err error) {
+func modelServer(ctx context.Context, cfg node.Config) (stop func(), err error) {
 	if !cfg.Ollama.Serve {
 		return func() {}, nil
 	}
-	srv := cfg.OllamaServer(newLogger(cfg.LogLevel))
+	srv := cfg.OllamaServer(node.NewLogger(cfg.LogLevel))
 	err = srv.Open(ctx)
 	if app.ErrorCode(err) == app.ECONFLICT {
 		return func() {}, nil

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -15,10 +15,10 @@ import (
 	"github.com/ollama/ollama/api"
 )
 
-// BenchAssist measures option generation for a cancellation that strands
+// Assist measures option generation for a cancellation that strands
 // 300 passengers, and a proposal's ranking through apron beside the same
 // prompt sent straight to Ollama in the same run.
-func BenchAssist(ctx context.Context, out io.Writer, ollamaURL, chatModel string, rounds int) error {
+func Assist(ctx context.Context, out io.Writer, ollamaURL, chatModel string, rounds int) error {
 	// Option generation: a simulated day's schedule, 300 stranded bookings.
 	day := sim.Generate(sim.Config{Seed: 9, Date: "2026-11-25"})
 	var flights []*app.Flight

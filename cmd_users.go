@@ -9,18 +9,30 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
-	"github.com/apron-edge/apron/vectors"
+	"github.com/apron-edge/apron/node"
 )
 
-// openStoreOnly opens the state store of the data directory; it works while
-// the node runs (SQLite serialises the writers).
-func openStoreOnly(cfg Config) (*vectors.Store, error) {
-	st := vectors.NewStore(cfg.StatePath())
-	st.Logger = newLogger("warn")
-	if err := st.Open(); err != nil {
-		return nil, err
+// addArgs is what `apron user add` and `apron token add` take.
+type addArgs struct {
+	role, name string
+	cfg        node.Config
+}
+
+// parseAddArgs parses "add --role ROLE NAME [node flags]" for the user and
+// token commands; usage is the error for anything but add.
+func parseAddArgs(cmd string, args []string, usage string) (addArgs, error) {
+	if len(args) == 0 || args[0] != "add" {
+		return addArgs{}, app.Errorf(app.EINVALID, "usage: %s", usage)
 	}
-	return st, nil
+	role, name, rest, err := splitRoleAndName(args[1:])
+	if err != nil {
+		return addArgs{}, err
+	}
+	cfg, _, err := node.LoadConfig(cmd, rest)
+	if err != nil {
+		return addArgs{}, err
+	}
+	return addArgs{role: role, name: name, cfg: cfg}, nil
 }
 
 // splitRoleAndName takes "--role ROLE NAME" wherever the flags are.
@@ -60,17 +72,11 @@ func splitRoleAndName(args []string) (role, name string, rest []string, err erro
 // runUser implements `apron user add --role ROLE NAME`; the password is read
 // from standard input so it never shows in the process list.
 func runUser(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "add" {
-		return app.Errorf(app.EINVALID, "usage: apron user add --role ROLE NAME < password")
-	}
-	role, name, rest, err := splitRoleAndName(args[1:])
+	a, err := parseAddArgs("user", args, "apron user add --role ROLE NAME < password")
 	if err != nil {
 		return err
 	}
-	cfg, _, err := LoadConfig("user", rest)
-	if err != nil {
-		return err
-	}
+	role, name := a.role, a.name
 	fmt.Fprintf(os.Stderr, "password for %s: ", name)
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	if err != nil && line == "" {
@@ -84,7 +90,7 @@ func runUser(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStoreOnly(cfg)
+	st, err := node.OpenStoreOnly(a.cfg)
 	if err != nil {
 		return err
 	}
@@ -99,24 +105,17 @@ func runUser(ctx context.Context, args []string) error {
 // runToken implements `apron token add --role ROLE NAME`; it prints the
 // token once. Only its hash is stored.
 func runToken(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "add" {
-		return app.Errorf(app.EINVALID, "usage: apron token add --role ROLE NAME")
-	}
-	role, name, rest, err := splitRoleAndName(args[1:])
+	a, err := parseAddArgs("token", args, "apron token add --role ROLE NAME")
 	if err != nil {
 		return err
 	}
-	cfg, _, err := LoadConfig("token", rest)
-	if err != nil {
-		return err
-	}
-	st, err := openStoreOnly(cfg)
+	st, err := node.OpenStoreOnly(a.cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close(ctx)
 	secret := app.NewSecret("apron_")
-	if _, err := st.CreateToken(ctx, name, role, app.HashSecret(secret), time.Now()); err != nil {
+	if _, err := st.CreateToken(ctx, a.name, a.role, app.HashSecret(secret), time.Now()); err != nil {
 		return err
 	}
 	fmt.Println(secret)

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,31 +20,10 @@ import (
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/app/sim"
 	"github.com/apron-edge/apron/broker"
+	"github.com/apron-edge/apron/node"
 	"github.com/apron-edge/apron/vectors"
 	"github.com/nats-io/nats.go"
 )
-
-// buildBinary compiles apron once for tests that run it as a child process.
-func buildBinary(tb testing.TB) string {
-	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "apron")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		tb.Fatalf("build apron: %v", err)
-	}
-	return bin
-}
-
-func freePort(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 type ndjsonRequest struct {
 	topic string
@@ -247,7 +225,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close(ctx)
-	diff, err := CheckStore(ctx, b, st, filepath.Join(t.TempDir(), "check.db"), b.Trusted)
+	diff, err := node.CheckStore(ctx, b, st, filepath.Join(t.TempDir(), "check.db"), b.Trusted)
 	if err != nil {
 		t.Fatal(err)
 	}

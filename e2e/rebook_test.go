@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -14,28 +14,29 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/app/sim"
+	"github.com/apron-edge/apron/node"
 )
 
 // scenario is a small hand-made day around one cancellation.
 type scenario struct {
 	t   *testing.T
-	m   *Main
+	m   *node.Main
 	tok string
 	day time.Time
 }
 
-func newScenario(t *testing.T, mutate ...func(*Config)) *scenario {
-	cfg := DefaultConfig()
+func newScenario(t *testing.T, mutate ...func(*node.Config)) *scenario {
+	cfg := node.DefaultConfig()
 	cfg.Data, cfg.HTTP, cfg.NATS.Addr = t.TempDir(), "127.0.0.1:0", ""
 	cfg.Ollama.URL = "" // deterministic: the rules' choice; TestProposalsRankedByTheRealModel opts in
 	for _, f := range mutate {
 		f(&cfg)
 	}
-	m := NewMain(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	m := node.NewMain(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.FixedZone("CET", 3600))
 	now := day.Add(7 * time.Hour)
 	m.Clock = func() time.Time { return now }
-	m.demo = true
+	m.Demo = true
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +259,7 @@ func TestCancellationToApprovedRebooking(t *testing.T) {
 		t.Fatalf("viewer approval: %d", resp.StatusCode)
 	}
 	waitCaughtUp(t, s.m, 10*time.Second)
-	diff, err := CheckStore(context.Background(), s.m.Broker, s.m.Store, t.TempDir()+"/check.db", s.m.Broker.Trusted)
+	diff, err := node.CheckStore(context.Background(), s.m.Broker, s.m.Store, t.TempDir()+"/check.db", s.m.Broker.Trusted)
 	if err != nil || len(diff) > 0 {
 		t.Fatalf("state differs from rebuild: %v %v", diff, err)
 	}
@@ -272,9 +273,9 @@ func TestProposalsRankedByTheRealModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Ollama")
 	}
-	s := newScenario(t, func(c *Config) {
+	s := newScenario(t, func(c *node.Config) {
 		c.Ollama.URL = ollamaTestURL()
-		c.Ollama.Timeout = Duration(3 * time.Minute)
+		c.Ollama.Timeout = node.Duration(3 * time.Minute)
 	})
 	lh400 := "LH400-2026-11-25"
 	s.ingest("documents", policyEvent(t, "policy-rebooking", "Rebooking after cancellation", "Offer the earliest alternative to the same final destination."))
@@ -344,7 +345,7 @@ func assistRequest(t *testing.T, id string, req app.AssistRequest) string {
 }
 
 // waitAssistAnswer waits for the assist.answered event of a correlation id.
-func waitAssistAnswer(t *testing.T, m *Main, correlation string, d time.Duration) app.AssistAnswer {
+func waitAssistAnswer(t *testing.T, m *node.Main, correlation string, d time.Duration) app.AssistAnswer {
 	var ans app.AssistAnswer
 	checkFor(t, d, func() error {
 		ti, _ := m.Broker.Topic(context.Background(), app.TopicAssist)
@@ -399,7 +400,7 @@ func TestAssistRequestsOnTheLog(t *testing.T) {
 // whose choice is one of its options.
 func TestSimulatedDayCancellationsGetProposals(t *testing.T) {
 	// The real models rank in the background meanwhile (when not -short).
-	s := newScenario(t, func(c *Config) {
+	s := newScenario(t, func(c *node.Config) {
 		if !testing.Short() {
 			c.Ollama.URL = ollamaTestURL()
 		}

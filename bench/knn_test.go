@@ -1,4 +1,4 @@
-package vectors_test
+package bench_test
 
 import (
 	"context"
@@ -12,8 +12,12 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/bench"
 	"github.com/apron-edge/apron/vectors"
 )
+
+// t0 is the benchmark documents' event and log time.
+var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 
 // BenchmarkKNN measures vector search latency through Store.Search on
 // synthetic 384-dimension vectors (random vectors are fine for latency,
@@ -22,7 +26,7 @@ import (
 // run. Reports p50 and p99. `apron bench search` runs the same comparison
 // at 100k and 1M with recall on real embeddings.
 //
-//	go test -tags sqlite_fts5 -run '^$' -bench KNN -benchtime 200x ./vectors/
+//	go test -tags sqlite_fts5 -run '^$' -bench KNN -benchtime 200x ./bench/
 //	APRON_BENCH_N=1000000 for the 1M case (slow to build).
 func BenchmarkKNN(b *testing.B) {
 	n := 100_000
@@ -33,7 +37,7 @@ func BenchmarkKNN(b *testing.B) {
 	model := app.EmbedModel{Name: "bench", Digest: "sha256:beefbeefbeefbeef", Dim: dim}
 	airports := []string{"FRA", "JFK", "LHR", "CDG", "MUC", "ZRH", "VIE", "AMS", "MAD", "FCO"}
 	rng := rand.New(rand.NewPCG(1, 2))
-	scan := &vectors.Scan{Dim: dim}
+	scan := &bench.Scan{Dim: dim}
 	dates := make([]string, n)
 	aps := make([]string, n)
 	s := vectors.NewStore(filepath.Join(b.TempDir(), "bench.db"))

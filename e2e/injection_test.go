@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/node"
 )
 
 // injections are policy texts that try to steer the model.
@@ -28,7 +29,10 @@ func TestInjectedPolicyTextChangesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Ollama")
 	}
-	s := newScenario(t, func(c *Config) { c.Ollama.URL = ollamaTestURL(); c.Ollama.Timeout = Duration(3 * time.Minute) })
+	s := newScenario(t, func(c *node.Config) {
+		c.Ollama.URL = ollamaTestURL()
+		c.Ollama.Timeout = node.Duration(3 * time.Minute)
+	})
 	var docs []string
 	for _, in := range injections {
 		e, _ := app.NewEvent("doc-"+in.id, "central", app.TypeDocumentUpserted, in.id, time.Date(2026, 11, 25, 4, 0, 0, 0, time.UTC),

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -7,103 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/app/sim"
+	"github.com/apron-edge/apron/node"
 	"github.com/nats-io/nats.go"
 )
-
-// MustRunMain starts a whole node on a temp data dir with port 0 listeners.
-func MustRunMain(tb testing.TB, mutate ...func(*Config)) *Main {
-	tb.Helper()
-	cfg := DefaultConfig()
-	cfg.Data = tb.TempDir()
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.NATS.Addr = "127.0.0.1:0"
-	cfg.Ollama.URL = "" // tests that need the model opt in
-	for _, f := range mutate {
-		f(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		tb.Fatal(err)
-	}
-	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := m.Open(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = m.Close(context.Background()) })
-	useToken(tb, m, app.RoleAdmin)
-	return m
-}
-
-// useToken creates an API token with role and makes post and get use it
-// for m's requests.
-func useToken(tb testing.TB, m *Main, role string) string {
-	tok := tokenFor(tb, m, role)
-	testTokens.Store(m.HTTP.URL(), tok)
-	return tok
-}
-
-// testTokens maps a node's base URL to an admin API token.
-var testTokens sync.Map
-
-func authorize(req *http.Request) {
-	for _, base := range []string{req.URL.Scheme + "://" + req.URL.Host} {
-		if tok, ok := testTokens.Load(base); ok {
-			req.Header.Set("Authorization", "Bearer "+tok.(string))
-		}
-	}
-}
-
-// checkFor polls f until it returns nil or the deadline passes.
-func checkFor(tb testing.TB, d time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("after %s: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func post(tb testing.TB, url, body string) (int, map[string]any) {
-	tb.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	authorize(req)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
-
-func get(tb testing.TB, url string) (int, map[string]any) {
-	tb.Helper()
-	resp, err := authGet(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
 
 func flightJSON(id, key, status string, at time.Time) string {
 	parts := strings.SplitN(key, "-", 2)
@@ -114,7 +27,7 @@ func flightJSON(id, key, status string, at time.Time) string {
 }
 
 func TestIngestAPI(t *testing.T) {
-	m := MustRunMain(t, func(c *Config) { c.MaxBody = 64 << 10 })
+	m := MustRunMain(t, func(c *node.Config) { c.MaxBody = 64 << 10 })
 	base := m.HTTP.URL()
 	url := base + "/api/v1/topics/flights/events"
 	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
@@ -288,7 +201,7 @@ func TestInvalidEventOverNATSGoesToDeadLetter(t *testing.T) {
 }
 
 // waitCaughtUp waits until the state store has applied every state topic.
-func waitCaughtUp(tb testing.TB, m *Main, d time.Duration) {
+func waitCaughtUp(tb testing.TB, m *node.Main, d time.Duration) {
 	tb.Helper()
 	checkFor(tb, d, func() error {
 		ctx := context.Background()
@@ -321,7 +234,7 @@ func TestSimulatedDayEqualsRebuild(t *testing.T) {
 	if counts["flights"] != 120 || counts["bookings"] == 0 || counts["passengers"] == 0 || counts["documents"] != len(sim.Policies) {
 		t.Fatalf("counts %v", counts)
 	}
-	diff, err := CheckStore(context.Background(), m.Broker, m.Store, filepath.Join(t.TempDir(), "check.db"), m.Broker.Trusted)
+	diff, err := node.CheckStore(context.Background(), m.Broker, m.Store, filepath.Join(t.TempDir(), "check.db"), m.Broker.Trusted)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,10 +255,10 @@ func TestSimulatedDayEqualsRebuild(t *testing.T) {
 
 func TestRestartResumesFromStoredPositions(t *testing.T) {
 	dir := t.TempDir()
-	mk := func() *Main {
-		cfg := DefaultConfig()
+	mk := func() *node.Main {
+		cfg := node.DefaultConfig()
 		cfg.Data, cfg.HTTP, cfg.NATS.Addr, cfg.Ollama.URL = dir, "127.0.0.1:0", "", ""
-		m := NewMain(cfg, slog.New(slog.DiscardHandler))
+		m := node.NewMain(cfg, slog.New(slog.DiscardHandler))
 		if err := m.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -376,53 +289,6 @@ func TestRestartResumesFromStoredPositions(t *testing.T) {
 	f, _ := m.Store.Flight(context.Background(), "LH400-2026-11-25")
 	if f.Status != "departed" || f.Version.Offset != 4 {
 		t.Fatalf("after resume: %+v", f)
-	}
-}
-
-func TestConfigFromEnvAndFlags(t *testing.T) {
-	t.Setenv("APRON_DATA", "/tmp/from-env")
-	t.Setenv("APRON_HTTP", "127.0.0.1:9999")
-	cfg, _, err := LoadConfig("serve", []string{"--http", "127.0.0.1:7777", "--hub", "MUC"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Data != "/tmp/from-env" || cfg.HTTP != "127.0.0.1:7777" || cfg.Hub != "MUC" {
-		t.Fatalf("%+v", cfg)
-	}
-	for _, tt := range []struct {
-		args  []string
-		field string
-	}{
-		{[]string{"--hub", "Frankfurt"}, "hub"},
-		{[]string{"--sync", "never"}, "nats.sync"},
-		{[]string{"--nats", "0.0.0.0:4222"}, "nats.addr"},
-		{[]string{"--tz", "Mars/Olympus"}, "time_zone"},
-		{[]string{"--http", "nowhere"}, "http"},
-	} {
-		_, _, err := LoadConfig("serve", tt.args)
-		if err == nil || !strings.HasPrefix(app.ErrorMessage(err), tt.field+":") {
-			t.Errorf("%v: want error naming %s, got %v", tt.args, tt.field, err)
-		}
-	}
-	f := filepath.Join(t.TempDir(), "apron.json")
-	_ = os.WriteFile(f, []byte(`{"hub":"ZRH","nats":{"sync":"interval","sync_interval":"30s"}}`), 0o600)
-	cfg, _, err = LoadConfig("serve", []string{"--config", f})
-	if err != nil || cfg.Hub != "ZRH" || cfg.NATS.Sync != "interval" || time.Duration(cfg.NATS.SyncInterval) != 30*time.Second {
-		t.Fatalf("config file: %+v %v", cfg, err)
-	}
-	for body, field := range map[string]string{
-		`{"index":{"quantize":"int4"}}`: "index.quantize",
-		`{"index":{"oversample":0}}`:    "index.oversample",
-		`{"index":{"shards":64}}`:       "index.shards",
-	} {
-		_ = os.WriteFile(f, []byte(body), 0o600)
-		if _, _, err := LoadConfig("serve", []string{"--config", f}); err == nil || !strings.HasPrefix(app.ErrorMessage(err), field+":") {
-			t.Errorf("%s: want error naming %s, got %v", body, field, err)
-		}
-	}
-	_ = os.WriteFile(f, []byte(`{"hubb":"ZRH"}`), 0o600)
-	if _, _, err := LoadConfig("serve", []string{"--config", f}); err == nil || !strings.Contains(err.Error(), "hubb") {
-		t.Fatalf("unknown field accepted: %v", err)
 	}
 }
 
@@ -468,13 +334,4 @@ func TestErasureLeavesNoTraceInStateOrLog(t *testing.T) {
 	if err != nil || strings.Contains(string(le.Data), "Grace") {
 		t.Fatalf("erasure entry: %s %v", le.Data, err)
 	}
-}
-
-func authGet(url string) (*http.Response, error) {
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		return nil, err
-	}
-	authorize(req)
-	return http.DefaultClient.Do(req)
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/bench"
+	"github.com/apron-edge/apron/node"
 )
 
 // mustRunKafka starts a real single-node Kafka with scripts/kafka.sh on
@@ -60,7 +62,7 @@ func TestNodeMirrorsCentralKafka(t *testing.T) {
 	for _, topic := range []string{"flights", "bookings", "passengers", "documents", "fra.rebookings", "fra.heartbeats"} {
 		kcat(t, "", "-b", addr, "-L", "-t", topic) // auto-creates the topic
 	}
-	s := newScenario(t, func(c *Config) { c.Kafka.Brokers, c.Kafka.MaxEventBytes = []string{addr}, 20000 })
+	s := newScenario(t, func(c *node.Config) { c.Kafka.Brokers, c.Kafka.MaxEventBytes = []string{addr}, 20000 })
 	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
 	// Central publishes the schedule and a booking on its topics.
 	produce := func(topic string, lines ...string) {
@@ -155,7 +157,7 @@ func TestNodeMirrorsCentralKafka(t *testing.T) {
 }
 
 func TestCentralLinkDownIsShownAndNothingIsLost(t *testing.T) {
-	s := newScenario(t, func(c *Config) { c.Kafka.Brokers = []string{"127.0.0.1:1"} })
+	s := newScenario(t, func(c *node.Config) { c.Kafka.Brokers = []string{"127.0.0.1:1"} })
 	s.ingest("flights", s.flight("d1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3))
 	waitCaughtUp(t, s.m, 10*time.Second)
 	_, body := get(t, s.m.HTTP.URL()+"/api/v1/bridge")
@@ -185,7 +187,7 @@ func TestBenchBridgeRuns(t *testing.T) {
 		t.Skip("needs a Kafka broker")
 	}
 	var out strings.Builder
-	if err := BenchBridge(context.Background(), t.TempDir(), &out, 500); err != nil {
+	if err := bench.Bridge(context.Background(), t.TempDir(), &out, 500); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "bridge inbound") {

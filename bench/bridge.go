@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -14,14 +14,15 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/node"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// BenchBridge measures the bridge against a real Kafka started by
+// Bridge measures the bridge against a real Kafka started by
 // scripts/kafka.sh: records per second each way for 1 KB records and the
 // replication latency, beside Kafka's own ProducerPerformance against the
 // same broker in the same run as the ceiling.
-func BenchBridge(ctx context.Context, dir string, out io.Writer, n int) error {
+func Bridge(ctx context.Context, dir string, out io.Writer, n int) error {
 	kdir := filepath.Join(dir, "kafka")
 	cmd := exec.Command("scripts/kafka.sh", "start", kdir)
 	cmd.Env = append(os.Environ(), "KAFKA_PORT=0", "KAFKA_CONTROLLER_PORT=0")
@@ -52,16 +53,16 @@ func BenchBridge(ctx context.Context, dir string, out io.Writer, n int) error {
 	}
 	defer client.Close()
 
-	cfg := DefaultConfig()
+	cfg := node.DefaultConfig()
 	cfg.Data, cfg.HTTP, cfg.NATS.Addr, cfg.Ollama.URL = filepath.Join(dir, "node"), "127.0.0.1:0", "", ""
 	cfg.Kafka.Brokers = []string{addr}
 	cfg.Kafka.AutoCreateTopics = true
-	node := NewMain(cfg, slog.New(slog.DiscardHandler))
-	node.demo = true
-	if err := node.Open(ctx); err != nil {
+	edge := node.NewMain(cfg, slog.New(slog.DiscardHandler))
+	edge.Demo = true
+	if err := edge.Open(ctx); err != nil {
 		return err
 	}
-	defer func() { _ = node.Close(context.Background()) }()
+	defer func() { _ = edge.Close(context.Background()) }()
 	pad := strings.Repeat("x", 760) // brings each event to about 1 KB
 
 	// Outbound: local rebookings to fra.rebookings.
@@ -79,7 +80,7 @@ func BenchBridge(ctx context.Context, dir string, out io.Writer, n int) error {
 		for _, e := range batch {
 			appended[e.ID] = sent
 		}
-		if _, err := node.Broker.Append(ctx, app.TopicRebookings, batch); err != nil {
+		if _, err := edge.Broker.Append(ctx, app.TopicRebookings, batch); err != nil {
 			return err
 		}
 	}
@@ -96,7 +97,7 @@ func BenchBridge(ctx context.Context, dir string, out io.Writer, n int) error {
 	}
 
 	// Inbound: central flights into the local log.
-	day := benchEvents(n, "in")
+	day := FlightEvents(n, "in")
 	start = time.Now()
 	for _, e := range day {
 		raw := strings.Replace(string(e.Raw), `"data":{`, `"data":{"note":"`+pad[:500]+`",`, 1)
@@ -106,7 +107,7 @@ func BenchBridge(ctx context.Context, dir string, out io.Writer, n int) error {
 		return err
 	}
 	var inLat []time.Duration
-	r, err := node.Broker.NewReader(ctx, app.TopicFlights, 1)
+	r, err := edge.Broker.NewReader(ctx, app.TopicFlights, 1)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/node"
 )
 
 // ollamaBinary finds a real ollama binary for the tests that supervise
@@ -121,14 +122,14 @@ func TestSupervisedOllama(t *testing.T) {
 	bin := ollamaBinary(t)
 	models := ollamaModels(t)
 	hostport := freePort(t)
-	cfg := DefaultConfig()
+	cfg := node.DefaultConfig()
 	cfg.Data, cfg.HTTP, cfg.NATS.Addr = t.TempDir(), "127.0.0.1:0", ""
 	cfg.Ollama.URL, cfg.Ollama.Serve, cfg.Ollama.Binary, cfg.Ollama.ModelsDir = "http://"+hostport, true, bin, models
 	cfg.Ollama.ChatModel = "" // nothing here needs the chat model loaded
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	m := NewMain(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	m := node.NewMain(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	closed := false
 	t.Cleanup(func() {
 		if !closed {
@@ -145,7 +146,7 @@ func TestSupervisedOllama(t *testing.T) {
 	if !st.Running || st.PID == 0 {
 		t.Fatalf("supervisor state: %+v", st)
 	}
-	rows := fmt.Sprint(m.modelRows(ctx))
+	rows := fmt.Sprint(m.ModelRows(ctx))
 	if !strings.Contains(rows, "{server ollama serve (supervised) running") || !strings.Contains(rows, "{embed all-minilm:l6-v2 present") {
 		t.Fatalf("model rows: %s", rows)
 	}
@@ -211,67 +212,6 @@ func processAlive(pid int) bool {
 	}
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
-}
-
-func TestConfigSupervisedOllama(t *testing.T) {
-	exe, _ := os.Executable()
-	t.Setenv("APRON_DATA", "/srv/apron")
-	t.Setenv("APRON_OLLAMA_SERVE", "true")
-	t.Setenv("APRON_OLLAMA_BIN", exe)
-	t.Setenv("APRON_OLLAMA_URL", "http://127.0.0.1:11500")
-	cfg, _, err := LoadConfig("serve", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := cfg.OllamaServer(slog.New(slog.DiscardHandler))
-	if !cfg.Ollama.Serve || srv.Binary != exe || srv.URL != "http://127.0.0.1:11500" || srv.ModelsDir != "/srv/apron/ollama/models" || srv.LogPath != "/srv/apron/ollama/serve.log" {
-		t.Fatalf("from the environment: %+v %+v", cfg.Ollama, srv)
-	}
-	t.Setenv("APRON_OLLAMA_MODELS", "/models")
-	if cfg, _, err := LoadConfig("serve", nil); err != nil || cfg.OllamaServer(nil).ModelsDir != "/models" {
-		t.Fatalf("APRON_OLLAMA_MODELS: %+v %v", cfg.Ollama, err)
-	}
-	for _, tt := range []struct {
-		env   map[string]string
-		field string
-	}{
-		{map[string]string{"APRON_OLLAMA_URL": "http://0.0.0.0:11434"}, "ollama.url"},
-		{map[string]string{"APRON_OLLAMA_URL": "http://10.1.2.3:11434"}, "ollama.url"},
-		{map[string]string{"APRON_OLLAMA_URL": "https://127.0.0.1:11434"}, "ollama.url"},
-		{map[string]string{"APRON_OLLAMA_URL": "http://127.0.0.1"}, "ollama.url"},
-		{map[string]string{"APRON_OLLAMA_URL": ""}, "ollama.url"},
-		{map[string]string{"APRON_OLLAMA_BIN": "/nonexistent/ollama"}, "ollama.binary"},
-		{map[string]string{"APRON_OLLAMA_BIN": "no-such-ollama-in-path"}, "ollama.binary"},
-		{map[string]string{"APRON_OLLAMA_BIN": ""}, "ollama.binary"},
-		{map[string]string{"APRON_OLLAMA_SERVE": "maybe"}, "APRON_OLLAMA_SERVE"},
-	} {
-		for k, v := range tt.env {
-			t.Setenv(k, v)
-		}
-		_, _, err := LoadConfig("serve", nil)
-		if err == nil || !strings.HasPrefix(app.ErrorMessage(err), tt.field+":") {
-			t.Errorf("%v: want an error naming %s, got %v", tt.env, tt.field, err)
-		}
-		t.Setenv("APRON_OLLAMA_URL", "http://127.0.0.1:11500")
-		t.Setenv("APRON_OLLAMA_BIN", exe)
-		t.Setenv("APRON_OLLAMA_SERVE", "true")
-	}
-	// An external server may be anywhere; only a served one must be local.
-	t.Setenv("APRON_OLLAMA_SERVE", "false")
-	t.Setenv("APRON_OLLAMA_URL", "https://models.example:443")
-	t.Setenv("APRON_OLLAMA_BIN", "/nonexistent/ollama")
-	if _, _, err := LoadConfig("serve", nil); err != nil {
-		t.Fatalf("external server: %v", err)
-	}
-	f := filepath.Join(t.TempDir(), "apron.json")
-	_ = os.WriteFile(f, []byte(`{"ollama":{"url":"http://[::1]:11600","serve":true,"binary":"`+exe+`","models_dir":"/m"}}`), 0o600)
-	os.Unsetenv("APRON_OLLAMA_SERVE")
-	os.Unsetenv("APRON_OLLAMA_URL")
-	os.Unsetenv("APRON_OLLAMA_BIN")
-	os.Unsetenv("APRON_OLLAMA_MODELS")
-	if cfg, _, err := LoadConfig("serve", []string{"--config", f}); err != nil || !cfg.Ollama.Serve || cfg.OllamaServer(nil).ModelsDir != "/m" {
-		t.Fatalf("config file: %+v %v", cfg.Ollama, err)
-	}
 }
 
 // TestModelCommandsWithTheSupervisedOllama runs the apron binary as a site

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -20,8 +20,8 @@ import (
 	"github.com/apron-edge/apron/vectors"
 )
 
-// BenchSearchConfig sizes `apron bench search`.
-type BenchSearchConfig struct {
+// SearchConfig sizes `apron bench search`.
+type SearchConfig struct {
 	Dir        string
 	Out        io.Writer
 	Sizes      []int // vectors per latency run
@@ -36,11 +36,11 @@ type BenchSearchConfig struct {
 	RecallDocs int
 }
 
-// BenchSearch measures KNN latency through the index at each size, float
+// Search measures KNN latency through the index at each size, float
 // and quantised with rescoring, with and without a partition filter, beside
 // a plain Go scan of the same vectors in the same run; then the recall@K
 // of the quantised path against exact search on real embeddings.
-func BenchSearch(ctx context.Context, c BenchSearchConfig, args []string) error {
+func Search(ctx context.Context, c SearchConfig, args []string) error {
 	fs := flag.NewFlagSet("bench search", flag.ContinueOnError)
 	sizes := fs.String("n", joinInts(c.Sizes), "vectors per run, comma-separated")
 	fs.IntVar(&c.Queries, "queries", c.Queries, "queries per measurement")
@@ -71,7 +71,7 @@ func BenchSearch(ctx context.Context, c BenchSearchConfig, args []string) error 
 
 var benchAirports = []string{"FRA", "JFK", "LHR", "CDG", "MUC", "ZRH", "VIE", "AMS", "MAD", "FCO"}
 
-func benchSearchLatency(ctx context.Context, c BenchSearchConfig, n int) error {
+func benchSearchLatency(ctx context.Context, c SearchConfig, n int) error {
 	store := vectors.NewStore(filepath.Join(c.Dir, fmt.Sprintf("search-%d.db", n)))
 	store.Logger = slog.New(slog.DiscardHandler)
 	if err := store.Open(); err != nil {
@@ -80,7 +80,7 @@ func benchSearchLatency(ctx context.Context, c BenchSearchConfig, n int) error {
 	defer store.Close(context.Background())
 	model := app.EmbedModel{Name: "bench", Digest: "sha256:5ea4c5ea4c5ea4c5", Dim: c.Dim}
 	rng := rand.New(rand.NewPCG(uint64(n), 384))
-	scan := &vectors.Scan{Dim: c.Dim, Flat: make([]float32, 0, n*c.Dim)}
+	scan := &Scan{Dim: c.Dim, Flat: make([]float32, 0, n*c.Dim)}
 	dates := make([]uint8, n)
 	start := time.Now()
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -207,7 +207,7 @@ func storeShards(s *vectors.Store) int {
 // benchSearchRecall embeds documents of simulated days with the real model,
 // indexes most of them and queries with the held-out rest, and reports the
 // recall@K of the quantised path against exact search.
-func benchSearchRecall(ctx context.Context, c BenchSearchConfig) error {
+func benchSearchRecall(ctx context.Context, c SearchConfig) error {
 	var texts []string
 	seen := map[string]bool{}
 	m := &app.Materializer{Validator: app.DefaultValidator()}

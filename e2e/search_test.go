@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/app/sim"
+	"github.com/apron-edge/apron/bench"
+	"github.com/apron-edge/apron/node"
 )
 
 // TestSearchThroughTheNode indexes a small simulated day with the real
@@ -20,7 +22,7 @@ func TestSearchThroughTheNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Ollama")
 	}
-	m := MustRunMain(t, func(c *Config) { c.Ollama.URL, c.Ollama.ChatModel = ollamaTestURL(), "" })
+	m := MustRunMain(t, func(c *node.Config) { c.Ollama.URL, c.Ollama.ChatModel = ollamaTestURL(), "" })
 	day := sim.Generate(sim.Config{Seed: 2, Date: "2026-11-25", Departures: 8, Bookings: 30})
 	if err := sim.Play(context.Background(), m.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
@@ -71,7 +73,7 @@ func TestBenchEmbedRuns(t *testing.T) {
 		t.Skip("needs Ollama")
 	}
 	var out strings.Builder
-	if err := BenchEmbed(context.Background(), t.TempDir(), &out, ollamaTestURL(), "all-minilm:l6-v2", 3); err != nil {
+	if err := bench.Embed(context.Background(), t.TempDir(), &out, ollamaTestURL(), "all-minilm:l6-v2", 3); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "stage / raw") {
@@ -87,7 +89,7 @@ func TestBenchSearchRuns(t *testing.T) {
 		t.Skip("needs Ollama")
 	}
 	var out strings.Builder
-	err := BenchSearch(context.Background(), BenchSearchConfig{Dir: t.TempDir(), Out: &out, Sizes: []int{3000}, Dim: 384, K: 10, Queries: 10,
+	err := bench.Search(context.Background(), bench.SearchConfig{Dir: t.TempDir(), Out: &out, Sizes: []int{3000}, Dim: 384, K: 10, Queries: 10,
 		Oversample: 8, OllamaURL: ollamaTestURL(), EmbedModel: "all-minilm:l6-v2", RecallDocs: 300}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/bench"
 	"github.com/apron-edge/apron/broker"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -58,7 +59,7 @@ func TestBridgeSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer kc.Close()
-	inbound := benchEvents(n, "central")
+	inbound := bench.FlightEvents(n, "central")
 	for _, e := range inbound {
 		kc.Produce(context.Background(), &kgo.Record{Topic: "flights", Key: []byte(e.Subject), Value: e.Raw}, nil)
 	}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -12,20 +12,21 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/app/sim"
+	"github.com/apron-edge/apron/node"
 )
 
-// BenchConsole renders the board of a full simulated day through HTTP and
+// Console renders the board of a full simulated day through HTTP and
 // compares it with fetching the same data from the store in the same run.
-func BenchConsole(ctx context.Context, dir string, out io.Writer, departures, rounds int) error {
-	cfg := DefaultConfig()
+func Console(ctx context.Context, dir string, out io.Writer, departures, rounds int) error {
+	cfg := node.DefaultConfig()
 	cfg.Data = filepath.Join(dir, "console")
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.NATS.Addr = ""
 	cfg.Ollama.URL = "" // measure the board, not the model
 	zone, _ := time.LoadLocation(cfg.TimeZone)
 	day := sim.Generate(sim.Config{Seed: 5, Departures: departures, Now: time.Now().In(zone)})
-	m := NewMain(cfg, slog.New(slog.DiscardHandler))
-	m.demo = true // no first-start password on stdout
+	m := node.NewMain(cfg, slog.New(slog.DiscardHandler))
+	m.Demo = true // no first-start password on stdout
 	if err := m.Open(ctx); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/bench"
+	"github.com/apron-edge/apron/node"
 )
 
 // addUser creates a console user directly in the store.
-func addUser(tb testing.TB, m *Main, name, role, password string) {
+func addUser(tb testing.TB, m *node.Main, name, role, password string) {
 	tb.Helper()
 	hash, err := app.HashPassword(password)
 	if err != nil {
@@ -30,7 +32,7 @@ func addUser(tb testing.TB, m *Main, name, role, password string) {
 	}
 }
 
-func tokenFor(tb testing.TB, m *Main, role string) string {
+func tokenFor(tb testing.TB, m *node.Main, role string) string {
 	tb.Helper()
 	tok := app.NewSecret("apron_")
 	if _, err := m.Store.CreateToken(context.Background(), role+"-client", role, app.HashSecret(tok), time.Now()); err != nil {
@@ -271,7 +273,7 @@ func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
 
 func TestBenchConsoleRuns(t *testing.T) {
 	var out strings.Builder
-	if err := BenchConsole(context.Background(), t.TempDir(), &out, 20, 2); err != nil {
+	if err := bench.Console(context.Background(), t.TempDir(), &out, 20, 2); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "board over HTTP") {
@@ -286,7 +288,7 @@ func TestConsoleOverTLS(t *testing.T) {
 		"-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert).CombinedOutput(); err != nil {
 		t.Fatalf("openssl: %v %s", err, out)
 	}
-	m := MustRunMain(t, func(c *Config) { c.TLSCert, c.TLSKey = cert, key })
+	m := MustRunMain(t, func(c *node.Config) { c.TLSCert, c.TLSKey = cert, key })
 	if !strings.HasPrefix(m.HTTP.URL(), "https://") {
 		t.Fatalf("url %s", m.HTTP.URL())
 	}
@@ -304,7 +306,7 @@ func TestConsoleOverTLS(t *testing.T) {
 	if resp.StatusCode != 303 || !secure || resp.Header.Get("Strict-Transport-Security") == "" {
 		t.Fatalf("login over TLS: %d secure=%v hsts=%q", resp.StatusCode, secure, resp.Header.Get("Strict-Transport-Security"))
 	}
-	if _, _, err := LoadConfig("serve", []string{"--config", writeFile(t, `{"tls_cert":"x.pem"}`)}); err == nil || !strings.Contains(err.Error(), "tls_cert") {
+	if _, _, err := node.LoadConfig("serve", []string{"--config", writeFile(t, `{"tls_cert":"x.pem"}`)}); err == nil || !strings.Contains(err.Error(), "tls_cert") {
 		t.Fatalf("half TLS config: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package app_test
+package e2e
 
 // End-to-end tests of the search index: the real log, the real SQLite
 // store with sqlite-vec and FTS5, the real Ollama with all-MiniLM.
@@ -30,7 +30,7 @@ import (
 // ollamaScript runs scripts/ollama.sh with port (empty: the default one).
 func ollamaScript(tb testing.TB, port, cmd string) string {
 	tb.Helper()
-	c := exec.Command("../scripts/ollama.sh", cmd)
+	c := exec.Command("scripts/ollama.sh", cmd)
 	c.Env = os.Environ()
 	if port != "" {
 		c.Env = append(c.Env, "APRON_OLLAMA_PORT="+port)
@@ -49,7 +49,7 @@ func MustRunOllama(tb testing.TB, port string) string {
 	if testing.Short() {
 		tb.Skip("needs the local Ollama server")
 	}
-	if err := exec.Command("../scripts/setup-models.sh").Run(); err != nil {
+	if err := exec.Command("scripts/setup-models.sh").Run(); err != nil {
 		tb.Fatalf("scripts/setup-models.sh: %v", err)
 	}
 	return ollamaScript(tb, port, "start")
@@ -160,21 +160,6 @@ func appendEvents(tb testing.TB, l app.Log, events []*app.Event) []app.AppendRes
 		i = j
 	}
 	return out
-}
-
-// checkFor polls cond until it holds or the deadline passes.
-func checkFor(tb testing.TB, within time.Duration, what string, cond func() error) time.Duration {
-	tb.Helper()
-	start := time.Now()
-	var err error
-	for time.Since(start) < within {
-		if err = cond(); err == nil {
-			return time.Since(start)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	tb.Fatalf("%s: not within %s: %v", what, within, err)
-	return 0
 }
 
 func (p *pipeline) behind(ctx context.Context) (uint64, error) {
@@ -350,7 +335,7 @@ func TestIndexFollowsTheLogThroughTheRealModel(t *testing.T) {
 
 	start := time.Now()
 	appendEvents(t, p.log, all)
-	checkFor(t, 5*time.Minute, "index catches up with the day", p.caughtUp)
+	checkFor(t, 5*time.Minute, p.caughtUp)
 	took := time.Since(start)
 	inputs, _, _, dur := p.emb.stats()
 	counts, err := p.store.IndexCounts(ctx)
@@ -536,7 +521,7 @@ func TestIndexFollowsTheLogThroughTheRealModel(t *testing.T) {
 		mk("t-docdel", app.TypeDocumentDeleted, "policy-compensation", map[string]string{"id": "policy-compensation"}),
 	})
 	t.Run("flight change", func(t *testing.T) {
-		d := checkFor(t, 30*time.Second, "flight change searchable", func() error {
+		d := checkFor(t, 30*time.Second, func() error {
 			hits := p.find(t, app.SearchQuery{Text: number + " cancelled", K: 3})
 			if len(hits) == 0 || hits[0].EntityKey != flight.Flight || hits[0].Version.Offset != res[0].Offset ||
 				!strings.Contains(hits[0].Text, "Status: cancelled") || !strings.Contains(hits[0].Text, "Gate Z99") {
@@ -547,7 +532,7 @@ func TestIndexFollowsTheLogThroughTheRealModel(t *testing.T) {
 		t.Logf("flight change searchable after %s", d.Round(time.Millisecond))
 	})
 	t.Run("booking cancellation", func(t *testing.T) {
-		d := checkFor(t, 30*time.Second, "cancelled booking gone", func() error {
+		d := checkFor(t, 30*time.Second, func() error {
 			for _, h := range p.find(t, app.SearchQuery{Text: cancelLocator, K: 10}) {
 				if h.EntityKey == cancelLocator {
 					return fmt.Errorf("still found: %+v", h)
@@ -564,7 +549,7 @@ func TestIndexFollowsTheLogThroughTheRealModel(t *testing.T) {
 		t.Logf("cancelled booking gone after %s", d.Round(time.Millisecond))
 	})
 	t.Run("erasure", func(t *testing.T) {
-		d := checkFor(t, 30*time.Second, "erased passenger gone", func() error {
+		d := checkFor(t, 30*time.Second, func() error {
 			if n := p.count(t, `SELECT COUNT(*) FROM index_docs WHERE text LIKE ? OR title LIKE ?`, "%"+erase.Name+"%", "%"+erase.Name+"%"); n != 0 {
 				return fmt.Errorf("%d documents carry %s", n, erase.Name)
 			}
@@ -599,7 +584,7 @@ func TestIndexFollowsTheLogThroughTheRealModel(t *testing.T) {
 		}
 	})
 	t.Run("document deletion", func(t *testing.T) {
-		checkFor(t, 30*time.Second, "deleted policy gone", func() error {
+		checkFor(t, 30*time.Second, func() error {
 			if n := p.count(t, `SELECT COUNT(*) FROM index_docs WHERE entity_key = 'policy-compensation'`); n != 0 {
 				return fmt.Errorf("%d chunks left", n)
 			}
@@ -611,7 +596,7 @@ func TestIndexFollowsTheLogThroughTheRealModel(t *testing.T) {
 			}
 		}
 	})
-	checkFor(t, 30*time.Second, "index caught up", p.caughtUp)
+	checkFor(t, 30*time.Second, p.caughtUp)
 	if _, twice, _, _ := p.emb.stats(); twice != 0 {
 		t.Fatalf("%d texts embedded twice", twice)
 	}
@@ -628,7 +613,7 @@ func TestIndexFollowsTheLogThroughTheRealModel(t *testing.T) {
 				t.Fatal(err)
 			}
 			res := appendEvents(t, p.log, []*app.Event{e})
-			lat = append(lat, checkFor(t, 30*time.Second, "gate change searchable", func() error {
+			lat = append(lat, checkFor(t, 30*time.Second, func() error {
 				hits, err := p.store.Search(ctx, app.SearchQuery{Text: number, K: 1})
 				if err != nil || len(hits) == 0 || hits[0].Version.Offset != res[0].Offset {
 					return fmt.Errorf("not yet: %v", err)
@@ -680,12 +665,12 @@ func TestIndexCatchesUpAfterOllamaStops(t *testing.T) {
 	// Schedule and bookings first, the day's operations afterwards.
 	half := len(all) / 2
 	appendEvents(t, p.log, all[:half])
-	checkFor(t, 5*time.Minute, "first half indexed", p.caughtUp)
+	checkFor(t, 5*time.Minute, p.caughtUp)
 	before, _, _, _ := p.emb.stats()
 
 	ollamaScript(t, port, "kill")
 	appendEvents(t, p.log, all[half:]) // ingest goes on
-	checkFor(t, 30*time.Second, "stage notices the outage", func() error {
+	checkFor(t, 30*time.Second, func() error {
 		if _, _, failures, _ := p.emb.stats(); failures == 0 {
 			return fmt.Errorf("no failed embed call yet")
 		}
@@ -709,7 +694,7 @@ func TestIndexCatchesUpAfterOllamaStops(t *testing.T) {
 
 	restart := time.Now()
 	ollamaScript(t, port, "start")
-	d := checkFor(t, 2*time.Minute, "index catches up after the restart", p.caughtUp)
+	d := checkFor(t, 2*time.Minute, p.caughtUp)
 	inputs, twice, failures, _ := p.emb.stats()
 	t.Logf("caught up %s after the restart began (%s after it answered); %d texts before the outage, %d after; %d failed calls",
 		time.Since(restart).Round(time.Millisecond), d.Round(time.Millisecond), before, inputs-before, failures)
@@ -749,7 +734,7 @@ func TestModelChangeFillsAShadowWhileTheOldModelServes(t *testing.T) {
 	}
 	p := mustOpenPipeline(t, ollamaURL)
 	appendEvents(t, p.log, events(sim.Generate(sim.Config{Seed: 3, Date: "2026-11-25", Departures: 5})))
-	checkFor(t, 5*time.Minute, "indexed with the first model", p.caughtUp)
+	checkFor(t, 5*time.Minute, p.caughtUp)
 	old, err := p.store.ActiveModel(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -808,7 +793,7 @@ func TestModelChangeFillsAShadowWhileTheOldModelServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendEvents(t, p.log, []*app.Event{e})
-	d := checkFor(t, 5*time.Minute, "new model active", func() error {
+	d := checkFor(t, 5*time.Minute, func() error {
 		serves(t)
 		m, err := p.store.ActiveModel(ctx)
 		if err != nil || m.Digest != newModel.Digest {

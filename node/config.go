@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"encoding/json"
@@ -254,12 +254,12 @@ func (c *Config) StatePath() string { return filepath.Join(c.Data, "state.db") }
 // LoadConfig applies file, environment and flags over the defaults. args
 // are the subcommand's arguments.
 func LoadConfig(name string, args []string) (Config, *flag.FlagSet, error) {
-	return loadConfig(name, args, nil)
+	return LoadConfigWithFlags(name, args, nil)
 }
 
-// loadConfig is LoadConfig for a command that has flags of its own: extra
-// defines them on the flag set before it is parsed.
-func loadConfig(name string, args []string, extra func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
+// LoadConfigWithFlags is LoadConfig for a command that has flags of its
+// own: extra defines them on the flag set before it is parsed.
+func LoadConfigWithFlags(name string, args []string, extra func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	if extra != nil {
@@ -373,6 +373,14 @@ func loadConfig(name string, args []string, extra func(*flag.FlagSet)) (Config, 
 		return c, fs, err
 	}
 	return c, fs, nil
+}
+
+// NewLogger returns the text logger on standard error at level (log_level:
+// debug, info, warn or error; anything else is info).
+func NewLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
 func (c Config) String() string {
