@@ -282,57 +282,12 @@ func LoadConfigWithFlags(name string, args []string, extra func(*flag.FlagSet)) 
 		return c, fs, err
 	}
 	if *configPath != "" {
-		b, err := os.ReadFile(*configPath)
-		if err != nil {
-			return c, fs, app.Errorf(app.EINVALID, "config: %v", err)
-		}
-		dec := json.NewDecoder(strings.NewReader(string(b)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return c, fs, app.Errorf(app.EINVALID, "config %s: %v", *configPath, err)
+		if err := c.applyFile(*configPath); err != nil {
+			return c, fs, err
 		}
 	}
-	env := func(key string, dst *string) {
-		if v, ok := os.LookupEnv(key); ok {
-			*dst = v
-		}
-	}
-	env("APRON_DATA", &c.Data)
-	env("APRON_HTTP", &c.HTTP)
-	env("APRON_NATS", &c.NATS.Addr)
-	env("APRON_HUB", &c.Hub)
-	env("APRON_TZ", &c.TimeZone)
-	env("APRON_LOG_LEVEL", &c.LogLevel)
-	env("APRON_SYNC", &c.NATS.Sync)
-	env("APRON_NATS_USER", &c.NATS.User)
-	env("APRON_NATS_PASSWORD", &c.NATS.Password)
-	env("APRON_NATS_TOKEN", &c.NATS.Token)
-	env("APRON_TLS_CERT", &c.TLSCert)
-	env("APRON_TLS_KEY", &c.TLSKey)
-	env("APRON_OLLAMA_URL", &c.Ollama.URL)
-	env("APRON_CHAT_MODEL", &c.Ollama.ChatModel)
-	env("APRON_EMBED_MODEL", &c.Ollama.EmbedModel)
-	env("APRON_INDEX_QUANTIZE", &c.Index.Quantize)
-	env("APRON_OLLAMA_BIN", &c.Ollama.Binary)
-	env("APRON_OLLAMA_MODELS", &c.Ollama.ModelsDir)
-	if v, ok := os.LookupEnv("APRON_OLLAMA_SERVE"); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return c, fs, app.Errorf(app.EINVALID, "APRON_OLLAMA_SERVE: want true or false, got %q", v)
-		}
-		c.Ollama.Serve = b
-	}
-	env("APRON_KAFKA_SASL_USER", &c.Kafka.SASLUser)
-	env("APRON_KAFKA_SASL_PASSWORD", &c.Kafka.SASLPassword)
-	if v, ok := os.LookupEnv("APRON_KAFKA_BROKERS"); ok {
-		c.Kafka.Brokers = splitList(v)
-	}
-	if v, ok := os.LookupEnv("APRON_MAX_BODY_BYTES"); ok {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return c, fs, app.Errorf(app.EINVALID, "APRON_MAX_BODY_BYTES: %v", err)
-		}
-		c.MaxBody = n
+	if err := c.applyEnv(); err != nil {
+		return c, fs, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -373,6 +328,67 @@ func LoadConfigWithFlags(name string, args []string, extra func(*flag.FlagSet)) 
 		return c, fs, err
 	}
 	return c, fs, nil
+}
+
+// applyFile decodes the JSON file at path over c; unknown fields are errors.
+func (c *Config) applyFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return app.Errorf(app.EINVALID, "config: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return app.Errorf(app.EINVALID, "config %s: %v", path, err)
+	}
+	return nil
+}
+
+// applyEnv applies the APRON_* environment variables that are set over c.
+func (c *Config) applyEnv() error {
+	env := func(key string, dst *string) {
+		if v, ok := os.LookupEnv(key); ok {
+			*dst = v
+		}
+	}
+	env("APRON_DATA", &c.Data)
+	env("APRON_HTTP", &c.HTTP)
+	env("APRON_NATS", &c.NATS.Addr)
+	env("APRON_HUB", &c.Hub)
+	env("APRON_TZ", &c.TimeZone)
+	env("APRON_LOG_LEVEL", &c.LogLevel)
+	env("APRON_SYNC", &c.NATS.Sync)
+	env("APRON_NATS_USER", &c.NATS.User)
+	env("APRON_NATS_PASSWORD", &c.NATS.Password)
+	env("APRON_NATS_TOKEN", &c.NATS.Token)
+	env("APRON_TLS_CERT", &c.TLSCert)
+	env("APRON_TLS_KEY", &c.TLSKey)
+	env("APRON_OLLAMA_URL", &c.Ollama.URL)
+	env("APRON_CHAT_MODEL", &c.Ollama.ChatModel)
+	env("APRON_EMBED_MODEL", &c.Ollama.EmbedModel)
+	env("APRON_INDEX_QUANTIZE", &c.Index.Quantize)
+	env("APRON_OLLAMA_BIN", &c.Ollama.Binary)
+	env("APRON_OLLAMA_MODELS", &c.Ollama.ModelsDir)
+	if v, ok := os.LookupEnv("APRON_OLLAMA_SERVE"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return app.Errorf(app.EINVALID, "APRON_OLLAMA_SERVE: want true or false, got %q", v)
+		}
+		c.Ollama.Serve = b
+	}
+	env("APRON_KAFKA_SASL_USER", &c.Kafka.SASLUser)
+	env("APRON_KAFKA_SASL_PASSWORD", &c.Kafka.SASLPassword)
+	if v, ok := os.LookupEnv("APRON_KAFKA_BROKERS"); ok {
+		c.Kafka.Brokers = splitList(v)
+	}
+	if v, ok := os.LookupEnv("APRON_MAX_BODY_BYTES"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return app.Errorf(app.EINVALID, "APRON_MAX_BODY_BYTES: %v", err)
+		}
+		c.MaxBody = n
+	}
+	return nil
 }
 
 // NewLogger returns the text logger on standard error at level (log_level:
