@@ -32,7 +32,7 @@ type Main struct {
 	// Demo skips the first-start admin with its one-time password (the
 	// demo sets its own, DemoAdminPassword).
 	Demo bool
-	// Version is reported in the start-up log line.
+	// Version is reported in the start-up log line ("dev" unless set).
 	Version string
 	// Stdout receives the first start's one-time admin password (nil:
 	// os.Stdout); it is never logged.
@@ -56,7 +56,7 @@ type Main struct {
 
 // NewMain returns a node for cfg.
 func NewMain(cfg Config, logger *slog.Logger) *Main {
-	return &Main{Config: cfg, Logger: logger}
+	return &Main{Config: cfg, Logger: logger, Version: "dev"}
 }
 
 // Open starts the components in dependency order; each step pushes the
