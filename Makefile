@@ -17,7 +17,7 @@ TEMPL_VERSION := v0.3.1100
 GOBIN := $(shell go env GOPATH)/bin
 TEMPL := $(GOBIN)/templ
 
-.PHONY: all build demo serve setup setup-test test test-short lint generate check-generate bench clean
+.PHONY: all build demo serve setup setup-test test test-short test-e2e lint generate check-generate bench clean
 
 all: build
 
@@ -53,6 +53,7 @@ serve: build
 	@bin/apron serve
 
 ## test: the whole suite, with the race detector, against real parts
+## (./... includes the end-to-end tests in e2e/ and the harnesses in bench/)
 test: setup-test check-generate
 	@go vet ./...
 	@go test -race -count=1 -timeout 60m ./...
@@ -61,13 +62,18 @@ test: setup-test check-generate
 test-short:
 	@go test -short -count=1 ./...
 
+## test-e2e: only the end-to-end tests (e2e/), against real parts
+test-e2e: setup-test
+	@go test -race -count=1 -timeout 60m ./e2e/
+
 ## lint: vet, gofmt, staticcheck
 lint:
 	@go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-## bench: benchmarks that compare against baselines in the same run
+## bench: benchmarks that compare against baselines in the same run (the
+## harnesses are in bench/: apron bench console|bridge|assist|embed|search)
 bench: build
 	@bin/apron bench ingest
 

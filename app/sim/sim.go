@@ -2,7 +2,8 @@
 // arrivals and departures, bookings with connections, passengers with tiers
 // and special service requests, policy documents, and disruptions over the
 // day (cancellations, delays that break connections, gate changes, a
-// diversion). The demo, the tests and the benchmarks share it.
+// diversion), and plays it into a log on a fast clock (Play). The demo,
+// the tests and the benchmarks share it.
 package sim
 
 import (

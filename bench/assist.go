@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/app/sim"
+	"github.com/apron-edge/apron/inference"
+	"github.com/ollama/ollama/api"
+)
+
+// Assist measures option generation for a cancellation that strands
+// 300 passengers, and a proposal's ranking through apron beside the same
+// prompt sent straight to Ollama in the same run.
+func Assist(ctx context.Context, out io.Writer, ollamaURL, chatModel string, rounds int) error {
+	// Option generation: a simulated day's schedule, 300 stranded bookings.
+	day := sim.Generate(sim.Config{Seed: 9, Date: "2026-11-25"})
+	var flights []*app.Flight
+	for _, f := range day.Flights {
+		flights = append(flights, f)
+	}
+	seats := func(string, string) int { return 40 }
+	rules := app.DefaultRebookRules()
+	base := time.Date(2026, 11, 25, 9, 0, 0, 0, time.FixedZone("CET", 3600))
+	dests := map[string]bool{}
+	for _, f := range flights {
+		if f.Origin == "FRA" {
+			dests[f.Destination] = true
+		}
+	}
+	var destList []string
+	for d := range dests {
+		destList = append(destList, d)
+	}
+	sort.Strings(destList)
+	var needs []app.Need
+	for i := 0; i < 300; i++ {
+		needs = append(needs, app.Need{Locator: fmt.Sprintf("N%05d", i), Pax: 1, Origin: "FRA", Destination: destList[i%len(destList)],
+			Cabin: "Y", Earliest: base, Latest: base.Add(24 * time.Hour), Priority: app.Priority{Tier: i % 4, SSR: i % 7 / 6}})
+	}
+	var gen []time.Duration
+	options := 0
+	for r := 0; r < 10; r++ {
+		start := time.Now()
+		plans := app.PlanAll(needs, flights, seats, rules)
+		gen = append(gen, time.Since(start))
+		if r == 0 {
+			for _, p := range plans {
+				options += len(p.Options)
+			}
+		}
+	}
+	sort.Slice(gen, func(i, j int) bool { return gen[i] < gen[j] })
+
+	// A proposal ranked through apron, and the same prompt straight to Ollama.
+	chat := &inference.ChatClient{BaseURL: ollamaURL, Model: chatModel}
+	if err := chat.Open(); err != nil {
+		return err
+	}
+	if _, err := chat.Digest(ctx); err != nil {
+		return err
+	}
+	t0 := base.Add(3 * time.Hour)
+	p := &app.Proposal{ID: "bench", Locator: "BENCH1", Flight: "LH400-2026-11-25", Reason: app.ReasonCancelled, Chosen: "opt-1",
+		Need: app.Need{Pax: 1, Origin: "FRA", Destination: "JFK", Replace: []string{"LH400-2026-11-25"}},
+		Options: []app.Option{
+			{ID: "opt-1", Flights: []string{"LH402-2026-11-25"}, Depart: t0, Arrive: t0.Add(9 * time.Hour)},
+			{ID: "opt-2", Flights: []string{"LH404-2026-11-25", "AA100-2026-11-25"}, Depart: t0, Arrive: t0.Add(10 * time.Hour), Stops: 1, Via: "BOS"},
+		}}
+	docs := []app.PolicyExcerpt{{DocID: "policy-rebooking", Title: "Rebooking", Text: sim.Policies[0].Body[:600]}}
+	msgs := app.RankPrompt(p, []string{"WCHR"}, "gold", docs)
+	u, _ := url.Parse(ollamaURL)
+	raw := api.NewClient(u, http.DefaultClient)
+	var apronFirst, apronTotal, rawFirst, rawTotal []time.Duration
+	for r := 0; r < rounds; r++ {
+		// Through apron: the client apron uses, with its format and limits.
+		reply, err := chat.Chat(ctx, app.ChatRequest{Messages: msgs, Format: app.RankFormat(p), MaxTokens: 200}, func(string) {})
+		if err != nil {
+			return err
+		}
+		apronFirst, apronTotal = append(apronFirst, reply.FirstToken), append(apronTotal, reply.Total)
+		// Straight to Ollama: the same messages, format and options.
+		var am []api.Message
+		for _, m := range msgs {
+			am = append(am, api.Message{Role: m.Role, Content: m.Content})
+		}
+		stream := true
+		start := time.Now()
+		var first time.Duration
+		err = raw.Chat(ctx, &api.ChatRequest{Model: chatModel, Messages: am, Format: app.RankFormat(p), Stream: &stream,
+			Options: map[string]any{"num_predict": 200, "temperature": 0, "seed": 42}}, func(r api.ChatResponse) error {
+			if first == 0 && r.Message.Content != "" {
+				first = time.Since(start)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		rawFirst, rawTotal = append(rawFirst, first), append(rawTotal, time.Since(start))
+	}
+	for _, d := range [][]time.Duration{apronFirst, apronTotal, rawFirst, rawTotal} {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	}
+	fmt.Fprintf(out, "apron bench assist\n\n")
+	fmt.Fprintf(out, "option generation, 300 stranded bookings over %d flights: p50 %s, p99 %s (%d options in all)\n\n", len(flights), pct(gen, 50), pct(gen, 99), options)
+	fmt.Fprintf(out, "%-34s %14s %14s   (%d rounds, %s)\n", "proposal ranking", "first token", "total", rounds, chatModel)
+	fmt.Fprintf(out, "%-34s %14s %14s\n", "through apron (p50)", pct(apronFirst, 50), pct(apronTotal, 50))
+	fmt.Fprintf(out, "%-34s %14s %14s\n", "straight to Ollama (p50)", pct(rawFirst, 50), pct(rawTotal, 50))
+	fmt.Fprintf(out, "\noverhead ratio (total, p50): %.2f\n", float64(pct(apronTotal, 50))/float64(pct(rawTotal, 50)))
+	return nil
+}

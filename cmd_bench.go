@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/apron-edge/apron/bench"
+	"github.com/apron-edge/apron/node"
+)
+
+// runBench implements `apron bench NAME [flags]`: it runs one harness of
+// package bench in a temporary directory with the sizes the README quotes.
+func runBench(ctx context.Context, args []string) error {
+	if len(args) < 1 {
+		return fmt.Errorf("usage: apron bench ingest|console|bridge|assist|embed|search [flags]")
+	}
+	dir, err := os.MkdirTemp("", "apron-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := node.DefaultConfig()
+	switch args[0] {
+	case "ingest":
+		return bench.Ingest(ctx, bench.IngestConfig{Dir: filepath.Join(dir, "x"), Out: os.Stdout, Events: 20000, Timeout: 10 * time.Minute}, args[1:])
+	case "console":
+		return bench.Console(ctx, dir, os.Stdout, 750, 40)
+	case "bridge":
+		return bench.Bridge(ctx, dir, os.Stdout, 20000)
+	case "embed":
+		return bench.Embed(ctx, dir, os.Stdout, cfg.Ollama.URL, cfg.Ollama.EmbedModel, 30)
+	case "search":
+		return bench.Search(ctx, bench.SearchConfig{Dir: dir, Out: os.Stdout, Sizes: []int{100_000, 1_000_000}, Dim: 384, K: 10, Queries: 200,
+			Oversample: 8, OllamaURL: cfg.Ollama.URL, EmbedModel: cfg.Ollama.EmbedModel, RecallDocs: 3000}, args[1:])
+	case "assist":
+		return bench.Assist(ctx, os.Stdout, cfg.Ollama.URL, cfg.Ollama.ChatModel, 5)
+	}
+	return fmt.Errorf("unknown benchmark %q (have: ingest, console, bridge, assist, embed, search)", args[0])
+}

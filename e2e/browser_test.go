@@ -1,0 +1,261 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/node"
+	"github.com/chromedp/chromedp"
+)
+
+// artifactDir is where browser tests leave their screenshots.
+func artifactDir(tb testing.TB) string {
+	dir := os.Getenv("APRON_ARTIFACTS")
+	if dir == "" {
+		dir = "artifacts"
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+// MustRunBrowser starts headless Chromium with the flags this machine
+// needs (no background networking: outside traffic is refused here).
+func MustRunBrowser(tb testing.TB) context.Context {
+	tb.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if path, err = exec.LookPath("chromium-browser"); err != nil {
+			tb.Fatal("chromium not found: run scripts/setup.sh (it installs Debian's chromium)")
+		}
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx)
+	tb.Cleanup(func() { cancelB(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil {
+		tb.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+func screenshot(tb testing.TB, ctx context.Context, name string) {
+	tb.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(artifactDir(tb), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestBrowserBoardFollowsTheLog(t *testing.T) {
+	m := MustRunMain(t)
+	base := m.HTTP.URL()
+	addUser(t, m, "gate7", app.RoleAgent, "gate seven password")
+	zone, _ := time.LoadLocation(m.Config.TimeZone)
+	now := time.Now().In(zone)
+	date := now.Format("2006-01-02")
+	key := "LH400-" + date
+	dep := time.Date(now.Year(), now.Month(), now.Day(), 23, 30, 0, 0, zone)
+	flight := func(id, status string, at time.Time) string {
+		f := app.Flight{Flight: key, Carrier: "LH", Number: "400", Date: date, Origin: "FRA", Destination: "JFK",
+			ScheduledDeparture: dep, ScheduledArrival: dep.Add(9 * time.Hour), Status: status, Gate: "Z52", Capacity: map[string]int{"J": 30, "Y": 250}}
+		e, _ := app.NewEvent(id, "test", app.TypeFlightStatus, key, at, f)
+		return string(e.Raw)
+	}
+	hostile := app.Booking{Locator: "XSS001", Status: "active", Segments: []app.Segment{{Flight: key, Cabin: "Y", Seat: "30A"}},
+		Passengers: []app.BookingPassenger{{ID: "P666", Name: `<script>document.title="pwned"</script><img src=x onerror="document.title='pwned'">`}}}
+	be, _ := app.NewEvent("x1", "test", app.TypeBookingCreated, "XSS001", now, hostile)
+	if code, body := post(t, base+"/api/v1/topics/flights/events", flight("f1", "scheduled", now)); code != 200 {
+		t.Fatal(code, body)
+	}
+	// An alternative for tomorrow morning, with seats.
+	tomorrow := now.AddDate(0, 0, 1)
+	alt := app.Flight{Flight: "LH402-" + tomorrow.Format("2006-01-02"), Carrier: "LH", Number: "402", Date: tomorrow.Format("2006-01-02"), Origin: "FRA", Destination: "JFK",
+		ScheduledDeparture: time.Date(tomorrow.Year(), tomorrow.Month(), tomorrow.Day(), 9, 0, 0, 0, zone), Status: "scheduled", Capacity: map[string]int{"Y": 100}}
+	alt.ScheduledArrival = alt.ScheduledDeparture.Add(9 * time.Hour)
+	ae, _ := app.NewEvent("f-alt", "test", app.TypeFlightScheduled, alt.Flight, now, alt)
+	if code, body := post(t, base+"/api/v1/topics/flights/events", string(ae.Raw)); code != 200 {
+		t.Fatal(code, body)
+	}
+	if code, body := post(t, base+"/api/v1/topics/bookings/events", string(be.Raw)); code != 200 {
+		t.Fatal(code, body)
+	}
+	waitCaughtUp(t, m, 10*time.Second)
+
+	ctx := MustRunBrowser(t)
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	row := chromedp.CSS(fmt.Sprintf(`#f-%s [data-testid="status"]`, key))
+	err := chromedp.Do(tctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "gate7"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "gate seven password"),
+		chromedp.Submit(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="board-meta"]`)),
+	)
+	if err != nil {
+		t.Fatalf("log in and open the board: %v", err)
+	}
+	who, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="who"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := chromedp.Run(tctx, chromedp.Text(row))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != "scheduled" || !strings.Contains(who, "gate7") {
+		t.Fatalf("board: status %q, who %q", status, who)
+	}
+	screenshot(t, tctx, "board-before")
+
+	// Cancel the flight in the log; the open board follows without a reload.
+	if code, body := post(t, base+"/api/v1/topics/flights/events", flight("f2", "cancelled", now.Add(time.Minute))); code != 200 {
+		t.Fatal(code, body)
+	}
+	if err := chromedp.Do(tctx, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#f-%s.status-cancelled`, key)))); err != nil {
+		t.Fatalf("board did not follow the cancellation: %v", err)
+	}
+	screenshot(t, tctx, "board-cancelled")
+
+	// The flight page lists the booking; the hostile name stays text.
+	err = chromedp.Do(tctx,
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#f-%s a`, key))),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="bookings"]`)),
+	)
+	if err != nil {
+		t.Fatalf("flight page: %v", err)
+	}
+	people, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="bookings"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	title, err := chromedp.Run(tctx, chromedp.Title())
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, tctx, "flight-page")
+	if strings.Contains(title, "pwned") || !strings.Contains(people, "<script>") {
+		t.Fatalf("hostile data was not rendered inert: title %q, text %q", title, people)
+	}
+
+	// The cancellation produced a proposal: open it from the queue and
+	// approve it; the outcome is shown.
+	err = chromedp.Do(tctx,
+		chromedp.Navigate(base+"/proposals"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="proposal-row"] a`)),
+	)
+	if err != nil {
+		t.Fatalf("proposal queue: %v", err)
+	}
+	screenshot(t, tctx, "proposals")
+	err = chromedp.Do(tctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="proposal-row"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="options"]`)),
+	)
+	if err != nil {
+		t.Fatalf("open proposal: %v", err)
+	}
+	screenshot(t, tctx, "proposal")
+	err = chromedp.Do(tctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="approve"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="proposal-message"]`)),
+	)
+	if err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	msg, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="proposal-message"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err = chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="proposal-status"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, tctx, "proposal-approved")
+	if !strings.HasPrefix(msg, "Executed") || status != app.ProposalExecuted {
+		t.Fatalf("after approval: %q, status %q", msg, status)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		b, err := m.Store.Booking(context.Background(), "XSS001")
+		if err != nil || b.Segments[0].Flight != alt.Flight {
+			return fmt.Errorf("booking not moved: %+v %v", b, err)
+		}
+		return nil
+	})
+}
+
+// TestBrowserAsk asks a question in the console and sees the answer with
+// its sources and freshness stamp, streamed from the real models.
+func TestBrowserAsk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Ollama")
+	}
+	m := MustRunMain(t, func(c *node.Config) {
+		c.Ollama.URL = ollamaTestURL()
+		c.Ollama.Timeout = node.Duration(3 * time.Minute)
+	})
+	addUser(t, m, "desk1", app.RoleAgent, "desk one password")
+	if code, body := post(t, m.HTTP.URL()+"/api/v1/topics/documents/events", policyEvent(t, "policy-care", "Care and assistance", "If a cancellation forces an overnight stay, provide a hotel room and transport.")); code != 200 {
+		t.Fatal(code, body)
+	}
+	checkFor(t, 2*time.Minute, func() error {
+		ti, _ := m.Broker.Topic(context.Background(), app.TopicDocuments)
+		pos, _ := m.Store.Position(context.Background(), app.IndexConsumer, app.TopicDocuments)
+		if pos < ti.LastOffset {
+			return fmt.Errorf("not indexed yet")
+		}
+		return nil
+	})
+	ctx := MustRunBrowser(t)
+	tctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer cancel()
+	err := chromedp.Do(tctx,
+		chromedp.Navigate(m.HTTP.URL()+"/ask"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "desk1"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "desk one password"),
+		chromedp.Submit(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="ask-question"]`), "Do we give a hotel room after an overnight cancellation?"),
+		chromedp.Click(chromedp.CSS(`[data-testid="ask-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-sources"] li`)),
+	)
+	if err != nil {
+		t.Fatalf("ask in the console: %v", err)
+	}
+	meta, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="ask-meta"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="ask-answer"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, tctx, "ask")
+	if !strings.Contains(meta, "as of index offset") || answer == "" || strings.Contains(answer, "You answer questions") {
+		t.Fatalf("answer %q, meta %q", answer, meta)
+	}
+}

@@ -1,0 +1,120 @@
+package node
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+)
+
+func TestConfigFromEnvAndFlags(t *testing.T) {
+	t.Setenv("APRON_DATA", "/tmp/from-env")
+	t.Setenv("APRON_HTTP", "127.0.0.1:9999")
+	cfg, _, err := LoadConfig("serve", []string{"--http", "127.0.0.1:7777", "--hub", "MUC"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Data != "/tmp/from-env" || cfg.HTTP != "127.0.0.1:7777" || cfg.Hub != "MUC" {
+		t.Fatalf("%+v", cfg)
+	}
+	for _, tt := range []struct {
+		args  []string
+		field string
+	}{
+		{[]string{"--hub", "Frankfurt"}, "hub"},
+		{[]string{"--sync", "never"}, "nats.sync"},
+		{[]string{"--nats", "0.0.0.0:4222"}, "nats.addr"},
+		{[]string{"--tz", "Mars/Olympus"}, "time_zone"},
+		{[]string{"--http", "nowhere"}, "http"},
+	} {
+		_, _, err := LoadConfig("serve", tt.args)
+		if err == nil || !strings.HasPrefix(app.ErrorMessage(err), tt.field+":") {
+			t.Errorf("%v: want error naming %s, got %v", tt.args, tt.field, err)
+		}
+	}
+	f := filepath.Join(t.TempDir(), "apron.json")
+	_ = os.WriteFile(f, []byte(`{"hub":"ZRH","nats":{"sync":"interval","sync_interval":"30s"}}`), 0o600)
+	cfg, _, err = LoadConfig("serve", []string{"--config", f})
+	if err != nil || cfg.Hub != "ZRH" || cfg.NATS.Sync != "interval" || time.Duration(cfg.NATS.SyncInterval) != 30*time.Second {
+		t.Fatalf("config file: %+v %v", cfg, err)
+	}
+	for body, field := range map[string]string{
+		`{"index":{"quantize":"int4"}}`: "index.quantize",
+		`{"index":{"oversample":0}}`:    "index.oversample",
+		`{"index":{"shards":64}}`:       "index.shards",
+	} {
+		_ = os.WriteFile(f, []byte(body), 0o600)
+		if _, _, err := LoadConfig("serve", []string{"--config", f}); err == nil || !strings.HasPrefix(app.ErrorMessage(err), field+":") {
+			t.Errorf("%s: want error naming %s, got %v", body, field, err)
+		}
+	}
+	_ = os.WriteFile(f, []byte(`{"hubb":"ZRH"}`), 0o600)
+	if _, _, err := LoadConfig("serve", []string{"--config", f}); err == nil || !strings.Contains(err.Error(), "hubb") {
+		t.Fatalf("unknown field accepted: %v", err)
+	}
+}
+
+func TestConfigSupervisedOllama(t *testing.T) {
+	exe, _ := os.Executable()
+	t.Setenv("APRON_DATA", "/srv/apron")
+	t.Setenv("APRON_OLLAMA_SERVE", "true")
+	t.Setenv("APRON_OLLAMA_BIN", exe)
+	t.Setenv("APRON_OLLAMA_URL", "http://127.0.0.1:11500")
+	cfg, _, err := LoadConfig("serve", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := cfg.OllamaServer(slog.New(slog.DiscardHandler))
+	if !cfg.Ollama.Serve || srv.Binary != exe || srv.URL != "http://127.0.0.1:11500" || srv.ModelsDir != "/srv/apron/ollama/models" || srv.LogPath != "/srv/apron/ollama/serve.log" {
+		t.Fatalf("from the environment: %+v %+v", cfg.Ollama, srv)
+	}
+	t.Setenv("APRON_OLLAMA_MODELS", "/models")
+	if cfg, _, err := LoadConfig("serve", nil); err != nil || cfg.OllamaServer(nil).ModelsDir != "/models" {
+		t.Fatalf("APRON_OLLAMA_MODELS: %+v %v", cfg.Ollama, err)
+	}
+	for _, tt := range []struct {
+		env   map[string]string
+		field string
+	}{
+		{map[string]string{"APRON_OLLAMA_URL": "http://0.0.0.0:11434"}, "ollama.url"},
+		{map[string]string{"APRON_OLLAMA_URL": "http://10.1.2.3:11434"}, "ollama.url"},
+		{map[string]string{"APRON_OLLAMA_URL": "https://127.0.0.1:11434"}, "ollama.url"},
+		{map[string]string{"APRON_OLLAMA_URL": "http://127.0.0.1"}, "ollama.url"},
+		{map[string]string{"APRON_OLLAMA_URL": ""}, "ollama.url"},
+		{map[string]string{"APRON_OLLAMA_BIN": "/nonexistent/ollama"}, "ollama.binary"},
+		{map[string]string{"APRON_OLLAMA_BIN": "no-such-ollama-in-path"}, "ollama.binary"},
+		{map[string]string{"APRON_OLLAMA_BIN": ""}, "ollama.binary"},
+		{map[string]string{"APRON_OLLAMA_SERVE": "maybe"}, "APRON_OLLAMA_SERVE"},
+	} {
+		for k, v := range tt.env {
+			t.Setenv(k, v)
+		}
+		_, _, err := LoadConfig("serve", nil)
+		if err == nil || !strings.HasPrefix(app.ErrorMessage(err), tt.field+":") {
+			t.Errorf("%v: want an error naming %s, got %v", tt.env, tt.field, err)
+		}
+		t.Setenv("APRON_OLLAMA_URL", "http://127.0.0.1:11500")
+		t.Setenv("APRON_OLLAMA_BIN", exe)
+		t.Setenv("APRON_OLLAMA_SERVE", "true")
+	}
+	// An external server may be anywhere; only a served one must be local.
+	t.Setenv("APRON_OLLAMA_SERVE", "false")
+	t.Setenv("APRON_OLLAMA_URL", "https://models.example:443")
+	t.Setenv("APRON_OLLAMA_BIN", "/nonexistent/ollama")
+	if _, _, err := LoadConfig("serve", nil); err != nil {
+		t.Fatalf("external server: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "apron.json")
+	_ = os.WriteFile(f, []byte(`{"ollama":{"url":"http://[::1]:11600","serve":true,"binary":"`+exe+`","models_dir":"/m"}}`), 0o600)
+	os.Unsetenv("APRON_OLLAMA_SERVE")
+	os.Unsetenv("APRON_OLLAMA_URL")
+	os.Unsetenv("APRON_OLLAMA_BIN")
+	os.Unsetenv("APRON_OLLAMA_MODELS")
+	if cfg, _, err := LoadConfig("serve", []string{"--config", f}); err != nil || !cfg.Ollama.Serve || cfg.OllamaServer(nil).ModelsDir != "/m" {
+		t.Fatalf("config file: %+v %v", cfg.Ollama, err)
+	}
+}

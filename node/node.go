@@ -1,0 +1,441 @@
+// Package node wires apron's parts into one running node: Main opens the
+// log, the bridge, the state store, the supervised Ollama, the model
+// clients, the pipeline stages and the HTTP server in dependency order and
+// closes them in reverse. It holds no rules of its own: the decisions live
+// in app, the technology in the adapters. The command (package main) and
+// the end-to-end tests (e2e) and benchmarks (bench) all start a node here.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/broker"
+	"github.com/apron-edge/apron/inference"
+	"github.com/apron-edge/apron/ui"
+	"github.com/apron-edge/apron/vectors"
+)
+
+// Main is the node: its configuration and its opened components.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	// Clock is the console's notion of now (the simulated clock in a demo).
+	Clock func() time.Time
+	// Demo skips the first-start admin with its one-time password (the
+	// demo sets its own, DemoAdminPassword).
+	Demo bool
+	// Version is reported in the start-up log line ("dev" unless set).
+	Version string
+	// Stdout receives the first start's one-time admin password (nil:
+	// os.Stdout); it is never logged.
+	Stdout io.Writer
+
+	Broker       *broker.Broker
+	Bridge       *broker.Bridge // nil when the bridge is off
+	Store        *vectors.Store
+	Materializer *app.Materializer
+	Proposer     *app.Proposer
+	Ollama       *inference.Server     // nil unless ollama.serve: the supervised `ollama serve`
+	Chat         *inference.ChatClient // nil without a chat model
+	Embed        *inference.Client     // nil without an embedding model
+	EmbedStage   *app.EmbedStage
+	Search       *app.Retriever
+	Assist       *app.AssistStage
+	HTTP         *ui.Server
+
+	closers []func(context.Context) error // pushed by Open, popped by Close
+}
+
+// NewMain returns a node for cfg.
+func NewMain(cfg Config, logger *slog.Logger) *Main {
+	return &Main{Config: cfg, Logger: logger, Version: "dev"}
+}
+
+// Open starts the components in dependency order; each step pushes the
+// closer of what it opened, so Close after a failed Open closes exactly
+// what was opened.
+func (m *Main) Open(ctx context.Context) error {
+	steps := []func(context.Context) error{
+		m.openLog, m.openBridge, m.openStore, m.startOllama, m.newHTTP,
+		m.bootstrapAdmin, m.openEmbedder, m.newProposer, m.openChat,
+		m.openPipeline, m.openHTTP,
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	m.warnMissingModels(ctx)
+	m.Logger.Info("apron ready", "version", m.Version, "console", m.HTTP.URL(), "nats", m.Broker.ClientURL(), "data", m.Config.Data)
+	return nil
+}
+
+// push records the closer of a component that opened.
+func (m *Main) push(closer func(context.Context) error) {
+	m.closers = append(m.closers, closer)
+}
+
+// Close shuts down in reverse order of opening: HTTP (with ctx's
+// deadline), the pipeline stages, the supervised Ollama once nothing uses
+// it, the state store, the bridge, the log.
+func (m *Main) Close(ctx context.Context) error {
+	var errs []error
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		errs = append(errs, m.closers[i](ctx))
+	}
+	m.closers = nil
+	return errors.Join(errs...)
+}
+
+func (m *Main) openLog(context.Context) error {
+	if err := os.MkdirAll(m.Config.Data, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	m.Broker = broker.New(m.Config.BrokerConfig())
+	m.Broker.Logger = m.Logger
+	if err := m.Broker.Open(); err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	m.push(m.Broker.Close)
+	return nil
+}
+
+func (m *Main) openBridge(context.Context) error {
+	if len(m.Config.Kafka.Brokers) == 0 {
+		return nil
+	}
+	m.Bridge = broker.NewBridge(m.Config.BridgeConfig(), m.Broker)
+	m.Bridge.Logger = m.Logger
+	// Open does not need the cluster: the node runs while it is away.
+	if err := m.Bridge.Open(); err != nil {
+		return fmt.Errorf("open bridge: %w", err)
+	}
+	m.push(m.Bridge.Close)
+	return nil
+}
+
+func (m *Main) openStore(context.Context) error {
+	m.Store = vectors.NewStore(m.Config.StatePath())
+	m.Store.Logger = m.Logger
+	m.Store.Quantize, m.Store.Oversample, m.Store.Shards = m.Config.Index.Quantize == "binary", m.Config.Index.Oversample, m.Config.Index.Shards
+	if err := m.Store.Open(); err != nil {
+		return fmt.Errorf("open state store: %w", err)
+	}
+	m.push(m.Store.Close)
+	return nil
+}
+
+// startOllama starts the supervised `ollama serve` before the model
+// clients, so that their first calls find it up; after the log, whose lock
+// tells a second node on this data apart.
+func (m *Main) startOllama(ctx context.Context) error {
+	if !m.Config.Ollama.Serve {
+		return nil
+	}
+	srv := m.Config.OllamaServer(m.Logger)
+	if err := srv.Open(ctx); err != nil {
+		return fmt.Errorf("start ollama: %w", err)
+	}
+	m.Ollama = srv
+	m.push(m.Ollama.Close)
+	return nil
+}
+
+// newHTTP configures the HTTP server; the later steps add search, the
+// asker and the proposals, openHTTP starts it.
+func (m *Main) newHTTP(context.Context) error {
+	zone, err := time.LoadLocation(m.Config.TimeZone)
+	if err != nil {
+		return err
+	}
+	m.HTTP = &ui.Server{
+		Addr: m.Config.HTTP, Log: m.Broker, State: m.Store, Logger: m.Logger,
+		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready, Now: m.Clock,
+		Auth: m.Store, Link: m.linkState, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, Models: m.ModelRows,
+	}
+	return nil
+}
+
+func (m *Main) openEmbedder(context.Context) error {
+	if m.Config.Ollama.URL == "" || m.Config.Ollama.EmbedModel == "" {
+		return nil
+	}
+	m.Embed = &inference.Client{BaseURL: m.Config.Ollama.URL, EmbedModel: m.Config.Ollama.EmbedModel, Timeout: time.Duration(m.Config.Ollama.Timeout),
+		MaxConcurrency: 2, BatchSize: 64, Logger: m.Logger}
+	if err := m.Embed.Open(); err != nil {
+		return err
+	}
+	m.EmbedStage = &app.EmbedStage{Log: m.Broker, Index: m.Store, Embedder: m.Embed, Trusted: m.Broker.Trusted, Logger: m.Logger}
+	m.Search = &app.Retriever{Embedder: m.Embed, Index: m.Store}
+	m.HTTP.Search = m.Search
+	return nil
+}
+
+func (m *Main) newProposer(context.Context) error {
+	m.Proposer = &app.Proposer{Store: m.Store, Engine: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock}
+	return nil
+}
+
+func (m *Main) openChat(context.Context) error {
+	if m.Config.Ollama.URL == "" || m.Config.Ollama.ChatModel == "" {
+		return nil
+	}
+	m.Chat = &inference.ChatClient{BaseURL: m.Config.Ollama.URL, Model: m.Config.Ollama.ChatModel, Logger: m.Logger}
+	if err := m.Chat.Open(); err != nil {
+		return err
+	}
+	gate := &app.ModelGate{Model: m.Chat}
+	m.Proposer.Ranker = &app.Ranker{Model: gate.Background(), Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
+	if m.Search != nil {
+		m.HTTP.Asker = &app.Asker{Search: m.Search, Model: gate.Foreground(), Freshness: m.IndexFreshness,
+			Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
+	}
+	policies := &app.PolicyRetriever{Documents: m.Store}
+	if m.Search != nil {
+		policies.Search = m.Search
+	}
+	m.Proposer.Policies = policies
+	return nil
+}
+
+// openPipeline starts the stages that follow the log: the proposer, the
+// materialiser, the embedding stage and the assist stage.
+func (m *Main) openPipeline(context.Context) error {
+	m.HTTP.Proposals = m.Proposer
+	m.Proposer.Listener = m.HTTP
+	m.Materializer = &app.Materializer{
+		Log: m.Broker, Store: m.Store, Logger: m.Logger, Trusted: m.Broker.Trusted,
+		Listener: app.StateListeners{m.Proposer, m.HTTP},
+	}
+	if err := m.Proposer.Open(); err != nil {
+		return err
+	}
+	m.push(m.Proposer.Close)
+	if err := m.Materializer.Open(); err != nil {
+		return err
+	}
+	m.push(m.Materializer.Close)
+	if m.EmbedStage != nil {
+		if err := m.EmbedStage.Open(); err != nil {
+			return err
+		}
+		m.push(m.EmbedStage.Close)
+	}
+	m.Assist = &app.AssistStage{Log: m.Broker, Positions: m.Store, Proposer: m.Proposer, Logger: m.Logger, Now: m.Clock}
+	if a, ok := m.HTTP.Asker.(*app.Asker); ok {
+		m.Assist.Asker = a
+	}
+	if err := m.Assist.Open(); err != nil {
+		return err
+	}
+	m.push(m.Assist.Close)
+	return nil
+}
+
+func (m *Main) openHTTP(context.Context) error {
+	if err := m.HTTP.Open(); err != nil {
+		return err
+	}
+	m.push(m.HTTP.Close)
+	return nil
+}
+
+// warnMissingModels says at start-up which configured model does not
+// answer, and how to make it available; the node runs without it.
+func (m *Main) warnMissingModels(ctx context.Context) {
+	if m.Embed != nil {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := m.Embed.Health(cctx); err != nil {
+			m.Logger.Warn("embedding model unavailable: the index waits and catches up when it is back", "model", m.Config.Ollama.EmbedModel, "reason", app.ErrorMessage(err),
+				"fix", m.modelFix(m.Config.Ollama.EmbedModel))
+		}
+		cancel()
+	}
+	if m.Chat != nil {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if _, err := m.Chat.Digest(cctx); err != nil {
+			m.Logger.Warn("chat model unavailable: proposals keep the rules' choice until it is", "model", m.Config.Ollama.ChatModel, "url", m.Config.Ollama.URL, "reason", app.ErrorMessage(err),
+				"fix", m.modelFix(m.Config.Ollama.ChatModel)+", or set ollama.url to an empty string to run without a model")
+		}
+		cancel()
+	}
+}
+
+// modelFix says how to make model available.
+func (m *Main) modelFix(model string) string {
+	if m.Ollama != nil {
+		return "apron model import --name " + model + " PATH (the supervised server keeps its models in " + m.Ollama.ModelsDir + ")"
+	}
+	return "run scripts/setup-models.sh (or apron model import)"
+}
+
+// bootstrapAdmin creates the first admin with a one-time password printed
+// once, when the node starts with no users at all.
+func (m *Main) bootstrapAdmin(ctx context.Context) error {
+	n, err := m.Store.CountUsers(ctx)
+	if err != nil || n > 0 || m.Demo {
+		return err
+	}
+	password := app.NewSecret("")[:20]
+	hash, err := app.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	if _, err := m.Store.CreateUser(ctx, "admin", app.RoleAdmin, hash); err != nil {
+		return err
+	}
+	out := m.Stdout
+	if out == nil {
+		out = os.Stdout
+	}
+	fmt.Fprintf(out, "apron: first start: created user \"admin\" with one-time password %s (change it, or add users with apron user add)\n", password)
+	m.Logger.Warn("first start: created user admin with a one-time password printed on standard output")
+	return nil
+}
+
+// DemoAdminPassword gives the demo's admin a fresh password at every start,
+// so that a demo data directory kept from an earlier run stays usable.
+func (m *Main) DemoAdminPassword(ctx context.Context) (string, error) {
+	password := app.NewSecret("")[:20]
+	hash, err := app.HashPassword(password)
+	if err != nil {
+		return "", err
+	}
+	u, _, err := m.Store.UserByName(ctx, "admin")
+	if app.ErrorCode(err) == app.ENOTFOUND {
+		_, err = m.Store.CreateUser(ctx, "admin", app.RoleAdmin, hash)
+		return password, err
+	} else if err != nil {
+		return "", err
+	}
+	if err := m.Store.SetUserRole(ctx, u.ID, app.RoleAdmin, false); err != nil {
+		return "", err
+	}
+	return password, m.Store.SetPassword(ctx, u.ID, hash)
+}
+
+// ModelRows reports the configured models and the index's for the admin page.
+func (m *Main) ModelRows(ctx context.Context) []ui.ModelRow {
+	if m.Config.Ollama.URL == "" {
+		return []ui.ModelRow{{Role: "all", Name: "-", State: "off", Detail: "no ollama.url: proposals keep the rules' choice, no search"}}
+	}
+	var rows []ui.ModelRow
+	if m.Ollama != nil {
+		st := m.Ollama.State()
+		r := ui.ModelRow{Role: "server", Name: "ollama serve (supervised)", State: "running",
+			Detail: fmt.Sprintf("pid %d since %s, %d restarts", st.PID, st.Since.Format(time.RFC3339), st.Restarts)}
+		if !st.Running {
+			r.State, r.Detail = "restarting", fmt.Sprintf("%d restarts", st.Restarts)
+		}
+		if st.LastError != "" {
+			r.Detail += "; last error: " + st.LastError
+		}
+		rows = append(rows, r)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	sts, err := inference.Status(cctx, m.Config.Ollama.URL, map[string]string{m.Config.Ollama.ChatModel: "chat", m.Config.Ollama.EmbedModel: "embed"})
+	if err != nil {
+		rows = append(rows, ui.ModelRow{Role: "server", Name: m.Config.Ollama.URL, State: "unreachable", Detail: app.ErrorMessage(err)})
+	}
+	for _, s := range sts {
+		r := ui.ModelRow{Role: s.Role, Name: s.Name, State: "present", Detail: s.Digest}
+		if !s.Present {
+			r.State, r.Detail = "missing", s.Problem
+		}
+		rows = append(rows, r)
+	}
+	if ms, err := m.Store.IndexModels(ctx); err == nil {
+		for _, im := range ms {
+			rows = append(rows, ui.ModelRow{Role: "index", Name: im.Name, State: im.State, Detail: fmt.Sprintf("%d dims, %d documents without a vector", im.Dim, im.Missing)})
+		}
+	}
+	return rows
+}
+
+// IndexFreshness reports the index's position on the flights topic and how
+// far behind the log it is; lagging beyond 30 seconds is said in answers.
+func (m *Main) IndexFreshness(ctx context.Context) (uint64, time.Duration, bool) {
+	pos, err := m.Store.Positions(ctx)
+	if err != nil {
+		return 0, 0, true
+	}
+	var off uint64
+	var behind float64
+	for _, p := range pos {
+		if p.Consumer != app.IndexConsumer {
+			continue
+		}
+		ti, err := m.Broker.Topic(ctx, p.Topic)
+		if err != nil {
+			continue
+		}
+		l := app.Lag(p, ti, time.Now())
+		behind = max(behind, l.SecondsBehind)
+		if p.Topic == app.TopicFlights {
+			off = p.Offset
+		}
+	}
+	age := time.Duration(behind * float64(time.Second))
+	return off, age, age > 30*time.Second
+}
+
+// linkState reports the central link for the console and the API.
+func (m *Main) linkState(ctx context.Context, full bool) (ui.LinkState, any) {
+	if m.Bridge == nil {
+		return ui.LinkState{}, map[string]any{"enabled": false}
+	}
+	st := m.Bridge.Summary(ctx)
+	if full {
+		st = m.Bridge.Status(ctx)
+	}
+	ls := ui.LinkState{Enabled: true, Connected: st.Connected, Since: st.Since, LastError: st.LastError}
+	for _, t := range st.Outbound {
+		if t.Backlog > 0 {
+			ls.Backlog += t.Backlog
+		}
+	}
+	for _, dir := range []struct {
+		name string
+		ts   []broker.BridgeTopicStatus
+	}{{"in", st.Inbound}, {"out", st.Outbound}} {
+		for _, t := range dir.ts {
+			ls.Topics = append(ls.Topics, ui.LinkTopic{Direction: dir.name, Local: t.Local, Remote: t.Remote, Records: t.Records, Bytes: t.Bytes,
+				DeadLetters: t.DeadLetters, Backlog: t.Backlog, LastRecordAge: t.LastRecordAge, Latency: t.LatencySeconds})
+		}
+	}
+	return ls, map[string]any{"enabled": true, "status": st}
+}
+
+// ready reports not ready while the state store is far behind the log.
+func (m *Main) ready(ctx context.Context) error {
+	topics, err := m.Broker.Topics(ctx)
+	if err != nil {
+		return app.Errorf(app.EUNAVAILABLE, "log: %v", err)
+	}
+	pos, err := m.Store.Positions(ctx)
+	if err != nil {
+		return app.Errorf(app.EUNAVAILABLE, "state store: %v", err)
+	}
+	at := map[string]uint64{}
+	for _, p := range pos {
+		if p.Consumer == app.StateConsumer {
+			at[p.Topic] = p.Offset
+		}
+	}
+	for _, t := range topics {
+		for _, st := range app.StateTopics {
+			if t.Name == st && t.LastOffset > at[st]+10000 {
+				return app.Errorf(app.EUNAVAILABLE, "state store is %d events behind on %s", t.LastOffset-at[st], st)
+			}
+		}
+	}
+	return nil
+}
