@@ -132,6 +132,8 @@ type Main struct {
 	Embed        *inference.Client     // nil without an embedding model
 	EmbedStage   *app.EmbedStage
 	Search       *app.Retriever
+	Sched        *app.Scheduler // all model work, by priority
+	Fresh        *app.FreshnessMeter
 	Assist       *app.AssistStage
 	HTTP         *ui.Server
 }
@@ -186,28 +188,35 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.bootstrapAdmin(ctx); err != nil {
 		return err
 	}
+	m.Sched = &app.Scheduler{Slots: 1, Limits: app.DefaultClassLimits()}
+	m.Fresh = &app.FreshnessMeter{Log: m.Broker, Positions: m.Store, Bound: 30 * time.Second}
+	m.HTTP.Fresh, m.HTTP.Sched = m.Fresh, m.Sched
 	if m.Config.Ollama.URL != "" && m.Config.Ollama.EmbedModel != "" {
 		m.Embed = &inference.Client{BaseURL: m.Config.Ollama.URL, EmbedModel: m.Config.Ollama.EmbedModel, Timeout: time.Duration(m.Config.Ollama.Timeout),
 			MaxConcurrency: 2, BatchSize: 64, Logger: m.Logger}
 		if err := m.Embed.Open(); err != nil {
 			return err
 		}
-		m.EmbedStage = &app.EmbedStage{Log: m.Broker, Index: m.Store, Embedder: m.Embed, Trusted: m.Broker.Trusted, Logger: m.Logger}
-		m.Search = &app.Retriever{Embedder: m.Embed, Index: m.Store}
+		m.EmbedStage = &app.EmbedStage{Log: m.Broker, Index: m.Store, Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassFreshness},
+			Trusted: m.Broker.Trusted, Logger: m.Logger}
+		m.Search = &app.Retriever{Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassInteractive}, Index: m.Store}
 		m.HTTP.Search = m.Search
 	}
 	m.Proposer = &app.Proposer{Store: m.Store, Engine: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock}
+	asker := &app.Asker{Facts: &app.Facts{Store: m.Store, Rules: app.DefaultRebookRules(), Zone: zone}, Passages: &app.Passages{Docs: m.Store},
+		Fresh: m.Fresh, Now: m.Clock, Timeout: 20 * time.Second}
+	if m.Search != nil {
+		asker.Search = m.Search
+	}
+	m.HTTP.Asker = asker
 	if m.Config.Ollama.URL != "" && m.Config.Ollama.ChatModel != "" {
 		m.Chat = &inference.ChatClient{BaseURL: m.Config.Ollama.URL, Model: m.Config.Ollama.ChatModel, Logger: m.Logger}
 		if err := m.Chat.Open(); err != nil {
 			return err
 		}
-		gate := &app.ModelGate{Model: m.Chat}
-		m.Proposer.Ranker = &app.Ranker{Model: gate.Background(), Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
-		if m.Search != nil {
-			m.HTTP.Asker = &app.Asker{Search: m.Search, Model: gate.Foreground(), Freshness: m.indexFreshness,
-				Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
-		}
+		asker.Model = app.ScheduledChat{Model: m.Chat, Sched: m.Sched, Class: app.ClassInteractive}
+		m.Proposer.Ranker = &app.Ranker{Model: app.ScheduledChat{Model: m.Chat, Sched: m.Sched, Class: app.ClassBackground},
+			Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
 		m.Proposer.Policies = func(ctx context.Context, p *app.Proposal, ssr []string) []app.PolicyExcerpt {
 			if m.Search != nil {
 				if got := m.searchPolicies(ctx, p, ssr); len(got) > 0 {
@@ -252,10 +261,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	m.Assist = &app.AssistStage{Log: m.Broker, Positions: m.Store, Proposer: m.Proposer, Logger: m.Logger, Now: m.Clock}
-	if a, ok := m.HTTP.Asker.(*app.Asker); ok {
-		m.Assist.Asker = a
-	}
+	m.Assist = &app.AssistStage{Log: m.Broker, Positions: m.Store, Proposer: m.Proposer, Logger: m.Logger, Now: m.Clock, Asker: asker}
 	if err := m.Assist.Open(); err != nil {
 		return err
 	}
@@ -368,33 +374,6 @@ func (m *Main) modelRows(ctx context.Context) []ui.ModelRow {
 		}
 	}
 	return rows
-}
-
-// indexFreshness reports the index's position on the flights topic and how
-// far behind the log it is; lagging beyond 30 seconds is said in answers.
-func (m *Main) indexFreshness(ctx context.Context) (uint64, time.Duration, bool) {
-	pos, err := m.Store.Positions(ctx)
-	if err != nil {
-		return 0, 0, true
-	}
-	var off uint64
-	var behind float64
-	for _, p := range pos {
-		if p.Consumer != app.IndexConsumer {
-			continue
-		}
-		ti, err := m.Broker.Topic(ctx, p.Topic)
-		if err != nil {
-			continue
-		}
-		l := app.Lag(p, ti, time.Now())
-		behind = max(behind, l.SecondsBehind)
-		if p.Topic == app.TopicFlights {
-			off = p.Offset
-		}
-	}
-	age := time.Duration(behind * float64(time.Second))
-	return off, age, age > 30*time.Second
 }
 
 // searchPolicies retrieves the policy text that applies to a proposal with

@@ -22,9 +22,13 @@ type ChatMessage struct {
 // ChatRequest asks the model for one answer. Format, when set, is a JSON
 // Schema the answer must follow (constrained decoding).
 type ChatRequest struct {
-	Messages  []ChatMessage
+	Messages []ChatMessage
+	// Prompt, when set, is sent as a completion instead of Messages: a
+	// base model continues it as it stands, with no chat template.
+	Prompt    string
 	Format    json.RawMessage
 	MaxTokens int
+	Stop      []string // sequences that end the answer
 }
 
 // ChatReply is the model's answer and what produced it.
@@ -33,6 +37,7 @@ type ChatReply struct {
 	Model        string
 	Digest       string
 	OutputTokens int
+	Truncated    bool // stopped at MaxTokens: the answer may be cut short
 	FirstToken   time.Duration
 	Total        time.Duration
 }

@@ -18,8 +18,8 @@ type Freshness struct {
 	Topic      string  `json:"topic"`
 	Offset     uint64  `json:"offset"`
 	Head       uint64  `json:"head"`
-	Behind     uint64  `json:"entries_behind"`
-	AgeSeconds float64 `json:"age_seconds"`
+	Behind     uint64  `json:"messages_behind"`
+	AgeSeconds float64 `json:"seconds_behind"`
 	Known      bool    `json:"known"`
 	Lagging    bool    `json:"lagging"` // beyond the configured bound, or unknown while behind
 }
