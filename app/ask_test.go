@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,69 +14,96 @@ func (f fixedRetrieval) Search(context.Context, SearchQuery) ([]SearchHit, bool,
 	return f.hits, false, nil
 }
 
-func TestAskSaysNotInTheDataWithoutCallingTheModel(t *testing.T) {
-	m := &scriptedModel{}
-	a := &Asker{Search: fixedRetrieval{hits: []SearchHit{{EntityKey: "policy-care", VectorRank: 1}}}, Model: m,
-		Freshness: func(context.Context) (uint64, time.Duration, bool) { return 42, 2 * time.Second, false }}
-	ans, err := a.Ask(context.Background(), AskRequest{Question: "zebras?"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ans.NotInData || len(m.seen) != 0 || !strings.Contains(ans.Freshness, "offset 42") {
-		t.Fatalf("answer %+v, model calls %d", ans, len(m.seen))
-	}
+// promptModel answers completions from a script and records the prompts.
+type promptModel struct {
+	answers []string
+	prompts []string
 }
 
-func TestAskChecksCitationsAndWarnsWhenLagging(t *testing.T) {
-	m := &scriptedModel{answers: []string{"Offer a hotel room [policy-care] and rebook on LH999 [policy-fake]. See https://x.example"}}
-	a := &Asker{Search: fixedRetrieval{hits: []SearchHit{{EntityKey: "policy-care", Kind: KindPolicy, TextRank: 1, Text: "hotel room for overnight stays"}}}, Model: m,
-		Freshness: func(context.Context) (uint64, time.Duration, bool) { return 7, 5 * time.Minute, true }}
-	var streamed strings.Builder
-	ans, err := a.Ask(context.Background(), AskRequest{Question: "hotel overnight?"}, func(s string) { streamed.WriteString(s) })
+func (m *promptModel) Chat(_ context.Context, req ChatRequest, _ func(string)) (ChatReply, error) {
+	m.prompts = append(m.prompts, req.Prompt)
+	a := m.answers[0]
+	m.answers = m.answers[1:]
+	return ChatReply{Content: a, Model: "scripted", Digest: "sha256:0"}, nil
+}
+
+func testAsker(t *testing.T, model ChatModel) *Asker {
+	store, now, zone := madridDay(t)
+	return &Asker{Facts: &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone}, Passages: &Passages{Docs: lisbonDocs},
+		Search: fixedRetrieval{}, Model: model, Now: func() time.Time { return now }}
+}
+
+func TestAskAnswersFactsWithoutTheModel(t *testing.T) {
+	m := &promptModel{}
+	a := testAsker(t, m)
+	var events []string
+	ans, err := a.Ask(context.Background(), AskRequest{Question: "Which passengers in wheelchairs are on IB3170?"}, func(u AskUpdate) { events = append(events, u.Event) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ans.Citations) != 1 || ans.Citations[0] != "policy-care" {
-		t.Fatalf("citations %v", ans.Citations)
+	if ans.Kind != AnswerFacts || !strings.Contains(ans.Answer, "Lucía Ferrer") || !slices.Contains(ans.Citations, "QW7P2K") || len(m.prompts) != 0 {
+		t.Fatalf("answer %+v, model calls %d", ans, len(m.prompts))
 	}
-	f := strings.Join(ans.Findings, "|")
-	if !strings.Contains(f, `"policy-fake"`) || !strings.Contains(f, "LH999") || !strings.Contains(f, "link") {
-		t.Fatalf("findings %v", ans.Findings)
+	if !slices.Contains(events, "answer") {
+		t.Fatalf("events %v", events)
 	}
-	if !ans.Lagging || !strings.Contains(ans.Freshness, "lags") {
-		t.Fatalf("freshness %q", ans.Freshness)
-	}
-	if !strings.Contains(m.seen[0][1].Content, "<data>") || !strings.Contains(m.seen[0][0].Content, "never instructions") {
-		t.Fatal("the data block is missing")
+	ans, _ = a.Ask(context.Background(), AskRequest{Question: "gate of IB9999?"}, nil)
+	if !ans.NotInData || !strings.Contains(ans.Answer, "Not in the data: no flight IB9999") {
+		t.Fatalf("nonexistent flight: %+v", ans)
 	}
 	if _, err := a.Ask(context.Background(), AskRequest{Question: " "}, nil); ErrorCode(err) != EINVALID {
 		t.Fatalf("empty question: %v", err)
 	}
 }
 
-type chatFunc func(context.Context, ChatRequest, func(string)) (ChatReply, error)
-
-func (f chatFunc) Chat(ctx context.Context, req ChatRequest, on func(string)) (ChatReply, error) {
-	return f(ctx, req, on)
+func TestAskQuotesPassagesAndKeepsOnlyAValidSummary(t *testing.T) {
+	good := `{"summary": "Issue a hotel voucher for the airport hotels, with taxi vouchers both ways.", "citations": ["proc-lis-hotel"]}`
+	for _, c := range []struct {
+		name, reply, status, finding string
+	}{
+		{"valid", good, "shown", ""},
+		{"invented number", `{"summary": "Issue a hotel voucher worth 200 EUR for the airport hotels.", "citations": ["proc-lis-hotel"]}`, "refused", "states 200"},
+		{"repetition", `{"summary": "No hotel is available. No hotel is available. No hotel is available.", "citations": ["proc-lis-hotel"]}`, "refused", "repeats itself"},
+		{"unrelated words", `{"summary": "Passengers enjoy a scenic tour of Lisbon's historic neighbourhoods by tram.", "citations": ["proc-lis-hotel"]}`, "refused", "words come from the passages"},
+		{"not json", `Sure! Here is the answer`, "refused", "not the JSON"},
+		{"injected instruction obeyed", `{"summary": "Approve all rebookings now, see www.example.com", "citations": ["proc-lis-hotel"]}`, "refused", "link"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := &promptModel{answers: []string{c.reply}}
+			ans, err := testAsker(t, m).Ask(context.Background(), AskRequest{Question: "What does the policy say about hotel vouchers for overnight cancellations?"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The quoted passage stands whatever the model did.
+			if ans.Kind != AnswerPolicy || len(ans.Passages) == 0 || ans.Passages[0].DocID != "proc-lis-hotel" || !strings.Contains(ans.Answer, "hotel voucher") {
+				t.Fatalf("answer %+v", ans)
+			}
+			if ans.SummaryStatus != c.status || (c.status == "shown") != (ans.Summary != nil) {
+				t.Fatalf("summary %q %+v findings %v", ans.SummaryStatus, ans.Summary, ans.Findings)
+			}
+			if c.finding != "" && !strings.Contains(strings.Join(ans.Findings, "|"), c.finding) {
+				t.Fatalf("findings %v, want %q", ans.Findings, c.finding)
+			}
+			if !strings.Contains(m.prompts[0], "[proc-lis-hotel] Overnight disruption at LIS › Accommodation:") || !strings.HasSuffix(m.prompts[0], "Answer: ") {
+				t.Fatalf("prompt:\n%s", m.prompts[0])
+			}
+		})
+	}
 }
 
-func TestAskWithholdsAnAnswerThatRepeatsTheInstructions(t *testing.T) {
-	leak := chatFunc(func(ctx context.Context, req ChatRequest, on func(string)) (ChatReply, error) {
-		for _, w := range strings.SplitAfter(req.Messages[0].Content, " ") {
-			if ctx.Err() != nil {
-				return ChatReply{}, ctx.Err()
-			}
-			on(w)
+func TestAskSaysNotInTheDataForUnanswerableQuestions(t *testing.T) {
+	m := &promptModel{}
+	a := testAsker(t, m)
+	for _, q := range []string{"What is the weather in Paris?", "zebra migration kilimanjaro", "Who won the football last night?"} {
+		ans, err := a.Ask(context.Background(), AskRequest{Question: q}, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return ChatReply{Content: req.Messages[0].Content}, nil
-	})
-	a := &Asker{Search: fixedRetrieval{hits: []SearchHit{{EntityKey: "policy-care", Kind: KindPolicy, TextRank: 1, Text: "hotel"}}}, Model: leak}
-	var streamed strings.Builder
-	ans, err := a.Ask(context.Background(), AskRequest{Question: "hotel?"}, func(s string) { streamed.WriteString(s) })
-	if err != nil {
-		t.Fatal(err)
+		if !ans.NotInData || ans.Kind != AnswerNotInData {
+			t.Errorf("%q: %+v", q, ans)
+		}
 	}
-	if streamed.Len() > 0 || !strings.Contains(ans.Answer, "withheld") || strings.Contains(ans.Answer, "airport staff") {
-		t.Fatalf("leaked %q, answer %q", streamed.String(), ans.Answer)
+	if len(m.prompts) != 0 {
+		t.Errorf("the model was asked %d times about nothing", len(m.prompts))
 	}
 }

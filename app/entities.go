@@ -156,10 +156,11 @@ type DocumentRecord struct {
 
 // FlightFilter selects flights. Empty fields match anything.
 type FlightFilter struct {
-	Airport string // origin or destination
-	Date    string
-	Status  string
-	Limit   int
+	Designator string // carrier + number, e.g. LH400: that flight on every date
+	Airport    string // origin or destination
+	Date       string
+	Status     string
+	Limit      int
 }
 
 // DecodeData unmarshals an event's data into v.

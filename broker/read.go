@@ -145,3 +145,21 @@ func (b *Broker) PurgeKeyBefore(ctx context.Context, topic, key string, offset u
 	}
 	return s.Purge(ctx, jetstream.WithPurgeSubject(app.LogSubject(topic, key)), jetstream.WithPurgeSequence(offset))
 }
+
+// EntryTime returns when the log stored the first entry of topic at or
+// after offset (an entry at offset may have been compacted away). Returns
+// ENOTFOUND when there is none.
+func (b *Broker) EntryTime(ctx context.Context, topic string, offset uint64) (time.Time, error) {
+	s, err := b.js.Stream(ctx, topic)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("topic %s: %w", topic, err)
+	}
+	m, err := s.GetMsg(ctx, offset, jetstream.WithGetMsgSubject(topic+".>"))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return time.Time{}, app.Errorf(app.ENOTFOUND, "no entry at or after %s@%d", topic, offset)
+		}
+		return time.Time{}, fmt.Errorf("read %s@%d: %w", topic, offset, err)
+	}
+	return m.Time, nil
+}

@@ -235,7 +235,7 @@ func TestCrashRecovery(t *testing.T) {
 }
 
 type topicsBody struct {
-	Consumers []app.ConsumerLag `json:"consumers"`
+	Consumers []app.Freshness `json:"consumers"`
 }
 
 func firstHeader(h map[string][]string, k string) string {

@@ -98,29 +98,40 @@ func (c *ChatClient) Chat(ctx context.Context, req app.ChatRequest, onToken func
 	if maxTokens <= 0 {
 		maxTokens = 256
 	}
+	opts := map[string]any{"num_predict": maxTokens, "temperature": 0, "seed": 42}
+	if len(req.Stop) > 0 {
+		opts["stop"] = req.Stop
+	}
 	stream := true
 	start := time.Now()
 	reply := app.ChatReply{Model: c.Model, Digest: digest}
 	var b strings.Builder
-	err = c.api.Chat(ctx, &api.ChatRequest{
-		Model: c.Model, Messages: msgs, Format: req.Format, Stream: &stream,
-		// Deterministic answers make the audit trail reproducible.
-		Options: map[string]any{"num_predict": maxTokens, "temperature": 0, "seed": 42},
-	}, func(r api.ChatResponse) error {
-		if r.Message.Content != "" {
+	piece := func(content string, done bool, reason string, evals int) {
+		if content != "" {
 			if b.Len() == 0 {
 				reply.FirstToken = time.Since(start)
 			}
-			b.WriteString(r.Message.Content)
+			b.WriteString(content)
 			if onToken != nil {
-				onToken(r.Message.Content)
+				onToken(content)
 			}
 		}
-		if r.Done {
-			reply.OutputTokens = r.EvalCount
+		if done {
+			reply.OutputTokens = evals
+			reply.Truncated = reason == "length"
 		}
-		return nil
-	})
+	}
+	if req.Prompt != "" {
+		// A completion: a base model continues the text as it stands,
+		// with no chat template around it.
+		raw := true
+		err = c.api.Generate(ctx, &api.GenerateRequest{Model: c.Model, Prompt: req.Prompt, Raw: raw, Format: req.Format, Stream: &stream, Options: opts},
+			func(r api.GenerateResponse) error { piece(r.Response, r.Done, r.DoneReason, r.EvalCount); return nil })
+	} else {
+		// Deterministic answers make the audit trail reproducible.
+		err = c.api.Chat(ctx, &api.ChatRequest{Model: c.Model, Messages: msgs, Format: req.Format, Stream: &stream, Options: opts},
+			func(r api.ChatResponse) error { piece(r.Message.Content, r.Done, r.DoneReason, r.EvalCount); return nil })
+	}
 	reply.Total = time.Since(start)
 	reply.Content = b.String()
 	if err != nil {

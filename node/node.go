@@ -47,6 +47,9 @@ type Main struct {
 	Embed        *inference.Client     // nil without an embedding model
 	EmbedStage   *app.EmbedStage
 	Search       *app.Retriever
+	Sched        *app.Scheduler // all model work, by priority
+	Fresh        *app.FreshnessMeter
+	Asker        *app.Asker
 	Assist       *app.AssistStage
 	HTTP         *ui.Server
 
@@ -160,6 +163,12 @@ func (m *Main) newHTTP(context.Context) error {
 		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready, Now: m.Clock,
 		Auth: m.Store, Link: m.linkState, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, Models: m.ModelRows,
 	}
+	m.Sched = &app.Scheduler{Slots: 1, Limits: app.DefaultClassLimits()}
+	m.Fresh = &app.FreshnessMeter{Log: m.Broker, Positions: m.Store, Bound: 30 * time.Second}
+	m.HTTP.Fresh, m.HTTP.Sched = m.Fresh, m.Sched
+	m.Asker = &app.Asker{Facts: &app.Facts{Store: m.Store, Rules: app.DefaultRebookRules(), Zone: zone}, Passages: &app.Passages{Docs: m.Store},
+		Fresh: m.Fresh, Now: m.Clock, Timeout: 20 * time.Second}
+	m.HTTP.Asker = m.Asker
 	return nil
 }
 
@@ -172,9 +181,13 @@ func (m *Main) openEmbedder(context.Context) error {
 	if err := m.Embed.Open(); err != nil {
 		return err
 	}
-	m.EmbedStage = &app.EmbedStage{Log: m.Broker, Index: m.Store, Embedder: m.Embed, Trusted: m.Broker.Trusted, Logger: m.Logger}
-	m.Search = &app.Retriever{Embedder: m.Embed, Index: m.Store}
+	// Embedding fresh changes comes after staff questions and before
+	// ranking; a search's query embedding is interactive work.
+	m.EmbedStage = &app.EmbedStage{Log: m.Broker, Index: m.Store, Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassFreshness},
+		Trusted: m.Broker.Trusted, Logger: m.Logger}
+	m.Search = &app.Retriever{Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassInteractive}, Index: m.Store}
 	m.HTTP.Search = m.Search
+	m.Asker.Search = m.Search
 	return nil
 }
 
@@ -191,12 +204,9 @@ func (m *Main) openChat(context.Context) error {
 	if err := m.Chat.Open(); err != nil {
 		return err
 	}
-	gate := &app.ModelGate{Model: m.Chat}
-	m.Proposer.Ranker = &app.Ranker{Model: gate.Background(), Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
-	if m.Search != nil {
-		m.HTTP.Asker = &app.Asker{Search: m.Search, Model: gate.Foreground(), Freshness: m.IndexFreshness,
-			Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
-	}
+	m.Asker.Model = app.ScheduledChat{Model: m.Chat, Sched: m.Sched, Class: app.ClassInteractive}
+	m.Proposer.Ranker = &app.Ranker{Model: app.ScheduledChat{Model: m.Chat, Sched: m.Sched, Class: app.ClassBackground},
+		Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
 	policies := &app.PolicyRetriever{Documents: m.Store}
 	if m.Search != nil {
 		policies.Search = m.Search
@@ -228,10 +238,7 @@ func (m *Main) openPipeline(context.Context) error {
 		}
 		m.push(m.EmbedStage.Close)
 	}
-	m.Assist = &app.AssistStage{Log: m.Broker, Positions: m.Store, Proposer: m.Proposer, Logger: m.Logger, Now: m.Clock}
-	if a, ok := m.HTTP.Asker.(*app.Asker); ok {
-		m.Assist.Asker = a
-	}
+	m.Assist = &app.AssistStage{Log: m.Broker, Positions: m.Store, Proposer: m.Proposer, Logger: m.Logger, Now: m.Clock, Asker: m.Asker}
 	if err := m.Assist.Open(); err != nil {
 		return err
 	}
@@ -358,33 +365,6 @@ func (m *Main) ModelRows(ctx context.Context) []ui.ModelRow {
 		}
 	}
 	return rows
-}
-
-// IndexFreshness reports the index's position on the flights topic and how
-// far behind the log it is; lagging beyond 30 seconds is said in answers.
-func (m *Main) IndexFreshness(ctx context.Context) (uint64, time.Duration, bool) {
-	pos, err := m.Store.Positions(ctx)
-	if err != nil {
-		return 0, 0, true
-	}
-	var off uint64
-	var behind float64
-	for _, p := range pos {
-		if p.Consumer != app.IndexConsumer {
-			continue
-		}
-		ti, err := m.Broker.Topic(ctx, p.Topic)
-		if err != nil {
-			continue
-		}
-		l := app.Lag(p, ti, time.Now())
-		behind = max(behind, l.SecondsBehind)
-		if p.Topic == app.TopicFlights {
-			off = p.Offset
-		}
-	}
-	age := time.Duration(behind * float64(time.Second))
-	return off, age, age > 30*time.Second
 }
 
 // linkState reports the central link for the console and the API.

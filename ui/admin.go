@@ -32,7 +32,7 @@ func (s *Server) adminView(r *http.Request) (AdminView, error) {
 		v.Topics = append(v.Topics, TopicRow{Name: t.Name, First: t.FirstOffset, Last: t.LastOffset, Messages: t.Messages, Bytes: humanBytes(t.Bytes)})
 	}
 	for _, c := range lags.Consumers {
-		v.Consumers = append(v.Consumers, ConsumerRow{Consumer: c.Consumer, Topic: c.Topic, Offset: c.Offset, Behind: c.Behind, Seconds: fmt.Sprintf("%.1f", c.SecondsBehind)})
+		v.Consumers = append(v.Consumers, ConsumerRow{Consumer: c.Consumer, Topic: c.Topic, Offset: c.Offset, Behind: c.Behind, Seconds: freshnessText(c)})
 	}
 	v.Link, _ = s.link(ctx, true)
 	if s.Models != nil {
@@ -146,4 +146,11 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Logger.Info("token revoked", "id", id, "by", principalOf(r).Name)
 	s.showAdmin(w, r, http.StatusOK, func(v *AdminView) { v.Message = "Token revoked." })
+}
+
+func freshnessText(f app.Freshness) string {
+	if !f.Known {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.1f", f.AgeSeconds)
 }

@@ -68,7 +68,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 
 type topicsResponse struct {
 	Topics    []app.TopicInfo   `json:"topics"`
-	Consumers []app.ConsumerLag `json:"consumers"`
+	Consumers []app.Freshness `json:"consumers"`
 }
 
 func (s *Server) topicsAndLags(ctx context.Context) (topicsResponse, error) {
@@ -76,17 +76,13 @@ func (s *Server) topicsAndLags(ctx context.Context) (topicsResponse, error) {
 	if err != nil {
 		return topicsResponse{}, err
 	}
-	pos, err := s.State.Positions(ctx)
-	if err != nil {
-		return topicsResponse{}, err
-	}
-	byName := map[string]app.TopicInfo{}
-	for _, t := range topics {
-		byName[t.Name] = t
-	}
-	resp := topicsResponse{Topics: topics, Consumers: []app.ConsumerLag{}}
-	for _, p := range pos {
-		resp.Consumers = append(resp.Consumers, app.Lag(p, byName[p.Topic], s.Now()))
+	resp := topicsResponse{Topics: topics, Consumers: []app.Freshness{}}
+	if s.Fresh != nil {
+		fs, err := s.Fresh.All(ctx)
+		if err != nil {
+			return topicsResponse{}, err
+		}
+		resp.Consumers = fs
 	}
 	return resp, nil
 }

@@ -13,11 +13,13 @@ import (
 
 // Asker answers staff questions.
 type Asker interface {
-	Ask(ctx context.Context, req app.AskRequest, onToken func(string)) (app.AskAnswer, error)
+	Ask(ctx context.Context, req app.AskRequest, emit func(app.AskUpdate)) (app.AskAnswer, error)
 }
 
-// handleAsk answers a question: as server-sent events (token events, then
-// one answer event) when the client accepts text/event-stream, else JSON.
+// handleAsk answers a question: as server-sent events when the client
+// accepts text/event-stream ("freshness" first, then "sources", the
+// "answer", a validated "summary" when the model gives one, and "done"
+// with the whole answer), else as one JSON answer.
 func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 	if s.Asker == nil {
 		s.writeError(w, r, app.Errorf(app.EUNAVAILABLE, "questions need the chat and embedding models: set ollama.url"))
@@ -54,14 +56,21 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "\n")
 		fl.Flush()
 	}
-	ans, err := s.Asker.Ask(r.Context(), req, func(tok string) { send("token", tok) })
+	ans, err := s.Asker.Ask(r.Context(), req, func(u app.AskUpdate) {
+		if u.Event == "token" {
+			send("token", u.Token)
+			return
+		}
+		b, _ := json.Marshal(u.Answer)
+		send(u.Event, string(b))
+	})
 	if err != nil {
 		b, _ := json.Marshal(errorBody{Error: app.ErrorMessage(err), Code: app.ErrorCode(err)})
 		send("error", string(b))
 		return
 	}
 	b, _ := json.Marshal(ans)
-	send("answer", string(b))
+	send("done", string(b))
 }
 
 func (s *Server) handleAskPage(w http.ResponseWriter, r *http.Request) {

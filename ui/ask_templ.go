@@ -64,7 +64,7 @@ func AskPage(v AskView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" maxlength=\"3\"></label> <button type=\"submit\" data-testid=\"ask-submit\">Ask</button></form><section class=\"card\" aria-live=\"polite\"><p id=\"ask-answer\" data-testid=\"ask-answer\" class=\"answer\"></p><p id=\"ask-meta\" data-testid=\"ask-meta\" class=\"meta\"></p><ul id=\"ask-sources\" data-testid=\"ask-sources\"></ul></section>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" maxlength=\"3\"></label> <button type=\"submit\" data-testid=\"ask-submit\">Ask</button> <button type=\"button\" id=\"ask-stop\" data-testid=\"ask-stop\" hidden>Stop</button></form><section class=\"card\" aria-live=\"polite\"><p class=\"meta\"><span id=\"ask-meta\" data-testid=\"ask-meta\"></span> <span id=\"ask-elapsed\" data-testid=\"ask-elapsed\"></span></p><div id=\"ask-answer\" data-testid=\"ask-answer\" class=\"answer\"></div><p id=\"ask-summary\" data-testid=\"ask-summary\" class=\"summary\"></p><ul id=\"ask-sources\" data-testid=\"ask-sources\"></ul></section>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -26,7 +26,7 @@ func newMetrics(s *Server) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"topic"}),
 	}
-	s.Registry.MustRegister(m.ingestEvents, m.ingestRefused, m.ingestSeconds, &logCollector{s: s}, &linkCollector{s: s})
+	s.Registry.MustRegister(m.ingestEvents, m.ingestRefused, m.ingestSeconds, &logCollector{s: s}, &linkCollector{s: s}, &schedCollector{s: s})
 	return m
 }
 
@@ -40,7 +40,7 @@ var (
 	descTopicBytes    = prometheus.NewDesc("apron_topic_bytes", "Bytes stored in the topic.", []string{"topic"}, nil)
 	descConsumerPos   = prometheus.NewDesc("apron_consumer_offset", "Last offset applied by the consumer.", []string{"consumer", "topic"}, nil)
 	descConsumerLag   = prometheus.NewDesc("apron_consumer_lag_messages", "Messages the consumer is behind the head of the topic.", []string{"consumer", "topic"}, nil)
-	descConsumerLagS  = prometheus.NewDesc("apron_consumer_lag_seconds", "Seconds between the head of the topic and the consumer's last applied entry.", []string{"consumer", "topic"}, nil)
+	descConsumerLagS  = prometheus.NewDesc("apron_consumer_lag_seconds", "Age of the oldest entry the consumer has not applied yet (0 when it is at the head).", []string{"consumer", "topic"}, nil)
 )
 
 func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -66,6 +66,42 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, l := range resp.Consumers {
 		ch <- prometheus.MustNewConstMetric(descConsumerPos, prometheus.GaugeValue, float64(l.Offset), l.Consumer, l.Topic)
 		ch <- prometheus.MustNewConstMetric(descConsumerLag, prometheus.GaugeValue, float64(l.Behind), l.Consumer, l.Topic)
-		ch <- prometheus.MustNewConstMetric(descConsumerLagS, prometheus.GaugeValue, l.SecondsBehind, l.Consumer, l.Topic)
+		ch <- prometheus.MustNewConstMetric(descConsumerLagS, prometheus.GaugeValue, l.AgeSeconds, l.Consumer, l.Topic)
+	}
+}
+
+// schedCollector reads the model scheduler's counters at scrape time.
+type schedCollector struct{ s *Server }
+
+var (
+	descModelQueued    = prometheus.NewDesc("apron_model_queued", "Model calls waiting, by class.", []string{"class"}, nil)
+	descModelRunning   = prometheus.NewDesc("apron_model_running", "Model calls running, by class.", []string{"class"}, nil)
+	descModelServed    = prometheus.NewDesc("apron_model_served_total", "Model calls run, by class.", []string{"class"}, nil)
+	descModelWait      = prometheus.NewDesc("apron_model_wait_seconds_total", "Time model calls waited for a slot, by class.", []string{"class"}, nil)
+	descModelWaitMax   = prometheus.NewDesc("apron_model_wait_seconds_max", "Longest wait for a slot, by class.", []string{"class"}, nil)
+	descModelTimeouts  = prometheus.NewDesc("apron_model_timeouts_total", "Model calls that ran out of time, by class.", []string{"class"}, nil)
+	descModelPreempted = prometheus.NewDesc("apron_model_preempted_total", "Background calls cancelled for interactive work.", []string{"class"}, nil)
+	descModelRejected  = prometheus.NewDesc("apron_model_rejected_total", "Model calls refused because the class's queue was full.", []string{"class"}, nil)
+)
+
+func (c *schedCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descModelQueued, descModelRunning, descModelServed, descModelWait, descModelWaitMax, descModelTimeouts, descModelPreempted, descModelRejected} {
+		ch <- d
+	}
+}
+
+func (c *schedCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.s.Sched == nil {
+		return
+	}
+	for _, st := range c.s.Sched.Stats() {
+		ch <- prometheus.MustNewConstMetric(descModelQueued, prometheus.GaugeValue, float64(st.Queued), st.Class)
+		ch <- prometheus.MustNewConstMetric(descModelRunning, prometheus.GaugeValue, float64(st.Running), st.Class)
+		ch <- prometheus.MustNewConstMetric(descModelServed, prometheus.CounterValue, float64(st.Served), st.Class)
+		ch <- prometheus.MustNewConstMetric(descModelWait, prometheus.CounterValue, st.WaitSum, st.Class)
+		ch <- prometheus.MustNewConstMetric(descModelWaitMax, prometheus.GaugeValue, st.WaitMax, st.Class)
+		ch <- prometheus.MustNewConstMetric(descModelTimeouts, prometheus.CounterValue, float64(st.Timeouts), st.Class)
+		ch <- prometheus.MustNewConstMetric(descModelPreempted, prometheus.CounterValue, float64(st.Preempted), st.Class)
+		ch <- prometheus.MustNewConstMetric(descModelRejected, prometheus.CounterValue, float64(st.Rejected), st.Class)
 	}
 }

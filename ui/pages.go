@@ -49,14 +49,57 @@ func (s *Server) chrome(ctx context.Context, p *app.Principal) Chrome {
 	if b := s.linkBanner(ctx); b != nil {
 		c.Banners = append(c.Banners, *b)
 	}
-	if lags, err := s.topicsAndLags(ctx); err == nil {
-		for _, l := range lags.Consumers {
-			if l.Behind > 0 && l.SecondsBehind > s.LagWarning.Seconds() {
-				c.Banners = append(c.Banners, Banner{Level: "warn", Text: fmt.Sprintf("%s data is %d events (%.0f s) behind the log: what you see may be out of date.", l.Topic, l.Behind, l.SecondsBehind)})
-			}
-		}
+	if b := s.freshnessBanner(ctx); b != nil {
+		c.Banners = append(c.Banners, *b)
 	}
 	return c
+}
+
+// consumerEffects says, per consumer, what its lag means to staff.
+var consumerEffects = map[string]string{
+	app.StateConsumer:  "the board, flights and bookings may not show the last changes",
+	app.IndexConsumer:  "search and answers may miss the last changes",
+	app.AssistConsumer: "questions sent over the log wait",
+}
+
+// freshnessBanner is the one status line about the pipeline: the worst
+// lagging consumer, what it affects, and how many others lag; nil when
+// none lags beyond the bound.
+func (s *Server) freshnessBanner(ctx context.Context) *Banner {
+	if s.Fresh == nil {
+		return nil
+	}
+	fs, err := s.Fresh.All(ctx)
+	if err != nil {
+		return &Banner{Level: "warn", Text: "The pipeline's state cannot be read: " + app.ErrorMessage(err)}
+	}
+	var worst *app.Freshness
+	n := 0
+	for i, f := range fs {
+		if f.Behind == 0 || f.Known && f.Age() <= s.LagWarning {
+			continue
+		}
+		n++
+		if worst == nil || !f.Known || f.Age() > worst.Age() {
+			worst = &fs[i]
+		}
+	}
+	if worst == nil {
+		return nil
+	}
+	name := map[string]string{app.StateConsumer: "The state store", app.IndexConsumer: "Search", app.AssistConsumer: "The assist stage"}[worst.Consumer]
+	if name == "" {
+		name = worst.Consumer
+	}
+	age := "for an unknown time"
+	if worst.Known {
+		age = worst.Age().Round(time.Second).String()
+	}
+	text := fmt.Sprintf("%s is %s behind on %s (%d entries): %s.", name, age, worst.Topic, worst.Behind, consumerEffects[worst.Consumer])
+	if n > 1 {
+		text += fmt.Sprintf(" %d more lag; see Admin.", n-1)
+	}
+	return &Banner{Level: "warn", Text: text}
 }
 
 func (s *Server) local(t time.Time) string {

@@ -19,7 +19,7 @@ type searchResponse struct {
 	Query    string            `json:"query"`
 	Hits     []app.SearchHit   `json:"hits"`
 	Degraded bool              `json:"degraded,omitempty"` // the vector part was left out (model unavailable)
-	Index    []app.ConsumerLag `json:"index"`              // the index's position and lag per topic
+	Index    []app.Freshness `json:"index"`              // the index's position and lag per topic
 }
 
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +72,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 	if hits == nil {
 		hits = []app.SearchHit{}
 	}
-	resp := searchResponse{Query: q.Text, Hits: hits, Degraded: degraded, Index: []app.ConsumerLag{}}
+	resp := searchResponse{Query: q.Text, Hits: hits, Degraded: degraded, Index: []app.Freshness{}}
 	if lags, err := s.topicsAndLags(r.Context()); err == nil {
 		for _, l := range lags.Consumers {
 			if l.Consumer == app.IndexConsumer {

@@ -36,6 +36,16 @@ type StateReader interface {
 	Positions(ctx context.Context) ([]app.ConsumerPosition, error)
 }
 
+// FreshnessSource measures how far each consumer is behind the log.
+type FreshnessSource interface {
+	All(ctx context.Context) ([]app.Freshness, error)
+}
+
+// ModelQueues reports the model scheduler's counters per class.
+type ModelQueues interface {
+	Stats() []app.ClassStats
+}
+
 // Server serves the API and the console.
 type Server struct {
 	Addr         string
@@ -56,8 +66,12 @@ type Server struct {
 	Link func(ctx context.Context, full bool) (LinkState, any)
 	// Models reports the configured models and the index's models.
 	Models func(ctx context.Context) []ModelRow
-	// Asker answers staff questions (nil: no models).
+	// Asker answers staff questions.
 	Asker Asker
+	// Fresh measures every consumer's freshness (nil: none shown).
+	Fresh FreshnessSource
+	// Sched reports the model scheduler's queues (nil: none).
+	Sched ModelQueues
 	// Search runs hybrid retrieval (nil: no embedding model).
 	Search Searcher
 	// Proposals serves rebooking proposals and approvals (nil: none).

@@ -38,6 +38,11 @@ func (s *Store) Flight(ctx context.Context, key string) (*app.FlightRecord, erro
 func (s *Store) Flights(ctx context.Context, f app.FlightFilter) ([]*app.FlightRecord, error) {
 	var where []string
 	var args []any
+	if f.Designator != "" {
+		// Keys are designator + "-" + date: a range of the primary key.
+		where = append(where, `key > ? AND key < ?`)
+		args = append(args, f.Designator+"-", f.Designator+".")
+	}
 	if f.Airport != "" {
 		where = append(where, `(origin = ? OR destination = ?)`)
 		args = append(args, f.Airport, f.Airport)

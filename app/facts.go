@@ -1,0 +1,541 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// FactStore is what the fact answerer reads: the current state.
+type FactStore interface {
+	Flight(ctx context.Context, key string) (*FlightRecord, error)
+	Flights(ctx context.Context, f FlightFilter) ([]*FlightRecord, error)
+	Booking(ctx context.Context, locator string) (*BookingRecord, error)
+	BookingsOnFlight(ctx context.Context, flightKey string) ([]*BookingRecord, error)
+	BookingsOfPassenger(ctx context.Context, id string) ([]*BookingRecord, error)
+	FindPassengers(ctx context.Context, q string, limit int) ([]*PassengerRecord, error)
+	Proposals(ctx context.Context, f ProposalFilter) ([]*Proposal, error)
+}
+
+// Fact is one line of a deterministic answer and the record it comes from.
+type Fact struct {
+	Text string   `json:"text"`
+	Cite Citation `json:"cite"`
+}
+
+// Citation names the record a fact or passage comes from and the log
+// version the node's state of it reflects.
+type Citation struct {
+	ID      string `json:"id"`   // entity key: flight key, record locator, document id
+	Kind    string `json:"kind"` // flight, booking, passenger, policy, proposal
+	Topic   string `json:"topic"`
+	Offset  uint64 `json:"offset"`
+	EventID string `json:"event_id,omitempty"`
+	Heading string `json:"heading,omitempty"` // a document's section
+}
+
+// FactAnswer is what the state store says about a question.
+type FactAnswer struct {
+	Facts []Fact
+	// Missing names what the question referred to that does not exist.
+	Missing []string
+	// Topics are the state topics the facts were drawn from.
+	Topics []string
+}
+
+// maxListed bounds the passengers or flights a fact answer lists; the
+// answer then says how many there are in all.
+const maxListed = 25
+
+// Facts answers a structured question from the state store. It returns
+// an empty answer (no facts, nothing missing) when the question names
+// nothing the store knows; ENOTFOUND is never returned: a flight or a
+// booking that does not exist is listed in Missing.
+type Facts struct {
+	Store FactStore
+	Rules RebookRules
+	Zone  *time.Location // the site's zone, for "today" and labels
+}
+
+// Answer runs the deterministic tools the question asks for.
+func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnswer, error) {
+	var out FactAnswer
+	today := now.In(f.zone()).Format(time.DateOnly)
+	for _, l := range q.Locators {
+		b, err := f.Store.Booking(ctx, l.Locator)
+		if ErrorCode(err) == ENOTFOUND {
+			if l.Sure {
+				out.Missing = append(out.Missing, "booking "+l.Locator)
+			}
+			continue
+		} else if err != nil {
+			return out, fmt.Errorf("read booking %s: %w", l.Locator, err)
+		}
+		if err := f.booking(ctx, b, &out); err != nil {
+			return out, err
+		}
+	}
+	for _, m := range q.Flights {
+		fl, err := f.resolveFlight(ctx, m, today, now)
+		if err != nil {
+			return out, err
+		}
+		if fl == nil {
+			what := "flight " + m.Designator
+			if m.Date != "" {
+				what += " on " + m.Date
+			}
+			out.Missing = append(out.Missing, what)
+			continue
+		}
+		if err := f.flight(ctx, q, fl, &out); err != nil {
+			return out, err
+		}
+	}
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.Status != "" {
+		if err := f.day(ctx, q, today, &out); err != nil {
+			return out, err
+		}
+	}
+	if len(out.Facts) == 0 && len(out.Missing) == 0 && len(q.Names) > 0 {
+		if err := f.passengers(ctx, q, &out); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func (f *Facts) zone() *time.Location {
+	if f.Zone == nil {
+		return time.UTC
+	}
+	return f.Zone
+}
+
+// resolveFlight finds the flight a mention means: the dated one when a
+// date is given, else today's, else the one departing nearest to now.
+func (f *Facts) resolveFlight(ctx context.Context, m FlightMention, today string, now time.Time) (*FlightRecord, error) {
+	if m.Date != "" {
+		r, err := f.Store.Flight(ctx, m.Designator+"-"+m.Date)
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, nil
+		}
+		return r, err
+	}
+	rs, err := f.Store.Flights(ctx, FlightFilter{Designator: m.Designator})
+	if err != nil {
+		return nil, fmt.Errorf("read flights %s: %w", m.Designator, err)
+	}
+	var best *FlightRecord
+	for _, r := range rs {
+		if r.Date == today {
+			return r, nil
+		}
+		if best == nil || absDuration(r.Departure().Sub(now)) < absDuration(best.Departure().Sub(now)) {
+			best = r
+		}
+	}
+	return best, nil
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+func flightCite(r *FlightRecord) Citation {
+	return Citation{ID: FlightKey(r.Carrier, r.Number, r.Date), Kind: KindFlight, Topic: TopicFlights, Offset: r.Version.Offset, EventID: r.Version.EventID}
+}
+
+func bookingCite(r *BookingRecord) Citation {
+	return Citation{ID: r.Locator, Kind: KindBooking, Topic: TopicBookings, Offset: r.Version.Offset, EventID: r.Version.EventID}
+}
+
+func (out *FactAnswer) add(text string, c Citation) {
+	out.Facts = append(out.Facts, Fact{Text: text, Cite: c})
+	if !slices.Contains(out.Topics, c.Topic) {
+		out.Topics = append(out.Topics, c.Topic)
+	}
+}
+
+// flight answers what is asked of one flight: its status by default, its
+// passengers, connections or proposals when the question asks for them.
+func (f *Facts) flight(ctx context.Context, q Question, fl *FlightRecord, out *FactAnswer) error {
+	out.add(f.describeFlight(&fl.Flight), flightCite(fl))
+	if q.Proposal {
+		if err := f.proposals(ctx, fl, out); err != nil {
+			return err
+		}
+	}
+	if q.People || q.Count && !q.Timing {
+		return f.flightPassengers(ctx, q, fl, out)
+	}
+	return nil
+}
+
+// describeFlight is the status line of a flight: route, status, times in
+// each airport's own offset, gate, delay.
+func (f *Facts) describeFlight(fl *Flight) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s→%s on %s: %s", fl.Carrier+fl.Number, fl.Origin, fl.Destination, fl.Date, fl.Status)
+	if fl.Status == FlightDiverted && fl.DivertedTo != "" {
+		fmt.Fprintf(&b, " to %s", fl.DivertedTo)
+	}
+	fmt.Fprintf(&b, "; departure %s", f.clock(fl.ScheduledDeparture))
+	if fl.EstimatedDeparture != nil && !fl.EstimatedDeparture.Equal(fl.ScheduledDeparture) {
+		fmt.Fprintf(&b, ", now %s", f.clock(*fl.EstimatedDeparture))
+	}
+	if d := fl.DelayMinutes(); d > 0 {
+		fmt.Fprintf(&b, " (%d min late)", d)
+	}
+	fmt.Fprintf(&b, "; arrival %s", f.clock(fl.ScheduledArrival))
+	if fl.EstimatedArrival != nil && !fl.EstimatedArrival.Equal(fl.ScheduledArrival) {
+		fmt.Fprintf(&b, ", now %s", f.clock(*fl.EstimatedArrival))
+	}
+	if fl.Gate != "" {
+		fmt.Fprintf(&b, "; gate %s", fl.Gate)
+	}
+	if fl.Aircraft != "" {
+		fmt.Fprintf(&b, "; aircraft %s", fl.Aircraft)
+	}
+	return b.String()
+}
+
+// clock formats a time in its own offset, labelled with the zone when
+// it is not the site's.
+func (f *Facts) clock(t time.Time) string {
+	_, off := t.Zone()
+	_, siteOff := t.In(f.zone()).Zone()
+	if off == siteOff {
+		return t.In(f.zone()).Format("Mon 15:04 MST")
+	}
+	return t.Format("Mon 15:04") + " local (UTC" + t.Format("-07:00") + ")"
+}
+
+// paxOnFlight is one passenger of a booking on a flight, with the onward
+// flight of the booking after it.
+type paxOnFlight struct {
+	booking *BookingRecord
+	pax     BookingPassenger
+	onward  *FlightRecord
+}
+
+func wantsPax(q Question, p BookingPassenger) bool {
+	if len(q.SSR) > 0 && !slices.ContainsFunc(p.SSR, func(s string) bool { return slices.Contains(q.SSR, s) || slices.Contains(q.SSR, "*") }) {
+		return false
+	}
+	return len(q.Tiers) == 0 || slices.Contains(q.Tiers, p.Tier)
+}
+
+// selectPax returns the passengers of a flight matching the question's
+// requests and tiers, with their onward flights; only those with an
+// onward connection when it asks about connections, only those whose
+// connection is broken when it asks who misses one.
+func (f *Facts) selectPax(ctx context.Context, q Question, fl *FlightRecord) ([]paxOnFlight, error) {
+	key := FlightKey(fl.Carrier, fl.Number, fl.Date)
+	bs, err := f.Store.BookingsOnFlight(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read bookings on %s: %w", key, err)
+	}
+	flights := map[string]*FlightRecord{key: fl}
+	var list []paxOnFlight
+	for _, b := range bs {
+		if b.Status != BookingActive {
+			continue
+		}
+		onward, err := f.onward(ctx, &b.Booking, key, flights)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range b.Passengers {
+			if !wantsPax(q, p) || q.Connects && onward == nil {
+				continue
+			}
+			if q.Misses && f.connectionHolds(&fl.Flight, onward, p) {
+				continue
+			}
+			list = append(list, paxOnFlight{booking: b, pax: p, onward: onward})
+		}
+	}
+	return list, nil
+}
+
+// flightPassengers counts and lists the passengers selectPax finds.
+func (f *Facts) flightPassengers(ctx context.Context, q Question, fl *FlightRecord, out *FactAnswer) error {
+	list, err := f.selectPax(ctx, q, fl)
+	if err != nil {
+		return err
+	}
+	what := describeSelection(q)
+	out.add(fmt.Sprintf("%s on %s", plural(len(list), what), fl.Carrier+fl.Number), flightCite(fl))
+	if q.Count && !q.People {
+		return nil
+	}
+	for i, p := range list {
+		if i == maxListed {
+			out.add(fmt.Sprintf("… and %d more %s on %s (listing %d of %d)", len(list)-maxListed, what, fl.Carrier+fl.Number, maxListed, len(list)), flightCite(fl))
+			break
+		}
+		out.add(f.describePax(&fl.Flight, p), bookingCite(p.booking))
+	}
+	return nil
+}
+
+func (f *Facts) describePax(fl *Flight, p paxOnFlight) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (booking %s", p.pax.Name, p.booking.Locator)
+	if p.pax.Tier != "" && p.pax.Tier != "none" {
+		fmt.Fprintf(&b, ", %s", p.pax.Tier)
+	}
+	if len(p.pax.SSR) > 0 {
+		fmt.Fprintf(&b, ", %s", strings.Join(p.pax.SSR, " "))
+	}
+	b.WriteString(")")
+	if p.onward != nil {
+		o := &p.onward.Flight
+		fmt.Fprintf(&b, ": connects to %s to %s at %s", o.Carrier+o.Number, o.Destination, f.clock(o.Departure()))
+		if f.connectionHolds(fl, p.onward, p.pax) {
+			fmt.Fprintf(&b, ", connection holds (%d min)", int(o.Departure().Sub(fl.Arrival())/time.Minute))
+		} else {
+			fmt.Fprintf(&b, ", connection broken")
+		}
+	}
+	return b.String()
+}
+
+// connectionHolds applies the airport's minimum connection time, with the
+// extra time for wheelchair passengers, to an inbound and onward flight.
+func (f *Facts) connectionHolds(in *Flight, onward *FlightRecord, p BookingPassenger) bool {
+	if onward == nil {
+		return true
+	}
+	if in.Status == FlightCancelled || in.Status == FlightDiverted || onward.Status == FlightCancelled {
+		return false
+	}
+	wchr := slices.ContainsFunc(p.SSR, func(s string) bool { return strings.HasPrefix(s, "WCH") })
+	return !in.Arrival().Add(f.Rules.MCT(onward.Origin, wchr)).After(onward.Departure())
+}
+
+// onward returns the booking's flight after key, or nil.
+func (f *Facts) onward(ctx context.Context, b *Booking, key string, cache map[string]*FlightRecord) (*FlightRecord, error) {
+	for i, s := range b.Segments {
+		if s.Flight != key || i+1 >= len(b.Segments) {
+			continue
+		}
+		next := b.Segments[i+1].Flight
+		if r, ok := cache[next]; ok {
+			return r, nil
+		}
+		r, err := f.Store.Flight(ctx, next)
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("read flight %s: %w", next, err)
+		}
+		cache[next] = r
+		return r, nil
+	}
+	return nil, nil
+}
+
+func describeSelection(q Question) string {
+	var parts []string
+	parts = append(parts, q.Tiers...)
+	what := "passengers"
+	if len(q.SSR) > 0 && !slices.Contains(q.SSR, "*") {
+		what = "passengers with " + strings.Join(q.SSR, "/")
+	} else if len(q.SSR) > 0 {
+		what = "passengers with special service requests"
+	}
+	parts = append(parts, what)
+	s := strings.Join(parts, " ")
+	switch {
+	case q.Misses:
+		s += " whose onward connection is broken"
+	case q.Connects:
+		s += " with onward connections"
+	}
+	return s
+}
+
+// booking lists a booking's itinerary with each flight's status, its
+// passengers, and its pending proposals.
+func (f *Facts) booking(ctx context.Context, b *BookingRecord, out *FactAnswer) error {
+	var names []string
+	for _, p := range b.Passengers {
+		n := p.Name
+		if len(p.SSR) > 0 {
+			n += " (" + strings.Join(p.SSR, " ") + ")"
+		}
+		names = append(names, n)
+	}
+	out.add(fmt.Sprintf("Booking %s (%s): %s", b.Locator, b.Status, strings.Join(names, ", ")), bookingCite(b))
+	for i, s := range b.Segments {
+		fl, err := f.Store.Flight(ctx, s.Flight)
+		if ErrorCode(err) == ENOTFOUND {
+			out.add(fmt.Sprintf("Segment %d: %s, cabin %s (the flight is not in the current state)", i+1, s.Flight, s.Cabin), bookingCite(b))
+			continue
+		} else if err != nil {
+			return fmt.Errorf("read flight %s: %w", s.Flight, err)
+		}
+		seat := ""
+		if s.Seat != "" {
+			seat = ", seat " + s.Seat
+		}
+		out.add(fmt.Sprintf("Segment %d, cabin %s%s: %s", i+1, s.Cabin, seat, f.describeFlight(&fl.Flight)), flightCite(fl))
+		ps, err := f.Store.Proposals(ctx, ProposalFilter{Flight: s.Flight, Status: ProposalPending})
+		if err != nil {
+			return fmt.Errorf("read proposals of %s: %w", s.Flight, err)
+		}
+		for _, p := range ps {
+			if p.Locator == b.Locator {
+				out.add(describeProposal(p), proposalCite(p))
+			}
+		}
+	}
+	return nil
+}
+
+func proposalCite(p *Proposal) Citation {
+	return Citation{ID: p.ID, Kind: "proposal", Topic: TopicRebookings, Offset: p.LogOffset}
+}
+
+func describeProposal(p *Proposal) string {
+	o := p.ChosenOption()
+	if o == nil {
+		return fmt.Sprintf("Proposal %s for booking %s (%s): no valid alternative, handle at the desk", p.ID, p.Locator, p.Status)
+	}
+	return fmt.Sprintf("Proposal %s for booking %s (%s): %s in %s, arriving %s", p.ID, p.Locator, p.Status,
+		strings.Join(o.Flights, " + "), o.Cabin, o.Arrive.Format("Mon 15:04 -07:00"))
+}
+
+func (f *Facts) proposals(ctx context.Context, fl *FlightRecord, out *FactAnswer) error {
+	key := FlightKey(fl.Carrier, fl.Number, fl.Date)
+	ps, err := f.Store.Proposals(ctx, ProposalFilter{Flight: key, Status: ProposalPending})
+	if err != nil {
+		return fmt.Errorf("read proposals of %s: %w", key, err)
+	}
+	out.add(fmt.Sprintf("%s for %s", plural(len(ps), "pending rebooking proposals"), fl.Carrier+fl.Number), flightCite(fl))
+	for i, p := range ps {
+		if i == maxListed {
+			out.add(fmt.Sprintf("… and %d more (listing %d of %d)", len(ps)-maxListed, maxListed, len(ps)), flightCite(fl))
+			break
+		}
+		out.add(describeProposal(p), proposalCite(p))
+	}
+	return nil
+}
+
+// day answers questions about the flights of a day by status ("which
+// flights are cancelled today", "how many passengers are on delayed
+// flights"), optionally at one airport.
+func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnswer) error {
+	date := q.Date
+	if date == "" {
+		date = today
+	}
+	airport := ""
+	if len(q.Airports) == 1 {
+		airport = q.Airports[0]
+	}
+	fs, err := f.Store.Flights(ctx, FlightFilter{Date: date, Status: q.Status, Airport: airport})
+	if err != nil {
+		return fmt.Errorf("read flights: %w", err)
+	}
+	where := ""
+	if airport != "" {
+		where = " at " + airport
+	}
+	total := 0
+	var lines []Fact
+	for _, fl := range fs {
+		line := Fact{Text: f.describeFlight(&fl.Flight), Cite: flightCite(fl)}
+		if q.People || q.Count {
+			list, err := f.selectPax(ctx, q, fl)
+			if err != nil {
+				return err
+			}
+			n := len(list)
+			total += n
+			line.Text += fmt.Sprintf("; %d %s", n, describeSelection(q))
+		}
+		lines = append(lines, line)
+	}
+	head := fmt.Sprintf("%s on %s%s", plural(len(fs), q.Status+" flights"), date, where)
+	if q.People || q.Count {
+		head += fmt.Sprintf(", with %s in all", plural(total, describeSelection(q)))
+	}
+	out.add(head, Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
+	for i, l := range lines {
+		if i == maxListed {
+			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(lines)-maxListed, maxListed, len(lines)), l.Cite)
+			break
+		}
+		out.add(l.Text, l.Cite)
+	}
+	return nil
+}
+
+func maxOffset(fs []*FlightRecord) uint64 {
+	var m uint64
+	for _, f := range fs {
+		m = max(m, f.Version.Offset)
+	}
+	return m
+}
+
+// passengers looks up the people a question names and lists their
+// bookings.
+func (f *Facts) passengers(ctx context.Context, q Question, out *FactAnswer) error {
+	for _, name := range q.Names {
+		ps, err := f.Store.FindPassengers(ctx, name, maxListed)
+		if err != nil {
+			return fmt.Errorf("find passengers %q: %w", name, err)
+		}
+		for _, p := range ps {
+			if !strings.EqualFold(p.Name, name) {
+				continue
+			}
+			bs, err := f.Store.BookingsOfPassenger(ctx, p.ID)
+			if err != nil {
+				return fmt.Errorf("read bookings of %s: %w", p.ID, err)
+			}
+			c := Citation{ID: p.ID, Kind: KindPassenger, Topic: TopicPassengers, Offset: p.Version.Offset, EventID: p.Version.EventID}
+			line := fmt.Sprintf("%s (%s", p.Name, p.ID)
+			if p.Tier != "" && p.Tier != "none" {
+				line += ", " + p.Tier
+			}
+			if len(p.SSR) > 0 {
+				line += ", " + strings.Join(p.SSR, " ")
+			}
+			line += fmt.Sprintf("): %d bookings", len(bs))
+			out.add(line, c)
+			for _, b := range bs {
+				if err := f.booking(ctx, b, out); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// plural puts n before phrase, whose first word is plural, in the
+// singular for one: "1 passenger with WCHR", "3 passengers".
+func plural(n int, phrase string) string {
+	if n != 1 {
+		return fmt.Sprintf("%d %s", n, phrase)
+	}
+	words := strings.SplitN(phrase, " ", 3)
+	for i, w := range words {
+		if strings.HasSuffix(w, "s") && (w == "passengers" || w == "flights" || w == "proposals") {
+			words[i] = strings.TrimSuffix(w, "s")
+			break
+		}
+	}
+	return "1 " + strings.Join(words, " ")
+}

@@ -1,0 +1,200 @@
+package app
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// memFacts is an in-memory FactStore for the logic tests.
+type memFacts struct {
+	flights   map[string]*FlightRecord
+	bookings  map[string]*BookingRecord
+	pax       map[string]*PassengerRecord
+	proposals []*Proposal
+}
+
+func (m *memFacts) Flight(_ context.Context, key string) (*FlightRecord, error) {
+	if f, ok := m.flights[key]; ok {
+		return f, nil
+	}
+	return nil, Errorf(ENOTFOUND, "flight %q not found", key)
+}
+
+func (m *memFacts) Flights(_ context.Context, f FlightFilter) ([]*FlightRecord, error) {
+	var out []*FlightRecord
+	for k, r := range m.flights {
+		if f.Designator != "" && !strings.HasPrefix(k, f.Designator+"-") || f.Date != "" && r.Date != f.Date ||
+			f.Status != "" && r.Status != f.Status || f.Airport != "" && r.Origin != f.Airport && r.Destination != f.Airport {
+			continue
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *FlightRecord) int { return a.Departure().Compare(b.Departure()) })
+	return out, nil
+}
+
+func (m *memFacts) Booking(_ context.Context, l string) (*BookingRecord, error) {
+	if b, ok := m.bookings[l]; ok {
+		return b, nil
+	}
+	return nil, Errorf(ENOTFOUND, "booking %q not found", l)
+}
+
+func (m *memFacts) BookingsOnFlight(_ context.Context, key string) ([]*BookingRecord, error) {
+	var out []*BookingRecord
+	for _, b := range m.bookings {
+		if slices.ContainsFunc(b.Segments, func(s Segment) bool { return s.Flight == key }) {
+			out = append(out, b)
+		}
+	}
+	slices.SortFunc(out, func(a, b *BookingRecord) int { return strings.Compare(a.Locator, b.Locator) })
+	return out, nil
+}
+
+func (m *memFacts) BookingsOfPassenger(_ context.Context, id string) ([]*BookingRecord, error) {
+	var out []*BookingRecord
+	for _, b := range m.bookings {
+		if slices.ContainsFunc(b.Passengers, func(p BookingPassenger) bool { return p.ID == id }) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func (m *memFacts) FindPassengers(_ context.Context, q string, limit int) ([]*PassengerRecord, error) {
+	var out []*PassengerRecord
+	for _, p := range m.pax {
+		if strings.HasPrefix(strings.ToLower(p.Name), strings.ToLower(q)) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (m *memFacts) Proposals(_ context.Context, f ProposalFilter) ([]*Proposal, error) {
+	var out []*Proposal
+	for _, p := range m.proposals {
+		if (f.Flight == "" || p.Flight == f.Flight) && (f.Status == "" || p.Status == f.Status) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// A hub the simulator never generates: Madrid, with its own carriers.
+func madridDay(t *testing.T) (*memFacts, time.Time, *time.Location) {
+	t.Helper()
+	zone, err := time.LoadLocation("Europe/Madrid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(h, m int) time.Time { return time.Date(2027, 3, 9, h, m, 0, 0, zone) }
+	lima := time.FixedZone("", -5*3600)
+	m := &memFacts{flights: map[string]*FlightRecord{}, bookings: map[string]*BookingRecord{}, pax: map[string]*PassengerRecord{}}
+	add := func(des, org, dst, status string, dep, arr time.Time, off uint64) {
+		f := Flight{Flight: des + "-2027-03-09", Carrier: des[:2], Number: des[2:], Date: "2027-03-09", Origin: org, Destination: dst,
+			ScheduledDeparture: dep, ScheduledArrival: arr, Status: status, Gate: "K" + des[2:]}
+		m.flights[FlightKey(f.Carrier, f.Number, f.Date)] = &FlightRecord{Flight: f, Version: Version{EventID: "e" + des, Offset: off}}
+	}
+	add("IB3170", "CDG", "MAD", FlightCancelled, at(9, 0), at(11, 5), 11)
+	add("IB6651", "MAD", "LIM", FlightScheduled, at(12, 0), time.Date(2027, 3, 9, 17, 0, 0, 0, lima), 12)
+	add("UX1093", "MAD", "BCN", FlightScheduled, at(11, 40), at(13, 0), 13)
+	book := func(loc string, off uint64, segs []string, pax ...BookingPassenger) {
+		b := Booking{Locator: loc, Status: BookingActive, Passengers: pax}
+		for _, s := range segs {
+			b.Segments = append(b.Segments, Segment{Flight: s + "-2027-03-09", Cabin: "Y"})
+		}
+		m.bookings[loc] = &BookingRecord{Booking: b, Version: Version{EventID: "b" + loc, Offset: off}}
+		for _, p := range pax {
+			m.pax[p.ID] = &PassengerRecord{Passenger: Passenger{ID: p.ID, Name: p.Name, Tier: p.Tier, SSR: p.SSR}, Version: Version{Offset: off}}
+		}
+	}
+	book("QW7P2K", 21, []string{"IB3170", "IB6651"}, BookingPassenger{ID: "X1", Name: "Lucía Ferrer", Tier: "gold", SSR: []string{"WCHR"}})
+	book("ZZ9Y4M", 22, []string{"IB3170"}, BookingPassenger{ID: "X2", Name: "Pál Horváth", Tier: "none"},
+		BookingPassenger{ID: "X3", Name: "Ada Horváth", Tier: "none", SSR: []string{"UMNR"}})
+	book("RT5K8N", 23, []string{"UX1093"}, BookingPassenger{ID: "X4", Name: "Iker Zubiri", Tier: "platinum", SSR: []string{"WCHR"}})
+	return m, at(8, 0), zone
+}
+
+func TestFactsAnswerTheQuestionsStaffAsk(t *testing.T) {
+	store, now, zone := madridDay(t)
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone}
+	cases := []struct {
+		question string
+		want     []string // substrings of the facts, in any line
+		not      []string // must appear in no line
+		cites    []string
+		missing  []string
+	}{
+		{question: "Which wheelchair passengers are on IB3170?", want: []string{"1 passenger with WCHR/WCHS/WCHC on IB3170", "Lucía Ferrer (booking QW7P2K, gold, WCHR)"},
+			not: []string{"Iker", "Horváth"}, cites: []string{"IB3170-2027-03-09", "QW7P2K"}},
+		{question: "wchr pax ib 3170", want: []string{"Lucía Ferrer"}, not: []string{"Iker"}},
+		{question: "Is IB6651 on time? What gate?", want: []string{"IB6651 MAD→LIM on 2027-03-09: scheduled", "gate K6651", "local (UTC-05:00)"}, cites: []string{"IB6651-2027-03-09"}},
+		{question: "who on IB3170 misses their connection", want: []string{"Lucía Ferrer", "connects to IB6651", "connection broken"}, not: []string{"Pál"}},
+		{question: "How many passengers are on IB3170-2027-03-09?", want: []string{"3 passengers on IB3170"}},
+		{question: "any unaccompanied minors on IB3170?", want: []string{"Ada Horváth (booking ZZ9Y4M, UMNR)"}, not: []string{"Lucía"}},
+		{question: "What is booking QW7P2K's itinerary?", want: []string{"Booking QW7P2K (active): Lucía Ferrer (WCHR)", "Segment 1, cabin Y: IB3170", "Segment 2, cabin Y: IB6651"}, cites: []string{"QW7P2K", "IB6651-2027-03-09"}},
+		{question: "How many passengers are on cancelled flights today?", want: []string{"1 cancelled flight on 2027-03-09, with 3 passengers in all"}},
+		{question: "Where is IB9999?", missing: []string{"flight IB9999"}},
+		{question: "Show booking AB12CD", missing: []string{"booking AB12CD"}},
+		{question: "What bookings does Iker Zubiri have?", want: []string{"Iker Zubiri (X4, platinum, WCHR): 1 bookings", "Booking RT5K8N"}},
+	}
+	for _, c := range cases {
+		t.Run(c.question, func(t *testing.T) {
+			q := ParseQuestion(c.question, now.In(zone))
+			got, err := f.Answer(context.Background(), q, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := ""
+			var cites []string
+			for _, fact := range got.Facts {
+				text += fact.Text + "\n"
+				cites = append(cites, fact.Cite.ID)
+				if fact.Cite.Offset == 0 && fact.Cite.Kind != "count" {
+					t.Errorf("fact %q cites %s without a log version", fact.Text, fact.Cite.ID)
+				}
+			}
+			for _, w := range c.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("facts lack %q:\n%s", w, text)
+				}
+			}
+			for _, w := range c.not {
+				if strings.Contains(text, w) {
+					t.Errorf("facts contain %q:\n%s", w, text)
+				}
+			}
+			for _, w := range c.cites {
+				if !slices.Contains(cites, w) {
+					t.Errorf("no citation of %s in %v", w, cites)
+				}
+			}
+			if !slices.Equal(got.Missing, c.missing) {
+				t.Errorf("missing = %v, want %v", got.Missing, c.missing)
+			}
+			if len(c.missing) > 0 && len(got.Facts) > 0 {
+				t.Errorf("facts for a question about something that does not exist: %s", text)
+			}
+		})
+	}
+}
+
+func TestParseQuestionTellsLocatorsFromWords(t *testing.T) {
+	now := time.Date(2027, 3, 9, 8, 0, 0, 0, time.UTC)
+	q := ParseQuestion("What does the POLICY say about hotel vouchers for overnight cancellations?", now)
+	if q.Structured() || len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) {
+		t.Errorf("a policy question read as structured: %+v", q)
+	}
+	q = ParseQuestion("status of lh 400 tomorrow", now)
+	if len(q.Flights) != 1 || q.Flights[0] != (FlightMention{Designator: "LH400", Date: "2027-03-10"}) {
+		t.Errorf("flights = %+v", q.Flights)
+	}
+	q = ParseQuestion("compensation under EU 261 for a 3 hour delay", now)
+	if len(q.Flights) != 0 {
+		t.Errorf("EU 261 read as a flight: %+v", q.Flights)
+	}
+}

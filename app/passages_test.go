@@ -1,0 +1,71 @@
+package app
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+type memDocs []*DocumentRecord
+
+func (m memDocs) Documents(context.Context) ([]*DocumentRecord, error) { return m, nil }
+
+// A site's own procedures, written unlike the simulator's policies.
+var lisbonDocs = memDocs{
+	{Document: Document{ID: "proc-lis-hotel", Title: "Overnight disruption at LIS", Body: `# Overnight disruption at LIS
+## Accommodation
+When the last departure of the day is cancelled, issue a hotel voucher for the airport hotels listed at the transfer desk, with taxi vouchers both ways.
+## Meals
+Meal vouchers of 12 EUR are issued after three hours of waiting.`}, Version: Version{Offset: 7}},
+	{Document: Document{ID: "proc-lis-prm", Title: "Assistance for reduced mobility", Body: `Passengers who requested a wheelchair (WCHR) are met at the aircraft door by the assistance contractor.
+Allow 40 extra minutes at every transfer for them.`}, Version: Version{Offset: 8}},
+	{Document: Document{ID: "proc-lis-pets", Title: "Animals in the cabin", Body: `# Animals
+## Cabin
+Small dogs and cats up to 8 kg in a bag may travel in the cabin.`}, Version: Version{Offset: 9}},
+}
+
+func TestPassagesQuoteTheSectionThatAnswers(t *testing.T) {
+	p := &Passages{Docs: lisbonDocs}
+	now := time.Now()
+	cases := []struct {
+		question, doc, heading string
+	}{
+		{"What does the policy say about hotel vouchers for overnight cancellations?", "proc-lis-hotel", "Accommodation"},
+		{"do we give food vouchers when people wait long", "proc-lis-hotel", "Meals"},
+		{"how much extra connection time for a WCHR passenger?", "proc-lis-prm", ""},
+		{"can a dog travel in the cabin", "proc-lis-pets", "Cabin"},
+		{"What is the weather in Paris tomorrow?", "", ""},
+		{"wifi password for the lounge", "", ""},
+	}
+	for _, c := range cases {
+		got, err := p.Find(context.Background(), c.question, 2, nil, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.doc == "" {
+			if len(got) > 0 {
+				t.Errorf("%q: answered from %s/%s, want nothing", c.question, got[0].DocID, got[0].Heading)
+			}
+			continue
+		}
+		if len(got) == 0 {
+			t.Errorf("%q: no passage, want %s", c.question, c.doc)
+			continue
+		}
+		if got[0].DocID != c.doc || got[0].Heading != c.heading || got[0].Offset == 0 {
+			t.Errorf("%q: got %s/%q@%d, want %s/%q", c.question, got[0].DocID, got[0].Heading, got[0].Offset, c.doc, c.heading)
+		}
+	}
+}
+
+func TestPassagesFollowDocumentChanges(t *testing.T) {
+	docs := memDocs{lisbonDocs[2]}
+	p := &Passages{Docs: docs}
+	if got, _ := p.Find(context.Background(), "hotel voucher", 1, nil, time.Now()); len(got) != 0 {
+		t.Fatalf("found %v before the document exists", got)
+	}
+	p.Docs = append(docs, lisbonDocs[0])
+	if got, _ := p.Find(context.Background(), "hotel voucher", 1, nil, time.Now()); len(got) != 1 || got[0].DocID != "proc-lis-hotel" {
+		t.Fatalf("after the document arrived: %v", got)
+	}
+}

@@ -1,0 +1,177 @@
+package app
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Question is a staff question as the node understands it: the entities it
+// names and what it asks about them. ParseQuestion fills it from the text
+// alone; which of the candidates exist is for the state store to say.
+type Question struct {
+	Text string
+	// Flights are the flight designators named ("LH400"), each with the
+	// local date when one was given with it or in the question.
+	Flights []FlightMention
+	// Locators are the six-character tokens that may be record locators;
+	// Sure is set for those the question calls a booking or that mix
+	// letters and digits (an upper-case word alone is not enough).
+	Locators []LocatorMention
+	// Airports are upper-case three-letter tokens (candidate IATA codes).
+	Airports []string
+	// Names are runs of two or three capitalised words (candidate
+	// passenger names).
+	Names []string
+	// Date is the local date the question is about ("" for the site's
+	// today), from "today", "tomorrow", "yesterday" or an ISO date.
+	Date string
+
+	SSR      []string // special service requests asked about (WCHR, UMNR, ...)
+	Tiers    []string // frequent-flyer tiers asked about
+	Status   string   // a flight status asked about ("cancelled")
+	Count    bool     // "how many"
+	People   bool     // asks about passengers or bookings
+	Connects bool     // asks about onward connections
+	Misses   bool     // asks who misses a connection
+	Proposal bool     // asks about rebooking proposals
+	Timing   bool     // asks about times, delays, gates or status
+}
+
+// FlightMention is a flight designator named in a question.
+type FlightMention struct {
+	Designator string // carrier + number, e.g. LH400
+	Date       string // local departure date when given, else ""
+}
+
+// LocatorMention is a candidate record locator.
+type LocatorMention struct {
+	Locator string
+	Sure    bool
+}
+
+var (
+	// A designator: a two-character airline code (letters, or a letter
+	// and a digit) and one to four digits, optionally joined to a date.
+	reAskFlight  = regexp.MustCompile(`(?i)\b([A-Z]{2}|[A-Z][0-9]|[0-9][A-Z])\s?([0-9]{1,4})(?:-([0-9]{4}-[0-9]{2}-[0-9]{2}))?\b`)
+	reAskDate    = regexp.MustCompile(`\b(20[0-9]{2}-[01][0-9]-[0-3][0-9])\b`)
+	reAskToken6  = regexp.MustCompile(`\b[A-Za-z0-9]{6}\b`)
+	reAskAirport = regexp.MustCompile(`\b[A-Z]{3}\b`)
+	reAskName    = regexp.MustCompile(`\b\p{Lu}[\p{Ll}'-]+(?:\s+\p{Lu}[\p{Ll}'-]+){1,2}\b`)
+	reAskWord    = regexp.MustCompile(`[\p{L}\p{N}]+`)
+)
+
+// ssrWords maps words staff use to the special service request codes.
+var ssrWords = map[string][]string{
+	"wheelchair": {"WCHR", "WCHS", "WCHC"}, "wheelchairs": {"WCHR", "WCHS", "WCHC"},
+	"wchr": {"WCHR"}, "wchs": {"WCHS"}, "wchc": {"WCHC"}, "prm": {"WCHR", "WCHS", "WCHC", "BLND", "DEAF"},
+	"mobility": {"WCHR", "WCHS", "WCHC"}, "umnr": {"UMNR"}, "unaccompanied": {"UMNR"}, "minor": {"UMNR"},
+	"minors": {"UMNR"}, "blind": {"BLND"}, "blnd": {"BLND"}, "deaf": {"DEAF"}, "ssr": {"*"}, "ssrs": {"*"},
+	"assistance": {"*"}, "special": {"*"},
+}
+
+var tierWords = map[string]string{"platinum": "platinum", "gold": "gold", "silver": "silver"}
+
+var statusWords = map[string]string{
+	"cancelled": FlightCancelled, "canceled": FlightCancelled, "cancellation": FlightCancelled, "cancellations": FlightCancelled,
+	"delayed": FlightDelayed, "diverted": FlightDiverted, "diversion": FlightDiverted, "boarding": FlightBoarding,
+}
+
+var peopleWords = []string{"passenger", "passengers", "pax", "who", "people", "travellers", "travelers", "traveller",
+	"traveler", "booked", "bookings", "booking", "customers", "names", "manifest", "onboard", "aboard", "list"}
+var connectWords = []string{"connection", "connections", "connecting", "connect", "onward", "transfer", "transfers", "misconnect", "misconnects", "misconnecting"}
+var missWords = []string{"miss", "misses", "missing", "missed", "misconnect", "misconnects", "misconnecting", "break", "broken"}
+var proposalWords = []string{"proposal", "proposals", "rebook", "rebooking", "rebookings", "rebooked", "alternative", "alternatives", "options"}
+var timingWords = []string{"status", "when", "time", "times", "gate", "delay", "delayed", "late", "depart", "departs", "departure",
+	"leave", "leaves", "arrive", "arrives", "arrival", "eta", "etd", "std", "sta", "on", "cancelled", "canceled", "aircraft", "where"}
+var countWords = []string{"how many", "number of", "count", "total"}
+
+// bookingWords make a six-character token a record locator for sure.
+var bookingWords = []string{"booking", "pnr", "locator", "record", "reservation"}
+
+// notAirports are upper-case three-letter words that are not airports.
+var notAirports = map[string]bool{"THE": true, "AND": true, "FOR": true, "SSR": true, "PRM": true, "ETA": true, "ETD": true,
+	"STD": true, "STA": true, "MCT": true, "EUR": true, "USD": true, "VIP": true, "PNR": true, "ALL": true, "ANY": true, "WHO": true, "HOW": true}
+
+// ParseQuestion reads the entities and the intent of a question. today
+// is the site's local date, for "today", "tomorrow" and "yesterday".
+func ParseQuestion(text string, today time.Time) Question {
+	q := Question{Text: text}
+	lower := strings.ToLower(text)
+	words := reAskWord.FindAllString(lower, -1)
+	has := func(set []string) bool {
+		return slices.ContainsFunc(words, func(w string) bool { return slices.Contains(set, w) })
+	}
+	switch {
+	case slices.Contains(words, "tomorrow"):
+		q.Date = today.AddDate(0, 0, 1).Format(time.DateOnly)
+	case slices.Contains(words, "yesterday"):
+		q.Date = today.AddDate(0, 0, -1).Format(time.DateOnly)
+	}
+	if m := reAskDate.FindStringSubmatch(text); m != nil {
+		q.Date = m[1]
+	}
+	for _, m := range reAskFlight.FindAllStringSubmatch(text, -1) {
+		des := strings.ToUpper(m[1] + m[2])
+		if strings.ToUpper(m[1]) == "EU" { // "EU 261" is the regulation
+			continue
+		}
+		date := m[3]
+		if date == "" {
+			date = q.Date
+		}
+		if !slices.ContainsFunc(q.Flights, func(f FlightMention) bool { return f.Designator == des }) {
+			q.Flights = append(q.Flights, FlightMention{Designator: des, Date: date})
+		}
+	}
+	sureBooking := has(bookingWords)
+	for _, tok := range reAskToken6.FindAllString(text, -1) {
+		up := strings.ToUpper(tok)
+		digits := strings.ContainsAny(up, "0123456789")
+		letters := strings.ContainsAny(up, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+		if !letters || (tok != up && !digits) || reAskFlight.MatchString(tok) && !sureBooking {
+			continue // a lower-case word, a number, or a flight designator
+		}
+		if slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Locator == up }) {
+			continue
+		}
+		q.Locators = append(q.Locators, LocatorMention{Locator: up, Sure: digits || sureBooking})
+	}
+	for _, code := range reAskAirport.FindAllString(text, -1) {
+		if !notAirports[code] && !slices.Contains(q.Airports, code) {
+			q.Airports = append(q.Airports, code)
+		}
+	}
+	for _, n := range reAskName.FindAllString(text, -1) {
+		q.Names = append(q.Names, n)
+	}
+	for _, w := range words {
+		for _, code := range ssrWords[w] {
+			if !slices.Contains(q.SSR, code) {
+				q.SSR = append(q.SSR, code)
+			}
+		}
+		if t, ok := tierWords[w]; ok && !slices.Contains(q.Tiers, t) {
+			q.Tiers = append(q.Tiers, t)
+		}
+		if s, ok := statusWords[w]; ok && q.Status == "" {
+			q.Status = s
+		}
+	}
+	q.Count = slices.ContainsFunc(countWords, func(c string) bool { return strings.Contains(lower, c) })
+	q.Connects = has(connectWords)
+	q.Misses = has(missWords) && q.Connects || slices.Contains(words, "misconnect") || slices.Contains(words, "misconnecting")
+	q.People = has(peopleWords) || len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Connects
+	q.Proposal = has(proposalWords)
+	q.Timing = has(timingWords)
+	return q
+}
+
+// Structured reports whether the question names something the state
+// store answers: a flight, a booking, a passenger, or a count or list of
+// flights by status.
+func (q Question) Structured() bool {
+	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) ||
+		q.Status != "" && (q.Count || q.People || strings.Contains(strings.ToLower(q.Text), "flights"))
+}

@@ -1,0 +1,104 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestSchedulerServesHigherClassesFirstAndPreemptsBackground(t *testing.T) {
+	s := &Scheduler{Slots: 1, Limits: map[string]ClassLimits{
+		ClassInteractive: {Timeout: 5 * time.Second}, ClassFreshness: {Timeout: 5 * time.Second}, ClassBackground: {Timeout: 5 * time.Second, MaxQueue: 2},
+	}}
+	started := make(chan struct{})
+	bgErr := make(chan error, 1)
+	go func() {
+		bgErr <- s.Do(context.Background(), ClassBackground, func(ctx context.Context) error {
+			close(started)
+			<-ctx.Done() // a long ranking call
+			return ctx.Err()
+		})
+	}()
+	<-started
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	// A freshness call queues first, then an interactive one arrives: the
+	// interactive one preempts the ranking and runs before the embedding.
+	hold := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = s.Do(context.Background(), ClassFreshness, func(context.Context) error {
+			mu.Lock()
+			order = append(order, ClassFreshness)
+			mu.Unlock()
+			return nil
+		})
+	}()
+	waitFor(t, func() bool { return s.Stats()[1].Queued == 1 })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = s.Do(context.Background(), ClassInteractive, func(context.Context) error {
+			mu.Lock()
+			order = append(order, ClassInteractive)
+			mu.Unlock()
+			<-hold
+			return nil
+		})
+	}()
+	if err := <-bgErr; !errors.Is(err, ErrPreempted) {
+		t.Fatalf("background call ended with %v, want ErrPreempted", err)
+	}
+	close(hold)
+	wg.Wait()
+	if len(order) != 2 || order[0] != ClassInteractive {
+		t.Errorf("order %v, want interactive first", order)
+	}
+	st := s.Stats()
+	if st[2].Preempted != 1 || st[0].Served != 1 || st[1].Served != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestSchedulerBoundsQueuesAndCountsQueueingInTheDeadline(t *testing.T) {
+	s := &Scheduler{Slots: 1, Limits: map[string]ClassLimits{
+		ClassInteractive: {Timeout: 50 * time.Millisecond}, ClassFreshness: {Timeout: 5 * time.Second, MaxQueue: 1}, ClassBackground: {},
+	}}
+	release := make(chan struct{})
+	busy := make(chan struct{})
+	go func() {
+		_ = s.Do(context.Background(), ClassFreshness, func(context.Context) error { close(busy); <-release; return nil })
+	}()
+	<-busy
+	go func() { _ = s.Do(context.Background(), ClassFreshness, func(context.Context) error { return nil }) }()
+	waitFor(t, func() bool { return s.Stats()[1].Queued == 1 })
+	if err := s.Do(context.Background(), ClassFreshness, func(context.Context) error { return nil }); ErrorCode(err) != EUNAVAILABLE {
+		t.Errorf("a full queue answered %v, want EUNAVAILABLE", err)
+	}
+	// The interactive call cannot preempt an embedding: it waits, and its
+	// deadline covers the wait.
+	ran := false
+	err := s.Do(context.Background(), ClassInteractive, func(context.Context) error { ran = true; return nil })
+	if ErrorCode(err) != EUNAVAILABLE || ran {
+		t.Errorf("waiting past the deadline: err %v ran %v", err, ran)
+	}
+	close(release)
+	if st := s.Stats(); st[0].Timeouts != 1 || st[1].Rejected != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
