@@ -109,7 +109,9 @@ func checkSummaryText(summary string, citations []string, ps []Passage) (*Summar
 	}
 	text := corpus.String()
 	var findings []string
-	refuse := func(format string, args ...any) { findings = append(findings, "summary: "+fmt.Sprintf(format, args...)) }
+	refuse := func(format string, args ...any) {
+		findings = append(findings, "summary: "+fmt.Sprintf(format, args...))
+	}
 	if len(s.Text) < 12 || len(s.Text) > 400 {
 		refuse("%d characters, want 12 to 400", len(s.Text))
 	}

@@ -130,7 +130,10 @@ func (c *ChatClient) Chat(ctx context.Context, req app.ChatRequest, onToken func
 	} else {
 		// Deterministic answers make the audit trail reproducible.
 		err = c.api.Chat(ctx, &api.ChatRequest{Model: c.Model, Messages: msgs, Format: req.Format, Stream: &stream, Options: opts},
-			func(r api.ChatResponse) error { piece(r.Message.Content, r.Done, r.DoneReason, r.EvalCount); return nil })
+			func(r api.ChatResponse) error {
+				piece(r.Message.Content, r.Done, r.DoneReason, r.EvalCount)
+				return nil
+			})
 	}
 	reply.Total = time.Since(start)
 	reply.Content = b.String()

@@ -67,7 +67,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 }
 
 type topicsResponse struct {
-	Topics    []app.TopicInfo   `json:"topics"`
+	Topics    []app.TopicInfo `json:"topics"`
 	Consumers []app.Freshness `json:"consumers"`
 }
 

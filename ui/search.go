@@ -16,9 +16,9 @@ type Searcher interface {
 }
 
 type searchResponse struct {
-	Query    string            `json:"query"`
-	Hits     []app.SearchHit   `json:"hits"`
-	Degraded bool              `json:"degraded,omitempty"` // the vector part was left out (model unavailable)
+	Query    string          `json:"query"`
+	Hits     []app.SearchHit `json:"hits"`
+	Degraded bool            `json:"degraded,omitempty"` // the vector part was left out (model unavailable)
 	Index    []app.Freshness `json:"index"`              // the index's position and lag per topic
 }
 
