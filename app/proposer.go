@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -48,7 +49,7 @@ type Proposer struct {
 	// keep the rules' choice.
 	Ranker   *Ranker
 	Policies PolicySource
-	rankQ    chan string
+	rankQ    *rankQueue
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -75,7 +76,7 @@ func (p *Proposer) Open() error {
 	p.wake = make(chan struct{}, 1)
 	p.flush = make(chan struct{}, 1)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.rankQ = make(chan string, 256)
+	p.rankQ = newRankQueue(4096)
 	p.wg.Add(3)
 	go p.planLoop()
 	go p.outboxLoop()
@@ -323,9 +324,7 @@ func (p *Proposer) stored(ctx context.Context, key string, bookings int, stored 
 		if p.Ranker == nil || len(pr.Options) < 2 {
 			continue
 		}
-		select {
-		case p.rankQ <- pr.ID:
-		default:
+		if !p.rankQ.push(pr.ID, pr.Options[0].Depart) {
 			p.Logger.Warn("ranking queue full: the rules' choice stands", "proposal", pr.ID)
 		}
 	}
@@ -447,20 +446,58 @@ func (p *Proposer) Reject(ctx context.Context, id, actor, reason string) error {
 	return nil
 }
 
-// rankLoop asks the model about queued proposals, one at a time.
+// rankLoop asks the model about queued proposals, one at a time, most
+// urgent first. A ranking the scheduler deferred (interactive or
+// freshness work needed the model) goes back into the queue.
 func (p *Proposer) rankLoop() {
 	defer p.wg.Done()
 	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case id := <-p.rankQ:
-			if err := p.RankProposal(p.ctx, id); err != nil && p.ctx.Err() == nil {
-				p.Logger.Warn("ranking", "proposal", id, "err", err)
+		id := p.rankQ.pop()
+		if id == "" {
+			select {
+			case <-p.ctx.Done():
+				return
+			case <-p.rankQ.notify:
+				continue
 			}
+		}
+		err := p.RankProposal(p.ctx, id)
+		switch {
+		case p.ctx.Err() != nil:
+			return
+		case errors.Is(err, errRankDeferred):
+			if pr, perr := p.Store.Proposal(p.ctx, id); perr == nil && len(pr.Options) > 0 {
+				p.rankQ.push(id, pr.Options[0].Depart)
+			}
+			// Let the work that needed the model go first.
+			select {
+			case <-p.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		case err != nil:
+			p.Logger.Warn("ranking", "proposal", id, "err", err)
 		}
 	}
 }
+
+// RankSoon moves a pending proposal to the front of the ranking queue: a
+// person has opened it. It does nothing without a ranker, or for a
+// proposal with fewer than two options (nothing to rank).
+func (p *Proposer) RankSoon(ctx context.Context, id string) {
+	if p.Ranker == nil || p.rankQ == nil {
+		return
+	}
+	pr, err := p.Store.Proposal(ctx, id)
+	if err != nil || pr.Status != ProposalPending || pr.ModelRationale || len(pr.Options) < 2 {
+		return
+	}
+	p.rankQ.push(id, time.Time{})
+}
+
+// errRankDeferred says a ranking did not run because the model was needed
+// for more urgent work.
+var errRankDeferred = errors.New("ranking deferred")
 
 // RankProposal has the model rank and explain a pending proposal and keeps
 // its answer if the validator accepts it.
@@ -487,6 +524,9 @@ func (p *Proposer) RankProposal(ctx context.Context, id string) error {
 		docs = p.Policies.Policies(ctx, pr, ssr)
 	}
 	r := p.Ranker.Rank(ctx, pr, ssr, tier, docs)
+	if r.Deferred {
+		return errRankDeferred
+	}
 	var to []string
 	for _, o := range pr.Options {
 		if o.ID == r.Choice {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -35,6 +36,9 @@ type Ranking struct {
 	Digest         string
 	PromptHash     string
 	Findings       []string // what the validator refused, by attempt
+	// Deferred is set when the model was not free (preempted by, or
+	// queued behind, more urgent work): the ranking should be retried.
+	Deferred bool
 }
 
 // rankSystemPrompt instructs the model. Retrieved text and passenger data
@@ -235,6 +239,9 @@ func (r *Ranker) Rank(ctx context.Context, p *Proposal, ssr []string, tier strin
 		reply, err := r.Model.Chat(cctx, ChatRequest{Messages: msgs, Format: RankFormat(p), MaxTokens: maxTokens}, nil)
 		cancel()
 		if err != nil {
+			// Preempted, or the model was busy with work that comes first:
+			// try again later rather than settle for the rules' choice.
+			out.Deferred = errors.Is(err, ErrPreempted) || errors.Is(err, ErrModelBusy)
 			out.Findings = append(out.Findings, "model call failed: "+ErrorMessage(err))
 			return out
 		}

@@ -20,6 +20,10 @@ const (
 // Classes lists the classes in priority order.
 var Classes = []string{ClassInteractive, ClassFreshness, ClassBackground}
 
+// ErrModelBusy marks a call that did not get the model: its class's queue
+// was full or its deadline passed while it waited.
+var ErrModelBusy = errors.New("model busy")
+
 // ErrPreempted is the cause of a background call's cancellation when
 // interactive work needed its slot; the work should be retried later.
 var ErrPreempted = errors.New("preempted by interactive model work")
@@ -55,7 +59,8 @@ type ClassStats struct {
 
 // Scheduler runs all work for the local model server with priorities: a
 // free slot goes to the highest class that waits, and interactive work
-// that finds every slot busy cancels a running background call.
+// or freshness work that finds every slot busy cancels a running
+// background call.
 type Scheduler struct {
 	Slots  int // concurrent model calls; default 1
 	Limits map[string]ClassLimits
@@ -120,11 +125,12 @@ func (s *Scheduler) Do(ctx context.Context, class string, fn func(ctx context.Co
 	if lim.MaxQueue > 0 && len(s.queues[class]) >= lim.MaxQueue {
 		st.Rejected++
 		s.mu.Unlock()
-		return Errorf(EUNAVAILABLE, "the model is busy: %d %s calls are waiting", lim.MaxQueue, class)
+		return fmt.Errorf("%w: %w", ErrModelBusy, Errorf(EUNAVAILABLE, "the model is busy: %d %s calls are waiting", lim.MaxQueue, class))
 	}
 	s.queues[class] = append(s.queues[class], t)
 	st.Queued++
-	if class == ClassInteractive && len(s.running) >= s.slots() {
+	// Ranking yields to both: a question, and the index's freshness.
+	if class != ClassBackground && len(s.running) >= s.slots() {
 		s.preemptLocked()
 	}
 	s.dispatchLocked()
@@ -145,7 +151,7 @@ func (s *Scheduler) Do(ctx context.Context, class string, fn func(ctx context.Co
 			st.Timeouts++
 			s.mu.Unlock()
 		}
-		return Errorf(EUNAVAILABLE, "the model did not become free in time for %s work: %v", class, context.Cause(ctx))
+		return fmt.Errorf("%w: %w", ErrModelBusy, Errorf(EUNAVAILABLE, "the model did not become free in time for %s work: %v", class, context.Cause(ctx)))
 	}
 	wait := time.Since(start).Seconds()
 	s.mu.Lock()

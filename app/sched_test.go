@@ -12,6 +12,7 @@ func TestSchedulerServesHigherClassesFirstAndPreemptsBackground(t *testing.T) {
 	s := &Scheduler{Slots: 1, Limits: map[string]ClassLimits{
 		ClassInteractive: {Timeout: 5 * time.Second}, ClassFreshness: {Timeout: 5 * time.Second}, ClassBackground: {Timeout: 5 * time.Second, MaxQueue: 2},
 	}}
+	// A question arrives while a ranking runs: the ranking is cancelled.
 	started := make(chan struct{})
 	bgErr := make(chan error, 1)
 	go func() {
@@ -22,44 +23,43 @@ func TestSchedulerServesHigherClassesFirstAndPreemptsBackground(t *testing.T) {
 		})
 	}()
 	<-started
-	var mu sync.Mutex
-	var order []string
-	var wg sync.WaitGroup
-	// A freshness call queues first, then an interactive one arrives: the
-	// interactive one preempts the ranking and runs before the embedding.
 	hold := make(chan struct{})
-	wg.Add(1)
+	running := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		_ = s.Do(context.Background(), ClassFreshness, func(context.Context) error {
-			mu.Lock()
-			order = append(order, ClassFreshness)
-			mu.Unlock()
-			return nil
-		})
-	}()
-	waitFor(t, func() bool { return s.Stats()[1].Queued == 1 })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = s.Do(context.Background(), ClassInteractive, func(context.Context) error {
-			mu.Lock()
-			order = append(order, ClassInteractive)
-			mu.Unlock()
-			<-hold
-			return nil
-		})
+		_ = s.Do(context.Background(), ClassInteractive, func(context.Context) error { close(running); <-hold; return nil })
 	}()
 	if err := <-bgErr; !errors.Is(err, ErrPreempted) {
 		t.Fatalf("background call ended with %v, want ErrPreempted", err)
 	}
+	<-running
+	// While the question runs, a ranking and then an embedding queue: the
+	// embedding goes first when the slot frees.
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	for i, c := range []string{ClassBackground, ClassFreshness} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.Do(context.Background(), c, func(context.Context) error {
+				mu.Lock()
+				order = append(order, c)
+				mu.Unlock()
+				return nil
+			})
+		}()
+		waitFor(t, func() bool {
+			st := s.Stats()
+			return st[1].Queued+st[2].Queued == i+1
+		})
+	}
 	close(hold)
 	wg.Wait()
-	if len(order) != 2 || order[0] != ClassInteractive {
-		t.Errorf("order %v, want interactive first", order)
+	if len(order) != 2 || order[0] != ClassFreshness {
+		t.Errorf("order %v, want freshness before background", order)
 	}
 	st := s.Stats()
-	if st[2].Preempted != 1 || st[0].Served != 1 || st[1].Served != 1 {
+	if st[2].Preempted != 1 || st[0].Served != 1 || st[1].Served != 1 || st[2].Served != 2 {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -18,6 +18,9 @@ type Proposals interface {
 	Proposal(ctx context.Context, id string) (*app.Proposal, error)
 	Approve(ctx context.Context, id, key, actor, expected string) (*app.Execution, error)
 	Reject(ctx context.Context, id, actor, reason string) error
+	// RankSoon asks for the model's ranking of a proposal ahead of the
+	// others: a person has opened it.
+	RankSoon(ctx context.Context, id string)
 }
 
 func actorOf(r *http.Request) string {
@@ -172,6 +175,7 @@ func (s *Server) handleProposalPage(w http.ResponseWriter, r *http.Request) {
 		Rationale: p.Rationale, ModelRationale: p.ModelRationale, Citations: p.Citations, Message: r.URL.Query().Get("msg"),
 		AsOf:      fmt.Sprintf("based on flights log offset %d, planned %s", p.LogOffset, s.local(p.CreatedAt)),
 		DecidedBy: p.DecidedBy, Decision: p.DecisionReason, ReplacedBy: p.ReplacedBy, CanDecide: p.Status == app.ProposalPending, Chosen: p.Chosen}
+	s.Proposals.RankSoon(r.Context(), p.ID)
 	s.render(w, r, http.StatusOK, ProposalPage(v))
 }
 
