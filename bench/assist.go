@@ -74,28 +74,27 @@ func Assist(ctx context.Context, out io.Writer, ollamaURL, chatModel string, rou
 			{ID: "opt-2", Flights: []string{"LH404-2026-11-25", "AA100-2026-11-25"}, Depart: t0, Arrive: t0.Add(10 * time.Hour), Stops: 1, Via: "BOS"},
 		}}
 	docs := []app.PolicyExcerpt{{DocID: "policy-rebooking", Title: "Rebooking", Text: sim.Policies[0].Body[:600]}}
-	msgs := app.RankPrompt(p, []string{"WCHR"}, "gold", docs)
+	req := app.RankRequest(p, []string{"WCHR"}, "gold", docs, app.RankReasons, 64)
 	u, _ := url.Parse(ollamaURL)
 	raw := api.NewClient(u, http.DefaultClient)
 	var apronFirst, apronTotal, rawFirst, rawTotal []time.Duration
-	for r := 0; r < rounds; r++ {
-		// Through apron: the client apron uses, with its format and limits.
-		reply, err := chat.Chat(ctx, app.ChatRequest{Messages: msgs, Format: app.RankFormat(p), MaxTokens: 200}, func(string) {})
+	throughApron := func() error {
+		// The client apron uses, with its prompt, format and limits.
+		reply, err := chat.Chat(ctx, req, func(string) {})
 		if err != nil {
 			return err
 		}
 		apronFirst, apronTotal = append(apronFirst, reply.FirstToken), append(apronTotal, reply.Total)
-		// Straight to Ollama: the same messages, format and options.
-		var am []api.Message
-		for _, m := range msgs {
-			am = append(am, api.Message{Role: m.Role, Content: m.Content})
-		}
-		stream := true
+		return nil
+	}
+	straight := func() error {
+		// The same completion, format and options straight to Ollama.
+		stream, rawMode := true, true
 		start := time.Now()
 		var first time.Duration
-		err = raw.Chat(ctx, &api.ChatRequest{Model: chatModel, Messages: am, Format: app.RankFormat(p), Stream: &stream,
-			Options: map[string]any{"num_predict": 200, "temperature": 0, "seed": 42}}, func(r api.ChatResponse) error {
-			if first == 0 && r.Message.Content != "" {
+		err := raw.Generate(ctx, &api.GenerateRequest{Model: chatModel, Prompt: req.Prompt, Raw: rawMode, Format: req.Format, Stream: &stream,
+			Options: map[string]any{"num_predict": req.MaxTokens, "temperature": 0, "seed": 42, "stop": req.Stop}}, func(r api.GenerateResponse) error {
+			if first == 0 && r.Response != "" {
 				first = time.Since(start)
 			}
 			return nil
@@ -104,6 +103,19 @@ func Assist(ctx context.Context, out io.Writer, ollamaURL, chatModel string, rou
 			return err
 		}
 		rawFirst, rawTotal = append(rawFirst, first), append(rawTotal, time.Since(start))
+		return nil
+	}
+	for r := 0; r < rounds; r++ {
+		// Alternate the order, so that neither side always runs warm.
+		pair := []func() error{throughApron, straight}
+		if r%2 == 1 {
+			pair[0], pair[1] = pair[1], pair[0]
+		}
+		for _, f := range pair {
+			if err := f(); err != nil {
+				return err
+			}
+		}
 	}
 	for _, d := range [][]time.Duration{apronFirst, apronTotal, rawFirst, rawTotal} {
 		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })

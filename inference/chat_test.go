@@ -70,10 +70,14 @@ func TestRealModelRanksWithinTheRules(t *testing.T) {
 		t.Logf("the rules' choice stands: %v", r.Findings)
 		return
 	}
-	// A model rationale must be one the validator accepts and must explain
-	// the choice, not merely avoid the injected text.
-	raw, _ := json.Marshal(r.RankAnswer)
-	if _, findings := app.ValidateRank(string(raw), p, docs); len(findings) > 0 {
+	// A kept ranking is one the validator accepts, with the node's own
+	// rationale composed from true reasons.
+	raw, _ := json.Marshal(struct {
+		Choice    string   `json:"choice"`
+		Reasons   []string `json:"reasons"`
+		Citations []string `json:"citations"`
+	}{r.Choice, r.Reasons, r.Citations})
+	if _, findings := app.ValidateRank(string(raw), p, []string{"WCHR"}, docs); len(findings) > 0 {
 		t.Fatalf("the kept answer does not validate: %v", findings)
 	}
 	if why := explainsChoice(r.Rationale, p, r.Choice); why != "" {
