@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 // package bench in a temporary directory with the sizes the README quotes.
 func runBench(ctx context.Context, args []string) error {
 	if len(args) < 1 {
-		return fmt.Errorf("usage: apron bench ingest|console|bridge|assist|embed|search [flags]")
+		return fmt.Errorf("usage: apron bench ingest|console|bridge|assist|assist-live|embed|search [flags]")
 	}
 	dir, err := os.MkdirTemp("", "apron-bench-")
 	if err != nil {
@@ -37,6 +38,17 @@ func runBench(ctx context.Context, args []string) error {
 			Oversample: 8, OllamaURL: cfg.Ollama.URL, EmbedModel: cfg.Ollama.EmbedModel, RecallDocs: 3000}, args[1:])
 	case "assist":
 		return bench.Assist(ctx, os.Stdout, cfg.Ollama.URL, cfg.Ollama.ChatModel, 5)
+	case "assist-live":
+		fs := flag.NewFlagSet("bench assist-live", flag.ContinueOnError)
+		duration := fs.Duration("duration", 10*time.Minute, "how long the simulated day plays while questions are asked")
+		speed := fs.Float64("speed", 60, "the simulated clock's speed (the demo's default)")
+		departures := fs.Int("departures", 300, "departures of the simulated day")
+		every := fs.Duration("every", 2*time.Second, "one question and one search this often")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return bench.AssistLive(ctx, bench.LiveConfig{Dir: dir, Out: os.Stdout, OllamaURL: cfg.Ollama.URL, Duration: *duration, Speed: *speed,
+			Departures: *departures, Seed: 3, Every: *every})
 	}
-	return fmt.Errorf("unknown benchmark %q (have: ingest, console, bridge, assist, embed, search)", args[0])
+	return fmt.Errorf("unknown benchmark %q (have: ingest, console, bridge, assist, assist-live, embed, search)", args[0])
 }

@@ -214,7 +214,7 @@ func (a *Asker) policy(ctx context.Context, req AskRequest, out *AskAnswer, emit
 	if a.Search != nil {
 		// The query embedding runs in the interactive class; a search that
 		// fails or is slow leaves the text ranking alone to decide.
-		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
 		hits, _, err := a.Search.Search(sctx, SearchQuery{Text: req.Question, K: 5, Kinds: []string{KindPolicy}, Airport: req.Airport})
 		cancel()
 		if err == nil {

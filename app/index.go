@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -200,6 +201,9 @@ type Searcher interface {
 type Retriever struct {
 	Embedder Embedder
 	Index    Searcher
+
+	mu    sync.Mutex
+	cache map[string][]float32 // query vectors by model digest and text
 }
 
 // ModelSwitcher is an embedder that can embed with another model of the
@@ -240,9 +244,22 @@ func (r *Retriever) embedQuery(ctx context.Context, text string) ([]float32, Emb
 			}
 		}
 	}
+	key := m.Digest + "\x00" + text
+	r.mu.Lock()
+	v, ok := r.cache[key]
+	r.mu.Unlock()
+	if ok {
+		return v, m
+	}
 	vs, err := emb.Embed(ctx, []string{text})
 	if err != nil || len(vs) != 1 {
 		return nil, m
 	}
+	r.mu.Lock()
+	if r.cache == nil || len(r.cache) >= 1024 {
+		r.cache = map[string][]float32{} // staff repeat questions; a bounded cache is enough
+	}
+	r.cache[key] = vs[0]
+	r.mu.Unlock()
 	return vs[0], m
 }

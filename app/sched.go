@@ -107,6 +107,14 @@ func (s *Scheduler) Limit(class string) ClassLimits {
 // Returns EUNAVAILABLE when the class's queue is full or the deadline
 // passes while waiting.
 func (s *Scheduler) Do(ctx context.Context, class string, fn func(ctx context.Context) error) error {
+	return s.DoWithin(ctx, class, 0, fn)
+}
+
+// DoWithin is Do for a call that would rather not run than wait: when no
+// slot is granted within wait (0: the class's deadline), it returns
+// ErrModelBusy (EUNAVAILABLE) at once. A search uses it for its query
+// embedding and answers from full text instead.
+func (s *Scheduler) DoWithin(ctx context.Context, class string, wait time.Duration, fn func(ctx context.Context) error) error {
 	s.mu.Lock()
 	s.init()
 	lim, st := s.Limits[class], s.stats[class]
@@ -137,9 +145,15 @@ func (s *Scheduler) Do(ctx context.Context, class string, fn func(ctx context.Co
 	s.mu.Unlock()
 
 	start := time.Now()
+	waitCtx := ctx
+	if wait > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+	}
 	select {
 	case <-t.ready:
-	case <-ctx.Done():
+	case <-waitCtx.Done():
 		s.mu.Lock()
 		select {
 		case <-t.ready: // granted meanwhile: give the slot back below
@@ -151,12 +165,12 @@ func (s *Scheduler) Do(ctx context.Context, class string, fn func(ctx context.Co
 			st.Timeouts++
 			s.mu.Unlock()
 		}
-		return fmt.Errorf("%w: %w", ErrModelBusy, Errorf(EUNAVAILABLE, "the model did not become free in time for %s work: %v", class, context.Cause(ctx)))
+		return fmt.Errorf("%w: %w", ErrModelBusy, Errorf(EUNAVAILABLE, "the model did not become free in time for %s work: %v", class, context.Cause(waitCtx)))
 	}
-	wait := time.Since(start).Seconds()
+	waited := time.Since(start).Seconds()
 	s.mu.Lock()
-	st.WaitSum += wait
-	st.WaitMax = max(st.WaitMax, wait)
+	st.WaitSum += waited
+	st.WaitMax = max(st.WaitMax, waited)
 	s.mu.Unlock()
 	err := fn(rctx)
 	s.mu.Lock()
@@ -276,20 +290,48 @@ func (c ScheduledChat) Chat(ctx context.Context, req ChatRequest, onToken func(s
 	return reply, err
 }
 
-// ScheduledEmbedder is an embedder whose calls go through a scheduler.
+// ScheduledEmbedder is an embedder whose calls go through a scheduler. A
+// long list of texts is embedded in chunks, each taking the model on its
+// own, so that a question waits at most one chunk, never a whole batch.
 type ScheduledEmbedder struct {
 	Embedder
 	Sched *Scheduler
 	Class string
+	Chunk int // texts per model call; default 16
+	// MaxWait, when set, is how long a call waits for the model before
+	// giving up with ErrModelBusy (see Scheduler.DoWithin).
+	MaxWait time.Duration
 }
 
-// Embed runs the call in the scheduler. See Scheduler.Do for the errors.
+// Embed runs the call in the scheduler, chunk by chunk. See Scheduler.Do
+// for the errors.
 func (e ScheduledEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
-	var out [][]float32
-	err := e.Sched.Do(ctx, e.Class, func(ctx context.Context) error {
-		var err error
-		out, err = e.Embedder.Embed(ctx, texts)
-		return err
-	})
-	return out, err
+	chunk := e.Chunk
+	if chunk <= 0 {
+		chunk = 16
+	}
+	out := make([][]float32, 0, len(texts))
+	for i := 0; i < len(texts); i += chunk {
+		part := texts[i:min(len(texts), i+chunk)]
+		err := e.Sched.DoWithin(ctx, e.Class, e.MaxWait, func(ctx context.Context) error {
+			vs, err := e.Embedder.Embed(ctx, part)
+			out = append(out, vs...)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// WithModel returns the scheduled embedder of another model of the same
+// server, when the embedder can switch (see ModelSwitcher).
+func (e ScheduledEmbedder) WithModel(name string) Embedder {
+	sw, ok := e.Embedder.(ModelSwitcher)
+	if !ok {
+		return e
+	}
+	e.Embedder = sw.WithModel(name)
+	return e
 }

@@ -102,3 +102,43 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+type countingEmbedder struct {
+	calls [][]string
+}
+
+func (c *countingEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
+	c.calls = append(c.calls, texts)
+	out := make([][]float32, len(texts))
+	for i := range texts {
+		out[i] = []float32{float32(len(c.calls))}
+	}
+	return out, nil
+}
+
+func (c *countingEmbedder) Model(context.Context) (EmbedModel, error) { return EmbedModel{Name: "x", Dim: 1}, nil }
+
+func TestScheduledEmbedderTakesTheModelChunkByChunkAndGivesUpWhenTold(t *testing.T) {
+	s := &Scheduler{Slots: 1}
+	c := &countingEmbedder{}
+	e := ScheduledEmbedder{Embedder: c, Sched: s, Class: ClassFreshness, Chunk: 4}
+	texts := make([]string, 10)
+	vs, err := e.Embed(context.Background(), texts)
+	if err != nil || len(vs) != 10 || len(c.calls) != 3 || len(c.calls[2]) != 2 || vs[9][0] != 3 {
+		t.Fatalf("vectors %v calls %v err %v", vs, c.calls, err)
+	}
+	if st := s.Stats(); st[1].Served != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	// A query embedding that would rather not wait: the slot is taken.
+	hold, busy := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = s.Do(context.Background(), ClassFreshness, func(context.Context) error { close(busy); <-hold; return nil })
+	}()
+	<-busy
+	q := ScheduledEmbedder{Embedder: c, Sched: s, Class: ClassInteractive, MaxWait: 20 * time.Millisecond}
+	if _, err := q.Embed(context.Background(), []string{"LH400"}); !errors.Is(err, ErrModelBusy) || ErrorCode(err) != EUNAVAILABLE {
+		t.Fatalf("err %v, want ErrModelBusy", err)
+	}
+	close(hold)
+}

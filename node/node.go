@@ -185,7 +185,9 @@ func (m *Main) openEmbedder(context.Context) error {
 	// ranking; a search's query embedding is interactive work.
 	m.EmbedStage = &app.EmbedStage{Log: m.Broker, Index: m.Store, Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassFreshness},
 		Trusted: m.Broker.Trusted, Logger: m.Logger}
-	m.Search = &app.Retriever{Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassInteractive}, Index: m.Store}
+	// A search waits briefly for the model, then answers from full text
+	// and exact matches (degraded) rather than keep a person waiting.
+	m.Search = &app.Retriever{Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassInteractive, MaxWait: 150 * time.Millisecond}, Index: m.Store}
 	m.HTTP.Search = m.Search
 	m.Asker.Search = m.Search
 	return nil

@@ -1,0 +1,312 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/app/sim"
+	"github.com/apron-edge/apron/node"
+	"github.com/ollama/ollama/api"
+)
+
+// LiveConfig shapes the live assistant benchmark.
+type LiveConfig struct {
+	Dir        string
+	Out        io.Writer
+	OllamaURL  string
+	Duration   time.Duration // how long the day plays while questions are asked
+	Speed      float64       // the simulated clock's speed (the demo's default is 60)
+	Departures int
+	Seed       uint64
+	Every      time.Duration // one question (and one search) this often
+}
+
+// liveSample is one staff question as a client saw it.
+type liveSample struct {
+	kind        string // facts or policy
+	firstAnswer time.Duration
+	total       time.Duration
+	answered    bool // a real answer, not "Not in the data" nor an error
+	summary     string
+}
+
+// AssistLive runs the node as `apron demo` does, with the real models and
+// the simulated day flowing, and meanwhile asks staff questions and runs
+// searches like a client: the time to the first useful answer (the SSE
+// "answer" event), search latency, and the index's freshness sampled
+// every second, beside raw /api/embed calls to the same Ollama in the
+// same run.
+func AssistLive(ctx context.Context, cfg LiveConfig) error {
+	out := cfg.Out
+	cfgN := node.DefaultConfig()
+	cfgN.Data, cfgN.HTTP, cfgN.NATS.Addr, cfgN.Ollama.URL = cfg.Dir, "127.0.0.1:0", "127.0.0.1:0", cfg.OllamaURL
+	zone, _ := time.LoadLocation(cfgN.TimeZone)
+	day := sim.Generate(sim.Config{Seed: cfg.Seed, Hub: cfgN.Hub, Departures: cfg.Departures, Now: time.Now().In(zone)})
+	clock := sim.NewClock(day.Start, cfg.Speed)
+	m := node.NewMain(cfgN, slog.New(slog.DiscardHandler))
+	m.Clock, m.Demo = clock.Now, true
+	if err := m.Open(ctx); err != nil {
+		_ = m.Close(context.Background())
+		return err
+	}
+	defer func() { _ = m.Close(context.Background()) }()
+	tok := app.NewSecret("apron_")
+	if _, err := m.Store.CreateToken(ctx, "bench", app.RoleAgent, app.HashSecret(tok), time.Now()); err != nil {
+		return err
+	}
+	rawEmbed := func(n int) ([]time.Duration, error) {
+		u, _ := url.Parse(cfg.OllamaURL)
+		c := api.NewClient(u, http.DefaultClient)
+		var d []time.Duration
+		for i := 0; i < n; i++ {
+			start := time.Now()
+			if _, err := c.Embed(ctx, &api.EmbedRequest{Model: cfgN.Ollama.EmbedModel, Input: fmt.Sprintf("hotel voucher overnight %d", i)}); err != nil {
+				return nil, err
+			}
+			d = append(d, time.Since(start))
+		}
+		return d, nil
+	}
+	idleEmbed, err := rawEmbed(20)
+	if err != nil {
+		return fmt.Errorf("raw embed baseline: %w", err)
+	}
+	load0 := loadAverage()
+
+	dctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	go func() { _ = sim.Play(dctx, m.Broker, day, clock, slog.New(slog.DiscardHandler)) }()
+	var mu sync.Mutex
+	var lags []float64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-dctx.Done():
+				return
+			case <-t.C:
+			}
+			fs, err := m.Fresh.Of(dctx, app.IndexConsumer, app.TopicFlights, app.TopicBookings, app.TopicPassengers, app.TopicDocuments)
+			if err != nil {
+				continue
+			}
+			worst := 0.0
+			for _, f := range fs {
+				worst = max(worst, f.AgeSeconds)
+			}
+			mu.Lock()
+			lags = append(lags, worst)
+			mu.Unlock()
+		}
+	}()
+	rng := rand.New(rand.NewPCG(cfg.Seed, 7))
+	var asks []liveSample
+	var searches []time.Duration
+	var busyEmbed []time.Duration
+	tick := time.NewTicker(cfg.Every)
+	defer tick.Stop()
+	for i := 0; dctx.Err() == nil; i++ {
+		select {
+		case <-dctx.Done():
+		case <-tick.C:
+		}
+		if dctx.Err() != nil {
+			break
+		}
+		q, kind := liveQuestion(dctx, m, rng, i)
+		if q == "" {
+			continue
+		}
+		s, err := askSSE(dctx, m.HTTP.URL(), tok, q)
+		if err != nil {
+			if dctx.Err() != nil {
+				break
+			}
+			return fmt.Errorf("ask %q: %w", q, err)
+		}
+		s.kind = kind
+		asks = append(asks, s)
+		start := time.Now()
+		if err := searchOnce(dctx, m.HTTP.URL(), tok, strings.Fields(q)[len(strings.Fields(q))-1]); err == nil {
+			searches = append(searches, time.Since(start))
+		}
+		if i%5 == 0 {
+			if d, err := rawEmbed(1); err == nil {
+				busyEmbed = append(busyEmbed, d...)
+			}
+		}
+	}
+	wg.Wait()
+	load1 := loadAverage()
+	fmt.Fprintf(out, "apron bench assist-live: %s of a simulated %s day at %gx, %d departures, a question every %s\n", cfg.Duration, cfgN.Hub, cfg.Speed, cfg.Departures, cfg.Every)
+	fmt.Fprintf(out, "load average before %s, after %s (2 cores is 2.0)\n\n", load0, load1)
+	for _, kind := range []string{app.AnswerFacts, app.AnswerPolicy} {
+		var first, total []time.Duration
+		answered, shown, asked := 0, 0, 0
+		for _, s := range asks {
+			if s.kind != kind {
+				continue
+			}
+			first, total = append(first, s.firstAnswer), append(total, s.total)
+			if s.answered {
+				answered++
+			}
+			if s.summary != "" {
+				asked++
+				if s.summary == "shown" {
+					shown++
+				}
+			}
+		}
+		fmt.Fprintf(out, "%-30s %s   answered %d of %d\n", kind+" questions, first answer", quantiles(first), answered, len(first))
+		fmt.Fprintf(out, "%-30s %s\n", kind+" questions, whole answer", quantiles(total))
+		if kind == app.AnswerPolicy {
+			fmt.Fprintf(out, "%-30s %d of %d shown\n", "model summaries", shown, asked)
+		}
+	}
+	fmt.Fprintf(out, "%-30s %s\n", "/api/v1/search", quantiles(searches))
+	fmt.Fprintf(out, "%-30s %s\n", "raw /api/embed, idle", quantiles(idleEmbed))
+	fmt.Fprintf(out, "%-30s %s\n", "raw /api/embed, during the day", quantiles(busyEmbed))
+	sort.Float64s(lags)
+	fmt.Fprintf(out, "%-30s %s\n", "index freshness (worst topic)", secondsQuantiles(lags))
+	for _, st := range m.Sched.Stats() {
+		fmt.Fprintf(out, "model %-12s served %d, preempted %d, timeouts %d, rejected %d, wait max %.1fs\n", st.Class, st.Served, st.Preempted, st.Timeouts, st.Rejected, st.WaitMax)
+	}
+	return nil
+}
+
+// liveQuestion picks a staff question about the current day: about a
+// flight departing soon (status, wheelchair passengers, connections) or
+// one of the policy questions.
+func liveQuestion(ctx context.Context, m *node.Main, rng *rand.Rand, i int) (string, string) {
+	if i%2 == 1 {
+		qs := []string{
+			"What does the policy say about hotel vouchers for overnight cancellations?",
+			"What is the minimum connection time for non-Schengen transfers?",
+			"How much compensation for a long-haul flight?",
+			"meal vouchers after a long delay?",
+			"When must the assistance service be told about a wheelchair passenger?",
+		}
+		return qs[rng.IntN(len(qs))], app.AnswerPolicy
+	}
+	fs, err := m.Store.Flights(ctx, app.FlightFilter{Airport: m.Config.Hub, Limit: 400})
+	if err != nil || len(fs) == 0 {
+		return "", ""
+	}
+	f := fs[rng.IntN(len(fs))]
+	des := f.Carrier + f.Number
+	qs := []string{"Is %s on time?", "Which wheelchair passengers are on %s?", "who on %s misses their connection", "gate of %s", "how many passengers on %s"}
+	return fmt.Sprintf(qs[rng.IntN(len(qs))], des), app.AnswerFacts
+}
+
+// askSSE asks one question as the console does and times the events.
+func askSSE(ctx context.Context, base, tok, question string) (liveSample, error) {
+	b, _ := json.Marshal(map[string]string{"question": question})
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/v1/ask", strings.NewReader(string(b)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return liveSample{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		body, _ := io.ReadAll(resp.Body)
+		return liveSample{}, fmt.Errorf("%d %s", resp.StatusCode, body)
+	}
+	var s liveSample
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 1<<20), 4<<20)
+	event := ""
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+			if event == "answer" && s.firstAnswer == 0 {
+				s.firstAnswer = time.Since(start)
+			}
+		case strings.HasPrefix(line, "data: ") && event == "error":
+			return s, fmt.Errorf("error event: %s", line)
+		case strings.HasPrefix(line, "data: ") && event == "done":
+			var a app.AskAnswer
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &a); err != nil {
+				return s, err
+			}
+			s.answered = !a.NotInData
+			s.summary = a.SummaryStatus
+		}
+	}
+	s.total = time.Since(start)
+	return s, sc.Err()
+}
+
+func searchOnce(ctx context.Context, base, tok, q string) error {
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/v1/search?q="+url.QueryEscape(q), nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("search: %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// quantiles prints p50, p95 and p99 with the sample count; a quantile
+// that needs more samples than there are is not printed.
+func quantiles(d []time.Duration) string {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	q := func(p, need int) string {
+		if len(d) < need {
+			return "n/a"
+		}
+		return d[min(len(d)-1, len(d)*p/100)].Round(time.Millisecond).String()
+	}
+	return fmt.Sprintf("p50 %-8s p95 %-8s p99 %-8s (n=%d)", q(50, 1), q(95, 20), q(99, 100), len(d))
+}
+
+func secondsQuantiles(v []float64) string {
+	q := func(p, need int) string {
+		if len(v) < need {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.1fs", v[min(len(v)-1, len(v)*p/100)])
+	}
+	worst := "n/a"
+	if len(v) > 0 {
+		worst = fmt.Sprintf("%.1fs", v[len(v)-1])
+	}
+	return fmt.Sprintf("p50 %-8s p99 %-8s max %s (n=%d)", q(50, 1), q(99, 100), worst, len(v))
+}
+
+// loadAverage reads the one-minute load average, for the report.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
+}
