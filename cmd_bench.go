@@ -52,3 +52,32 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	return fmt.Errorf("unknown benchmark %q (have: ingest, console, bridge, assist, assist-live, embed, search)", args[0])
 }
+
+// runEval implements `apron eval [-seed N] [-hub X] [-departures N]
+// [-ollama URL]`: a simulated disruption day with a known truth, played
+// into a node in a temporary directory, and the figures of how well it
+// answers (bench.Eval).
+func runEval(ctx context.Context, args []string) error {
+	var ollama *string
+	cfg, fs, err := node.LoadConfigWithFlags("eval", args, func(fs *flag.FlagSet) {
+		ollama = fs.String("ollama", "", `Ollama URL (default: the node's ollama.url); "off" runs without models`)
+	})
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	ec := bench.EvalConfig{Seed: cfg.Demo.Seed, Hub: cfg.Hub, Departures: 40, OllamaURL: cfg.Ollama.URL,
+		ChatModel: cfg.Ollama.ChatModel, EmbedModel: cfg.Ollama.EmbedModel}
+	if set["departures"] {
+		ec.Departures = cfg.Demo.Departures
+	}
+	if set["ollama"] {
+		ec.OllamaURL = *ollama
+		if ec.OllamaURL == "off" {
+			ec.OllamaURL = ""
+		}
+	}
+	_, err = bench.Eval(ctx, os.Stdout, ec)
+	return err
+}

@@ -5,7 +5,7 @@
 // This file holds the dispatch, the signals and the usage; the node's
 // wiring is package node, and each command group has its file here:
 // cmd_serve.go (serve, demo), cmd_data.go (rebuild, check, search),
-// cmd_users.go (user, token), cmd_model.go (model), cmd_bench.go (bench).
+// cmd_users.go (user, token), cmd_model.go (model), cmd_bench.go (bench, eval).
 package main
 
 import (
@@ -37,6 +37,8 @@ Usage:
   apron user add  --role ROLE NAME   add a console user (password on stdin)
   apron token add --role ROLE NAME   create an API token for a machine client
   apron bench ingest      measure ingest against raw JetStream baselines
+  apron eval [-seed N] [-hub X] [-departures N] [-ollama URL]
+                          score answers and rebooking on a simulated day with a known truth
   apron version           print the version
 
 Run "apron serve -h" for the flags.
@@ -72,6 +74,8 @@ func main() {
 		err = runCheck(ctx, args)
 	case "bench":
 		err = runBench(ctx, args)
+	case "eval":
+		err = runEval(ctx, args)
 	case "search":
 		err = runSearch(ctx, args)
 	case "model":

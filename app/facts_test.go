@@ -198,3 +198,24 @@ func TestParseQuestionTellsLocatorsFromWords(t *testing.T) {
 		t.Errorf("EU 261 read as a flight: %+v", q.Flights)
 	}
 }
+
+// A status word in a question about the procedure ("after a cancellation")
+// does not make it a list of the day's cancelled flights; a count, a day
+// or the word flights does.
+func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
+	now := time.Date(2027, 3, 9, 8, 0, 0, 0, time.UTC)
+	for text, want := range map[string]bool{
+		"in which order do we rebook passengers after a cancellation?":        false,
+		"passenger stuck overnight after a cancellation, do we pay the hotel": false,
+		"How many passengers are on cancelled flights today?":                 true,
+		"which flights were cancelled today":                                  true,
+		"cancellations today":                                                 true,
+		"wheelchair passengers on cancelled flights":                          true,
+		"how many cancellations so far":                                       true,
+		"which passengers were on the flight cancelled 2027-03-09":            true,
+	} {
+		if got := ParseQuestion(text, now).Structured(); got != want {
+			t.Errorf("%q: structured %v, want %v", text, got, want)
+		}
+	}
+}

@@ -218,10 +218,10 @@ var stopTerms = map[string]bool{}
 func init() {
 	for _, w := range strings.Fields(`a an the and or of to in on at for from by with about into over under is are was were be been being
 		do does did done have has had what which who whom whose when where why how can could should would may might must shall will
-		i we you he she it they me us them my our your their this that these those there here if then than so as not no yes any all
+		i we you he she it they me us them my our your their his her its this that these those there here if then than so as not no yes any all
 		some each every say says said tell policy policies rule rules procedure procedure document documents staff agent agents
 		please need needs get gets give given allowed allow ok okay our there's what's let lets know
-		much many long people person passenger passengers someone anyone`) {
+		much many long people person passenger passengers someone anyone non`) {
 		stopTerms[w] = true
 	}
 }
@@ -238,13 +238,28 @@ var synonyms = map[string]string{
 	"minute": "time", "hour": "time", "wait": "delay",
 }
 
+// phrases fold two words staff say into the one the documents use: a
+// miss word (missWords, the question parser's) and a connection is a
+// misconnect, "looks after" is care.
+type phrase struct {
+	first        []string
+	second, term string
+}
+
+var phrases = []phrase{
+	{missWords, "connection", "misconnect"},
+	{[]string{"look", "looks", "looked", "looking"}, "after", "care"},
+}
+
 // terms returns the meaningful words of text, stemmed lightly and folded.
 func terms(text string) []string {
 	var out []string
+	prev := "" // the last meaningful word as written
 	for _, w := range reAskWord.FindAllString(strings.ToLower(text), -1) {
 		if stopTerms[w] {
 			continue
 		}
+		raw := w
 		w = stem(w)
 		if s, ok := synonyms[w]; ok {
 			w = s
@@ -252,6 +267,11 @@ func terms(text string) []string {
 		if stopTerms[w] || len(w) < 2 {
 			continue
 		}
+		if i := slices.IndexFunc(phrases, func(p phrase) bool { return p.second == w && slices.Contains(p.first, prev) }); i >= 0 && len(out) > 0 {
+			out[len(out)-1], prev = phrases[i].term, ""
+			continue
+		}
+		prev = raw
 		out = append(out, w)
 	}
 	return out
@@ -268,7 +288,8 @@ func uniqueTerms(text string) []string {
 }
 
 // stem strips the common English plural and verb endings, so that
-// "vouchers", "voucher" and "connections", "connection" meet.
+// "vouchers", "voucher", "connections", "connection" and "handled",
+// "handling" meet.
 func stem(w string) string {
 	if s, ok := synonyms[w]; ok {
 		return s
@@ -282,6 +303,8 @@ func stem(w string) string {
 		return stem(w[:len(w)-1])
 	case len(w) > 5 && strings.HasSuffix(w, "ing"):
 		return w[:len(w)-3]
+	case len(w) > 4 && strings.HasSuffix(w, "ed") && !strings.HasSuffix(w, "eed"):
+		return w[:len(w)-2] // "handled" and "handling" meet at "handl"
 	}
 	return w
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -67,5 +68,39 @@ func TestPassagesFollowDocumentChanges(t *testing.T) {
 	p.Docs = append(docs, lisbonDocs[0])
 	if got, _ := p.Find(context.Background(), "hotel voucher", 1, nil, time.Now()); len(got) != 1 || got[0].DocID != "proc-lis-hotel" {
 		t.Fatalf("after the document arrived: %v", got)
+	}
+}
+
+// "missed the connection" is the documents' misconnect, "looks after" is
+// care, "handled" meets "handling", and the "non" of "non-Schengen" is no
+// word of its own that no document has.
+func TestPassagesFoldHowStaffSayIt(t *testing.T) {
+	docs := memDocs{
+		{Document: Document{ID: "proc-transfer", Title: "Transfers", Body: `# Transfers
+## Priority
+Passengers with onward connections and unaccompanied minors are rebooked first.
+## Children
+An unaccompanied minor who misconnects stays in the care of ground staff after landing until the new flight.
+## Times
+Allow 40 minutes for Schengen transfers and 70 minutes otherwise.
+## Bags
+Handling of bags: they follow the booking change.`}, Version: Version{Offset: 3}},
+	}
+	p := &Passages{Docs: docs}
+	for question, heading := range map[string]string{
+		"UMNR missed the connection, who looks after them":   "Children",
+		"transfer time schengen to non-schengen":             "Times",
+		"how are bags handled for a misconnecting passenger": "Bags",
+	} {
+		got, err := p.Find(context.Background(), question, 1, nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 || got[0].Heading != heading {
+			t.Errorf("%q: %+v, want the section %q", question, got, heading)
+		}
+	}
+	if got := terms("she missed her connecting flight, who looks after her"); !slices.Contains(got, "misconnect") || !slices.Contains(got, "care") || slices.Contains(got, "missed") {
+		t.Errorf("terms = %v", got)
 	}
 }

@@ -27,6 +27,10 @@ type Question struct {
 	// Date is the local date the question is about ("" for the site's
 	// today), from "today", "tomorrow", "yesterday" or an ISO date.
 	Date string
+	// Day is set when the question names a day ("today", "tonight",
+	// "tomorrow", "yesterday", a date): a list of flights by status is
+	// about one.
+	Day bool
 
 	SSR      []string // special service requests asked about (WCHR, UMNR, ...)
 	Tiers    []string // frequent-flyer tiers asked about
@@ -112,6 +116,7 @@ func ParseQuestion(text string, today time.Time) Question {
 	if m := reAskDate.FindStringSubmatch(text); m != nil {
 		q.Date = m[1]
 	}
+	q.Day = q.Date != "" || slices.Contains(words, "today") || slices.Contains(words, "tonight")
 	for _, m := range reAskFlight.FindAllStringSubmatch(text, -1) {
 		des := strings.ToUpper(m[1] + m[2])
 		if strings.ToUpper(m[1]) == "EU" { // "EU 261" is the regulation
@@ -170,8 +175,11 @@ func ParseQuestion(text string, today time.Time) Question {
 
 // Structured reports whether the question names something the state
 // store answers: a flight, a booking, a passenger, or a count or list of
-// flights by status.
+// flights by status. A status word alone is not enough: "who is rebooked
+// first after a cancellation" asks for the procedure; the list of
+// cancelled flights is asked with a count, a day or the word flights.
 func (q Question) Structured() bool {
+	lower := strings.ToLower(q.Text)
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) ||
-		q.Status != "" && (q.Count || q.People || strings.Contains(strings.ToLower(q.Text), "flights"))
+		q.Status != "" && (q.Count || q.Day || strings.Contains(lower, "flights") || strings.Contains(lower, "flight "))
 }
