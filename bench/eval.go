@@ -168,9 +168,18 @@ func Eval(ctx context.Context, w io.Writer, cfg EvalConfig) (EvalResult, error) 
 	}
 	m := node.NewMain(ncfg, cfg.Logger)
 	m.Demo = true // no first-start password on stdout
-	// The site's clock stands at the start of the simulated day, so that
-	// "today" is that day and every flight of it is still to be planned for.
-	m.Clock = func() time.Time { return day.Start }
+	// The day is played up to its middle and the site's clock stands
+	// there: the morning's disruptions have happened, the afternoon's
+	// flights are still to fly, so rebooking has somewhere to go.
+	cutoff := day.Start.Add(day.End.Sub(day.Start) / 2)
+	played := *day
+	played.Events = nil
+	for _, te := range day.Events {
+		if !te.At.After(cutoff) {
+			played.Events = append(played.Events, te)
+		}
+	}
+	m.Clock = func() time.Time { return cutoff }
 	if err := m.Open(ctx); err != nil {
 		return res, err
 	}
@@ -182,7 +191,7 @@ func Eval(ctx context.Context, w io.Writer, cfg EvalConfig) (EvalResult, error) 
 	sampling.Add(1)
 	go func() { defer sampling.Done(); lag.run(sctx, m.Fresh) }()
 
-	if err := sim.Play(ctx, m.Broker, day, sim.NewClock(day.Start, 1e9), cfg.Logger); err != nil {
+	if err := sim.Play(ctx, m.Broker, &played, sim.NewClock(day.Start, 1e9), cfg.Logger); err != nil {
 		stopSampling()
 		return res, fmt.Errorf("play the day: %w", err)
 	}
