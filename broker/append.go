@@ -11,10 +11,12 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
-// Message is one record to append to a topic. ID de-duplicates (the
-// JetStream message id); Key orders (the subject's last token).
+// Message is one record to append to a topic. DedupID de-duplicates (the
+// JetStream message id; ID when empty); ID is reported back; Key orders
+// (the subject's last token).
 type Message struct {
 	ID        string
+	DedupID   string
 	Validated bool // passed schema validation: the entry is sealed
 	Key       string
 	Data      []byte
@@ -23,9 +25,11 @@ type Message struct {
 	Headers   map[string][]string
 }
 
-// MessageOf turns a validated event into a log message.
+// MessageOf turns a validated event into a log message. It is
+// de-duplicated by source and id (app.UniqueID), never by the id alone:
+// NATS headers fold white space, and another source may use the same id.
 func MessageOf(e *app.Event) Message {
-	return Message{ID: e.ID, Key: e.Subject, Data: e.Raw, EventType: e.Type, EventTime: e.Time, Validated: true}
+	return Message{ID: e.ID, DedupID: app.UniqueID(e.Source, e.ID), Key: e.Subject, Data: e.Raw, EventType: e.Type, EventTime: e.Time, Validated: true}
 }
 
 // Append stores events on topic in order. The events must have passed
@@ -168,7 +172,9 @@ func (c *committer) natsMsg(m Message) *nats.Msg {
 			nm.Header.Add(k, v)
 		}
 	}
-	if m.ID != "" {
+	if m.DedupID != "" {
+		nm.Header.Set(jetstream.MsgIDHeader, m.DedupID)
+	} else if m.ID != "" {
 		nm.Header.Set(jetstream.MsgIDHeader, m.ID)
 	}
 	if m.EventType != "" {

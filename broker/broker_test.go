@@ -310,3 +310,32 @@ func TestCompactionKeepsTheDecidingEventPerKey(t *testing.T) {
 		t.Fatalf("kept %v", kept)
 	}
 }
+
+// TestDuplicatesBySourceAndID: an event is the same event only when its
+// source and its id are; ids that NATS headers would fold together stay
+// apart.
+func TestDuplicatesBySourceAndID(t *testing.T) {
+	b := MustOpenBroker(t, "")
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	ev := func(source, id string) *app.Event {
+		e := flightEvent(t, id, "LH400-2026-11-25", t0, "delayed")
+		e.Source = source
+		return e
+	}
+	res, err := b.Append(ctx, app.TopicFlights, []*app.Event{
+		ev("central", "42"), ev("crew", "42"), ev("central", "ws-collide"), ev("central", "ws-collide "), ev("central", "a\nb"), ev("central", "a b"),
+		ev("central", "42"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res[:6] {
+		if r.Duplicate {
+			t.Fatalf("event %d taken for a duplicate: %+v", i, res)
+		}
+	}
+	if !res[6].Duplicate || res[6].Offset != res[0].Offset {
+		t.Fatalf("the same source and id twice: %+v", res[6])
+	}
+}
