@@ -71,6 +71,21 @@ var topicOfType = map[string]string{
 	TypeDeadLetter:        TopicDeadLetter,
 }
 
+// nodeOnlyTypes are the events only the node itself produces: the outcome
+// of proposals and approvals, and the answers to assist requests. A
+// client that could send them would forge an execution or an answer.
+var nodeOnlyTypes = map[string]bool{
+	TypeRebookingProposed: true, TypeRebookingApproved: true, TypeRebookingRejected: true,
+	TypeRebookingExecuted: true, TypeRebookingFailed: true, TypeAssistAnswered: true,
+}
+
+// RoleForNodeOnly may send node-only events over the ingest API, to repair
+// the log; nobody else may.
+const RoleForNodeOnly = RoleAdmin
+
+// NodeOnly reports whether events of type typ are produced only by the node.
+func NodeOnly(typ string) bool { return nodeOnlyTypes[typ] }
+
 // TopicOf returns the topic that carries events of type typ, or "".
 func TopicOf(typ string) string { return topicOfType[typ] }
 

@@ -57,6 +57,14 @@ func (b *Broker) AppendMessages(ctx context.Context, topic string, msgs []Messag
 	if len(msgs) == 0 {
 		return nil, nil
 	}
+	// All or nothing: a request is split into groups below, so an event
+	// the server would refuse must be found before the first is queued.
+	for i, m := range msgs {
+		if len(m.Data) > MaxEventBytes {
+			return nil, app.Errorf(app.ETOOLARGE, "event %d of %d (counting from 1, id %q) is %d bytes; the log takes at most %d bytes per event; nothing was stored",
+				i+1, len(msgs), m.ID, len(m.Data), MaxEventBytes)
+		}
+	}
 	c := b.committer(topic)
 	if c == nil {
 		return nil, app.Errorf(app.EUNAVAILABLE, "log is shutting down")
@@ -85,6 +93,12 @@ func (b *Broker) AppendMessages(ctx context.Context, topic string, msgs []Messag
 	}
 	return results, firstErr
 }
+
+// MaxEventBytes is the largest event the log takes: the server's message
+// limit (maxPayload) less room for the headers apron sets.
+const MaxEventBytes = maxPayload - 64<<10
+
+const maxPayload = 8 << 20
 
 type appendReq struct {
 	topic   string

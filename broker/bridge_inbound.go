@@ -103,7 +103,7 @@ func (br *Bridge) mirrorInbound(recs []*kgo.Record) error {
 			err = &app.ValidationError{Fields: []app.FieldError{{Field: "(event)", Reason: fmt.Sprintf("%d bytes, more than the %d allowed", len(raw), limit)}}}
 		}
 		if err == nil {
-			e, err = app.DefaultValidator().Parse(raw, c.local)
+			e, err = br.Validator.Parse(raw, c.local)
 		}
 		if err != nil {
 			m, derr := br.deadLetter(rec, c.local, err)

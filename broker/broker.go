@@ -170,7 +170,7 @@ func (b *Broker) Open() error {
 		NoLog:                 true,
 		SyncAlways:            b.Config.Sync == SyncAlways,
 		SyncInterval:          b.Config.SyncInterval,
-		MaxPayload:            8 << 20,
+		MaxPayload:            maxPayload,
 		JetStreamMaxMemory:    256 << 20,
 		DisableShortFirstPing: true,
 	}

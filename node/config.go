@@ -27,8 +27,12 @@ type Config struct {
 	TimeZone string `json:"time_zone"` // IANA zone of the site, for the console
 	LogLevel string `json:"log_level"`
 	MaxBody  int64  `json:"max_body_bytes"`
-	TLSCert  string `json:"tls_cert"` // console and API over HTTPS when both are set
-	TLSKey   string `json:"tls_key"`
+	// MaxFutureSkew is how far ahead of this node's clock an event's time
+	// may be; later ones are refused (a future time would win over every
+	// real update of its key).
+	MaxFutureSkew Duration `json:"max_future_skew"`
+	TLSCert       string   `json:"tls_cert"` // console and API over HTTPS when both are set
+	TLSKey        string   `json:"tls_key"`
 
 	NATS struct {
 		Addr            string   `json:"addr"`
@@ -113,6 +117,7 @@ func DefaultConfig() Config {
 	c.TimeZone = "Europe/Berlin"
 	c.LogLevel = "info"
 	c.MaxBody = 16 << 20
+	c.MaxFutureSkew = Duration(5 * time.Minute)
 	bc := broker.DefaultConfig()
 	c.NATS.Addr = bc.ClientAddr
 	c.NATS.Sync = bc.Sync
@@ -131,6 +136,12 @@ func DefaultConfig() Config {
 	c.Demo.Speed = 60
 	c.Demo.Departures = 300
 	return c
+}
+
+// Validator returns the event validator of this node's ingest paths: the
+// contract's schemas and the max_future_skew on the wall clock.
+func (c *Config) Validator() *app.Validator {
+	return app.DefaultValidator().WithFutureSkew(time.Duration(c.MaxFutureSkew), time.Now, "max_future_skew")
 }
 
 // Validate reports the first invalid field by name.
@@ -166,6 +177,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBody < 1024 {
 		return app.Errorf(app.EINVALID, "max_body_bytes: must be at least 1024, got %d", c.MaxBody)
+	}
+	if c.MaxFutureSkew < Duration(time.Second) {
+		return app.Errorf(app.EINVALID, "max_future_skew: must be at least 1s, got %s", time.Duration(c.MaxFutureSkew))
 	}
 	if c.Ollama.URL != "" && !strings.HasPrefix(c.Ollama.URL, "http://") && !strings.HasPrefix(c.Ollama.URL, "https://") {
 		return app.Errorf(app.EINVALID, "ollama.url: must be an http:// or https:// URL, got %q", c.Ollama.URL)
