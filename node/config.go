@@ -27,12 +27,13 @@ type Config struct {
 	TimeZone string `json:"time_zone"` // IANA zone of the site, for the console
 	LogLevel string `json:"log_level"`
 	MaxBody  int64  `json:"max_body_bytes"`
+	TLSCert  string `json:"tls_cert"` // console and API over HTTPS when both are set
+	TLSKey   string `json:"tls_key"`
+
 	// MaxFutureSkew is how far ahead of this node's clock an event's time
 	// may be; later ones are refused (a future time would win over every
 	// real update of its key).
 	MaxFutureSkew Duration `json:"max_future_skew"`
-	TLSCert       string   `json:"tls_cert"` // console and API over HTTPS when both are set
-	TLSKey        string   `json:"tls_key"`
 
 	NATS struct {
 		Addr            string   `json:"addr"`
