@@ -11,6 +11,7 @@ import (
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/broker"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // MustOpenBroker opens a broker on dir (a fresh temp dir when empty).
@@ -337,5 +338,85 @@ func TestDuplicatesBySourceAndID(t *testing.T) {
 	}
 	if !res[6].Duplicate || res[6].Offset != res[0].Offset {
 		t.Fatalf("the same source and id twice: %+v", res[6])
+	}
+}
+
+// TestAppUserCannotAdministerTheLog: without credentials nobody connects;
+// the site applications' user publishes and reads but cannot delete or
+// purge a topic, delete a message or change a stream.
+func TestAppUserCannotAdministerTheLog(t *testing.T) {
+	b := MustOpenBroker(t, "")
+	ctx := context.Background()
+	if _, err := b.Append(ctx, app.TopicFlights, []*app.Event{flightEvent(t, "x1", "LH9-2026-11-25", time.Now(), "scheduled")}); err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := nats.Connect(b.ClientURL()); err == nil {
+		nc.Close()
+		t.Fatal("a client without credentials connected")
+	}
+	cr := b.AppCredentials()
+	nc, err := nats.Connect(b.ClientURL(), nats.UserInfo(cr.User, cr.Password))
+	if err != nil {
+		t.Fatalf("app user: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := js.Publish(actx, "flights.LH10-2026-11-25", flightEvent(t, "x2", "LH10-2026-11-25", time.Now(), "scheduled").Raw); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	s, err := js.Stream(actx, app.TopicFlights)
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	if m, err := s.GetMsg(actx, 1); err != nil || len(m.Data) == 0 {
+		t.Fatalf("read: %v", err)
+	}
+	c, err := s.OrderedConsumer(actx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	if batch, err := c.FetchNoWait(2); err != nil {
+		t.Fatalf("fetch: %v", err)
+	} else {
+		n := 0
+		for range batch.Messages() {
+			n++
+		}
+		if n != 2 {
+			t.Fatalf("read %d of 2 entries", n)
+		}
+	}
+	admin := map[string]func(context.Context) error{
+		"delete stream":  func(ctx context.Context) error { return js.DeleteStream(ctx, app.TopicAssist) },
+		"purge stream":   func(ctx context.Context) error { return s.Purge(ctx) },
+		"delete message": func(ctx context.Context) error { return s.DeleteMsg(ctx, 1) },
+		"update stream": func(ctx context.Context) error {
+			_, err := js.UpdateStream(ctx, jetstream.StreamConfig{Name: app.TopicFlights, Subjects: []string{"flights.>"}, MaxMsgs: 1})
+			return err
+		},
+		"publish a rebooking": func(ctx context.Context) error {
+			_, err := js.Publish(ctx, "rebookings.X", []byte("{}"))
+			return err
+		},
+	}
+	for name, f := range admin {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := f(cctx)
+		cancel()
+		if err == nil {
+			t.Errorf("%s: allowed", name)
+		}
+	}
+	ti, _ := b.Topic(ctx, app.TopicFlights)
+	if ti.Messages != 2 {
+		t.Fatalf("flights holds %d entries, want 2", ti.Messages)
+	}
+	if _, err := b.Topic(ctx, app.TopicAssist); err != nil {
+		t.Fatalf("assist: %v", err)
 	}
 }

@@ -241,6 +241,7 @@ func (c *Config) BridgeConfig() broker.BridgeConfig {
 func (c *Config) BrokerConfig() broker.Config {
 	bc := broker.DefaultConfig()
 	bc.Dir = filepath.Join(c.Data, "log")
+	bc.CredentialsFile = filepath.Join(c.Data, "nats-credentials.json")
 	bc.ClientAddr = c.NATS.Addr
 	bc.ClientUser, bc.ClientPassword, bc.ClientToken = c.NATS.User, c.NATS.Password, c.NATS.Token
 	bc.TLSCert, bc.TLSKey = c.NATS.TLSCert, c.NATS.TLSKey
