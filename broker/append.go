@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -259,12 +260,29 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 		case ack := <-p.fut.Ok():
 			p.r.results[p.i] = app.AppendResult{ID: p.r.msgs[p.i].ID, Offset: ack.Sequence, Duplicate: ack.Duplicate}
 		case err := <-p.fut.Err():
-			return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, err)
+			return appendError(c.topic, err)
 		case <-ctx.Done():
 			return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, ctx.Err())
 		}
 	}
 	return nil
+}
+
+// JetStream's answers when the log has no room: the server's storage limit
+// is reached (insufficient resources) or the store could not write.
+const (
+	errCodeInsufficientResources jetstream.ErrorCode = 10023
+	errCodeStorageExceeded       jetstream.ErrorCode = 10047
+)
+
+// appendError gives a refused append its code: ENOSPACE when the log has
+// no room (HTTP 507), EUNAVAILABLE otherwise.
+func appendError(topic string, err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeInsufficientResources || apiErr.ErrorCode == errCodeStorageExceeded) {
+		return app.Errorf(app.ENOSPACE, "the log has no room to store events on %s (%s); free disk space in the data directory", topic, apiErr.Description)
+	}
+	return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", topic, err)
 }
 
 // minAtomicBatch is the group size from which an atomic batch is cheaper

@@ -60,6 +60,7 @@ type Config struct {
 	HistoryWindow   time.Duration // state topics: superseded events are kept this long (0 = forever)
 	EventTopicAge   time.Duration // rebookings, assist, deadletter: retention (0 = forever)
 	MaxBytes        int64         // per topic, 0 = unlimited
+	MaxStore        int64         // all topics together on disk, 0 = as the disk allows
 	MaxBatch        int           // events per group commit, at most 1000
 }
 
@@ -188,6 +189,7 @@ func (b *Broker) Open() error {
 		SyncInterval:          b.Config.SyncInterval,
 		MaxPayload:            maxPayload,
 		JetStreamMaxMemory:    256 << 20,
+		JetStreamMaxStore:     b.Config.MaxStore,
 		DisableShortFirstPing: true,
 	}
 	if b.Config.ClientAddr == "" {

@@ -420,3 +420,35 @@ func TestAppUserCannotAdministerTheLog(t *testing.T) {
 		t.Fatalf("assist: %v", err)
 	}
 }
+
+// TestFullLogAnswersNoSpace: when the log's storage is used up, an append
+// is refused at once with ENOSPACE (HTTP 507), not left to time out.
+func TestFullLogAnswersNoSpace(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.Dir = t.TempDir()
+	cfg.ClientAddr = ""
+	cfg.MaxStore = 1 << 20
+	b := broker.New(cfg)
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	ctx := context.Background()
+	acked := 0
+	var err error
+	for i := 0; i < 200 && err == nil; i++ {
+		e := flightEvent(t, fmt.Sprintf("full-%d", i), "LH400-2026-11-25", time.Now(), "delayed")
+		e.Raw = []byte(strings.Replace(string(e.Raw), `"status":"delayed"`, `"status":"delayed","x_pad":"`+strings.Repeat("a", 32<<10)+`"`, 1))
+		start := time.Now()
+		_, err = b.Append(ctx, app.TopicFlights, []*app.Event{e})
+		if err == nil {
+			acked++
+		} else if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("refusal took %s", d)
+		}
+	}
+	t.Logf("acknowledged %d events before the log was full", acked)
+	if app.ErrorCode(err) != app.ENOSPACE {
+		t.Fatalf("want %s, got %v", app.ENOSPACE, err)
+	}
+}
