@@ -16,6 +16,8 @@ const (
 	ECONFLICT    = "conflict"
 	EUNAVAILABLE = "unavailable"
 	ETOOLARGE    = "too_large"
+	ENOSPACE     = "insufficient_storage" // the log cannot write: its disk is full
+	EFORBIDDEN   = "forbidden"
 	EINTERNAL    = "internal"
 )
 

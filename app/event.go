@@ -2,7 +2,10 @@ package app
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -68,6 +71,21 @@ var topicOfType = map[string]string{
 	TypeDeadLetter:        TopicDeadLetter,
 }
 
+// nodeOnlyTypes are the events only the node itself produces: the outcome
+// of proposals and approvals, and the answers to assist requests. A
+// client that could send them would forge an execution or an answer.
+var nodeOnlyTypes = map[string]bool{
+	TypeRebookingProposed: true, TypeRebookingApproved: true, TypeRebookingRejected: true,
+	TypeRebookingExecuted: true, TypeRebookingFailed: true, TypeAssistAnswered: true,
+}
+
+// RoleForNodeOnly may send node-only events over the ingest API, to repair
+// the log; nobody else may.
+const RoleForNodeOnly = RoleAdmin
+
+// NodeOnly reports whether events of type typ are produced only by the node.
+func NodeOnly(typ string) bool { return nodeOnlyTypes[typ] }
+
 // TopicOf returns the topic that carries events of type typ, or "".
 func TopicOf(typ string) string { return topicOfType[typ] }
 
@@ -107,6 +125,16 @@ type Event struct {
 
 // Topic returns the topic that carries e.
 func (e *Event) Topic() string { return TopicOf(e.Type) }
+
+// UniqueID identifies an event as CloudEvents defines it: source and id
+// together, so that two systems may both use id "42". It is a hash, which
+// keeps it a plain header token whatever the id holds; the lengths are
+// part of it so that no two (source, id) pairs run together.
+func UniqueID(source, id string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d:%s%d:%s", len(source), source, len(id), id)
+	return "ce-" + hex.EncodeToString(h.Sum(nil)[:20])
+}
 
 // NewEvent builds an event and its raw form from typed data.
 func NewEvent(id, source, typ, subject string, t time.Time, data any) (*Event, error) {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"encoding/json"
 	"runtime"
 	"sync"
 )
@@ -14,8 +15,8 @@ type LineError struct {
 	Fields []FieldError `json:"errors"`
 }
 
-// ParseEvents parses one CloudEvent (JSON) or many (NDJSON, one per line,
-// blank lines ignored) for topic. It returns the valid events in order and
+// ParseEvents parses one CloudEvent (JSON), many (NDJSON, one per line,
+// blank lines ignored) or a JSON array of them for topic. It returns the valid events in order and
 // one LineError per refused line. Large bodies are validated in parallel.
 func ParseEvents(v *Validator, topic string, body []byte) ([]*Event, []LineError) {
 	type line struct {
@@ -23,6 +24,17 @@ func ParseEvents(v *Validator, topic string, body []byte) ([]*Event, []LineError
 		raw []byte
 	}
 	var lines []line
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {
+		// A JSON array of events: its elements count as lines 1, 2, ...
+		var elems []json.RawMessage
+		if err := json.Unmarshal(trimmed, &elems); err != nil {
+			return nil, []LineError{{Line: 1, Fields: []FieldError{{Field: "(body)", Reason: "not a valid JSON array of events: " + err.Error()}}}}
+		}
+		for i, el := range elems {
+			lines = append(lines, line{i + 1, el})
+		}
+		body = nil
+	}
 	n := 0
 	for len(body) > 0 {
 		n++

@@ -9,6 +9,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
@@ -71,6 +74,21 @@ type Validator struct {
 	envelope *jsonschema.Schema
 	data     map[string]*jsonschema.Schema
 	printer  *message.Printer
+
+	// now and maxFutureSkew refuse events dated too far ahead (see
+	// WithFutureSkew); without them any time is accepted.
+	now           func() time.Time
+	maxFutureSkew time.Duration
+	skewSetting   string
+}
+
+// WithFutureSkew returns a validator that also refuses events whose time
+// is more than skew after now(), naming the setting that allows it. A
+// future-dated event would otherwise win over every later one for its key.
+func (v *Validator) WithFutureSkew(skew time.Duration, now func() time.Time, setting string) *Validator {
+	c := *v
+	c.maxFutureSkew, c.now, c.skewSetting = skew, now, setting
+	return &c
 }
 
 var (
@@ -136,9 +154,27 @@ func (v *Validator) Parse(raw []byte, topic string) (*Event, error) {
 	if !ok {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "(event)", Reason: "must be a JSON object"}}}
 	}
+	if fe, bad := badText(obj, "", !utf8.Valid(raw)); bad {
+		return nil, &ValidationError{Fields: []FieldError{fe}}
+	}
 	var fields []FieldError
 	if err := v.envelope.Validate(obj); err != nil {
 		fields = append(fields, v.fieldErrors(err, "")...)
+	}
+	for _, f := range []string{"id", "source"} {
+		if s, ok := obj[f].(string); ok && s != "" {
+			if reason := badIdentifier(s); reason != "" {
+				fields = append(fields, FieldError{Field: f, Reason: reason})
+			}
+		}
+	}
+	if ts, ok := obj["time"].(string); ok && v.maxFutureSkew > 0 {
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			if limit := v.now().Add(v.maxFutureSkew); t.After(limit) {
+				fields = append(fields, FieldError{Field: "time", Reason: fmt.Sprintf("%s is more than %s in the future (%s allows up to %s)",
+					ts, v.maxFutureSkew, v.skewSetting, limit.UTC().Format(time.RFC3339))})
+			}
+		}
 	}
 	typ, _ := obj["type"].(string)
 	if typ != "" {
@@ -238,4 +274,70 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// badIdentifier says why s cannot identify an event (its id or source),
+// or "". NATS headers fold whitespace and drop control characters, and
+// people compare ids by eye: an id must read as exactly what it is.
+func badIdentifier(s string) string {
+	if strings.TrimSpace(s) != s {
+		return "must not begin or end with white space"
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || !unicode.IsPrint(r) && r != ' ' {
+			return fmt.Sprintf("must be printable text without control characters (found %U)", r)
+		}
+	}
+	return ""
+}
+
+// badText finds the first string (value or member name) of a decoded
+// event that holds a NUL, or, when the raw bytes were not valid UTF-8, a
+// replacement character: the decoder substitutes U+FFFD for invalid
+// bytes, so that is where they were. It names the field.
+func badText(v any, path string, invalidUTF8 bool) (FieldError, bool) {
+	check := func(s, field string) (FieldError, bool) {
+		if strings.ContainsRune(s, 0) {
+			return FieldError{Field: orDefault(field, "(event)"), Reason: "must not contain NUL characters (\\u0000)"}, true
+		}
+		if invalidUTF8 && strings.ContainsRune(s, utf8.RuneError) {
+			return FieldError{Field: orDefault(field, "(event)"), Reason: "is not valid UTF-8"}, true
+		}
+		return FieldError{}, false
+	}
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch x := v.(type) {
+	case string:
+		return check(x, path)
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if fe, bad := check(k, join(k)); bad {
+				fe.Reason = "member name " + fe.Reason
+				return fe, true
+			}
+			if fe, bad := badText(x[k], join(k), invalidUTF8); bad {
+				return fe, true
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if fe, bad := badText(e, join(fmt.Sprint(i)), invalidUTF8); bad {
+				return fe, true
+			}
+		}
+	}
+	if invalidUTF8 && path == "" {
+		return FieldError{Field: "(event)", Reason: "is not valid UTF-8"}, true
+	}
+	return FieldError{}, false
 }

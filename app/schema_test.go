@@ -3,6 +3,7 @@ package app_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apron-edge/apron/app"
 )
@@ -92,5 +93,65 @@ func TestSubjectKeyRoundTrip(t *testing.T) {
 		if got := app.KeyFromSubjectToken(tok); got != k {
 			t.Fatalf("round trip %q -> %q -> %q", k, tok, got)
 		}
+	}
+}
+
+func TestValidatorRefusesAmbiguousText(t *testing.T) {
+	v := app.DefaultValidator()
+	tests := []struct {
+		name, raw, wantField, wantIn string
+	}{
+		{"id with trailing space", strings.Replace(goodFlight, `"id":"e1"`, `"id":"e1 "`, 1), "id", "white space"},
+		{"id of one space", strings.Replace(goodFlight, `"id":"e1"`, `"id":" "`, 1), "id", "white space"},
+		{"id with a newline", strings.Replace(goodFlight, `"id":"e1"`, `"id":"a\nb"`, 1), "id", "control"},
+		{"id with a tab", strings.Replace(goodFlight, `"id":"e1"`, `"id":"a\tb"`, 1), "id", "control"},
+		{"id too long", strings.Replace(goodFlight, `"id":"e1"`, `"id":"`+strings.Repeat("x", 257)+`"`, 1), "id", ""},
+		{"source with a control character", strings.Replace(goodFlight, `"source":"central"`, `"source":"cen\u0007tral"`, 1), "source", "control"},
+		{"escaped NUL in a field", strings.Replace(goodFlight, `"x_extra":"kept"`, `"x_extra":"ke\u0000pt"`, 1), "data.x_extra", "NUL"},
+		{"invalid UTF-8", strings.Replace(goodFlight, `"x_extra":"kept"`, "\"x_extra\":\"ke\xffpt\"", 1), "data.x_extra", "UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.Parse([]byte(tt.raw), "flights")
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			ve, ok := err.(*app.ValidationError)
+			if !ok {
+				t.Fatalf("want *ValidationError, got %T %v", err, err)
+			}
+			for _, f := range ve.Fields {
+				if f.Field == tt.wantField && strings.Contains(f.Reason, tt.wantIn) {
+					return
+				}
+			}
+			t.Fatalf("want %s (%q), got %v", tt.wantField, tt.wantIn, ve.Fields)
+		})
+	}
+}
+
+func TestValidatorRefusesEventsFromTheFuture(t *testing.T) {
+	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	v := app.DefaultValidator().WithFutureSkew(5*time.Minute, func() time.Time { return now }, "max_future_skew")
+	at := func(t time.Time) string {
+		return strings.Replace(goodFlight, `"time":"2026-11-25T08:00:00Z"`, `"time":"`+t.Format(time.RFC3339)+`"`, 1)
+	}
+	if _, err := v.Parse([]byte(at(now.Add(4*time.Minute))), "flights"); err != nil {
+		t.Fatalf("within the skew: %v", err)
+	}
+	_, err := v.Parse([]byte(at(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))), "flights")
+	ve, ok := err.(*app.ValidationError)
+	if !ok || len(ve.Fields) != 1 || ve.Fields[0].Field != "time" || !strings.Contains(ve.Fields[0].Reason, "max_future_skew") {
+		t.Fatalf("far future: %v", err)
+	}
+}
+
+func TestUniqueIDTakesSourceAndID(t *testing.T) {
+	a, b, c := app.UniqueID("central", "42"), app.UniqueID("crew", "42"), app.UniqueID("central", "42 ")
+	if a == b || a == c || a != app.UniqueID("central", "42") || app.UniqueID("ab", "c") == app.UniqueID("a", "bc") {
+		t.Fatal("UniqueID must tell (source, id) pairs apart and nothing else")
 	}
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,10 +12,12 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
-// Message is one record to append to a topic. ID de-duplicates (the
-// JetStream message id); Key orders (the subject's last token).
+// Message is one record to append to a topic. DedupID de-duplicates (the
+// JetStream message id; ID when empty); ID is reported back; Key orders
+// (the subject's last token).
 type Message struct {
 	ID        string
+	DedupID   string
 	Validated bool // passed schema validation: the entry is sealed
 	Key       string
 	Data      []byte
@@ -23,9 +26,11 @@ type Message struct {
 	Headers   map[string][]string
 }
 
-// MessageOf turns a validated event into a log message.
+// MessageOf turns a validated event into a log message. It is
+// de-duplicated by source and id (app.UniqueID), never by the id alone:
+// NATS headers fold white space, and another source may use the same id.
 func MessageOf(e *app.Event) Message {
-	return Message{ID: e.ID, Key: e.Subject, Data: e.Raw, EventType: e.Type, EventTime: e.Time, Validated: true}
+	return Message{ID: e.ID, DedupID: app.UniqueID(e.Source, e.ID), Key: e.Subject, Data: e.Raw, EventType: e.Type, EventTime: e.Time, Validated: true}
 }
 
 // Append stores events on topic in order. The events must have passed
@@ -52,6 +57,14 @@ func (b *Broker) AppendMessages(ctx context.Context, topic string, msgs []Messag
 	}
 	if len(msgs) == 0 {
 		return nil, nil
+	}
+	// All or nothing: a request is split into groups below, so an event
+	// the server would refuse must be found before the first is queued.
+	for i, m := range msgs {
+		if len(m.Data) > MaxEventBytes {
+			return nil, app.Errorf(app.ETOOLARGE, "event %d of %d (counting from 1, id %q) is %d bytes; the log takes at most %d bytes per event; nothing was stored",
+				i+1, len(msgs), m.ID, len(m.Data), MaxEventBytes)
+		}
 	}
 	c := b.committer(topic)
 	if c == nil {
@@ -81,6 +94,12 @@ func (b *Broker) AppendMessages(ctx context.Context, topic string, msgs []Messag
 	}
 	return results, firstErr
 }
+
+// MaxEventBytes is the largest event the log takes: the server's message
+// limit (maxPayload) less room for the headers apron sets.
+const MaxEventBytes = maxPayload - 64<<10
+
+const maxPayload = 8 << 20
 
 type appendReq struct {
 	topic   string
@@ -168,7 +187,9 @@ func (c *committer) natsMsg(m Message) *nats.Msg {
 			nm.Header.Add(k, v)
 		}
 	}
-	if m.ID != "" {
+	if m.DedupID != "" {
+		nm.Header.Set(jetstream.MsgIDHeader, m.DedupID)
+	} else if m.ID != "" {
 		nm.Header.Set(jetstream.MsgIDHeader, m.ID)
 	}
 	if m.EventType != "" {
@@ -239,12 +260,29 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 		case ack := <-p.fut.Ok():
 			p.r.results[p.i] = app.AppendResult{ID: p.r.msgs[p.i].ID, Offset: ack.Sequence, Duplicate: ack.Duplicate}
 		case err := <-p.fut.Err():
-			return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, err)
+			return appendError(c.topic, err)
 		case <-ctx.Done():
 			return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, ctx.Err())
 		}
 	}
 	return nil
+}
+
+// JetStream's answers when the log has no room: the server's storage limit
+// is reached (insufficient resources) or the store could not write.
+const (
+	errCodeInsufficientResources jetstream.ErrorCode = 10023
+	errCodeStorageExceeded       jetstream.ErrorCode = 10047
+)
+
+// appendError gives a refused append its code: ENOSPACE when the log has
+// no room (HTTP 507), EUNAVAILABLE otherwise.
+func appendError(topic string, err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeInsufficientResources || apiErr.ErrorCode == errCodeStorageExceeded) {
+		return app.Errorf(app.ENOSPACE, "the log has no room to store events on %s (%s); free disk space in the data directory", topic, apiErr.Description)
+	}
+	return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", topic, err)
 }
 
 // minAtomicBatch is the group size from which an atomic batch is cheaper

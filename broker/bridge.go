@@ -328,6 +328,8 @@ type Bridge struct {
 	Broker *Broker
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Validator checks inbound events (default: app.DefaultValidator).
+	Validator *app.Validator
 
 	cfg      BridgeConfig // Config with defaults
 	baseOpts []kgo.Opt    // connection options shared by every client
@@ -366,6 +368,9 @@ func (br *Bridge) Open() error {
 	}
 	if br.Logger == nil {
 		br.Logger = slog.Default()
+	}
+	if br.Validator == nil {
+		br.Validator = app.DefaultValidator()
 	}
 	if br.Now == nil {
 		br.Now = time.Now

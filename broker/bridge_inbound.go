@@ -19,7 +19,9 @@ import (
 // inboundLoop mirrors polled Kafka records into the local log and commits
 // their offsets once the log has acknowledged them. A record appended but
 // not committed (crash, rebalance) comes again and is stored once, because
-// its JetStream message id is derived from its Kafka coordinates.
+// its JetStream message id is derived from its source and id
+// (app.UniqueID), the same rule as for every other way into the log: an
+// event central sends that the site already has is stored once too.
 func (br *Bridge) inboundLoop() {
 	defer br.wg.Done()
 	bo := app.NewBackoff(br.cfg.RetryMin, br.cfg.RetryMax)
@@ -101,7 +103,7 @@ func (br *Bridge) mirrorInbound(recs []*kgo.Record) error {
 			err = &app.ValidationError{Fields: []app.FieldError{{Field: "(event)", Reason: fmt.Sprintf("%d bytes, more than the %d allowed", len(raw), limit)}}}
 		}
 		if err == nil {
-			e, err = app.DefaultValidator().Parse(raw, c.local)
+			e, err = br.Validator.Parse(raw, c.local)
 		}
 		if err != nil {
 			m, derr := br.deadLetter(rec, c.local, err)
@@ -113,7 +115,6 @@ func (br *Bridge) mirrorInbound(recs []*kgo.Record) error {
 			continue
 		}
 		m := MessageOf(e)
-		m.ID = kafkaMessageID(rec)
 		m.Headers = provenanceHeaders(rec, binary)
 		g := byLocal[c.local]
 		if g == nil {
@@ -194,13 +195,6 @@ func (br *Bridge) maxEventBytes() int {
 
 // maxDeadLetterPayload bounds the copy of a refused record in its dead letter.
 const maxDeadLetterPayload = 64 << 10
-
-// kafkaMessageID is the JetStream message id of a mirrored record: its
-// coordinates, not its CloudEvents id, so that a redelivered record is
-// stored once while two records that reuse an event id are both kept.
-func kafkaMessageID(rec *kgo.Record) string {
-	return "kafka:" + rec.Topic + ":" + strconv.FormatInt(int64(rec.Partition), 10) + ":" + strconv.FormatInt(rec.Offset, 10)
-}
 
 // cloudEventOf returns the record as a structured-mode CloudEvent. A record
 // in binary mode (attributes in ce_ headers, data in the value) is

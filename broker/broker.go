@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -46,8 +47,11 @@ type Config struct {
 	ClientUser     string
 	ClientPassword string
 	ClientToken    string
-	TLSCert        string
-	TLSKey         string
+	// CredentialsFile holds the site applications' NATS user, created on
+	// first start (default: Dir/nats-credentials.json).
+	CredentialsFile string
+	TLSCert         string
+	TLSKey          string
 
 	Sync         string        // SyncAlways (default) or SyncInterval
 	SyncInterval time.Duration // only with SyncInterval
@@ -56,6 +60,7 @@ type Config struct {
 	HistoryWindow   time.Duration // state topics: superseded events are kept this long (0 = forever)
 	EventTopicAge   time.Duration // rebookings, assist, deadletter: retention (0 = forever)
 	MaxBytes        int64         // per topic, 0 = unlimited
+	MaxStore        int64         // all topics together on disk, 0 = as the disk allows
 	MaxBatch        int           // events per group commit, at most 1000
 }
 
@@ -138,7 +143,19 @@ type Broker struct {
 	mu         sync.Mutex
 	committers map[string]*committer
 	sealKey    []byte
+	creds      Credentials
 }
+
+func (b *Broker) credentialsFile() string {
+	if b.Config.CredentialsFile != "" {
+		return b.Config.CredentialsFile
+	}
+	return filepath.Join(b.Config.Dir, "nats-credentials.json")
+}
+
+// AppCredentials returns the site applications' NATS user (empty when the
+// client port is off).
+func (b *Broker) AppCredentials() Credentials { return b.creds }
 
 // New returns a Broker with the given config.
 func New(cfg Config) *Broker {
@@ -170,8 +187,9 @@ func (b *Broker) Open() error {
 		NoLog:                 true,
 		SyncAlways:            b.Config.Sync == SyncAlways,
 		SyncInterval:          b.Config.SyncInterval,
-		MaxPayload:            8 << 20,
+		MaxPayload:            maxPayload,
 		JetStreamMaxMemory:    256 << 20,
+		JetStreamMaxStore:     b.Config.MaxStore,
 		DisableShortFirstPing: true,
 	}
 	if b.Config.ClientAddr == "" {
@@ -184,21 +202,26 @@ func (b *Broker) Open() error {
 			opts.Port = server.RANDOM_PORT
 		}
 	}
-	// The in-process connection authenticates like any client once
-	// external clients need credentials.
+	// The NATS port always needs credentials: the in-process connection
+	// uses a password made at every start, site applications the app user
+	// of the credentials file (made on first start) or the configured
+	// nats.user / nats.token. Only the node administers the log.
 	users := []*server.User{{Username: "apron-internal", Password: internalPass}}
-	if b.Config.ClientUser != "" {
-		users = append(users, &server.User{Username: b.Config.ClientUser, Password: b.Config.ClientPassword})
-	}
-	needAuth := b.Config.ClientUser != "" || b.Config.ClientToken != ""
-	if needAuth {
-		opts.Users = users
+	if b.Config.ClientAddr != "" {
+		if b.creds, err = loadCredentials(b.credentialsFile()); err != nil {
+			return err
+		}
+		users = append(users, &server.User{Username: b.creds.User, Password: b.creds.Password, Permissions: appPermissions()})
+		if b.Config.ClientUser != "" {
+			users = append(users, &server.User{Username: b.Config.ClientUser, Password: b.Config.ClientPassword, Permissions: appPermissions()})
+		}
 		if b.Config.ClientToken != "" {
 			// nats-server does not combine token and user auth; a token
 			// becomes the password of a user named "token".
-			opts.Users = append(opts.Users, &server.User{Username: "token", Password: b.Config.ClientToken})
+			users = append(users, &server.User{Username: "token", Password: b.Config.ClientToken, Permissions: appPermissions()})
 		}
 	}
+	opts.Users = users
 	if b.Config.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(b.Config.TLSCert, b.Config.TLSKey)
 		if err != nil {
@@ -222,10 +245,7 @@ func (b *Broker) Open() error {
 	}
 	b.srv = srv
 
-	copts := []nats.Option{nats.InProcessServer(srv), nats.Name("apron"), nats.MaxReconnects(-1)}
-	if needAuth {
-		copts = append(copts, nats.UserInfo("apron-internal", internalPass))
-	}
+	copts := []nats.Option{nats.InProcessServer(srv), nats.Name("apron"), nats.MaxReconnects(-1), nats.UserInfo("apron-internal", internalPass)}
 	nc, err := nats.Connect("", copts...)
 	if err != nil {
 		srv.Shutdown()

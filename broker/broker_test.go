@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/broker"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // MustOpenBroker opens a broker on dir (a fresh temp dir when empty).
@@ -148,7 +150,7 @@ func TestConcurrentAppendsKeepPerKeyOrder(t *testing.T) {
 	count := 0
 	for _, e := range readAll(t, b, app.TopicFlights, 1) {
 		count++
-		id := first(e.Headers[nats.MsgIdHdr])
+		id := eventID(t, e)
 		parts := strings.Split(id, "-")
 		key := e.Key
 		if prev, ok := last[key]; ok && !less(prev, id) {
@@ -264,6 +266,19 @@ func TestExternalClientNeedsCredentials(t *testing.T) {
 	}
 }
 
+// eventID is the CloudEvents id of a stored entry (its JetStream message
+// id is a hash of source and id).
+func eventID(tb testing.TB, le app.LogEntry) string {
+	tb.Helper()
+	var e struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(le.Data, &e); err != nil {
+		tb.Fatal(err)
+	}
+	return e.ID
+}
+
 func first(v []string) string {
 	if len(v) == 0 {
 		return ""
@@ -304,9 +319,150 @@ func TestCompactionKeepsTheDecidingEventPerKey(t *testing.T) {
 	}
 	var kept []string
 	for _, e := range readAll(t, b, app.TopicFlights, 1) {
-		kept = append(kept, first(e.Headers[nats.MsgIdHdr]))
+		kept = append(kept, eventID(t, e))
 	}
 	if strings.Join(kept, ",") != "b1,a4" {
 		t.Fatalf("kept %v", kept)
+	}
+}
+
+// TestDuplicatesBySourceAndID: an event is the same event only when its
+// source and its id are; ids that NATS headers would fold together stay
+// apart.
+func TestDuplicatesBySourceAndID(t *testing.T) {
+	b := MustOpenBroker(t, "")
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	ev := func(source, id string) *app.Event {
+		e := flightEvent(t, id, "LH400-2026-11-25", t0, "delayed")
+		e.Source = source
+		return e
+	}
+	res, err := b.Append(ctx, app.TopicFlights, []*app.Event{
+		ev("central", "42"), ev("crew", "42"), ev("central", "ws-collide"), ev("central", "ws-collide "), ev("central", "a\nb"), ev("central", "a b"),
+		ev("central", "42"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res[:6] {
+		if r.Duplicate {
+			t.Fatalf("event %d taken for a duplicate: %+v", i, res)
+		}
+	}
+	if !res[6].Duplicate || res[6].Offset != res[0].Offset {
+		t.Fatalf("the same source and id twice: %+v", res[6])
+	}
+}
+
+// TestAppUserCannotAdministerTheLog: without credentials nobody connects;
+// the site applications' user publishes and reads but cannot delete or
+// purge a topic, delete a message or change a stream.
+func TestAppUserCannotAdministerTheLog(t *testing.T) {
+	b := MustOpenBroker(t, "")
+	ctx := context.Background()
+	if _, err := b.Append(ctx, app.TopicFlights, []*app.Event{flightEvent(t, "x1", "LH9-2026-11-25", time.Now(), "scheduled")}); err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := nats.Connect(b.ClientURL()); err == nil {
+		nc.Close()
+		t.Fatal("a client without credentials connected")
+	}
+	cr := b.AppCredentials()
+	nc, err := nats.Connect(b.ClientURL(), nats.UserInfo(cr.User, cr.Password))
+	if err != nil {
+		t.Fatalf("app user: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := js.Publish(actx, "flights.LH10-2026-11-25", flightEvent(t, "x2", "LH10-2026-11-25", time.Now(), "scheduled").Raw); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	s, err := js.Stream(actx, app.TopicFlights)
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	if m, err := s.GetMsg(actx, 1); err != nil || len(m.Data) == 0 {
+		t.Fatalf("read: %v", err)
+	}
+	c, err := s.OrderedConsumer(actx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	if batch, err := c.FetchNoWait(2); err != nil {
+		t.Fatalf("fetch: %v", err)
+	} else {
+		n := 0
+		for range batch.Messages() {
+			n++
+		}
+		if n != 2 {
+			t.Fatalf("read %d of 2 entries", n)
+		}
+	}
+	admin := map[string]func(context.Context) error{
+		"delete stream":  func(ctx context.Context) error { return js.DeleteStream(ctx, app.TopicAssist) },
+		"purge stream":   func(ctx context.Context) error { return s.Purge(ctx) },
+		"delete message": func(ctx context.Context) error { return s.DeleteMsg(ctx, 1) },
+		"update stream": func(ctx context.Context) error {
+			_, err := js.UpdateStream(ctx, jetstream.StreamConfig{Name: app.TopicFlights, Subjects: []string{"flights.>"}, MaxMsgs: 1})
+			return err
+		},
+		"publish a rebooking": func(ctx context.Context) error {
+			_, err := js.Publish(ctx, "rebookings.X", []byte("{}"))
+			return err
+		},
+	}
+	for name, f := range admin {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := f(cctx)
+		cancel()
+		if err == nil {
+			t.Errorf("%s: allowed", name)
+		}
+	}
+	ti, _ := b.Topic(ctx, app.TopicFlights)
+	if ti.Messages != 2 {
+		t.Fatalf("flights holds %d entries, want 2", ti.Messages)
+	}
+	if _, err := b.Topic(ctx, app.TopicAssist); err != nil {
+		t.Fatalf("assist: %v", err)
+	}
+}
+
+// TestFullLogAnswersNoSpace: when the log's storage is used up, an append
+// is refused at once with ENOSPACE (HTTP 507), not left to time out.
+func TestFullLogAnswersNoSpace(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.Dir = t.TempDir()
+	cfg.ClientAddr = ""
+	cfg.MaxStore = 1 << 20
+	b := broker.New(cfg)
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	ctx := context.Background()
+	acked := 0
+	var err error
+	for i := 0; i < 200 && err == nil; i++ {
+		e := flightEvent(t, fmt.Sprintf("full-%d", i), "LH400-2026-11-25", time.Now(), "delayed")
+		e.Raw = []byte(strings.Replace(string(e.Raw), `"status":"delayed"`, `"status":"delayed","x_pad":"`+strings.Repeat("a", 32<<10)+`"`, 1))
+		start := time.Now()
+		_, err = b.Append(ctx, app.TopicFlights, []*app.Event{e})
+		if err == nil {
+			acked++
+		} else if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("refusal took %s", d)
+		}
+	}
+	t.Logf("acknowledged %d events before the log was full", acked)
+	if app.ErrorCode(err) != app.ENOSPACE {
+		t.Fatalf("want %s, got %v", app.ENOSPACE, err)
 	}
 }

@@ -37,7 +37,7 @@ func TestBridgeSurvivesSIGKILL(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	httpAddr := freePort(t)
-	out, err := exec.Command(bin, "token", "add", "--role", "agent", "--data", dir, "crash").Output()
+	out, err := exec.Command(bin, "token", "add", "--role", "admin", "--data", dir, "crash").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,9 @@ func TestBridgeSurvivesSIGKILL(t *testing.T) {
 	if err := kc.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// The site posts n outcomes in batches, retrying across the kills.
+	// The site posts n outcomes in batches, retrying across the kills
+	// (as an admin: only the node itself, or an admin repairing the log,
+	// may append rebooking outcomes).
 	var lines []string
 	for i := 0; i < n; i++ {
 		loc := fmt.Sprintf("C%05d", i%500)
@@ -82,6 +84,7 @@ func TestBridgeSurvivesSIGKILL(t *testing.T) {
 			deadline := time.Now().Add(2 * time.Minute)
 			for {
 				req, _ := http.NewRequest("POST", "http://"+httpAddr+"/api/v1/topics/rebookings/events", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-ndjson")
 				req.Header.Set("Authorization", "Bearer "+token)
 				resp, err := client.Do(req)
 				if err == nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -157,7 +158,23 @@ func TestIngestAPI(t *testing.T) {
 
 func TestInvalidEventOverNATSGoesToDeadLetter(t *testing.T) {
 	m := MustRunMain(t)
-	nc, err := nats.Connect(m.Broker.ClientURL())
+	// Without credentials the port refuses; a site application reads its
+	// user from the data directory, which only the node's user may read.
+	if nc, err := nats.Connect(m.Broker.ClientURL()); err == nil {
+		nc.Close()
+		t.Fatal("a NATS client without credentials connected")
+	}
+	path := filepath.Join(m.Config.Data, "nats-credentials.json")
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file: %v %v", fi, err)
+	}
+	b, _ := os.ReadFile(path)
+	var cr struct{ User, Password string }
+	if err := json.Unmarshal(b, &cr); err != nil || cr.User == "" || len(cr.Password) < 32 {
+		t.Fatalf("credentials: %v", err)
+	}
+	nc, err := nats.Connect(m.Broker.ClientURL(), nats.UserInfo(cr.User, cr.Password))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,11 @@ type Config struct {
 	TLSCert  string `json:"tls_cert"` // console and API over HTTPS when both are set
 	TLSKey   string `json:"tls_key"`
 
+	// MaxFutureSkew is how far ahead of this node's clock an event's time
+	// may be; later ones are refused (a future time would win over every
+	// real update of its key).
+	MaxFutureSkew Duration `json:"max_future_skew"`
+
 	NATS struct {
 		Addr            string   `json:"addr"`
 		User            string   `json:"user"`
@@ -113,6 +118,7 @@ func DefaultConfig() Config {
 	c.TimeZone = "Europe/Berlin"
 	c.LogLevel = "info"
 	c.MaxBody = 16 << 20
+	c.MaxFutureSkew = Duration(5 * time.Minute)
 	bc := broker.DefaultConfig()
 	c.NATS.Addr = bc.ClientAddr
 	c.NATS.Sync = bc.Sync
@@ -131,6 +137,12 @@ func DefaultConfig() Config {
 	c.Demo.Speed = 60
 	c.Demo.Departures = 300
 	return c
+}
+
+// Validator returns the event validator of this node's ingest paths: the
+// contract's schemas and the max_future_skew on the wall clock.
+func (c *Config) Validator() *app.Validator {
+	return app.DefaultValidator().WithFutureSkew(time.Duration(c.MaxFutureSkew), time.Now, "max_future_skew")
 }
 
 // Validate reports the first invalid field by name.
@@ -166,6 +178,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBody < 1024 {
 		return app.Errorf(app.EINVALID, "max_body_bytes: must be at least 1024, got %d", c.MaxBody)
+	}
+	if c.MaxFutureSkew < Duration(time.Second) {
+		return app.Errorf(app.EINVALID, "max_future_skew: must be at least 1s, got %s", time.Duration(c.MaxFutureSkew))
 	}
 	if c.Ollama.URL != "" && !strings.HasPrefix(c.Ollama.URL, "http://") && !strings.HasPrefix(c.Ollama.URL, "https://") {
 		return app.Errorf(app.EINVALID, "ollama.url: must be an http:// or https:// URL, got %q", c.Ollama.URL)
@@ -226,6 +241,7 @@ func (c *Config) BridgeConfig() broker.BridgeConfig {
 func (c *Config) BrokerConfig() broker.Config {
 	bc := broker.DefaultConfig()
 	bc.Dir = filepath.Join(c.Data, "log")
+	bc.CredentialsFile = filepath.Join(c.Data, "nats-credentials.json")
 	bc.ClientAddr = c.NATS.Addr
 	bc.ClientUser, bc.ClientPassword, bc.ClientToken = c.NATS.User, c.NATS.Password, c.NATS.Token
 	bc.TLSCert, bc.TLSKey = c.NATS.TLSCert, c.NATS.TLSKey

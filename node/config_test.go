@@ -118,3 +118,11 @@ func TestConfigSupervisedOllama(t *testing.T) {
 		t.Fatalf("config file: %+v %v", cfg.Ollama, err)
 	}
 }
+
+func TestValidateNamesMaxFutureSkew(t *testing.T) {
+	c := DefaultConfig()
+	c.MaxFutureSkew = 0
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "max_future_skew") {
+		t.Fatalf("want an error naming max_future_skew, got %v", err)
+	}
+}

@@ -116,6 +116,7 @@ func (m *Main) openBridge(context.Context) error {
 	}
 	m.Bridge = broker.NewBridge(m.Config.BridgeConfig(), m.Broker)
 	m.Bridge.Logger = m.Logger
+	m.Bridge.Validator = m.Config.Validator()
 	// Open does not need the cluster: the node runs while it is away.
 	if err := m.Bridge.Open(); err != nil {
 		return fmt.Errorf("open bridge: %w", err)
@@ -162,6 +163,7 @@ func (m *Main) newHTTP(context.Context) error {
 		Addr: m.Config.HTTP, Log: m.Broker, State: m.Store, Logger: m.Logger,
 		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready, Now: m.Clock,
 		Auth: m.Store, Link: m.linkState, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, Models: m.ModelRows,
+		Validator: m.Config.Validator(),
 	}
 	m.Sched = &app.Scheduler{Slots: 1, Limits: app.DefaultClassLimits()}
 	m.Fresh = &app.FreshnessMeter{Log: m.Broker, Positions: m.Store, Bound: 30 * time.Second}
@@ -223,7 +225,7 @@ func (m *Main) openPipeline(context.Context) error {
 	m.HTTP.Proposals = m.Proposer
 	m.Proposer.Listener = m.HTTP
 	m.Materializer = &app.Materializer{
-		Log: m.Broker, Store: m.Store, Logger: m.Logger, Trusted: m.Broker.Trusted,
+		Log: m.Broker, Store: m.Store, Logger: m.Logger, Trusted: m.Broker.Trusted, Validator: m.Config.Validator(),
 		Listener: app.StateListeners{m.Proposer, m.HTTP},
 	}
 	if err := m.Proposer.Open(); err != nil {

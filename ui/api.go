@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apron-edge/apron/app"
@@ -28,6 +30,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, app.Errorf(app.ENOTFOUND, "topic %q does not exist or does not take events over HTTP", topic))
 		return
 	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/json" && mt != "application/x-ndjson") {
+		s.metrics.ingestRefused.WithLabelValues(topic, "media_type").Inc()
+		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Code: app.EINVALID,
+			Error: fmt.Sprintf("Content-Type %q is not accepted: send application/json (one event or an array) or application/x-ndjson (one event per line)", r.Header.Get("Content-Type"))})
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -45,6 +53,20 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		msg := fmt.Sprintf("%d of %d events refused; nothing was stored", len(lineErrs), len(lineErrs)+len(events))
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: msg, Code: app.EINVALID, Errors: lineErrs})
 		return
+	}
+	if p := principalOf(r); p == nil || !p.Can(app.RoleForNodeOnly) {
+		var forged []string
+		for _, e := range events {
+			if app.NodeOnly(e.Type) {
+				forged = append(forged, fmt.Sprintf("%q (%s)", e.ID, e.Type))
+			}
+		}
+		if len(forged) > 0 {
+			s.metrics.ingestRefused.WithLabelValues(topic, "node_only").Add(float64(len(forged)))
+			s.writeError(w, r, app.Errorf(app.EFORBIDDEN, "these events are of types only the node produces, which the %s role alone may send (to repair the log): %s; nothing was stored",
+				app.RoleForNodeOnly, strings.Join(forged, ", ")))
+			return
+		}
 	}
 	start := time.Now()
 	results, err := s.Log.Append(r.Context(), topic, events)

@@ -3,7 +3,6 @@ package ui
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -49,11 +48,7 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	send := func(event, data string) {
-		fmt.Fprintf(w, "event: %s\n", event)
-		for _, line := range strings.Split(data, "\n") {
-			fmt.Fprintf(w, "data: %s\n", line)
-		}
-		fmt.Fprint(w, "\n")
+		writeSSE(w, event, data)
 		fl.Flush()
 	}
 	ans, err := s.Asker.Ask(r.Context(), req, func(u app.AskUpdate) {

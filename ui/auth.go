@@ -2,12 +2,15 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apron-edge/apron/app"
 )
@@ -80,7 +83,9 @@ func (s *Server) require(role string, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// throttle limits failed logins per user name and per client address.
+// throttle limits failed logins per user name and per client address. It
+// holds at most throttleKeys keys: when full, expired entries go first,
+// then the oldest, so a flood of names cannot grow it without bound.
 type throttle struct {
 	mu       sync.Mutex
 	failures map[string][]time.Time
@@ -89,6 +94,10 @@ type throttle struct {
 const (
 	throttleWindow = 15 * time.Minute
 	throttleMax    = 5
+	throttleKeys   = 10000
+	// maxUserName bounds a login name before it is logged, looked up or
+	// remembered by the throttle.
+	maxUserName = 128
 )
 
 func (t *throttle) blocked(keys []string, now time.Time) bool {
@@ -114,6 +123,9 @@ func (t *throttle) fail(keys []string, now time.Time) {
 	if t.failures == nil {
 		t.failures = map[string][]time.Time{}
 	}
+	if len(t.failures)+len(keys) > throttleKeys {
+		t.evict(now)
+	}
 	for _, k := range keys {
 		kept := t.failures[k][:0]
 		for _, at := range t.failures[k] {
@@ -121,7 +133,37 @@ func (t *throttle) fail(keys []string, now time.Time) {
 				kept = append(kept, at)
 			}
 		}
-		t.failures[k] = append(kept, now)
+		kept = append(kept, now)
+		if len(kept) > throttleMax {
+			// blocked needs no more than the latest throttleMax.
+			kept = append(kept[:0], kept[len(kept)-throttleMax:]...)
+		}
+		t.failures[k] = kept
+	}
+}
+
+// evict drops expired keys and, if that is not enough, the quarter that
+// failed least recently, so that a flood costs O(log n) per failure.
+func (t *throttle) evict(now time.Time) {
+	type entry struct {
+		key  string
+		last time.Time
+	}
+	live := make([]entry, 0, len(t.failures))
+	for k, ats := range t.failures {
+		last := ats[len(ats)-1]
+		if now.Sub(last) >= throttleWindow {
+			delete(t.failures, k)
+			continue
+		}
+		live = append(live, entry{k, last})
+	}
+	if len(live) < throttleKeys*3/4 {
+		return
+	}
+	sort.Slice(live, func(i, j int) bool { return live[i].last.Before(live[j].last) })
+	for _, e := range live[:len(live)/4] {
+		delete(t.failures, e.key)
 	}
 }
 
@@ -141,12 +183,31 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// safeNext keeps redirects after login on this site.
+// safeNext keeps redirects after login on this site: a path that starts
+// with exactly one "/" and, once decoded, holds no backslash or control
+// character (browsers drop tabs and newlines, so "/\t/host" is "//host").
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" || len(next) > 2048 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return "/"
 	}
+	for _, s := range []string{next, decoded(next)} {
+		for _, r := range s {
+			if r < ' ' || r == 0x7f || r == '\\' {
+				return "/"
+			}
+		}
+		if strings.HasPrefix(s, "//") {
+			return "/"
+		}
+	}
 	return next
+}
+
+func decoded(s string) string {
+	if d, err := url.PathUnescape(s); err == nil {
+		return d
+	}
+	return "//" // undecodable: refused
 }
 
 func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
@@ -154,11 +215,16 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10) // a login form is small
 	if err := r.ParseForm(); err != nil {
 		s.render(w, r, http.StatusBadRequest, LoginPage(LoginView{Error: "The form could not be read."}))
 		return
 	}
 	name, password, next := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("password"), safeNext(r.PostFormValue("next"))
+	if len(name) > maxUserName || !utf8.ValidString(name) {
+		s.render(w, r, http.StatusBadRequest, LoginPage(LoginView{Next: next, Error: fmt.Sprintf("A user name has at most %d characters.", maxUserName)}))
+		return
+	}
 	keys := []string{"user:" + name, "ip:" + clientIP(r)}
 	now := s.wallNow()
 	if s.throttle.blocked(keys, now) {
@@ -166,7 +232,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, hash, err := s.Auth.UserByName(r.Context(), name)
-	if err != nil || u.Disabled || !app.CheckPassword(password, hash) {
+	if err != nil {
+		// An unknown name costs what a wrong password costs, so timing
+		// does not tell which names exist.
+		hash = dummyHash()
+	}
+	if ok := app.CheckPassword(password, hash); err != nil || u.Disabled || !ok {
 		s.throttle.fail(keys, now)
 		s.Logger.Warn("login failed", "name", name, "ip", clientIP(r))
 		s.render(w, r, http.StatusUnauthorized, LoginPage(LoginView{Name: name, Next: next, Error: "Wrong name or password."}))
@@ -185,6 +256,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true, Secure: s.TLS, SameSite: http.SameSiteStrictMode, MaxAge: int(s.SessionMax.Seconds())})
 	s.Logger.Info("login", "name", u.Name, "role", u.Role)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+var (
+	dummyOnce sync.Once
+	dummy     string
+)
+
+// dummyHash is a password hash of nothing anyone knows, made once.
+func dummyHash() string {
+	dummyOnce.Do(func() { dummy, _ = app.HashPassword(app.NewSecret("")) })
+	return dummy
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {

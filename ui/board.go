@@ -151,11 +151,7 @@ func (s *Server) handleBoardLive(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			fmt.Fprintf(w, "event: %s\n", u.Event)
-			for _, line := range bytes.Split([]byte(u.Data), []byte("\n")) {
-				fmt.Fprintf(w, "data: %s\n", line)
-			}
-			fmt.Fprint(w, "\n")
+			writeSSE(w, u.Event, u.Data)
 			fl.Flush()
 		case <-ping.C:
 			fmt.Fprint(w, ": ping\n\n")

@@ -258,6 +258,10 @@ func errorStatus(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case app.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case app.ENOSPACE:
+		return http.StatusInsufficientStorage
+	case app.EFORBIDDEN:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

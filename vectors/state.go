@@ -128,20 +128,23 @@ func applyBooking(ctx context.Context, tx *txc, ch *app.StateChange) error {
 
 }
 
-// applyPassenger stores a profile or an erasure, the newest of both
-// winning; an erasure also blanks the person on their bookings.
+// applyPassenger stores a profile or an erasure. An erasure always
+// applies, whatever the time of the profile it removes (a profile dated in
+// the future must not make a person unerasable); a profile applies only if
+// it is newer than both the stored profile and the latest erasure, so a
+// late upsert from before the erasure never brings the person back. An
+// erasure also blanks the person on their bookings.
 func applyPassenger(ctx context.Context, tx *txc, ch *app.StateChange) error {
 	v := ch.Version
-	// The newest of the profile and an erasure wins.
-	cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM passengers WHERE id = ?`, ch.Key)
-	if err != nil || (ok && !v.Newer(cur)) {
-		return err
-	}
 	er, erased, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM passenger_erasures WHERE id = ?`, ch.Key)
-	if err != nil || (erased && !v.Newer(er)) {
+	if err != nil {
 		return err
 	}
 	if ch.Type == app.TypePassengerErased {
+		if erased && !v.Newer(er) {
+			// Erase again, but remember the latest erasure.
+			v = er
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM passengers WHERE id = ?`, ch.Key); err != nil {
 			return fmt.Errorf("delete passenger: %w", err)
 		}
@@ -151,6 +154,13 @@ func applyPassenger(ctx context.Context, tx *txc, ch *app.StateChange) error {
 			return fmt.Errorf("record erasure of %s: %w", ch.Key, err)
 		}
 		return scrubBookingsOf(ctx, tx, ch.Key)
+	}
+	if erased && !v.Newer(er) {
+		return nil
+	}
+	cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM passengers WHERE id = ?`, ch.Key)
+	if err != nil || (ok && !v.Newer(cur)) {
+		return err
 	}
 	p := ch.Passenger
 	data, _ := json.Marshal(p)

@@ -166,3 +166,32 @@ func TestMigrationsAreRecordedOnce(t *testing.T) {
 		_ = s.Close(context.Background())
 	}
 }
+
+// TestErasureWinsOverAFutureDatedProfile: a profile dated far ahead must
+// not make the person unerasable; after the erasure, upserts dated before
+// it are ignored and a later one applies.
+func TestErasureWinsOverAFutureDatedProfile(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	p := &app.Passenger{ID: "P1", Name: "Ada Lovelace"}
+	apply := func(off uint64, typ string, at time.Time, p *app.Passenger) {
+		t.Helper()
+		ch := app.StateChange{Type: typ, Key: "P1", Version: app.Version{EventID: "x", EventTime: at, Offset: off}, Passenger: p}
+		if err := s.ApplyState(ctx, "state", "passengers", []app.StateChange{ch}, off, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(1, app.TypePassengerUpserted, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), p)
+	apply(2, app.TypePassengerErased, t0, &app.Passenger{ID: "P1"})
+	if _, err := s.Passenger(ctx, "P1"); app.ErrorCode(err) != app.ENOTFOUND {
+		t.Fatalf("erasure did not apply over a future-dated profile: %v", err)
+	}
+	apply(3, app.TypePassengerUpserted, t0.Add(-time.Hour), p)
+	if _, err := s.Passenger(ctx, "P1"); app.ErrorCode(err) != app.ENOTFOUND {
+		t.Fatal("an upsert from before the erasure brought the person back")
+	}
+	apply(4, app.TypePassengerUpserted, t0.Add(time.Hour), &app.Passenger{ID: "P1", Name: "Ada King"})
+	if got, err := s.Passenger(ctx, "P1"); err != nil || got.Name != "Ada King" {
+		t.Fatalf("an upsert after the erasure: %+v %v", got, err)
+	}
+}

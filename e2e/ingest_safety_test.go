@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/broker"
+	"github.com/apron-edge/apron/node"
+)
+
+// postAs posts body with a content type and returns the status and body.
+func postAs(tb testing.TB, url, contentType, body string) (int, string) {
+	tb.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	authorize(req)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func lastOffset(tb testing.TB, m *node.Main, topic string) uint64 {
+	tb.Helper()
+	ti, err := m.Broker.Topic(context.Background(), topic)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ti.LastOffset
+}
+
+// TestIngestRefusesBadInputWhole: through the real node, every kind of bad
+// input of issue 13 is refused with the reason and stores nothing.
+func TestIngestRefusesBadInputWhole(t *testing.T) {
+	m := MustRunMain(t, func(c *node.Config) { c.MaxBody = 32 << 20 })
+	base := m.HTTP.URL()
+	url := base + "/api/v1/topics/flights/events"
+	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	ev := func(id string) string { return flightJSON(id, "LH400-2026-11-25", "delayed", t0) }
+
+	t.Run("content type", func(t *testing.T) {
+		for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded"} {
+			before := lastOffset(t, m, "flights")
+			code, body := postAs(t, url, ct, ev("ct-1"))
+			if code != http.StatusUnsupportedMediaType || !strings.Contains(body, "application/x-ndjson") || !strings.Contains(body, "application/json") {
+				t.Fatalf("Content-Type %q: %d %s", ct, code, body)
+			}
+			if lastOffset(t, m, "flights") != before {
+				t.Fatal("stored despite the media type")
+			}
+		}
+		if code, body := postAs(t, url, "application/json; charset=utf-8", ev("ct-2")); code != 200 {
+			t.Fatalf("application/json: %d %s", code, body)
+		}
+	})
+	t.Run("one event over the log's limit refuses the request before anything is stored", func(t *testing.T) {
+		before := lastOffset(t, m, "flights")
+		big := strings.Replace(ev("big-4"), `"gate":"A1"`, `"gate":"A1","x_pad":"`+strings.Repeat("a", broker.MaxEventBytes)+`"`, 1)
+		code, body := postAs(t, url, "application/x-ndjson", ev("big-1")+"\n"+ev("big-2")+"\n"+ev("big-3")+"\n"+big)
+		if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "event 4 of 4") || !strings.Contains(body, fmt.Sprint(broker.MaxEventBytes)) {
+			t.Fatalf("%d %.300s", code, body)
+		}
+		if after := lastOffset(t, m, "flights"); after != before {
+			t.Fatalf("a refused request stored %d events", after-before)
+		}
+	})
+	t.Run("ids that NATS headers would fold", func(t *testing.T) {
+		for _, id := range []string{"ws-collide ", " ", "a\nb", " lead"} {
+			raw := strings.Replace(ev("PLACEHOLDER"), `"PLACEHOLDER"`, fmt.Sprintf("%q", id), 1)
+			code, body := postAs(t, url, "application/json", raw)
+			if code != 400 || !strings.Contains(body, `"field": "id"`) {
+				t.Fatalf("id %q: %d %s", id, code, body)
+			}
+		}
+	})
+	t.Run("duplicates by source and id", func(t *testing.T) {
+		a := ev("dup-42")
+		b := strings.Replace(a, `"source":"test"`, `"source":"crew"`, 1)
+		code, out := post(t, url, a+"\n"+b+"\n"+a)
+		if code != 200 || out["accepted"].(float64) != 2 || out["duplicates"].(float64) != 1 {
+			t.Fatalf("%d %v", code, out)
+		}
+	})
+	t.Run("future time", func(t *testing.T) {
+		raw := flightJSON("future-1", "LH400-2026-11-25", "delayed", time.Now().Add(time.Hour))
+		code, body := postAs(t, url, "application/json", raw)
+		if code != 400 || !strings.Contains(body, `"field": "time"`) || !strings.Contains(body, "max_future_skew") {
+			t.Fatalf("%d %s", code, body)
+		}
+		far := strings.Replace(ev("future-2"), fmt.Sprintf(`"time":%q`, t0.Format(time.RFC3339)), `"time":"9999-01-01T00:00:00Z"`, 1)
+		if code, body := postAs(t, url, "application/json", far); code != 400 || !strings.Contains(body, "max_future_skew") {
+			t.Fatalf("9999: %d %s", code, body)
+		}
+	})
+	t.Run("invalid UTF-8 and NUL", func(t *testing.T) {
+		for name, raw := range map[string]string{
+			"invalid UTF-8": strings.Replace(ev("utf-1"), `"gate":"A1"`, "\"gate\":\"A\xff1\"", 1),
+			"escaped NUL":   strings.Replace(ev("nul-1"), `"gate":"A1"`, `"gate":"A\u00001"`, 1),
+		} {
+			code, body := postAs(t, url, "application/json", raw)
+			if code != 400 || !strings.Contains(body, `"field": "data.gate"`) {
+				t.Fatalf("%s: %d %s", name, code, body)
+			}
+		}
+	})
+	t.Run("JSON array", func(t *testing.T) {
+		code, body := postAs(t, url, "application/json", "["+ev("arr-1")+","+ev("arr-2")+"]")
+		if code != 200 || !strings.Contains(body, `"accepted": 2`) {
+			t.Fatalf("%d %s", code, body)
+		}
+	})
+}
+
+// TestNodeOnlyEventsNeedTheAdminRole: an agent cannot forge an execution
+// or an answer; an admin may, to repair the log.
+func TestNodeOnlyEventsNeedTheAdminRole(t *testing.T) {
+	m := MustRunMain(t)
+	url := m.HTTP.URL() + "/api/v1/topics/rebookings/events"
+	e, _ := app.NewEvent("forged-1", "apron/test", app.TypeRebookingExecuted, "ABC123", time.Now().Add(-time.Minute), app.RebookingData{ProposalID: "p1", Locator: "ABC123"})
+	useToken(t, m, app.RoleAgent)
+	before := lastOffset(t, m, "rebookings")
+	code, body := postAs(t, url, "application/json", string(e.Raw))
+	if code != http.StatusForbidden || !strings.Contains(body, app.TypeRebookingExecuted) || !strings.Contains(body, "admin") {
+		t.Fatalf("agent: %d %s", code, body)
+	}
+	if lastOffset(t, m, "rebookings") != before {
+		t.Fatal("a forged event was stored")
+	}
+	a, _ := app.NewEvent("forged-2", "apron/test", app.TypeAssistAnswered, "desk-1", time.Now().Add(-time.Minute), map[string]any{"correlation_id": "desk-1", "answer": "x"})
+	if code, body := postAs(t, m.HTTP.URL()+"/api/v1/topics/assist/events", "application/json", string(a.Raw)); code != http.StatusForbidden {
+		t.Fatalf("agent assist.answered: %d %s", code, body)
+	}
+	useToken(t, m, app.RoleAdmin)
+	if code, body := postAs(t, url, "application/json", string(e.Raw)); code != 200 {
+		t.Fatalf("admin: %d %s", code, body)
+	}
+}
+
+// TestLoginNamesAreBoundedAndCostTheSame: a huge name is refused before it
+// is logged or remembered; an unknown name takes as long as a wrong
+// password.
+func TestLoginNamesAreBoundedAndCostTheSame(t *testing.T) {
+	m := MustRunMain(t)
+	base := m.HTTP.URL()
+	hash, _ := app.HashPassword("right-password")
+	if _, err := m.Store.CreateUser(context.Background(), "ada", app.RoleAgent, hash); err != nil {
+		t.Fatal(err)
+	}
+	c := browser(t)
+	if resp := login(t, c, base, strings.Repeat("n", 1<<20), "x"); resp.StatusCode != 400 && resp.StatusCode != 413 {
+		t.Fatalf("huge name: %d", resp.StatusCode)
+	}
+	// Two tries per name: four failures stay under the throttle's five.
+	fastest := func(name string) time.Duration {
+		var ds []time.Duration
+		for i := 0; i < 2; i++ {
+			start := time.Now()
+			req, _ := http.NewRequest("POST", base+"/login", strings.NewReader(url.Values{"name": {name}, "password": {"wrong"}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			ds = append(ds, time.Since(start))
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[0]
+	}
+	wrong, unknown := fastest("ada"), fastest("nobody-by-this-name")
+	t.Logf("wrong password %s, unknown name %s", wrong, unknown)
+	if unknown < wrong/3 {
+		t.Fatalf("an unknown name answers in %s, a wrong password in %s: timing tells names apart", unknown, wrong)
+	}
+}
