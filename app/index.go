@@ -13,8 +13,15 @@ const (
 	KindPolicy    = "policy"
 )
 
-// IndexConsumer is the consumer name of the embedding stage.
+// IndexConsumer is the consumer name of the indexing stage: documents
+// and their full text, which never wait for the embedding model.
 const IndexConsumer = "index"
+
+// EmbedConsumer names how far the vectors have followed: its position on
+// a topic is the index's position at the last moment every document had a
+// vector of the active model. It moves with the index while the model
+// answers and stays behind while the model is away.
+const EmbedConsumer = "embed"
 
 // Embedder turns texts into vectors with one embedding model.
 type Embedder interface {
