@@ -86,6 +86,11 @@ type DocBatch struct {
 	// Vectors holds the vector of every text hash of the batch's documents
 	// that the index does not have cached for Model.
 	Vectors map[string][]float32
+	// TextOnly: the embedding model did not answer; documents whose vector
+	// is neither in Vectors nor cached are written without one (Model may
+	// then be zero), searchable by their text at once, and get their
+	// vector from the catch-up (EmbedStage.SwapStep) when the model is back.
+	TextOnly bool
 }
 
 // IndexedEntity is an entity the index holds documents of.
@@ -139,6 +144,11 @@ type ModelIndex interface {
 	// ActivateModel makes m the active model if no document lacks its
 	// vector (ECONFLICT otherwise) and retires the one before.
 	ActivateModel(ctx context.Context, m EmbedModel) error
+	// MarkEmbedded moves EmbedConsumer's position on every topic to
+	// IndexConsumer's, in one transaction that finds no document without
+	// a vector of the active model; done is false (and nothing moves)
+	// when one lacks it.
+	MarkEmbedded(ctx context.Context) (done bool, err error)
 }
 
 // SearchQuery is a hybrid search. Filters apply inside both the vector and

@@ -263,3 +263,62 @@ func TestCheckAndRebuildWithAnInvalidEventInTheLog(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchFindsNewBookingsWhileTheModelIsAway points the node at an
+// embedding model that does not answer (a closed port), ingests a booking
+// and a flight, and finds both at once by record locator and by flight
+// number; the answer says the text index is current and the vectors are
+// behind.
+func TestSearchFindsNewBookingsWhileTheModelIsAway(t *testing.T) {
+	m := MustRunMain(t, func(c *node.Config) {
+		c.Ollama.URL, c.Ollama.ChatModel, c.Ollama.Timeout = "http://"+freePort(t), "", node.Duration(2*time.Second)
+	})
+	base := m.HTTP.URL()
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	b := app.Booking{Locator: "ZX9K2P", Status: "active", Passengers: []app.BookingPassenger{{ID: "P77", Name: "Ada Lovelace"}},
+		Segments: []app.Segment{{Flight: "LH400-2026-11-25", Cabin: "Y"}}}
+	e, _ := app.NewEvent("away-b1", "central", app.TypeBookingCreated, b.Locator, t0, b)
+	if code, body := post(t, base+"/api/v1/topics/bookings/events", string(e.Raw)); code != 200 {
+		t.Fatalf("booking: %d %v", code, body)
+	}
+	if code, body := post(t, base+"/api/v1/topics/flights/events", flightJSON("away-f1", "LH400-2026-11-25", "delayed", t0)); code != 200 {
+		t.Fatalf("flight: %d %v", code, body)
+	}
+	for _, c := range []struct{ q, key, topic string }{{"ZX9K2P", "ZX9K2P", app.TopicBookings}, {"LH400", "LH400-2026-11-25", app.TopicFlights}} {
+		var body map[string]any
+		took := checkFor(t, 10*time.Second, func() error {
+			var code int
+			code, body = get(t, base+"/api/v1/search?q="+c.q)
+			if code != 200 {
+				return fmt.Errorf("search %s: %d %v", c.q, code, body)
+			}
+			hits, _ := body["hits"].([]any)
+			for _, h := range hits {
+				if h.(map[string]any)["entity_key"] == c.key {
+					return nil
+				}
+			}
+			return fmt.Errorf("search %s: %d hits, none of %s", c.q, len(hits), c.key)
+		})
+		t.Logf("%s found %s after %s with the model away", c.q, c.key, took.Round(time.Millisecond))
+		if body["degraded"] != true {
+			t.Fatalf("search %s: not marked degraded: %v", c.q, body["degraded"])
+		}
+		var text, vectors map[string]any
+		for _, f := range body["index"].([]any) {
+			f := f.(map[string]any)
+			if f["topic"] != c.topic {
+				continue
+			}
+			switch f["consumer"] {
+			case app.IndexConsumer:
+				text = f
+			case app.EmbedConsumer:
+				vectors = f
+			}
+		}
+		if text == nil || text["messages_behind"].(float64) != 0 || vectors == nil || vectors["messages_behind"].(float64) < 1 {
+			t.Fatalf("search %s: freshness of the text %v and of the vectors %v", c.q, text, vectors)
+		}
+	}
+}
