@@ -9,68 +9,38 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
-	"github.com/apron-edge/apron/broker"
 	"github.com/apron-edge/apron/inference"
 	"github.com/apron-edge/apron/node"
-	"github.com/apron-edge/apron/vectors"
 )
 
 // The commands that work on a node's data directory: rebuild and check
 // (node stopped) and search (while it runs, too).
 
-func logHeads(ctx context.Context, b *broker.Broker) (map[string]uint64, error) {
-	heads := map[string]uint64{}
-	for _, t := range app.StateTopics {
-		ti, err := b.Topic(ctx, t)
-		if err != nil {
-			return nil, err
-		}
-		heads[t] = ti.LastOffset
-	}
-	return heads, nil
-}
-
 // runRebuild implements `apron rebuild`: it replays the log into a fresh
-// state store and puts it in place of the old one (node stopped).
+// state store, keeps the tables the log cannot recreate (users, tokens,
+// proposals, ...) and puts it in place of the old one (node stopped).
 func runRebuild(ctx context.Context, args []string) error {
 	cfg, _, err := node.LoadConfig("rebuild", args)
 	if err != nil {
 		return err
 	}
+	lock, err := node.LockData(cfg.Data, false)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	fmt.Fprintf(os.Stderr, "apron rebuild: data directory %s\n", cfg.AbsData())
 	logger := node.NewLogger(cfg.LogLevel)
 	b, err := node.OpenLogOnly(cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = b.Close(context.Background()) }()
-	tmp := cfg.StatePath() + ".rebuild"
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		_ = os.Remove(tmp + suffix)
-	}
-	st := vectors.NewStore(tmp)
-	st.Logger = logger
-	if err := st.Open(); err != nil {
-		return err
-	}
-	heads, err := logHeads(ctx, b)
+	sum, err := node.Rebuild(ctx, cfg, b, logger)
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	if err := app.Replay(ctx, b, st, heads, b.Trusted); err != nil {
-		_ = st.Close(context.Background())
-		return err
-	}
-	if err := st.Close(context.Background()); err != nil {
-		return err
-	}
-	for _, suffix := range []string{"-wal", "-shm"} {
-		_ = os.Remove(cfg.StatePath() + suffix)
-	}
-	if err := os.Rename(tmp, cfg.StatePath()); err != nil {
-		return err
-	}
-	fmt.Printf("rebuilt %s from the log up to %v in %s\n", filepath.Base(cfg.StatePath()), heads, time.Since(start).Round(time.Millisecond))
+	fmt.Println(sum)
 	return nil
 }
 
@@ -81,15 +51,20 @@ func runCheck(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	lock, err := node.LockData(cfg.Data, false)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	fmt.Fprintf(os.Stderr, "apron check: data directory %s\n", cfg.AbsData())
 	logger := node.NewLogger(cfg.LogLevel)
 	b, err := node.OpenLogOnly(cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = b.Close(context.Background()) }()
-	live := vectors.NewStore(cfg.StatePath())
-	live.Logger = logger
-	if err := live.Open(); err != nil {
+	live, err := node.OpenStoreOnly(cfg)
+	if err != nil {
 		return err
 	}
 	defer func() { _ = live.Close(context.Background()) }()

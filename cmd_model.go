@@ -93,17 +93,35 @@ func modelServer(ctx context.Context, cfg node.Config) (stop func(), err error) 
 	if !cfg.Ollama.Serve {
 		return func() {}, nil
 	}
-	srv := cfg.OllamaServer(node.NewLogger(cfg.LogLevel))
-	err = srv.Open(ctx)
+	// The models live in the data directory: the command holds it while
+	// its own server runs. A running node holds it already, and its
+	// server is the one to use. Models may be imported before the node's
+	// first start, into a directory made for it, but never into one a
+	// typo names.
+	if _, err := os.Stat(cfg.Data); err != nil {
+		return nil, node.RequireData(cfg.Data)
+	}
+	lock, err := node.LockData(cfg.Data, true)
 	if app.ErrorCode(err) == app.ECONFLICT {
 		return func() {}, nil
 	} else if err != nil {
 		return nil, err
 	}
+	srv := cfg.OllamaServer(node.NewLogger(cfg.LogLevel))
+	err = srv.Open(ctx)
+	if app.ErrorCode(err) == app.ECONFLICT {
+		_ = lock.Unlock()
+		return func() {}, nil
+	} else if err != nil {
+		_ = lock.Unlock()
+		return nil, err
+	}
 	fmt.Fprintf(os.Stderr, "apron model: nothing listened at %s; started ollama serve for this command (models in %s)\n", cfg.Ollama.URL, srv.ModelsDir)
+	fmt.Fprintf(os.Stderr, "apron model: data directory %s\n", cfg.AbsData())
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		_ = srv.Close(sctx)
+		_ = lock.Unlock()
 	}, nil
 }

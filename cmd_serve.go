@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/apron-edge/apron/app/sim"
@@ -20,6 +21,9 @@ func runServe(ctx context.Context, args []string, demo bool) error {
 	if err != nil {
 		return err
 	}
+	// The default is ./data; say which directory this is, before it is
+	// created on a first start.
+	fmt.Fprintf(os.Stderr, "apron %s: data directory %s\n", name, cfg.AbsData())
 	logger := node.NewLogger(cfg.LogLevel)
 	m := node.NewMain(cfg, logger)
 	m.Version = version

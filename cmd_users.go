@@ -32,6 +32,7 @@ func parseAddArgs(cmd string, args []string, usage string) (addArgs, error) {
 	if err != nil {
 		return addArgs{}, err
 	}
+	fmt.Fprintf(os.Stderr, "apron %s: data directory %s\n", cmd, cfg.AbsData())
 	return addArgs{role: role, name: name, cfg: cfg}, nil
 }
 
@@ -90,7 +91,7 @@ func runUser(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := node.OpenStoreOnly(a.cfg)
+	st, err := node.OpenStoreToProvision(a.cfg)
 	if err != nil {
 		return err
 	}
@@ -109,7 +110,7 @@ func runToken(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := node.OpenStoreOnly(a.cfg)
+	st, err := node.OpenStoreToProvision(a.cfg)
 	if err != nil {
 		return err
 	}

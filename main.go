@@ -29,7 +29,7 @@ const usage = `apron: the airport edge node
 Usage:
   apron serve   [flags]   run the node
   apron demo    [flags]   run the node with a simulated airport day
-  apron rebuild [flags]   rebuild the state store from the log (node stopped)
+  apron rebuild [flags]   rebuild the state from the log, keeping users, tokens, proposals (node stopped)
   apron check   [flags]   prove the state store equals a rebuild (node stopped)
   apron search  WORDS...  hybrid search over the index
   apron model status      the configured models, present or not

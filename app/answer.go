@@ -226,6 +226,10 @@ func (a *Asker) policy(ctx context.Context, req AskRequest, out *AskAnswer, emit
 			if err := a.stamp(ctx, out, IndexConsumer, topics, emit); err != nil {
 				return err
 			}
+			// The passages' ranking used the vectors, which may trail the text.
+			if err := a.stamp(ctx, out, EmbedConsumer, topics, emit); err != nil {
+				return err
+			}
 		} else {
 			out.Findings = append(out.Findings, "search unavailable, passages ranked by their words alone: "+ErrorMessage(err))
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,8 +14,11 @@ import (
 // loop per topic reads from the index's own position, decodes entries the
 // way the materialiser does, derives the documents of each entity version,
 // embeds the texts the cache does not hold, and writes documents, vectors
-// and the position in one transaction. When the embedder is down the loop
-// backs off and keeps its position; it catches up when the embedder is back.
+// and the position in one transaction. The full text never waits for the
+// model: when the embedder does not answer, the batch is written without
+// the vectors it lacks (DocBatch.TextOnly), so exact and keyword matches
+// stay current, and a catch-up loop fills the vectors when the embedder is
+// back. EmbedConsumer's position says how far the vectors are.
 type EmbedStage struct {
 	Log       Log
 	Index     DocIndex
@@ -41,9 +45,14 @@ type EmbedStage struct {
 	// them again.
 	mu      sync.Mutex
 	pending map[string][]float32
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// kick wakes the catch-up loop after a batch went in without vectors.
+	kick chan struct{}
+	// textOnly is set while batches go in without vectors, so that the
+	// change is logged once each way.
+	textOnly atomic.Bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // EmbedStats describes one committed batch.
@@ -83,6 +92,7 @@ func (s *EmbedStage) Open() error {
 	}
 	// Decoding is the materialiser's: same validation, same state changes.
 	s.decoder = &Materializer{Validator: s.Validator, Trusted: s.Trusted}
+	s.kick = make(chan struct{}, 1)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, t := range s.Topics {
 		s.wg.Add(1)
@@ -104,15 +114,10 @@ func (s *EmbedStage) Close(ctx context.Context) error {
 
 func (s *EmbedStage) run(topic string) {
 	defer s.wg.Done()
-	var model EmbedModel
 	f := &follower{
 		stage: "embedding stage", topic: topic, log: s.Log, logger: s.Logger, batch: s.BatchSize,
 		minBackoff: s.MinBackoff, maxBackoff: s.MaxBackoff,
 		start: func(ctx context.Context) (uint64, error) {
-			var err error
-			if model, err = s.Embedder.Model(ctx); err != nil {
-				return 0, fmt.Errorf("embedding model: %w", err)
-			}
 			pos, err := s.Index.Position(ctx, IndexConsumer, topic)
 			if err != nil {
 				return 0, fmt.Errorf("position: %w", err)
@@ -122,16 +127,44 @@ func (s *EmbedStage) run(topic string) {
 		// Cancelling mid-batch (shutdown) is safe: the batch commits in one
 		// transaction at its end or not at all, and embeddings take long.
 		handle: func(ctx context.Context, entries []LogEntry) error {
+			// A model that does not answer leaves the model zero: the
+			// batch goes in as text.
+			model, err := s.Embedder.Model(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				s.noteTextOnly(err)
+				model = EmbedModel{}
+			}
 			return s.ApplyEntries(ctx, topic, model, entries)
 		},
 	}
 	f.run(s.ctx)
 }
 
+// noteTextOnly logs, once until vectors flow again, that batches go in
+// without them.
+func (s *EmbedStage) noteTextOnly(reason error) {
+	if !s.textOnly.Swap(true) {
+		s.Logger.Warn("embedding model unavailable: indexing text only, vectors follow when it is back", "reason", ErrorMessage(reason))
+	}
+}
+
+// wake tells the catch-up loop that vectors are missing.
+func (s *EmbedStage) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
 // ApplyEntries indexes one batch of entries of topic with model and moves
 // the index position to the last of them. Entries that do not decode are
-// skipped (the materialiser dead-letters them). Returns the embedder's
-// error (EUNAVAILABLE, ENOTFOUND) without moving the position.
+// skipped (the materialiser dead-letters them). With a zero model, or
+// when the embedder fails, the documents go in with the vectors at hand
+// and the catch-up fills the rest; only a cancelled ctx returns the
+// embedder's error without moving the position.
 func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model EmbedModel, entries []LogEntry) error {
 	dec := s.decoder
 	if dec == nil {
@@ -149,6 +182,7 @@ func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model Embed
 	last := entries[len(entries)-1]
 	vectors := map[string][]float32{}
 	var stats EmbedStats
+	textOnly := model.Digest == ""
 	// A conflict means another topic's loop committed something this
 	// batch's derivation did not see (an erasure, say): derive again,
 	// keeping the vectors already computed.
@@ -171,29 +205,36 @@ func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model Embed
 				}
 			}
 		}
-		cached, err := s.Index.CachedVectors(ctx, model.Digest, hashes)
-		if err != nil {
-			return err
-		}
-		stats.Cached = len(cached)
-		var todo []string
-		for _, h := range hashes {
-			if _, ok := cached[h]; !ok {
-				todo = append(todo, h)
-			}
-		}
-		if len(todo) > 0 {
-			start := time.Now()
-			vs, n, err := s.embed(ctx, model, todo, texts)
+		if !textOnly {
+			cached, err := s.Index.CachedVectors(ctx, model.Digest, hashes)
 			if err != nil {
-				return fmt.Errorf("embed %d texts of %s: %w", len(todo), topic, err)
+				return err
 			}
-			stats.Embedded, stats.EmbedDur = n, time.Since(start)
-			for h, v := range vs {
-				vectors[h] = v
+			stats.Cached = len(cached)
+			var todo []string
+			for _, h := range hashes {
+				if _, ok := cached[h]; !ok {
+					todo = append(todo, h)
+				}
+			}
+			if len(todo) > 0 {
+				start := time.Now()
+				vs, n, err := s.embed(ctx, model, todo, texts)
+				if err != nil && ctx.Err() != nil {
+					return fmt.Errorf("embed %d texts of %s: %w", len(todo), topic, err)
+				} else if err != nil {
+					// The text goes in now, with the vectors computed so
+					// far (kept in pending); the catch-up embeds the rest.
+					s.noteTextOnly(err)
+					textOnly = true
+				}
+				stats.Embedded, stats.EmbedDur = n, time.Since(start)
+				for h, v := range vs {
+					vectors[h] = v
+				}
 			}
 		}
-		batch := DocBatch{Model: model, Entities: ents, Vectors: vectors}
+		batch := DocBatch{Model: model, Entities: ents, Vectors: vectors, TextOnly: textOnly}
 		err = s.Index.ApplyDocs(ctx, IndexConsumer, topic, batch, last.Offset, last.Stored)
 		if err == nil {
 			s.forget(model, texts)
@@ -206,6 +247,11 @@ func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model Embed
 			return fmt.Errorf("index %s up to %d: %w", topic, last.Offset, err)
 		}
 		break
+	}
+	if textOnly && stats.Docs > 0 {
+		s.wake()
+	} else if !textOnly && s.textOnly.Swap(false) {
+		s.Logger.Info("embedding model answers again: indexing with vectors")
 	}
 	if s.OnApplied != nil {
 		s.OnApplied(topic, last.Offset, stats)
@@ -316,44 +362,49 @@ func CollapseChanges(changes []StateChange) []StateChange {
 	return out
 }
 
-// runSwap brings the index over to the stage's embedding model when the
-// index serves another one: documents without a vector of the new model
-// are embedded into its (shadow) table while the old model keeps serving,
-// then the new model becomes active in one transaction. Live changes go
-// to the new table directly, so the backfill converges.
+// runSwap keeps the vectors complete: it fills the vectors that batches
+// written while the model was away left out, and brings the index over
+// to the stage's embedding model when the index serves another one
+// (documents without a vector of the new model are embedded into its
+// shadow table while the old model keeps serving, then the new model
+// becomes active in one transaction; live changes go to the new table
+// directly, so the backfill converges). Once complete it waits for a
+// text-only batch, or a while, and looks again.
 func (s *EmbedStage) runSwap() {
 	defer s.wg.Done()
-	r := newRetrier(s.Logger, "model swap", s.MinBackoff, s.MaxBackoff)
+	r := newRetrier(s.Logger, "vector catch-up", s.MinBackoff, s.MaxBackoff)
 	for s.ctx.Err() == nil {
 		done, err := s.SwapStep(context.WithoutCancel(s.ctx))
-		if done {
-			return
-		}
 		if err != nil {
 			r.failed(s.ctx, err)
 			continue
 		}
 		r.ok()
+		if !done {
+			continue
+		}
+		select {
+		case <-s.ctx.Done():
+		case <-s.kick:
+		case <-time.After(30 * time.Second):
+		}
 	}
 }
 
-// SwapStep does one round of a change of embedding model: it embeds up
-// to BatchSize documents that lack a vector of the embedder's model, or,
-// when none lacks one, makes that model active. done is true once the
-// embedder's model is the active one (or the index has none yet).
+// SwapStep does one round of the catch-up: it embeds up to BatchSize
+// documents that lack a vector of the embedder's model, or, when none
+// lacks one, makes that model active and moves EmbedConsumer up to the
+// index's position. done is true once the embedder's model is the active
+// one and every document has its vector.
 func (s *EmbedStage) SwapStep(ctx context.Context) (done bool, err error) {
 	model, err := s.Embedder.Model(ctx)
 	if err != nil {
 		return false, err
 	}
 	active, err := s.Index.ActiveModel(ctx)
-	if ErrorCode(err) == ENOTFOUND {
-		return true, nil // nothing embedded yet: the first batch makes the model active
-	} else if err != nil {
+	noActive := ErrorCode(err) == ENOTFOUND
+	if err != nil && !noActive {
 		return false, err
-	}
-	if active.Digest == model.Digest {
-		return true, nil
 	}
 	batch := s.BatchSize
 	if batch <= 0 {
@@ -361,22 +412,27 @@ func (s *EmbedStage) SwapStep(ctx context.Context) (done bool, err error) {
 	}
 	docs, err := s.Index.MissingVectors(ctx, model.Digest, batch)
 	if ErrorCode(err) == ENOTFOUND {
-		// Create the shadow table; the next round fills it.
-		s.Logger.Info("embedding model changed: filling a shadow table", "from", active.Name, "to", model.Name, "digest", model.Digest)
+		// Create the model's table (a shadow when another model serves);
+		// the next round fills it.
+		if !noActive {
+			s.Logger.Info("embedding model changed: filling a shadow table", "from", active.Name, "to", model.Name, "digest", model.Digest)
+		}
 		_, err = s.Index.PutVectors(ctx, model, nil, nil)
 		return false, err
 	} else if err != nil {
 		return false, err
 	}
 	if len(docs) == 0 {
-		err := s.Index.ActivateModel(ctx, model)
-		if ErrorCode(err) == ECONFLICT {
-			return false, nil // documents arrived meanwhile
-		} else if err != nil {
-			return false, err
+		if !noActive && active.Digest != model.Digest {
+			err := s.Index.ActivateModel(ctx, model)
+			if ErrorCode(err) == ECONFLICT {
+				return false, nil // documents arrived meanwhile
+			} else if err != nil {
+				return false, err
+			}
+			s.Logger.Info("embedding model swapped", "from", active.Name, "to", model.Name)
 		}
-		s.Logger.Info("embedding model swapped", "from", active.Name, "to", model.Name)
-		return true, nil
+		return s.Index.MarkEmbedded(ctx)
 	}
 	ids := make([]string, len(docs))
 	texts := map[string]string{}
@@ -449,7 +505,7 @@ func (s *EmbedStage) embed(ctx context.Context, model EmbedModel, hashes []strin
 		}
 		vs, err := s.Embedder.Embed(ctx, inputs)
 		if err != nil {
-			return nil, n, err
+			return out, n, err // the chunks before stay usable
 		}
 		if len(vs) != len(part) {
 			return nil, n, Errorf(EINTERNAL, "embedder returned %d vectors for %d texts", len(vs), len(part))

@@ -14,8 +14,15 @@ const (
 	KindPolicy    = "policy"
 )
 
-// IndexConsumer is the consumer name of the embedding stage.
+// IndexConsumer is the consumer name of the indexing stage: documents
+// and their full text, which never wait for the embedding model.
 const IndexConsumer = "index"
+
+// EmbedConsumer names how far the vectors have followed: its position on
+// a topic is the index's position at the last moment every document had a
+// vector of the active model. It moves with the index while the model
+// answers and stays behind while the model is away.
+const EmbedConsumer = "embed"
 
 // Embedder turns texts into vectors with one embedding model.
 type Embedder interface {
@@ -80,6 +87,11 @@ type DocBatch struct {
 	// Vectors holds the vector of every text hash of the batch's documents
 	// that the index does not have cached for Model.
 	Vectors map[string][]float32
+	// TextOnly: the embedding model did not answer; documents whose vector
+	// is neither in Vectors nor cached are written without one (Model may
+	// then be zero), searchable by their text at once, and get their
+	// vector from the catch-up (EmbedStage.SwapStep) when the model is back.
+	TextOnly bool
 }
 
 // IndexedEntity is an entity the index holds documents of.
@@ -133,6 +145,11 @@ type ModelIndex interface {
 	// ActivateModel makes m the active model if no document lacks its
 	// vector (ECONFLICT otherwise) and retires the one before.
 	ActivateModel(ctx context.Context, m EmbedModel) error
+	// MarkEmbedded moves EmbedConsumer's position on every topic to
+	// IndexConsumer's, in one transaction that finds no document without
+	// a vector of the active model; done is false (and nothing moves)
+	// when one lacks it.
+	MarkEmbedded(ctx context.Context) (done bool, err error)
 }
 
 // SearchQuery is a hybrid search. Filters apply inside both the vector and

@@ -147,7 +147,7 @@ func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries [
 		if _, err := m.Log.Append(ctx, TopicDeadLetter, dead); err != nil {
 			return fmt.Errorf("dead-letter: %w", err)
 		}
-		m.Logger.Warn("events refused", "topic", topic, "count", len(dead))
+		m.logger().Warn("events refused", "topic", topic, "count", len(dead))
 	}
 	last := entries[len(entries)-1]
 	if err := m.Store.ApplyState(ctx, StateConsumer, topic, changes, last.Offset, last.Stored); err != nil {
@@ -158,6 +158,15 @@ func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries [
 		m.Listener.StateApplied(topic, last.Offset, changes)
 	}
 	return nil
+}
+
+// logger is the materialiser's logger, also when ApplyEntries is used
+// without Open (a rebuild or a check).
+func (m *Materializer) logger() *slog.Logger {
+	if m.Logger == nil {
+		return slog.Default()
+	}
+	return m.Logger
 }
 
 // KeyPurger is implemented by logs that can remove a key's older entries.
@@ -178,7 +187,7 @@ func (m *Materializer) forgetErased(ctx context.Context, topic string, changes [
 			continue
 		}
 		if err := p.PurgeKeyBefore(ctx, topic, ch.Key, ch.Version.Offset); err != nil {
-			m.Logger.Warn("purge erased passenger from the log", "key", ch.Key, "err", err)
+			m.logger().Warn("purge erased passenger from the log", "key", ch.Key, "err", err)
 		}
 	}
 }

@@ -131,11 +131,12 @@ func metricsText(base string) (string, error) {
 
 // TestFreshnessWhileTheEmbeddingModelIsDown stops the embedding model
 // (a proxy in front of Ollama refuses connections), ingests a stream of
-// flight and document changes, and checks that the index's freshness in
-// the topics API, the metrics and the stamp on answers counts exactly the
-// entries ingested since, with an age that grows with the wall clock,
-// while the state stays current; with the model back, the index catches
-// up and everything reads fresh again.
+// flight and document changes, and checks that the vectors' freshness
+// (the embed consumer) in the topics API, the metrics and the stamp on
+// answers counts exactly the entries ingested since, with an age that
+// grows with the wall clock, while the state and the full text (the index
+// consumer) stay current; with the model back, the vectors catch up and
+// everything reads fresh again.
 func TestFreshnessWhileTheEmbeddingModelIsDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Ollama")
@@ -177,6 +178,13 @@ func TestFreshnessWhileTheEmbeddingModelIsDown(t *testing.T) {
 			if f.Offset == 0 || f.Behind != 0 || f.AgeSeconds != 0 || !f.Known || f.Lagging {
 				return fmt.Errorf("index not caught up: %+v", f)
 			}
+			v, err := consumerFreshness(base, app.EmbedConsumer, topic)
+			if err != nil {
+				return err
+			}
+			if v.Offset != f.Offset || v.Behind != 0 {
+				return fmt.Errorf("vectors not caught up: %+v", v)
+			}
 			offsets[topic] = f.Offset
 		}
 		return nil
@@ -206,18 +214,26 @@ func TestFreshnessWhileTheEmbeddingModelIsDown(t *testing.T) {
 				if st.Behind != 0 || st.AgeSeconds != 0 || st.Lagging {
 					return fmt.Errorf("state behind: %+v", st)
 				}
+				// The full text never waits for the model.
+				ix, err := consumerFreshness(base, app.IndexConsumer, topic)
+				if err != nil {
+					return err
+				}
+				if ix.Behind != 0 || ix.Lagging {
+					return fmt.Errorf("text index behind: %+v", ix)
+				}
 			}
 			return nil
 		})
 		for _, topic := range topics {
 			before := time.Now()
-			f, err := consumerFreshness(base, app.IndexConsumer, topic)
+			f, err := consumerFreshness(base, app.EmbedConsumer, topic)
 			after := time.Now()
 			if err != nil {
 				t.Fatal(err)
 			}
 			if f.Offset != offsets[topic] || f.Behind != uint64(n) || !f.Known {
-				t.Fatalf("index on %s after %d changes with the model down: %+v (position was %d)", topic, n, f, offsets[topic])
+				t.Fatalf("vectors on %s after %d changes with the model down: %+v (position was %d)", topic, n, f, offsets[topic])
 			}
 			// The age is the wall-clock time since the first unapplied entry
 			// was stored, which happened after firstPost.
@@ -256,8 +272,8 @@ func TestFreshnessWhileTheEmbeddingModelIsDown(t *testing.T) {
 			// a warning.
 			askedEarly = true
 			_, ans := askStream(t, m, question)
-			want := fmt.Sprintf("index documents@%d", offsets[app.TopicDocuments])
-			if !strings.Contains(ans.Freshness, want) || !strings.Contains(ans.Freshness, fmt.Sprintf("index is %d entries (", n)) || ans.Lagging {
+			want := fmt.Sprintf("embed documents@%d", offsets[app.TopicDocuments])
+			if !strings.Contains(ans.Freshness, want) || !strings.Contains(ans.Freshness, fmt.Sprintf("embed is %d entries (", n)) || ans.Lagging {
 				t.Fatalf("early stamp %q lagging %v, want %q and %d entries behind", ans.Freshness, ans.Lagging, want, n)
 			}
 			t.Logf("early stamp: %s", ans.Freshness)
@@ -272,37 +288,39 @@ func TestFreshnessWhileTheEmbeddingModelIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		fmt.Sprintf(`apron_consumer_lag_messages{consumer="index",topic="documents"} %d`, n),
-		fmt.Sprintf(`apron_consumer_lag_messages{consumer="index",topic="flights"} %d`, n),
+		fmt.Sprintf(`apron_consumer_lag_messages{consumer="embed",topic="documents"} %d`, n),
+		fmt.Sprintf(`apron_consumer_lag_messages{consumer="embed",topic="flights"} %d`, n),
+		`apron_consumer_lag_messages{consumer="index",topic="documents"} 0`,
 		`apron_consumer_lag_messages{consumer="state",topic="documents"} 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	if !strings.Contains(metrics, `apron_consumer_lag_seconds{consumer="index",topic="documents"} `) ||
-		strings.Contains(metrics, `apron_consumer_lag_seconds{consumer="index",topic="documents"} 0`+"\n") {
-		t.Errorf("metrics lack a nonzero index age on documents")
+	if !strings.Contains(metrics, `apron_consumer_lag_seconds{consumer="embed",topic="documents"} `) ||
+		strings.Contains(metrics, `apron_consumer_lag_seconds{consumer="embed",topic="documents"} 0`+"\n") {
+		t.Errorf("metrics lack a nonzero vector age on documents")
 	}
 	_, ans := askStream(t, m, question)
 	t.Logf("stamp with the model down: %s", ans.Freshness)
 	if ans.Kind != app.AnswerPolicy || !ans.Lagging ||
-		!strings.Contains(ans.Freshness, fmt.Sprintf("index documents@%d", offsets[app.TopicDocuments])) ||
-		!strings.Contains(ans.Freshness, fmt.Sprintf("index is %d entries (", n)) ||
+		!strings.Contains(ans.Freshness, fmt.Sprintf("index documents@%d", offsets[app.TopicDocuments]+uint64(n))) ||
+		!strings.Contains(ans.Freshness, fmt.Sprintf("embed documents@%d", offsets[app.TopicDocuments])) ||
+		!strings.Contains(ans.Freshness, fmt.Sprintf("embed is %d entries (", n)) ||
 		!strings.Contains(ans.Freshness, "recent changes may be missing") {
 		t.Fatalf("answer with the model down: kind %s lagging %v stamp %q", ans.Kind, ans.Lagging, ans.Freshness)
 	}
 	for _, d := range ans.FreshnessDetail {
-		if d.Consumer == app.IndexConsumer && (d.Behind != uint64(n) || d.AgeSeconds < f.AgeSeconds) {
+		if d.Consumer == app.EmbedConsumer && (d.Behind != uint64(n) || d.AgeSeconds < f.AgeSeconds) {
 			t.Fatalf("answer's index freshness %+v, the topics API said %+v", d, f)
 		}
 	}
 
-	// The model is back: the index catches up and reads fresh.
+	// The model is back: the vectors catch up and read fresh.
 	proxy.set(true)
 	took := checkFor(t, 2*time.Minute, func() error {
 		for _, topic := range topics {
-			f, err := consumerFreshness(base, app.IndexConsumer, topic)
+			f, err := consumerFreshness(base, app.EmbedConsumer, topic)
 			if err != nil {
 				return err
 			}
@@ -323,8 +341,8 @@ func TestFreshnessWhileTheEmbeddingModelIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		`apron_consumer_lag_messages{consumer="index",topic="documents"} 0`,
-		`apron_consumer_lag_seconds{consumer="index",topic="documents"} 0`,
+		`apron_consumer_lag_messages{consumer="embed",topic="documents"} 0`,
+		`apron_consumer_lag_seconds{consumer="embed",topic="documents"} 0`,
 	} {
 		if !strings.Contains(metrics, want+"\n") {
 			t.Errorf("metrics lack %q once caught up", want)

@@ -169,7 +169,8 @@ func (p *pipeline) behind(ctx context.Context) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		pos, err := p.store.Position(ctx, app.IndexConsumer, t)
+		// The vectors' position: the text's never waits for the model.
+		pos, err := p.store.Position(ctx, app.EmbedConsumer, t)
 		if err != nil {
 			return 0, err
 		}

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/broker"
@@ -16,20 +20,33 @@ import (
 // equals a rebuild from the log.
 
 // OpenLogOnly opens the log of a stopped node without its client port.
+// The caller holds the data directory's lock (LockData). Returns
+// ENOTFOUND when the data directory holds no apron data.
 func OpenLogOnly(cfg Config, logger *slog.Logger) (*broker.Broker, error) {
+	if err := RequireData(cfg.Data); err != nil {
+		return nil, err
+	}
 	bc := cfg.BrokerConfig()
 	bc.ClientAddr = ""
 	b := broker.New(bc)
 	b.Logger = logger
 	if err := b.Open(); err != nil {
-		return nil, fmt.Errorf("open log (is the node still running?): %w", err)
+		return nil, fmt.Errorf("open log: %w", err)
 	}
 	return b, nil
 }
 
 // OpenStoreOnly opens the state store of the data directory; it works while
-// the node runs (SQLite serialises the writers).
+// the node runs (SQLite serialises the writers), so it takes no lock.
+// Returns ENOTFOUND when the data directory does not exist or holds no
+// state store: it never creates one.
 func OpenStoreOnly(cfg Config) (*vectors.Store, error) {
+	if _, err := os.Stat(cfg.StatePath()); err != nil {
+		if err := RequireData(cfg.Data); err != nil {
+			return nil, err
+		}
+		return nil, app.Errorf(app.ENOTFOUND, "data directory %s has no state store yet (start the node once)", cfg.AbsData())
+	}
 	st := vectors.NewStore(cfg.StatePath())
 	st.Logger = NewLogger("warn")
 	if err := st.Open(); err != nil {
@@ -81,4 +98,133 @@ func CheckStore(ctx context.Context, log app.Log, live *vectors.Store, tmpPath s
 		}
 	}
 	return diff, nil
+}
+
+// RebuildSummary is what a rebuild did.
+type RebuildSummary struct {
+	Heads map[string]uint64 // the log position rebuilt up to, per state topic
+	Rows  map[string]int    // rows of each derived state table
+	Kept  map[string]int    // rows of each kept table copied from the old store
+	Took  time.Duration
+}
+
+// String says what the rebuild did in a few lines.
+func (s RebuildSummary) String() string {
+	var b strings.Builder
+	var heads []string
+	for _, t := range app.StateTopics {
+		heads = append(heads, fmt.Sprintf("%s@%d", t, s.Heads[t]))
+	}
+	fmt.Fprintf(&b, "rebuilt the state from the log up to %s in %s\n", strings.Join(heads, ", "), s.Took.Round(time.Millisecond))
+	var tables []string
+	for t := range s.Rows {
+		tables = append(tables, t)
+	}
+	sort.Strings(tables)
+	fmt.Fprintf(&b, "  state: %s\n", vectors.DescribeCounts(s.Rows, tables))
+	if s.Kept == nil {
+		b.WriteString("  kept: nothing (there was no state store)\n")
+	} else {
+		fmt.Fprintf(&b, "  kept: %s\n", vectors.DescribeCounts(s.Kept, append(append([]string{}, vectors.KeptTables...), "consumer_offsets")))
+	}
+	b.WriteString("  the search index is rebuilt from the log when the node starts")
+	return b.String()
+}
+
+// Rebuild replays the log into a fresh state store, copies into it the
+// tables no replay can recreate (vectors.KeptTables) from the current
+// store, and puts it in place of the current one. The caller holds the
+// data directory's lock. On failure the current store is untouched and
+// no temporary file is left behind.
+func Rebuild(ctx context.Context, cfg Config, b *broker.Broker, logger *slog.Logger) (RebuildSummary, error) {
+	start := time.Now()
+	sum := RebuildSummary{Heads: map[string]uint64{}}
+	for _, t := range app.StateTopics {
+		ti, err := b.Topic(ctx, t)
+		if err != nil {
+			return sum, err
+		}
+		sum.Heads[t] = ti.LastOffset
+	}
+	live := cfg.StatePath()
+	_, err := os.Stat(live)
+	haveLive := err == nil
+	if haveLive {
+		// Migrate the old store first, so both have the same tables.
+		old := vectors.NewStore(live)
+		old.Logger = logger
+		if err := old.Open(); err != nil {
+			return sum, fmt.Errorf("open the current state store: %w", err)
+		}
+		if err := old.Close(ctx); err != nil {
+			return sum, err
+		}
+	}
+	tmp := live + ".rebuild"
+	removeDB := func(path string) {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			_ = os.Remove(path + suffix)
+		}
+	}
+	removeDB(tmp)
+	done := false
+	defer func() {
+		if !done {
+			removeDB(tmp)
+		}
+	}()
+	st := vectors.NewStore(tmp)
+	st.Logger = logger
+	if err := st.Open(); err != nil {
+		return sum, err
+	}
+	err = app.Replay(ctx, b, st, sum.Heads, b.Trusted)
+	if err == nil && haveLive {
+		sum.Kept, err = st.CopyKept(ctx, live)
+	}
+	if err == nil {
+		var sums map[string]string
+		if sums, err = st.Checksum(ctx); err == nil {
+			sum.Rows = map[string]int{}
+			for t, v := range sums {
+				n, _ := strconv.Atoi(strings.SplitN(v, ":", 2)[0])
+				sum.Rows[t] = n
+			}
+		}
+	}
+	if cerr := st.Close(context.Background()); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return sum, err
+	}
+	// The old store was closed with its WAL checkpointed; its -wal and
+	// -shm must not be read as the new file's. The rename replaces the
+	// old file in one step.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		_ = os.Remove(live + suffix)
+	}
+	if err := os.Rename(tmp, live); err != nil {
+		return sum, err
+	}
+	done = true
+	sum.Took = time.Since(start)
+	return sum, nil
+}
+
+// OpenStoreToProvision opens the state store for `apron user add` and
+// `apron token add`, which may run before the node's first start (to
+// provision a machine client, say) and while it runs: the directory must
+// exist, but the store is created in it when missing. Returns ENOTFOUND
+// for a directory that does not exist.
+func OpenStoreToProvision(cfg Config) (*vectors.Store, error) {
+	if fi, err := os.Stat(cfg.Data); err != nil || !fi.IsDir() {
+		return nil, RequireData(cfg.Data)
+	}
+	st := vectors.NewStore(cfg.StatePath())
+	st.Logger = NewLogger("warn")
+	if err := st.Open(); err != nil {
+		return nil, err
+	}
+	return st, nil
 }

@@ -53,6 +53,7 @@ type Main struct {
 	Assist       *app.AssistStage
 	HTTP         *ui.Server
 
+	lock    *DataLock                     // the data directory, held from openLog to Close
 	closers []func(context.Context) error // pushed by Open, popped by Close
 }
 
@@ -98,9 +99,14 @@ func (m *Main) Close(ctx context.Context) error {
 }
 
 func (m *Main) openLog(context.Context) error {
-	if err := os.MkdirAll(m.Config.Data, 0o750); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	// First: nothing else of this node touches the directory before it
+	// holds it.
+	lock, err := LockData(m.Config.Data, true)
+	if err != nil {
+		return err
 	}
+	m.lock = lock
+	m.push(func(context.Context) error { return m.lock.Unlock() })
 	m.Broker = broker.New(m.Config.BrokerConfig())
 	m.Broker.Logger = m.Logger
 	if err := m.Broker.Open(); err != nil {
@@ -137,8 +143,9 @@ func (m *Main) openStore(context.Context) error {
 }
 
 // startOllama starts the supervised `ollama serve` before the model
-// clients, so that their first calls find it up; after the log, whose lock
-// tells a second node on this data apart.
+// clients, so that their first calls find it up; after the data
+// directory's lock (openLog), so that a second node on this data stops
+// before it starts a second server on the same models.
 func (m *Main) startOllama(ctx context.Context) error {
 	if !m.Config.Ollama.Serve {
 		return nil

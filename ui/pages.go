@@ -59,6 +59,7 @@ func (s *Server) chrome(ctx context.Context, p *app.Principal) Chrome {
 var consumerEffects = map[string]string{
 	app.StateConsumer:  "the board, flights and bookings may not show the last changes",
 	app.IndexConsumer:  "search and answers may miss the last changes",
+	app.EmbedConsumer:  "search by meaning may miss the last changes; exact and keyword matches are current",
 	app.AssistConsumer: "questions sent over the log wait",
 }
 
@@ -87,7 +88,7 @@ func (s *Server) freshnessBanner(ctx context.Context) *Banner {
 	if worst == nil {
 		return nil
 	}
-	name := map[string]string{app.StateConsumer: "The state store", app.IndexConsumer: "Search", app.AssistConsumer: "The assist stage"}[worst.Consumer]
+	name := map[string]string{app.StateConsumer: "The state store", app.IndexConsumer: "Search", app.EmbedConsumer: "Search by meaning", app.AssistConsumer: "The assist stage"}[worst.Consumer]
 	if name == "" {
 		name = worst.Consumer
 	}

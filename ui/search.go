@@ -19,7 +19,7 @@ type searchResponse struct {
 	Query    string          `json:"query"`
 	Hits     []app.SearchHit `json:"hits"`
 	Degraded bool            `json:"degraded,omitempty"` // the vector part was left out (model unavailable)
-	Index    []app.Freshness `json:"index"`              // the index's position and lag per topic
+	Index    []app.Freshness `json:"index"`              // per topic, the text's (index) and the vectors' (embed) position and lag
 }
 
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +75,9 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 	resp := searchResponse{Query: q.Text, Hits: hits, Degraded: degraded, Index: []app.Freshness{}}
 	if lags, err := s.topicsAndLags(r.Context()); err == nil {
 		for _, l := range lags.Consumers {
-			if l.Consumer == app.IndexConsumer {
+			// The text and the vectors follow the log apart: the
+			// answer says how far each is.
+			if l.Consumer == app.IndexConsumer || l.Consumer == app.EmbedConsumer {
 				resp.Index = append(resp.Index, l)
 			}
 		}

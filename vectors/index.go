@@ -216,37 +216,66 @@ type storedDoc struct {
 	airports string
 }
 
-// ApplyDocs writes a batch of the embedding stage: for each entity its
+// ApplyDocs writes a batch of the indexing stage: for each entity its
 // complete set of documents replaces the old one (metadata, full text,
 // vectors of batch.Model), new vectors go to the cache, and consumer's
-// position on topic moves to upto, all in one transaction. Entities not
+// position on topic moves to upto, all in one transaction. A TextOnly
+// batch writes documents whose vector it lacks without one (the catch-up
+// fills them, PutVectors); a batch that leaves no document without its
+// vector also moves app.EmbedConsumer's position with consumer's, as long
+// as it was not behind. Entities not
 // newer than what the index holds are skipped, so a replay or a late event
 // changes nothing. An erasure is applied whatever its version and is
 // permanent. Returns ECONFLICT when an entity's Expect does not hold, a
 // document would carry an erased person, or a vector is neither in the
 // batch nor in the cache: the caller derives and embeds again.
 func (s *Store) ApplyDocs(ctx context.Context, consumer, topic string, batch app.DocBatch, upto uint64, uptoTime time.Time) error {
-	return s.commitWithPosition(ctx, consumer, topic, upto, uptoTime, func(tx *txc, _ uint64) error {
-		return s.applyDocs(ctx, tx, &batch)
+	return s.commitWithPosition(ctx, consumer, topic, upto, uptoTime, func(tx *txc, cur uint64) error {
+		complete, err := s.applyDocs(ctx, tx, &batch)
+		if err != nil {
+			return err
+		}
+		if !complete {
+			// The vectors' position shows from the first batch on, even
+			// when it claims nothing yet.
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO consumer_offsets (consumer, topic, log_offset, log_time) VALUES (?, ?, 0, ?)`,
+				app.EmbedConsumer, topic, time.Time{}.Format(time.RFC3339Nano)); err != nil {
+				return fmt.Errorf("record embedding position: %w", err)
+			}
+			return nil
+		}
+		var embedded uint64
+		if err := tx.QueryRowContext(ctx, `SELECT log_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?`, app.EmbedConsumer, topic).Scan(&embedded); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read embedding position: %w", err)
+		}
+		if embedded < cur {
+			return nil // documents before this batch still wait for vectors
+		}
+		if err := setPosition(ctx, tx.Tx, app.EmbedConsumer, topic, upto, uptoTime); err != nil {
+			return fmt.Errorf("set embedding position: %w", err)
+		}
+		return nil
 	})
 }
 
-// applyDocs writes the documents of a batch in the transaction tx.
-func (s *Store) applyDocs(ctx context.Context, tx *txc, batch *app.DocBatch) error {
-	var err error
+// applyDocs writes the documents of a batch in the transaction tx;
+// complete is false when a document went in without its vector.
+func (s *Store) applyDocs(ctx context.Context, tx *txc, batch *app.DocBatch) (complete bool, err error) {
 	hasDocs := false
 	for _, e := range batch.Entities {
 		hasDocs = hasDocs || len(e.Docs) > 0
 	}
 	var vt vecLayout
-	if hasDocs {
+	if hasDocs && batch.Model.Digest != "" {
 		if vt, err = s.ensureVecTable(ctx, tx.Tx, batch.Model); err != nil {
-			return fmt.Errorf("apply documents: %w", err)
+			return false, fmt.Errorf("apply documents: %w", err)
 		}
+	} else if hasDocs && !batch.TextOnly {
+		return false, app.Errorf(app.EINVALID, "apply documents: a batch with vectors needs their model")
 	}
 	tables, err := vecTables(ctx, tx)
 	if err != nil {
-		return fmt.Errorf("apply documents: %w", err)
+		return false, fmt.Errorf("apply documents: %w", err)
 	}
 	a := &docApplier{s: s, tx: tx, vt: vt, tables: tables, batch: batch, dropped: map[string]bool{}}
 	var erasures []string
@@ -256,7 +285,7 @@ func (s *Store) applyDocs(ctx context.Context, tx *txc, batch *app.DocBatch) err
 			erasures = append(erasures, e.Key)
 		}
 		if err := a.entity(ctx, e); err != nil {
-			return fmt.Errorf("%s %s@%d: %w", e.Kind, e.Key, e.Version.Offset, err)
+			return false, fmt.Errorf("%s %s@%d: %w", e.Kind, e.Key, e.Version.Offset, err)
 		}
 	}
 	for _, id := range erasures {
@@ -265,23 +294,23 @@ func (s *Store) applyDocs(ctx context.Context, tx *txc, batch *app.DocBatch) err
 		// loop would otherwise keep the name.
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_people WHERE passenger_id = ?`, id).Scan(&n); err != nil {
-			return fmt.Errorf("apply documents: %w", err)
+			return false, fmt.Errorf("apply documents: %w", err)
 		}
 		if n > 0 {
-			return app.Errorf(app.ECONFLICT, "passenger %s is still carried by %d entities", id, n)
+			return false, app.Errorf(app.ECONFLICT, "passenger %s is still carried by %d entities", id, n)
 		}
 	}
 	if err := a.purgeCache(ctx); err != nil {
-		return fmt.Errorf("purge cache: %w", err)
+		return false, fmt.Errorf("purge cache: %w", err)
 	}
 	if len(erasures) > 0 {
 		// Deleted FTS5 rows stay in the index segments until they are
 		// merged; merge now so the erased text is gone from the index.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO docs_fts (docs_fts) VALUES ('optimize')`); err != nil {
-			return fmt.Errorf("fts optimize: %w", err)
+			return false, fmt.Errorf("fts optimize: %w", err)
 		}
 	}
-	return nil
+	return a.withoutVector == 0, nil
 }
 
 type docApplier struct {
@@ -291,6 +320,9 @@ type docApplier struct {
 	tables  []string
 	batch   *app.DocBatch
 	dropped map[string]bool // text hashes of personal documents removed
+	// withoutVector counts the documents of a TextOnly batch written
+	// without their vector.
+	withoutVector int
 }
 
 // entity replaces the documents of one entity version, unless the index
@@ -472,19 +504,26 @@ func (a *docApplier) deleteDoc(ctx context.Context, kind string, d storedDoc) er
 func (a *docApplier) insertDoc(ctx context.Context, d *app.Doc, v app.Version, airports string) error {
 	tx := a.tx
 	vec, fresh := a.batch.Vectors[d.TextHash]
-	if !fresh {
+	if a.batch.Model.Digest == "" {
+		vec, fresh = nil, false // no model: the text alone
+	} else if !fresh {
 		var blob []byte
 		err := tx.QueryRowContext(ctx, `SELECT vector FROM embed_cache WHERE model_digest = ? AND text_hash = ?`, a.batch.Model.Digest, d.TextHash).Scan(&blob)
-		if errors.Is(err, sql.ErrNoRows) {
+		if errors.Is(err, sql.ErrNoRows) && a.batch.TextOnly {
+			vec = nil
+		} else if errors.Is(err, sql.ErrNoRows) {
 			// The cache lost it meanwhile (a personal text purged by
 			// another topic's batch): the caller embeds again.
 			return app.Errorf(app.ECONFLICT, "no vector for document %s (text %s)", d.DocID, d.TextHash[:min(12, len(d.TextHash))])
 		} else if err != nil {
 			return fmt.Errorf("insert document %s: %w", d.DocID, err)
+		} else {
+			vec = blobVector(blob)
 		}
-		vec = blobVector(blob)
 	}
-	if len(vec) != a.batch.Model.Dim {
+	if vec == nil {
+		a.withoutVector++
+	} else if len(vec) != a.batch.Model.Dim {
 		return app.Errorf(app.EINTERNAL, "vector of %s has %d dimensions, model %s has %d", d.DocID, len(vec), a.batch.Model.Name, a.batch.Model.Dim)
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO index_docs (doc_id, kind, entity_key, airports, date, title, text, text_hash, event_id, event_time, log_offset, log_time)
@@ -500,9 +539,10 @@ func (a *docApplier) insertDoc(ctx context.Context, d *app.Doc, v app.Version, a
 	if _, err := tx.ExecContext(ctx, `INSERT INTO docs_fts (rowid, title, text) VALUES (?,?,?)`, rowid, d.Title, d.Text); err != nil {
 		return fmt.Errorf("insert fts: %w", err)
 	}
-	blob := vectorBlob(vec)
-	if err := a.vt.insert(ctx, tx, rowid, vec, d.Kind, d.Date); err != nil {
-		return fmt.Errorf("insert vector: %w", err)
+	if vec != nil {
+		if err := a.vt.insert(ctx, tx, rowid, vec, d.Kind, d.Date); err != nil {
+			return fmt.Errorf("insert vector: %w", err)
+		}
 	}
 	for _, ap := range d.Airports {
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO index_doc_airports (airport, doc_rowid) VALUES (?,?)`, ap, rowid); err != nil {
@@ -510,7 +550,7 @@ func (a *docApplier) insertDoc(ctx context.Context, d *app.Doc, v app.Version, a
 		}
 	}
 	if fresh {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO embed_cache (model_digest, text_hash, vector) VALUES (?,?,?)`, a.batch.Model.Digest, d.TextHash, blob); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO embed_cache (model_digest, text_hash, vector) VALUES (?,?,?)`, a.batch.Model.Digest, d.TextHash, vectorBlob(vec)); err != nil {
 			return fmt.Errorf("cache vector: %w", err)
 		}
 	}

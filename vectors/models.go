@@ -171,3 +171,39 @@ func (s *Store) ActivateModel(ctx context.Context, m app.EmbedModel) error {
 	s.Logger.Info("embedding model activated", "model", m.Name, "digest", m.Digest, "table", vt, "at", s.Now().UTC().Format(time.RFC3339))
 	return nil
 }
+
+// MarkEmbedded moves app.EmbedConsumer's position on every topic to
+// app.IndexConsumer's if, in the same transaction, no document lacks a
+// vector of the active model (an index without documents has them all).
+// done is false, and nothing moves, otherwise.
+func (s *Store) MarkEmbedded(ctx context.Context) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var table string
+	err = tx.QueryRowContext(ctx, `SELECT vec_table FROM index_models WHERE state = 'active'`).Scan(&table)
+	var missing int
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_docs`).Scan(&missing)
+	case err != nil:
+	case !vecTableName.MatchString(table):
+		return false, app.Errorf(app.EINTERNAL, "bad vector table name %q", table)
+	default:
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_docs d WHERE NOT EXISTS (SELECT 1 FROM `+table+` v WHERE v.rowid = d.rowid)`).Scan(&missing)
+	}
+	if err != nil {
+		return false, fmt.Errorf("mark embedded: %w", err)
+	}
+	if missing > 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO consumer_offsets (consumer, topic, log_offset, log_time)
+		SELECT ?, topic, log_offset, log_time FROM consumer_offsets WHERE consumer = ? AND true
+		ON CONFLICT (consumer, topic) DO UPDATE SET log_offset = excluded.log_offset, log_time = excluded.log_time`, app.EmbedConsumer, app.IndexConsumer); err != nil {
+		return false, fmt.Errorf("mark embedded: %w", err)
+	}
+	return true, tx.Commit()
+}

@@ -1,0 +1,324 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/node"
+	"github.com/nats-io/nats.go"
+)
+
+// apronEnv is the environment of a child apron: no model, no bridge, and
+// nothing of the test runner's own APRON_* settings.
+func apronEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "APRON_") {
+			env = append(env, kv)
+		}
+	}
+	return append(append(env, "APRON_OLLAMA_URL=", "APRON_LOG_LEVEL=warn"), extra...)
+}
+
+// runApron runs the binary to its end (at most a minute) in dir (the
+// current directory when empty) and returns its output.
+func runApron(tb testing.TB, bin, dir, stdin string, args ...string) (stdout, stderr string, err error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir, cmd.Env, cmd.Stdin = dir, apronEnv(), strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+// startServe starts `apron serve` on data and waits until it answers.
+func startServe(tb testing.TB, bin, data string) (*exec.Cmd, string) {
+	tb.Helper()
+	addr := freePort(tb)
+	cmd := exec.Command(bin, "serve", "--data", data, "--http", addr, "--nats", freePort(tb))
+	cmd.Env, cmd.Stdout, cmd.Stderr = apronEnv(), os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	checkFor(tb, 30*time.Second, func() error {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+	return cmd, "http://" + addr
+}
+
+// TestOneProcessPerDataDirectory starts a node and then, on the same data
+// directory, a second node on other ports and the commands that need the
+// node stopped: each fails at once, naming the running node's pid, and the
+// node keeps serving. Commands given a directory that does not exist fail
+// without creating it, also the default ./data.
+func TestOneProcessPerDataDirectory(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	first, base := startServe(t, bin, data)
+	pid := strconv.Itoa(first.Process.Pid)
+
+	for _, args := range [][]string{
+		{"serve", "--data", data, "--http", freePort(t), "--nats", freePort(t)},
+		{"demo", "--data", data, "--http", freePort(t), "--nats", ""},
+		{"check", "--data", data},
+		{"rebuild", "--data", data},
+	} {
+		start := time.Now()
+		_, errOut, err := runApron(t, bin, "", "", args...)
+		t.Logf("%s beside the node: %v after %s: %s", args[0], err, time.Since(start).Round(time.Millisecond), strings.TrimSpace(errOut))
+		if err == nil || !strings.Contains(errOut, "in use by process "+pid) {
+			t.Fatalf("%s beside a running node: %v\n%s", args[0], err, errOut)
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("%s took %s to refuse", args[0], time.Since(start))
+		}
+	}
+	if resp, err := http.Get(base + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the first node after the refusals: %v %v", err, resp)
+	}
+	if b, err := os.ReadFile(filepath.Join(data, node.LockFile)); err != nil || strings.TrimSpace(string(b)) != pid {
+		t.Fatalf("lock file: %q %v, want pid %s", b, err, pid)
+	}
+
+	// Stopped, the directory is free again, and check passes.
+	_ = first.Process.Signal(os.Interrupt)
+	_ = first.Wait()
+	if out, errOut, err := runApron(t, bin, "", "", "check", "--data", data); err != nil || !strings.Contains(errOut, "data directory "+data) {
+		t.Fatalf("check of the stopped node: %v\n%s%s", err, out, errOut)
+	}
+
+	cwd := t.TempDir()
+	typo := filepath.Join(data, "typo")
+	for _, c := range []struct {
+		args    []string
+		missing string
+	}{
+		{[]string{"check", "--data", typo}, typo},
+		{[]string{"rebuild", "--data", typo}, typo},
+		{[]string{"search", "--data", typo, "LH400"}, typo},
+		{[]string{"token", "add", "--role", "agent", "--data", typo, "x"}, typo},
+		{[]string{"check"}, filepath.Join(cwd, "data")},
+		{[]string{"search", "gate"}, filepath.Join(cwd, "data")},
+		{[]string{"token", "add", "--role", "agent", "x"}, filepath.Join(cwd, "data")},
+	} {
+		_, errOut, err := runApron(t, bin, cwd, "", c.args...)
+		if err == nil || !strings.Contains(errOut, c.missing) {
+			t.Fatalf("%v: %v\n%s", c.args, err, errOut)
+		}
+		if _, err := os.Stat(c.missing); err == nil {
+			t.Fatalf("%v created %s", c.args, c.missing)
+		}
+	}
+	// A directory that exists but holds no apron data is refused too.
+	if _, errOut, err := runApron(t, bin, "", "", "check", "--data", cwd); err == nil || !strings.Contains(errOut, "holds no apron data") {
+		t.Fatalf("check of an empty directory: %v\n%s", err, errOut)
+	}
+}
+
+// TestRebuildKeepsUsersTokensAndProposals builds a node's state with
+// proposals, a console user and an API token, stops it, runs `apron
+// rebuild`, and starts it again: the token authenticates, the user logs
+// in, the proposals are there with their decisions, and a check passes.
+func TestRebuildKeepsUsersTokensAndProposals(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	s := newScenario(t, func(c *node.Config) { c.Data = data })
+	lh400 := "LH400-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 5),
+	)
+	s.ingest("bookings", s.booking("GOLD01", "P1", "gold", nil, lh400), s.booking("PLAIN1", "P3", "none", nil, lh400))
+	s.ingest("flights", s.flight("f5", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	checkFor(t, 10*time.Second, func() error {
+		if ps := s.proposals(app.ProposalPending); len(ps) != 2 {
+			return fmt.Errorf("%d pending proposals", len(ps))
+		}
+		return nil
+	})
+	gold := s.proposals(app.ProposalPending)[0]
+	if code, ex := s.approve(gold.ID); code != 200 || ex.Outcome != app.ProposalExecuted {
+		t.Fatalf("approve: %d %+v", code, ex)
+	}
+	s.m.Proposer.Flush()
+	addUser(t, s.m, "gate1", app.RoleAgent, "correct horse battery")
+	waitCaughtUp(t, s.m, 10*time.Second)
+	before := map[string]int{}
+	for _, st := range []string{"", app.ProposalPending, app.ProposalExecuted} {
+		before[st] = len(s.proposals(st))
+	}
+	if err := s.m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, err := runApron(t, bin, "", "", "rebuild", "--data", data)
+	t.Logf("rebuild:\n%s%s", out, errOut)
+	if err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	for _, want := range []string{"flights@3", "2 bookings", "kept: 1 users", "1 api_tokens", fmt.Sprintf("%d proposals", before[""])} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("rebuild's summary lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "map[") {
+		t.Fatalf("rebuild prints a Go map: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "state.db.rebuild")); err == nil {
+		t.Fatal("rebuild left state.db.rebuild behind")
+	}
+
+	// The same node again: its token, its user, its proposals.
+	tok := s.tok
+	s2 := newScenario(t, func(c *node.Config) { c.Data = data })
+	req, _ := http.NewRequest("GET", s2.m.HTTP.URL()+"/api/v1/proposals", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the token from before the rebuild: %d", resp.StatusCode)
+	}
+	if resp := login(t, browser(t), s2.m.HTTP.URL(), "gate1", "correct horse battery"); resp.StatusCode != 303 {
+		t.Fatalf("the user from before the rebuild logs in: %d", resp.StatusCode)
+	}
+	for st, n := range before {
+		if got := len(s2.proposals(st)); got != n {
+			t.Fatalf("%q proposals: %d after the rebuild, %d before", st, got, n)
+		}
+	}
+	if n, err := s2.m.Store.CountUsers(context.Background()); err != nil || n != 1 {
+		t.Fatalf("users after the rebuild: %d %v (a fresh admin?)", n, err)
+	}
+	waitCaughtUp(t, s2.m, 10*time.Second)
+	if err := s2.m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, err := runApron(t, bin, "", "", "check", "--data", data); err != nil {
+		t.Fatalf("check after the rebuild: %v\n%s%s", err, out, errOut)
+	}
+}
+
+// TestCheckAndRebuildWithAnInvalidEventInTheLog publishes an event that
+// fails validation straight into a topic over NATS; once the node has
+// dead-lettered it, `apron check` and `apron rebuild` on the stopped node
+// succeed (they panicked) and leave no temporary files.
+func TestCheckAndRebuildWithAnInvalidEventInTheLog(t *testing.T) {
+	bin := buildBinary(t)
+	m := MustRunMain(t)
+	data := m.Config.Data
+	nc, err := nats.Connect(m.Broker.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(flightJSON("n1", "LH7-2026-11-25", "delayed", time.Now()), `"status":"delayed"`, `"status":"lost"`, 1)
+	good := flightJSON("n2", "LH8-2026-11-25", "delayed", time.Now())
+	for _, msg := range []struct{ subject, data string }{{"flights.LH7-2026-11-25", bad}, {"flights.LH8-2026-11-25", good}} {
+		if err := nc.Publish(msg.subject, []byte(msg.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Close()
+	checkFor(t, 5*time.Second, func() error {
+		ti, _ := m.Broker.Topic(context.Background(), app.TopicDeadLetter)
+		if ti.Messages != 1 {
+			return fmt.Errorf("deadletter has %d", ti.Messages)
+		}
+		return nil
+	})
+	waitCaughtUp(t, m, 5*time.Second)
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"check", "rebuild", "check"} {
+		out, errOut, err := runApron(t, bin, "", "", cmd, "--data", data)
+		if err != nil || strings.Contains(errOut, "panic") {
+			t.Fatalf("%s with an invalid event in the log: %v\n%s%s", cmd, err, out, errOut)
+		}
+	}
+	for _, name := range []string{"state.db.rebuild", "check.db"} {
+		if _, err := os.Stat(filepath.Join(data, name)); err == nil {
+			t.Fatalf("%s left behind", name)
+		}
+	}
+}
+
+// TestSearchFindsNewBookingsWhileTheModelIsAway points the node at an
+// embedding model that does not answer (a closed port), ingests a booking
+// and a flight, and finds both at once by record locator and by flight
+// number; the answer says the text index is current and the vectors are
+// behind.
+func TestSearchFindsNewBookingsWhileTheModelIsAway(t *testing.T) {
+	m := MustRunMain(t, func(c *node.Config) {
+		c.Ollama.URL, c.Ollama.ChatModel, c.Ollama.Timeout = "http://"+freePort(t), "", node.Duration(2*time.Second)
+	})
+	base := m.HTTP.URL()
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	b := app.Booking{Locator: "ZX9K2P", Status: "active", Passengers: []app.BookingPassenger{{ID: "P77", Name: "Ada Lovelace"}},
+		Segments: []app.Segment{{Flight: "LH400-2026-11-25", Cabin: "Y"}}}
+	e, _ := app.NewEvent("away-b1", "central", app.TypeBookingCreated, b.Locator, t0, b)
+	if code, body := post(t, base+"/api/v1/topics/bookings/events", string(e.Raw)); code != 200 {
+		t.Fatalf("booking: %d %v", code, body)
+	}
+	if code, body := post(t, base+"/api/v1/topics/flights/events", flightJSON("away-f1", "LH400-2026-11-25", "delayed", t0)); code != 200 {
+		t.Fatalf("flight: %d %v", code, body)
+	}
+	for _, c := range []struct{ q, key, topic string }{{"ZX9K2P", "ZX9K2P", app.TopicBookings}, {"LH400", "LH400-2026-11-25", app.TopicFlights}} {
+		var body map[string]any
+		took := checkFor(t, 10*time.Second, func() error {
+			var code int
+			code, body = get(t, base+"/api/v1/search?q="+c.q)
+			if code != 200 {
+				return fmt.Errorf("search %s: %d %v", c.q, code, body)
+			}
+			hits, _ := body["hits"].([]any)
+			for _, h := range hits {
+				if h.(map[string]any)["entity_key"] == c.key {
+					return nil
+				}
+			}
+			return fmt.Errorf("search %s: %d hits, none of %s", c.q, len(hits), c.key)
+		})
+		t.Logf("%s found %s after %s with the model away", c.q, c.key, took.Round(time.Millisecond))
+		if body["degraded"] != true {
+			t.Fatalf("search %s: not marked degraded: %v", c.q, body["degraded"])
+		}
+		var text, vectors map[string]any
+		for _, f := range body["index"].([]any) {
+			f := f.(map[string]any)
+			if f["topic"] != c.topic {
+				continue
+			}
+			switch f["consumer"] {
+			case app.IndexConsumer:
+				text = f
+			case app.EmbedConsumer:
+				vectors = f
+			}
+		}
+		if text == nil || text["messages_behind"].(float64) != 0 || vectors == nil || vectors["messages_behind"].(float64) < 1 {
+			t.Fatalf("search %s: freshness of the text %v and of the vectors %v", c.q, text, vectors)
+		}
+	}
+}
