@@ -41,6 +41,7 @@ const (
 	TypeRebookingRejected  = "rebooking.rejected"
 	TypeRebookingExecuted  = "rebooking.executed"
 	TypeRebookingFailed    = "rebooking.failed"
+	TypeRebookingExpired   = "rebooking.expired"
 	TypeAssistRequested    = "assist.requested"
 	TypeAssistAnswered     = "assist.answered"
 	TypeDeadLetter         = "deadletter.event"
@@ -63,6 +64,7 @@ var topicOfType = map[string]string{
 	TypeRebookingRejected: TopicRebookings,
 	TypeRebookingExecuted: TopicRebookings,
 	TypeRebookingFailed:   TopicRebookings,
+	TypeRebookingExpired:  TopicRebookings,
 	TypeAssistRequested:   TopicAssist,
 	TypeAssistAnswered:    TopicAssist,
 	TypeDeadLetter:        TopicDeadLetter,
