@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,15 @@ type scenario struct {
 	m   *node.Main
 	tok string
 	day time.Time
+	mu  sync.Mutex
+	now time.Time // the node's clock: 07:00 of the day until advanced
+}
+
+// at sets the node's clock to hour (fractional) of the scenario's day.
+func (s *scenario) at(hour float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = s.day.Add(time.Duration(hour * float64(time.Hour)))
 }
 
 func newScenario(t *testing.T, mutate ...func(*node.Config)) *scenario {
@@ -34,15 +44,19 @@ func newScenario(t *testing.T, mutate ...func(*node.Config)) *scenario {
 	}
 	m := node.NewMain(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.FixedZone("CET", 3600))
-	now := day.Add(7 * time.Hour)
-	m.Clock = func() time.Time { return now }
+	s := &scenario{t: t, m: m, day: day, now: day.Add(7 * time.Hour)}
+	m.Clock = func() time.Time {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.now
+	}
 	m.Demo = true
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
-	tok := useToken(t, m, app.RoleAgent)
-	return &scenario{t: t, m: m, tok: tok, day: day}
+	s.tok = useToken(t, m, app.RoleAgent)
+	return s
 }
 
 func (s *scenario) flight(id, carrier, number, o, d string, depHour float64, durH float64, status string, capY int) string {
