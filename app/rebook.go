@@ -241,8 +241,13 @@ func (r RebookRules) Validate() error {
 			return err
 		}
 	}
-	if r.WCHRExtra < 0 || r.Lead < 0 || r.BoardingMargin < 0 {
-		return Errorf(EINVALID, "rebooking.wchr_extra, rebooking.lead and rebooking.boarding_margin: must not be negative")
+	for _, c := range []struct {
+		name string
+		d    time.Duration
+	}{{"wchr_extra", r.WCHRExtra}, {"lead", r.Lead}, {"boarding_margin", r.BoardingMargin}} {
+		if c.d < 0 {
+			return Errorf(EINVALID, "rebooking.%s: must not be negative, got %s", c.name, c.d)
+		}
 	}
 	for _, m := range []struct {
 		name string
