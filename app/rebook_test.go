@@ -397,3 +397,97 @@ func TestConnectionLimitsAreExact(t *testing.T) {
 		}
 	}
 }
+
+// generatedDay is a hub-and-spoke day: flights between two hubs and their
+// spokes every hour, bookings of one to three legs through the hubs, and
+// cancellations and delays spread over the day.
+func generatedDay(seed uint64) ([]*Flight, []*Booking, func(f, c string) int) {
+	rng := rand.New(rand.NewPCG(seed, 2026))
+	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	hubs := []string{"FRA", "CPH"}
+	spokes := []string{"CDG", "LHR", "MAD", "FCO", "HEL", "OSL", "ARN", "VIE", "WAW", "LIS", "DUB", "ATH"}
+	var flights []*Flight
+	add := func(o, d string, dep time.Time) {
+		f := &Flight{Flight: fmt.Sprintf("XY%d-2026-11-25", 100+len(flights)), Origin: o, Destination: d, ScheduledDeparture: dep,
+			ScheduledArrival: dep.Add(time.Duration(60+5*rng.IntN(24)) * time.Minute), Status: FlightScheduled, Capacity: map[string]int{"Y": 150, "J": 20}}
+		flights = append(flights, f)
+	}
+	for h := 6; h < 22; h++ {
+		for _, hub := range hubs {
+			for _, sp := range spokes {
+				if rng.IntN(2) == 0 {
+					add(sp, hub, base.Add(time.Duration(h)*time.Hour+time.Duration(5*rng.IntN(12))*time.Minute))
+				}
+				if rng.IntN(2) == 0 {
+					add(hub, sp, base.Add(time.Duration(h)*time.Hour+time.Duration(5*rng.IntN(12))*time.Minute))
+				}
+			}
+			if rng.IntN(2) == 0 {
+				add(hub, hubs[1-slices.Index(hubs, hub)], base.Add(time.Duration(h)*time.Hour+time.Duration(5*rng.IntN(12))*time.Minute))
+			}
+		}
+	}
+	left := map[string]int{}
+	for _, f := range flights {
+		left[f.Flight+"/Y"], left[f.Flight+"/J"] = rng.IntN(6), rng.IntN(3)
+	}
+	var bookings []*Booking
+	for i := 0; len(bookings) < 2000 && i < 20000; i++ {
+		b, multi := randomBooking(rng, fmt.Sprintf("D%05d", i), flights)
+		if multi {
+			bookings = append(bookings, b)
+		}
+	}
+	for _, f := range flights {
+		switch r := rng.IntN(100); {
+		case r < 6:
+			f.Status = FlightCancelled
+		case r < 25:
+			ed, ea := f.ScheduledDeparture.Add(time.Duration(5*(1+rng.IntN(30)))*time.Minute), f.ScheduledArrival
+			ea = ea.Add(ed.Sub(f.ScheduledDeparture))
+			f.EstimatedDeparture, f.EstimatedArrival, f.Status = &ed, &ea, FlightDelayed
+		}
+	}
+	return flights, bookings, func(f, c string) int { return left[f+"/"+c] }
+}
+
+// TestCoverageOnAGeneratedDay prints the share of disrupted multi-leg
+// bookings that get at least one option, beside the brute-force search
+// with the same rules in the same run (the README quotes it), and the
+// share the rules would reach without keeping booked onward flights.
+func TestCoverageOnAGeneratedDay(t *testing.T) {
+	rules := DefaultRebookRules()
+	flights, bookings, seats := generatedDay(12)
+	now := time.Date(2026, 11, 25, 5, 0, 0, 0, time.UTC)
+	byKey := map[string]*Flight{}
+	for _, f := range flights {
+		byKey[f.Flight] = f
+	}
+	var disrupted, got, brute, withoutKeeping int
+	for _, b := range bookings {
+		n, ok := NeedFor(b, byKey, rules, now)
+		if !ok {
+			continue
+		}
+		disrupted++
+		opts := Options(n, flights, seats, rules)
+		if len(opts) > 0 {
+			got++
+		}
+		if len(bruteForce(n, flights, seats, rules, now)) > 0 {
+			brute++
+		}
+		for _, o := range opts {
+			if len(o.Keeps) == 0 {
+				withoutKeeping++
+				break
+			}
+		}
+	}
+	t.Logf("generated day: %d flights, %d multi-leg bookings, %d disrupted; with an option: %d (%.1f%%), brute force %d (%.1f%%); without keeping onward flights %d (%.1f%%)",
+		len(flights), len(bookings), disrupted, got, 100*float64(got)/float64(disrupted), brute, 100*float64(brute)/float64(disrupted),
+		withoutKeeping, 100*float64(withoutKeeping)/float64(disrupted))
+	if got != brute || disrupted < 100 {
+		t.Fatalf("%d of %d disrupted bookings have an option, the brute force finds %d", got, disrupted, brute)
+	}
+}
