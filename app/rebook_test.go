@@ -491,3 +491,30 @@ func TestCoverageOnAGeneratedDay(t *testing.T) {
 		t.Fatalf("%d of %d disrupted bookings have an option, the brute force finds %d", got, disrupted, brute)
 	}
 }
+
+// TestNoOptionCauseSaysTheActualCause: the window is blamed only when a
+// flight exists after it.
+func TestNoOptionCauseSaysTheActualCause(t *testing.T) {
+	rules := DefaultRebookRules()
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	leg := func(key, o, d string, dep time.Time) *Flight {
+		return &Flight{Flight: key, Origin: o, Destination: d, ScheduledDeparture: dep, ScheduledArrival: dep.Add(time.Hour), Status: FlightScheduled}
+	}
+	n := Need{Origin: "AAA", Destination: "CCC", Pax: 2, Cabin: "Y", Earliest: t0, Latest: t0.Add(rules.Window)}
+	for _, tc := range []struct {
+		name    string
+		flights []*Flight
+		seats   int
+		want    string
+	}{
+		{"full", []*Flight{leg("XX1-2026-11-25", "AAA", "CCC", t0.Add(time.Hour))}, 1, "seat(s) left in cabin Y"},
+		{"after the window", []*Flight{leg("XX1-2026-11-26", "AAA", "CCC", t0.Add(30*time.Hour))}, 9, "within the rebooking window (24h0m0s): the first one leaves Thu 26 Nov 14:00"},
+		{"tight connection", []*Flight{leg("XX1-2026-11-25", "AAA", "BBB", t0), leg("XX2-2026-11-25", "BBB", "CCC", t0.Add(70*time.Minute))}, 9, "shorter than the minimum connection time"},
+		{"no route", []*Flight{leg("XX1-2026-11-25", "AAA", "DDD", t0)}, 9, "No flight or one-stop connection from AAA to CCC"},
+	} {
+		got := NoOptionCause(n, tc.flights, func(string, string) int { return tc.seats }, rules)
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
