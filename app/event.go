@@ -44,6 +44,7 @@ const (
 	TypeRebookingRejected  = "rebooking.rejected"
 	TypeRebookingExecuted  = "rebooking.executed"
 	TypeRebookingFailed    = "rebooking.failed"
+	TypeRebookingExpired   = "rebooking.expired"
 	TypeAssistRequested    = "assist.requested"
 	TypeAssistAnswered     = "assist.answered"
 	TypeDeadLetter         = "deadletter.event"
@@ -66,6 +67,7 @@ var topicOfType = map[string]string{
 	TypeRebookingRejected: TopicRebookings,
 	TypeRebookingExecuted: TopicRebookings,
 	TypeRebookingFailed:   TopicRebookings,
+	TypeRebookingExpired:  TopicRebookings,
 	TypeAssistRequested:   TopicAssist,
 	TypeAssistAnswered:    TopicAssist,
 	TypeDeadLetter:        TopicDeadLetter,

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,10 +17,11 @@ type ExecutionRequest struct {
 	// nothing the second time.
 	Key   string
 	Actor string
-	// Expected, when set, is the option the person saw: if the proposal
-	// now chooses another, nothing is executed and ECONFLICT says so.
-	Expected string
-	Now      time.Time
+	// Option is the option the person picked; empty: the proposal's
+	// chosen one. An option the proposal does not have is refused with
+	// ECONFLICT.
+	Option string
+	Now    time.Time
 }
 
 // SeatCounter reads free seats of a flight's cabin as the booking
@@ -28,16 +30,23 @@ type SeatCounter interface {
 	SeatsLeft(ctx context.Context, flight, cabin string) (int, error)
 }
 
+// FlightReader reads a flight's current record as the booking engine's
+// transaction sees it: nil, nil when the flight is unknown.
+type FlightReader interface {
+	FlightNow(ctx context.Context, key string) (*Flight, error)
+}
+
 // ExecutionInput is what the booking engine read inside its transaction:
 // the proposal, its booking with the event time of the booking's stored
-// version, and the seats, counted in the same transaction so that a seat
-// is never sold twice.
+// version, and the seats and flights, read in the same transaction so that
+// a seat is never sold twice and nothing gone is sold at all.
 type ExecutionInput struct {
 	Request     ExecutionRequest
 	Proposal    *Proposal
 	Booking     *Booking
 	BookingTime time.Time
 	Seats       SeatCounter
+	Flights     FlightReader
 }
 
 // SeatHold keeps seats of a flight's cabin for an executed rebooking
@@ -62,36 +71,81 @@ type ExecutionChange struct {
 // ExecutionDecider decides an execution from what the booking engine read.
 type ExecutionDecider func(ctx context.Context, in ExecutionInput) (*ExecutionChange, error)
 
-// DecideExecution is the rule of an approval. A proposal that is not
-// pending, that changed since the person saw it or has no chosen option
-// is refused with ECONFLICT. Otherwise, if the booking is still active
-// and every flight of the chosen option has a seat in its cabin for each
-// passenger, the passengers move: the replaced segments give way to the
-// option's, the seats are held and booking.changed and rebooking.executed
-// are emitted. If not, the proposal fails with the reason and
-// rebooking.failed is emitted.
+// ErrOptionGone marks a refused approval whose option can no longer be
+// booked (departed, boarding closed, cancelled, a connection broken): the
+// proposal must be planned again. It comes wrapped with an ECONFLICT
+// *Error that says which flight and why.
+var ErrOptionGone = errors.New("option no longer bookable")
+
+// Decider decides approvals under Rules at the time Now tells (the
+// request's Now when nil).
+type Decider struct {
+	Rules RebookRules
+	Now   func() time.Time
+}
+
+// DecideExecution decides under the default rules at the request's time.
 func DecideExecution(ctx context.Context, in ExecutionInput) (*ExecutionChange, error) {
+	return Decider{Rules: DefaultRebookRules()}.Execution(ctx, in)
+}
+
+// Execution is the rule of an approval. A proposal that is not pending,
+// or that does not have the option asked for (the chosen one when none
+// is asked), is refused with ECONFLICT. An option that can no longer be
+// booked now (OptionObstacle: departed, boarding closed, cancelled since,
+// a connection broken) is refused with ECONFLICT wrapping ErrOptionGone,
+// naming the flight and why; nothing changes. Otherwise, if the booking
+// is still active and every new flight has a seat in its cabin for each
+// passenger, the passengers move: the replaced segments give way to the
+// option's, the seats are held and booking.changed and
+// rebooking.executed are emitted, saying which option and whether it was
+// the proposed one. If not, the proposal fails with the reason and
+// rebooking.failed is emitted.
+func (d Decider) Execution(ctx context.Context, in ExecutionInput) (*ExecutionChange, error) {
 	p, req := in.Proposal, in.Request
+	now := req.Now
+	if d.Now != nil {
+		now = d.Now()
+	}
 	if p.Status != ProposalPending {
 		return nil, Errorf(ECONFLICT, "proposal %s is %s, not pending", p.ID, p.Status)
 	}
-	if req.Expected != "" && req.Expected != p.Chosen {
-		return nil, Errorf(ECONFLICT, "proposal %s changed since it was opened: it now proposes %s; review it again", p.ID, p.Chosen)
+	pick := req.Option
+	if pick == "" {
+		pick = p.Chosen
 	}
-	opt := p.ChosenOption()
-	if opt == nil {
-		return nil, Errorf(ECONFLICT, "proposal %s has no chosen option", p.ID)
+	var opt *Option
+	for i := range p.Options {
+		if p.Options[i].ID == pick {
+			opt = &p.Options[i]
+		}
+	}
+	switch {
+	case opt == nil && req.Option != "":
+		return nil, Errorf(ECONFLICT, "proposal %s has no option %s; review it again", p.ID, req.Option)
+	case opt == nil:
+		return nil, Errorf(ECONFLICT, "proposal %s has no valid option to approve", p.ID)
+	}
+	if in.Flights != nil {
+		gone, err := d.gone(ctx, p, opt, in.Flights, now)
+		if err != nil {
+			return nil, err
+		}
+		if gone != "" {
+			return nil, fmt.Errorf("%w%w", ErrOptionGone, Errorf(ECONFLICT, "%s of proposal %s can no longer be booked: %s", opt.ID, p.ID, gone))
+		}
 	}
 	fail, err := executionObstacle(ctx, p, opt, in.Booking, in.Seats)
 	if err != nil {
 		return nil, err
 	}
-	data := RebookingData{ProposalID: p.ID, Locator: p.Locator, FromFlight: p.Flight, ToFlights: opt.Flights, Actor: req.Actor}
-	ch := &ExecutionChange{Execution: Execution{ProposalID: p.ID}}
+	proposed := opt.ID == p.Chosen
+	data := RebookingData{ProposalID: p.ID, Locator: p.Locator, FromFlight: p.Flight, ToFlights: opt.Flights, Actor: req.Actor, Option: opt.ID, Proposed: &proposed}
+	ch := &ExecutionChange{Execution: Execution{ProposalID: p.ID, Option: opt.ID, Proposed: proposed}}
 	if fail != "" {
 		ch.Execution.Outcome, ch.Execution.Detail = ProposalFailed, fail
 		data.Reason = fail
-		e, err := NewEvent("rebooking-failed-"+p.ID, "apron/booking-engine", TypeRebookingFailed, p.Locator, req.Now, data)
+		e, err := NewEvent("rebooking-failed-"+p.ID, "apron/booking-engine", TypeRebookingFailed, p.Locator, now, data)
 		if err != nil {
 			return nil, err
 		}
@@ -99,19 +153,13 @@ func DecideExecution(ctx context.Context, in ExecutionInput) (*ExecutionChange, 
 		return ch, nil
 	}
 	// Event time strictly after the booking's, so the change wins.
-	at := req.Now
+	at := now
 	if !at.After(in.BookingTime) {
 		at = in.BookingTime.Add(time.Millisecond)
 	}
 	nb := *in.Booking
-	nb.Segments = nil
-	for _, sg := range in.Booking.Segments {
-		if !slices.Contains(p.Need.Replace, sg.Flight) {
-			nb.Segments = append(nb.Segments, sg)
-		}
-	}
+	nb.Segments = rebookedSegments(in.Booking.Segments, opt, p.Need)
 	for _, fk := range opt.Flights {
-		nb.Segments = append(nb.Segments, Segment{Flight: fk, Cabin: opt.Cabin})
 		ch.Holds = append(ch.Holds, SeatHold{Flight: fk, Cabin: opt.Cabin, Seats: p.Need.Pax, EventTime: at})
 	}
 	be, err := NewEvent("rebooking-booking-"+p.ID, "apron/booking-engine", TypeBookingChanged, p.Locator, at, nb)
@@ -125,7 +173,54 @@ func DecideExecution(ctx context.Context, in ExecutionInput) (*ExecutionChange, 
 	ch.Events = append(ch.Events, be, ee)
 	ch.Execution.Outcome = ProposalExecuted
 	ch.Execution.Detail = fmt.Sprintf("moved %d passenger(s) to %s", p.Need.Pax, strings.Join(opt.Flights, " + "))
+	if len(opt.Keeps) > 0 {
+		ch.Execution.Detail += ", keeping " + strings.Join(opt.Keeps, " + ")
+	}
+	if !proposed {
+		ch.Execution.Detail += fmt.Sprintf(" (%s, not the proposed %s)", opt.ID, p.Chosen)
+	}
 	return ch, nil
+}
+
+// gone reads the flights of opt in the transaction and says why opt can no
+// longer be booked, or "".
+func (d Decider) gone(ctx context.Context, p *Proposal, opt *Option, flights FlightReader, now time.Time) (string, error) {
+	seen := map[string]*Flight{}
+	for _, key := range slices.Concat(opt.Flights, opt.Keeps) {
+		f, err := flights.FlightNow(ctx, key)
+		if err != nil {
+			return "", fmt.Errorf("flight %s: %w", key, err)
+		}
+		seen[key] = f
+	}
+	return OptionObstacle(p.Need, *opt, func(k string) *Flight { return seen[k] }, d.Rules, now), nil
+}
+
+// rebookedSegments is the booking's journey with opt in place: the
+// replaced segments dropped and the option's flights where the first
+// replaced or kept segment was, so the journey stays in order.
+func rebookedSegments(segs []Segment, opt *Option, n Need) []Segment {
+	replaced := opt.replaced(n)
+	var out []Segment
+	inserted := false
+	insert := func() {
+		for _, fk := range opt.Flights {
+			out = append(out, Segment{Flight: fk, Cabin: opt.Cabin})
+		}
+		inserted = true
+	}
+	for _, sg := range segs {
+		if !inserted && (slices.Contains(replaced, sg.Flight) || slices.Contains(opt.Keeps, sg.Flight)) {
+			insert()
+		}
+		if !slices.Contains(replaced, sg.Flight) {
+			out = append(out, sg)
+		}
+	}
+	if !inserted {
+		insert()
+	}
+	return out
 }
 
 // executionObstacle says why the chosen option cannot be executed now, or

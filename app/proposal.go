@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"sort"
 	"time"
 )
 
@@ -12,7 +14,13 @@ const (
 	ProposalRejected   = "rejected"
 	ProposalFailed     = "failed"
 	ProposalSuperseded = "superseded"
+	// ProposalExpired: every option stopped being bookable and the
+	// re-plan found none; DecisionReason says why.
+	ProposalExpired = "expired"
 )
+
+// ProposalStatuses lists every status, in the console's order.
+var ProposalStatuses = []string{ProposalPending, ProposalExecuted, ProposalFailed, ProposalRejected, ProposalExpired, ProposalSuperseded}
 
 // Proposal is a rebooking offered to staff for one disrupted booking.
 type Proposal struct {
@@ -37,6 +45,21 @@ type Proposal struct {
 	DecidedAt      time.Time `json:"decided_at,omitzero"`
 	DecisionReason string    `json:"decision_reason,omitempty"`
 	ReplacedBy     string    `json:"replaced_by,omitempty"`
+	// RulesVersion names the rebooking rules it was planned under
+	// (RebookRules.Version).
+	RulesVersion string `json:"rules_version"`
+	// ApprovedOption is the option a person approved, and Proposed
+	// whether it was the chosen one.
+	ApprovedOption string `json:"approved_option,omitempty"`
+	Proposed       bool   `json:"approved_proposed,omitempty"`
+}
+
+// MarshalJSON writes empty lists as [], never null.
+func (p Proposal) MarshalJSON() ([]byte, error) {
+	type plain Proposal
+	v := plain(p)
+	v.Options, v.Citations = nonNil(v.Options), nonNil(v.Citations)
+	return json.Marshal(v)
 }
 
 // ChosenOption returns the chosen option, or nil.
@@ -62,6 +85,8 @@ type Execution struct {
 	Outcome    string `json:"outcome"` // executed or failed
 	Detail     string `json:"detail"`
 	Repeated   bool   `json:"repeated,omitempty"` // the same idempotency key was seen before: nothing changed
+	Option     string `json:"option"`             // the option approved
+	Proposed   bool   `json:"proposed"`           // whether it was the proposal's chosen option
 	NewID      string `json:"new_proposal_id,omitempty"`
 }
 
@@ -77,6 +102,9 @@ type RebookingData struct {
 	Rationale   string   `json:"rationale,omitempty"`
 	Citations   []string `json:"citations,omitempty"`
 	LogOffset   uint64   `json:"log_offset,omitempty"`
+	Option      string   `json:"option,omitempty"`   // the option approved
+	Proposed    *bool    `json:"proposed,omitempty"` // whether it was the proposed one
+	Rules       string   `json:"rules,omitempty"`    // RebookRules.Version planned under
 }
 
 // BookingEngine applies approvals and rejections. It decides nothing: in
@@ -96,4 +124,35 @@ type OutboxItem struct {
 	Seq   int64
 	Topic string
 	Event []byte
+}
+
+// Due is when a proposal must be decided by: the departure of its
+// earliest option, or for one without options the earliest time its
+// passengers could have left.
+func (p *Proposal) Due() time.Time {
+	var due time.Time
+	for _, o := range p.Options {
+		if due.IsZero() || o.Depart.Before(due) {
+			due = o.Depart
+		}
+	}
+	if due.IsZero() {
+		return p.Need.Earliest
+	}
+	return due
+}
+
+// SortByUrgency orders proposals by Due, earliest first, then by their
+// rank under the priority rules.
+func SortByUrgency(ps []*Proposal) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i].Due(), ps[j].Due()
+		if !a.Equal(b) {
+			return a.Before(b)
+		}
+		if ps[i].Rank != ps[j].Rank {
+			return ps[i].Rank < ps[j].Rank
+		}
+		return ps[i].ID < ps[j].ID
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -27,6 +28,9 @@ type ProposerStore interface {
 	// SaveRanking records the model's ranking of a still pending proposal
 	// and queues its event; ECONFLICT if the proposal was decided meanwhile.
 	SaveRanking(ctx context.Context, id string, r Ranking, event *Event) error
+	// ExpireProposal marks a pending proposal expired with the reason and
+	// queues its event; ECONFLICT if it was decided meanwhile.
+	ExpireProposal(ctx context.Context, id, reason string, at time.Time, event *Event) error
 }
 
 // Proposer turns disruptions into rebooking proposals: when a flight is
@@ -49,7 +53,10 @@ type Proposer struct {
 	// keep the rules' choice.
 	Ranker   *Ranker
 	Policies PolicySource
-	rankQ    *rankQueue
+	// SweepEvery is how often pending proposals are checked for options
+	// that stopped being bookable (Sweep); default 15s.
+	SweepEvery time.Duration
+	rankQ      *rankQueue
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -71,6 +78,9 @@ func (p *Proposer) Open() error {
 	}
 	if p.Rules.DefaultMCT == 0 {
 		p.Rules = DefaultRebookRules()
+	}
+	if p.SweepEvery == 0 {
+		p.SweepEvery = 15 * time.Second
 	}
 	p.queue = map[string]uint64{}
 	p.wake = make(chan struct{}, 1)
@@ -161,10 +171,17 @@ func (p *Proposer) Flush() {
 
 func (p *Proposer) planLoop() {
 	defer p.wg.Done()
+	sweep := time.NewTicker(p.SweepEvery)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
+		case <-sweep.C:
+			if err := p.Sweep(p.ctx); err != nil && p.ctx.Err() == nil {
+				p.Logger.Warn("sweeping pending proposals", "err", err)
+			}
+			continue
 		case <-p.wake:
 		}
 		p.mu.Lock()
@@ -224,14 +241,20 @@ func (p *Proposer) PlanFlight(ctx context.Context, key string, offset uint64) ([
 		seats[k] = n
 		return n
 	}
-	props := proposalsFor(key, offset, now, PlanAll(needs, cands, left, p.Rules))
+	props := proposalsFor(key, offset, now, PlanAll(needs, cands, left, p.Rules), p.Rules.Version(), func(n Need) string {
+		return NoOptionCause(n, cands, left, p.Rules)
+	})
+	props, err = p.expireEmptied(ctx, key, props, cands, now)
+	if err != nil {
+		return nil, err
+	}
 	stored, err := p.Store.SaveProposals(ctx, props, func(pr *Proposal) ([]*Event, error) {
 		var to []string
 		if o := pr.ChosenOption(); o != nil {
 			to = o.Flights
 		}
 		e, err := NewEvent("rebooking-proposed-"+pr.ID, "apron/proposer", TypeRebookingProposed, pr.Locator, now,
-			RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, ToFlights: to, Rationale: pr.Rationale, LogOffset: pr.LogOffset})
+			RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, ToFlights: to, Rationale: pr.Rationale, LogOffset: pr.LogOffset, Rules: pr.RulesVersion})
 		return []*Event{e}, err
 	})
 	if err != nil {
@@ -296,19 +319,20 @@ func (p *Proposer) candidates(ctx context.Context, needs []Need) ([]*Flight, err
 }
 
 // proposalsFor turns the plans for a disrupted flight into pending
-// proposals, the rules' first option chosen.
-func proposalsFor(key string, offset uint64, now time.Time, plans []Plan) []*Proposal {
+// proposals, the rules' first option chosen, stamped with the rules'
+// version; a plan without options says why (cause).
+func proposalsFor(key string, offset uint64, now time.Time, plans []Plan, rules string, cause func(Need) string) []*Proposal {
 	var props []*Proposal
 	for i, pl := range plans {
 		pr := &Proposal{
 			Locator: pl.Need.Locator, Flight: key, Reason: pl.Need.Reason, Rank: i + 1, Status: ProposalPending,
-			Need: pl.Need, Options: pl.Options, LogOffset: offset, CreatedAt: now, Citations: []string{},
-			Rationale: "No model rationale: the first valid option by the rules (earliest arrival, fewest stops).",
+			Need: pl.Need, Options: pl.Options, LogOffset: offset, CreatedAt: now, Citations: []string{}, RulesVersion: rules,
+			Rationale: "No model rationale: the first valid option by the rules (keeping the booked onward flights, then earliest arrival, then fewest changes).",
 		}
 		if len(pl.Options) > 0 {
 			pr.Chosen = pl.Options[0].ID
 		} else {
-			pr.Rationale = "No valid alternative within the rebooking window: handle at the desk (hotel, refund or another carrier)."
+			pr.Rationale = cause(pl.Need) + ": handle at the desk (hotel, refund or another carrier)."
 		}
 		h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%v|%v|%d", pr.Locator, offset, pl.Need.Replace, pl.Options, now.UnixNano()))
 		pr.ID = fmt.Sprintf("p-%s-%d-%s", pr.Locator, offset, hex.EncodeToString(h[:3]))
@@ -407,12 +431,35 @@ func (p *Proposer) Proposals(ctx context.Context, f ProposalFilter) ([]*Proposal
 	return p.Store.Proposals(ctx, f)
 }
 
-// Approve has the booking engine execute a proposal for actor. The same
-// idempotency key twice changes nothing the second time. If the seats are
-// gone the proposal fails and a fresh one is planned from the current
-// state; its id comes back in the execution.
-func (p *Proposer) Approve(ctx context.Context, id, key, actor, expected string) (*Execution, error) {
-	ex, err := p.Engine.Execute(ctx, ExecutionRequest{ProposalID: id, Key: key, Actor: actor, Expected: expected, Now: p.Now()}, DecideExecution)
+// decider is the approval rule under the proposer's rules and clock.
+func (p *Proposer) decider() ExecutionDecider {
+	return Decider{Rules: p.Rules, Now: p.Now}.Execution
+}
+
+// Approve has the booking engine execute option of a proposal for actor
+// (empty: the proposal's chosen option). The same idempotency key twice
+// changes nothing the second time. If the seats are gone the proposal
+// fails and a fresh one is planned from the current state; its id comes
+// back in the execution. If the option can no longer be booked (departed,
+// boarding closed, cancelled since) nothing is executed: the proposal is
+// planned again and ECONFLICT (wrapping ErrOptionGone) says why and what
+// became of it.
+func (p *Proposer) Approve(ctx context.Context, id, key, actor, option string) (*Execution, error) {
+	ex, err := p.Engine.Execute(ctx, ExecutionRequest{ProposalID: id, Key: key, Actor: actor, Option: option, Now: p.Now()}, p.decider())
+	if errors.Is(err, ErrOptionGone) {
+		msg := ErrorMessage(err)
+		pr, rerr := p.replan(ctx, id)
+		switch {
+		case rerr != nil:
+			p.Logger.Warn("replanning after a refused approval", "proposal", id, "err", rerr)
+		case pr.Status == ProposalSuperseded && pr.ReplacedBy != "":
+			msg += "; planned again as proposal " + pr.ReplacedBy
+		case pr.Status == ProposalExpired:
+			msg += "; no option is left and the proposal expired: " + pr.DecisionReason
+		}
+		p.Logger.Info("approval refused", "proposal", id, "by", actor, "why", msg)
+		return nil, fmt.Errorf("%w%w", ErrOptionGone, Errorf(ECONFLICT, "%s", msg))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -430,8 +477,212 @@ func (p *Proposer) Approve(ctx context.Context, id, key, actor, expected string)
 			}
 		}
 	}
-	p.Logger.Info("approval", "proposal", id, "by", actor, "outcome", ex.Outcome, "repeated", ex.Repeated)
+	p.Logger.Info("approval", "proposal", id, "by", actor, "outcome", ex.Outcome, "option", ex.Option, "proposed", ex.Proposed, "repeated", ex.Repeated)
 	return ex, nil
+}
+
+// FlightApproval is the outcome of one proposal in a bulk approval:
+// the execution, or why it was not executed.
+type FlightApproval struct {
+	ProposalID string     `json:"proposal_id"`
+	Locator    string     `json:"locator"`
+	Execution  *Execution `json:"execution,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	Code       string     `json:"code,omitempty"`
+}
+
+// ApproveFlight approves the chosen option of every pending proposal of
+// a disrupted flight for actor, most urgent first, each through the
+// booking engine with the proposal's own idempotency key (the one a
+// single approval without a client key uses), so that every proposal is
+// checked and executed at most once however many people approve at the
+// same time. Proposals without a valid option are skipped and reported.
+func (p *Proposer) ApproveFlight(ctx context.Context, key, actor string) ([]FlightApproval, error) {
+	ps, err := p.Store.Proposals(ctx, ProposalFilter{Flight: key, Status: ProposalPending})
+	if err != nil {
+		return nil, err
+	}
+	SortByUrgency(ps)
+	out := []FlightApproval{}
+	for _, pr := range ps {
+		a := FlightApproval{ProposalID: pr.ID, Locator: pr.Locator}
+		if pr.ChosenOption() == nil {
+			a.Error, a.Code = "no valid option: "+pr.Rationale, ECONFLICT
+			out = append(out, a)
+			continue
+		}
+		ex, err := p.Approve(ctx, pr.ID, ProposalKey(pr.ID), actor, "")
+		if err != nil {
+			if code := ErrorCode(err); code == EINTERNAL {
+				return out, err
+			}
+			a.Error, a.Code = ErrorMessage(err), ErrorCode(err)
+		}
+		a.Execution = ex
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// ProposalKey is the idempotency key of an approval that brings none.
+func ProposalKey(id string) string { return "approve:" + id }
+
+// replan plans the flight of proposal id again from the current state and
+// returns what became of the proposal: superseded by a fresh one, expired
+// when none of its options can be booked any more and nothing replaces
+// it, or still pending.
+func (p *Proposer) replan(ctx context.Context, id string) (*Proposal, error) {
+	pr, err := p.Store.Proposal(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.PlanFlight(ctx, pr.Flight, 0); err != nil {
+		return nil, err
+	}
+	if pr, err = p.Store.Proposal(ctx, id); err != nil || pr.Status != ProposalPending {
+		return pr, err
+	}
+	// The flight is no longer disrupted, or the booking no longer needs
+	// it: if nothing of the proposal can be booked, it expires.
+	now := p.Now()
+	look := p.flightLookup(ctx)
+	var why []string
+	for _, o := range pr.Options {
+		ob := OptionObstacle(pr.Need, o, look, p.Rules, now)
+		if ob == "" {
+			return pr, nil
+		}
+		why = append(why, o.ID+": "+ob)
+	}
+	if len(why) == 0 {
+		return pr, nil
+	}
+	if err := p.expire(ctx, pr, "no option left ("+strings.Join(why, "; ")+")", now); err != nil {
+		return nil, err
+	}
+	return p.Store.Proposal(ctx, id)
+}
+
+// flightLookup reads flights from the store, each once.
+func (p *Proposer) flightLookup(ctx context.Context) func(string) *Flight {
+	seen := map[string]*Flight{}
+	return func(k string) *Flight {
+		if f, ok := seen[k]; ok {
+			return f
+		}
+		var f *Flight
+		if fr, err := p.Store.Flight(ctx, k); err == nil {
+			f = &fr.Flight
+		}
+		seen[k] = f
+		return f
+	}
+}
+
+// expire marks a pending proposal expired with the reason and has
+// rebooking.expired published.
+func (p *Proposer) expire(ctx context.Context, pr *Proposal, reason string, now time.Time) error {
+	e, err := NewEvent("rebooking-expired-"+pr.ID, "apron/proposer", TypeRebookingExpired, pr.Locator, now,
+		RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, Reason: reason, Rules: pr.RulesVersion})
+	if err != nil {
+		return err
+	}
+	if err := p.Store.ExpireProposal(ctx, pr.ID, reason, now, e); err != nil {
+		if ErrorCode(err) == ECONFLICT {
+			return nil // decided meanwhile
+		}
+		return err
+	}
+	p.Logger.Info("proposal expired", "proposal", pr.ID, "reason", reason)
+	p.Flush()
+	if p.Listener != nil {
+		p.Listener.ProposalsChanged(context.WithoutCancel(ctx), pr.Flight)
+	}
+	return nil
+}
+
+// expireEmptied drops from a flight's new proposals those that would
+// replace a pending proposal with options by one without any: the pending
+// one expires instead, saying why each of its options is gone.
+func (p *Proposer) expireEmptied(ctx context.Context, key string, props []*Proposal, cands []*Flight, now time.Time) ([]*Proposal, error) {
+	pending, err := p.Store.Proposals(ctx, ProposalFilter{Flight: key, Status: ProposalPending})
+	if err != nil || len(pending) == 0 {
+		return props, err
+	}
+	byLoc := map[string]*Proposal{}
+	for _, pr := range pending {
+		byLoc[pr.Locator] = pr
+	}
+	byKey := map[string]*Flight{}
+	for _, f := range cands {
+		byKey[f.Flight] = f
+	}
+	look := func(k string) *Flight { return byKey[k] }
+	var keep []*Proposal
+	for _, pr := range props {
+		old := byLoc[pr.Locator]
+		if old == nil || len(pr.Options) > 0 || len(old.Options) == 0 {
+			keep = append(keep, pr)
+			continue
+		}
+		var why []string
+		for _, o := range old.Options {
+			ob := OptionObstacle(old.Need, o, look, p.Rules, now)
+			if ob == "" {
+				ob = "no seats left"
+			}
+			why = append(why, o.ID+": "+ob)
+		}
+		if err := p.expire(ctx, old, "no option left ("+strings.Join(why, "; ")+")", now); err != nil {
+			return nil, err
+		}
+	}
+	return keep, nil
+}
+
+// Sweep checks every pending proposal against the clock and the current
+// flights: a flight whose proposals have an option that can no longer be
+// booked (OptionObstacle) is planned again, so those proposals are
+// superseded by fresh ones or expire when none is left; a proposal that
+// never had an option expires when its rebooking window has closed.
+func (p *Proposer) Sweep(ctx context.Context) error {
+	ps, err := p.Store.Proposals(ctx, ProposalFilter{Status: ProposalPending})
+	if err != nil {
+		return err
+	}
+	now := p.Now()
+	look := p.flightLookup(ctx)
+	stale := map[string]string{} // flight -> a proposal of it to re-plan
+	for _, pr := range ps {
+		if len(pr.Options) == 0 {
+			if now.After(pr.Need.Latest) {
+				if err := p.expire(ctx, pr, "the rebooking window closed at "+pr.Need.Latest.Format("Mon 15:04")+" without a valid option", now); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		for _, o := range pr.Options {
+			if OptionObstacle(pr.Need, o, look, p.Rules, now) != "" {
+				stale[pr.Flight] = pr.ID
+				break
+			}
+		}
+	}
+	keys := make([]string, 0, len(stale))
+	for k := range stale {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if _, err := p.replan(ctx, stale[k]); err != nil {
+			p.Logger.Warn("replanning stale proposals", "flight", k, "err", err)
+		}
+	}
+	return nil
 }
 
 // Reject records a person's rejection with the reason.

@@ -43,6 +43,7 @@ var dataSchemaOfType = map[string]string{
 	TypeRebookingRejected: "rebooking.json",
 	TypeRebookingExecuted: "rebooking.json",
 	TypeRebookingFailed:   "rebooking.json",
+	TypeRebookingExpired:  "rebooking.json",
 	TypeAssistRequested:   "assist.json",
 	TypeAssistAnswered:    "assist.json",
 	TypeDeadLetter:        "deadletter.json",

@@ -259,3 +259,85 @@ func TestBrowserAsk(t *testing.T) {
 		t.Fatalf("answer %q, meta %q", answer, meta)
 	}
 }
+
+// TestBrowserApprovesTheSecondOption: an agent opens a proposal, sees the
+// passengers, seats and connection times, and approves the second option
+// rather than the proposed one; the booking moves to it and the record
+// says it was not the proposed one.
+func TestBrowserApprovesTheSecondOption(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	s := newScenario(t)
+	lh400, lh402, lh404, aa100 := "LH400-2026-11-25", "LH402-2026-11-25", "LH404-2026-11-25", "AA100-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
+		s.flight("f3", "LH", "404", "FRA", "BOS", 12, 8, app.FlightScheduled, 3),
+		s.flight("f4", "AA", "100", "BOS", "JFK", 22, 1.5, app.FlightScheduled, 3),
+	)
+	s.ingest("bookings", s.booking("PICK01", "P1", "gold", []string{"WCHR"}, lh400))
+	waitCaughtUp(t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f5", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	p := s.pendingFor("PICK01")
+	if len(p.Options) != 2 || p.Options[0].Flights[0] != lh402 || p.Options[1].Flights[0] != lh404 {
+		t.Fatalf("options %+v", p.Options)
+	}
+	addUser(t, s.m, "desk3", app.RoleAgent, "desk three password")
+	base := s.m.HTTP.URL()
+	ctx := MustRunBrowser(t)
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	err := chromedp.Do(tctx,
+		chromedp.Navigate(base+"/proposals/"+p.ID),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "desk3"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "desk three password"),
+		chromedp.Submit(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="options"]`)),
+	)
+	if err != nil {
+		t.Fatalf("log in and open the proposal: %v", err)
+	}
+	screenshot(t, tctx, "proposal-options")
+	people, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="passengers"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-option="opt-2"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(people, "Pax P1") || !strings.Contains(people, "WCHR") || !strings.Contains(people, "gold") ||
+		!strings.Contains(second, "BOS 2h00 (min 1h30)") {
+		t.Fatalf("proposal page: passengers %q, second option %q", people, second)
+	}
+	err = chromedp.Do(tctx,
+		chromedp.Click(chromedp.CSS(`[data-option="opt-2"] [data-testid="approve-option"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="proposal-message"]`)),
+	)
+	if err != nil {
+		t.Fatalf("approve the second option: %v", err)
+	}
+	msg, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="proposal-message"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, tctx, "proposal-second-approved")
+	if !strings.HasPrefix(msg, "Executed") || !strings.Contains(msg, "not the proposed opt-1") {
+		t.Fatalf("after approval: %q", msg)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		b, err := s.m.Store.Booking(context.Background(), "PICK01")
+		if err != nil {
+			return err
+		}
+		if len(b.Segments) != 2 || b.Segments[0].Flight != lh404 || b.Segments[1].Flight != aa100 {
+			return fmt.Errorf("segments %+v", b.Segments)
+		}
+		return nil
+	})
+	if got, _ := s.m.Store.Proposal(context.Background(), p.ID); got.ApprovedOption != "opt-2" || got.Proposed {
+		t.Fatalf("record: approved %q proposed %v", got.ApprovedOption, got.Proposed)
+	}
+}

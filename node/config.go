@@ -88,6 +88,20 @@ type Config struct {
 		Shards int `json:"shards"`
 	} `json:"index"`
 
+	// Rebooking holds the rules of rebooking options (app.RebookRules);
+	// docs/decisions/0005-rebooking-options.md says how they apply.
+	Rebooking struct {
+		MCT               Duration            `json:"mct"`                 // minimum connection time where no airport says otherwise
+		MCTByAirport      map[string]Duration `json:"mct_by_airport"`      // per-airport minimum connection time
+		WCHRExtra         Duration            `json:"wchr_extra"`          // added for wheelchair passengers
+		MCTWCHRByAirport  map[string]Duration `json:"mct_wchr_by_airport"` // an airport's own minimum for wheelchair passengers
+		MaxConnection     Duration            `json:"max_connection"`
+		Window            Duration            `json:"window"`          // how long after the earliest time an option may leave
+		Lead              Duration            `json:"lead"`            // an option leaves at least this long after planning
+		BoardingMargin    Duration            `json:"boarding_margin"` // boarding closes this long before departure
+		CabinSubstitution bool                `json:"cabin_substitution"`
+	} `json:"rebooking"`
+
 	Demo struct {
 		Seed       uint64  `json:"seed"`
 		Speed      float64 `json:"speed"`
@@ -133,6 +147,10 @@ func DefaultConfig() Config {
 	c.Index.Quantize = "none"
 	c.Index.Oversample = 8
 	c.Ollama.Binary = "ollama"
+	r := app.DefaultRebookRules()
+	c.Rebooking.MCT, c.Rebooking.WCHRExtra = Duration(r.DefaultMCT), Duration(r.WCHRExtra)
+	c.Rebooking.MaxConnection, c.Rebooking.Window = Duration(r.MaxConnection), Duration(r.Window)
+	c.Rebooking.Lead, c.Rebooking.BoardingMargin = Duration(r.Lead), Duration(r.BoardingMargin)
 	c.Demo.Seed = 1
 	c.Demo.Speed = 60
 	c.Demo.Departures = 300
@@ -202,6 +220,9 @@ func (c *Config) Validate() error {
 			return app.Errorf(app.EINVALID, "ollama.binary: %q is not an executable file (give a path, or put ollama in PATH)", c.Ollama.Binary)
 		}
 	}
+	if err := c.RebookRules().Validate(); err != nil {
+		return err
+	}
 	if c.Demo.Speed <= 0 {
 		return app.Errorf(app.EINVALID, "demo.speed: must be positive, got %v", c.Demo.Speed)
 	}
@@ -216,6 +237,25 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// RebookRules derives the rebooking rules.
+func (c *Config) RebookRules() app.RebookRules {
+	r := app.RebookRules{DefaultMCT: time.Duration(c.Rebooking.MCT), WCHRExtra: time.Duration(c.Rebooking.WCHRExtra),
+		MaxConnection: time.Duration(c.Rebooking.MaxConnection), Window: time.Duration(c.Rebooking.Window), Lead: time.Duration(c.Rebooking.Lead),
+		BoardingMargin: time.Duration(c.Rebooking.BoardingMargin), CabinSubstitution: c.Rebooking.CabinSubstitution}
+	durations := func(m map[string]Duration) map[string]time.Duration {
+		if len(m) == 0 {
+			return nil
+		}
+		out := make(map[string]time.Duration, len(m))
+		for k, v := range m {
+			out[k] = time.Duration(v)
+		}
+		return out
+	}
+	r.MinConnection, r.MinConnectionWCHR = durations(c.Rebooking.MCTByAirport), durations(c.Rebooking.MCTWCHRByAirport)
+	return r
 }
 
 // BridgeConfig derives the Kafka bridge's configuration.

@@ -43,14 +43,26 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 		t.Fatalf("config file: %+v %v", cfg, err)
 	}
 	for body, field := range map[string]string{
-		`{"index":{"quantize":"int4"}}`: "index.quantize",
-		`{"index":{"oversample":0}}`:    "index.oversample",
-		`{"index":{"shards":64}}`:       "index.shards",
+		`{"index":{"quantize":"int4"}}`:                      "index.quantize",
+		`{"index":{"oversample":0}}`:                         "index.oversample",
+		`{"index":{"shards":64}}`:                            "index.shards",
+		`{"rebooking":{"mct":"0s"}}`:                         "rebooking.mct",
+		`{"rebooking":{"window":"-1h"}}`:                     "rebooking.window",
+		`{"rebooking":{"boarding_margin":"-5m"}}`:            "rebooking.boarding_margin",
+		`{"rebooking":{"mct_by_airport":{"cph":"45m"}}}`:     "rebooking.mct_by_airport",
+		`{"rebooking":{"mct_wchr_by_airport":{"FRA":"9h"}}}`: "rebooking.mct_wchr_by_airport.FRA",
+		`{"rebooking":{"max_connection":"30m"}}`:             "rebooking.mct",
 	} {
 		_ = os.WriteFile(f, []byte(body), 0o600)
 		if _, _, err := LoadConfig("serve", []string{"--config", f}); err == nil || !strings.HasPrefix(app.ErrorMessage(err), field+":") {
 			t.Errorf("%s: want error naming %s, got %v", body, field, err)
 		}
+	}
+	_ = os.WriteFile(f, []byte(`{"rebooking":{"mct_by_airport":{"CPH":"45m"},"mct_wchr_by_airport":{"FRA":"70m"},"boarding_margin":"25m","cabin_substitution":true}}`), 0o600)
+	cfg, _, err = LoadConfig("serve", []string{"--config", f})
+	if r := cfg.RebookRules(); err != nil || r.MCT("CPH", false) != 45*time.Minute || r.MCT("FRA", true) != 70*time.Minute || r.MCT("FRA", false) != time.Hour ||
+		r.MCT("CPH", true) != 75*time.Minute || r.BoardingMargin != 25*time.Minute || !r.CabinSubstitution || r.Window != 24*time.Hour {
+		t.Fatalf("rebooking rules from the file: %+v %v", r, err)
 	}
 	_ = os.WriteFile(f, []byte(`{"hubb":"ZRH"}`), 0o600)
 	if _, _, err := LoadConfig("serve", []string{"--config", f}); err == nil || !strings.Contains(err.Error(), "hubb") {

@@ -171,11 +171,12 @@ func (m *Main) newHTTP(context.Context) error {
 		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready, Now: m.Clock,
 		Auth: m.Store, Link: m.linkState, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, Models: m.ModelRows,
 		Validator: m.Config.Validator(),
+		Rebooking: m.Config.RebookRules(),
 	}
 	m.Sched = &app.Scheduler{Slots: 1, Limits: app.DefaultClassLimits()}
 	m.Fresh = &app.FreshnessMeter{Log: m.Broker, Positions: m.Store, Bound: 30 * time.Second}
 	m.HTTP.Fresh, m.HTTP.Sched = m.Fresh, m.Sched
-	m.Asker = &app.Asker{Facts: &app.Facts{Store: m.Store, Rules: app.DefaultRebookRules(), Zone: zone}, Passages: &app.Passages{Docs: m.Store},
+	m.Asker = &app.Asker{Facts: &app.Facts{Store: m.Store, Rules: m.Config.RebookRules(), Zone: zone}, Passages: &app.Passages{Docs: m.Store},
 		Fresh: m.Fresh, Now: m.Clock, Timeout: 20 * time.Second}
 	m.HTTP.Asker = m.Asker
 	return nil
@@ -203,7 +204,7 @@ func (m *Main) openEmbedder(context.Context) error {
 }
 
 func (m *Main) newProposer(context.Context) error {
-	m.Proposer = &app.Proposer{Store: m.Store, Engine: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock}
+	m.Proposer = &app.Proposer{Store: m.Store, Engine: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock, Rules: m.Config.RebookRules()}
 	return nil
 }
 

@@ -65,6 +65,9 @@ func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request, status int, e
 		s.pageError(w, r, err)
 		return
 	}
+	for _, l := range s.Rebooking.Lines() {
+		v.Rules = append(v.Rules, RuleRow{Field: l.Field, Value: l.Value})
+	}
 	if edit != nil {
 		edit(&v)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -140,6 +141,9 @@ func (s *Server) handleFlightPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, b := range bookings {
 		v.Bookings = append(v.Bookings, bookingRow(&b.Booking))
+	}
+	if s.Proposals != nil && v.Chrome.IsAgent {
+		v.Proposals = "/proposals?status=pending&flight=" + url.QueryEscape(f.Flight.Flight)
 	}
 	s.render(w, r, http.StatusOK, FlightPage(v))
 }

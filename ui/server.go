@@ -55,7 +55,8 @@ type Server struct {
 	Logger       *slog.Logger
 	Now          func() time.Time
 	MaxBodyBytes int64
-	Hub          string // airport whose board the console shows
+	Hub          string          // airport whose board the console shows
+	Rebooking    app.RebookRules // the rules in force, shown on the admin page
 	Zone         *time.Location
 	// Ready reports whether the node serves traffic (stages caught up).
 	Ready func(ctx context.Context) error
@@ -198,6 +199,7 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /api/v1/proposals/{id}", s.require(agent, s.handleProposalAPI))
 		mux.HandleFunc("POST /api/v1/proposals/{id}/approve", s.require(agent, s.handleApproveAPI))
 		mux.HandleFunc("POST /api/v1/proposals/{id}/reject", s.require(agent, s.handleRejectAPI))
+		mux.HandleFunc("POST /api/v1/flights/{key}/proposals/approve", s.require(app.RoleSupervisor, s.handleApproveFlightAPI))
 		mux.HandleFunc("GET /proposals", s.require(agent, s.handleProposalsPage))
 		mux.HandleFunc("GET /proposals/{id}", s.require(agent, s.handleProposalPage))
 		mux.HandleFunc("POST /proposals/{id}/approve", s.require(agent, s.handleApprovePage))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/apron-edge/apron/app"
 )
@@ -19,7 +20,7 @@ func fingerprint(p *app.Proposal) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s|%s|%s|%s|%v|", p.Locator, p.Need.Origin, p.Need.Destination, p.Need.Cabin, p.Need.Replace)
 	for _, o := range p.Options {
-		fmt.Fprintf(h, "%v;", o.Flights)
+		fmt.Fprintf(h, "%v%v;", o.Flights, o.Keeps)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:24]
 }
@@ -54,10 +55,10 @@ func (s *Store) SaveProposals(ctx context.Context, ps []*app.Proposal, events fu
 		if p.ModelRationale {
 			mr = 1
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO proposals (id, locator, flight, reason, rank, status, need, options, chosen, rationale, model_rationale, citations, model, model_digest, prompt_hash, log_offset, created_at, fingerprint)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO proposals (id, locator, flight, reason, rank, status, need, options, chosen, rationale, model_rationale, citations, model, model_digest, prompt_hash, log_offset, created_at, fingerprint, rules_version)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			p.ID, p.Locator, p.Flight, p.Reason, p.Rank, app.ProposalPending, string(need), string(opts), p.Chosen, p.Rationale, mr, string(cites),
-			p.Model, p.ModelDigest, p.PromptHash, p.LogOffset, ts(p.CreatedAt), fp); err != nil {
+			p.Model, p.ModelDigest, p.PromptHash, p.LogOffset, ts(p.CreatedAt), fp, p.RulesVersion); err != nil {
 			return nil, fmt.Errorf("insert proposal: %w", err)
 		}
 		evs, err := events(p)
@@ -81,19 +82,20 @@ func addOutbox(ctx context.Context, tx *sql.Tx, evs []*app.Event) error {
 	return nil
 }
 
-const proposalCols = `id, locator, flight, reason, rank, status, need, options, chosen, rationale, model_rationale, citations, model, model_digest, prompt_hash, log_offset, created_at, decided_by, decided_at, decision_reason, replaced_by`
+const proposalCols = `id, locator, flight, reason, rank, status, need, options, chosen, rationale, model_rationale, citations, model, model_digest, prompt_hash, log_offset, created_at, decided_by, decided_at, decision_reason, replaced_by, rules_version, approved_option, approved_proposed`
 
 type rowScanner interface{ Scan(...any) error }
 
 func scanProposal(r rowScanner) (*app.Proposal, error) {
 	var p app.Proposal
 	var need, opts, cites, created, decided string
-	var mr int
+	var mr, proposed int
 	if err := r.Scan(&p.ID, &p.Locator, &p.Flight, &p.Reason, &p.Rank, &p.Status, &need, &opts, &p.Chosen, &p.Rationale, &mr, &cites,
-		&p.Model, &p.ModelDigest, &p.PromptHash, &p.LogOffset, &created, &p.DecidedBy, &decided, &p.DecisionReason, &p.ReplacedBy); err != nil {
+		&p.Model, &p.ModelDigest, &p.PromptHash, &p.LogOffset, &created, &p.DecidedBy, &decided, &p.DecisionReason, &p.ReplacedBy,
+		&p.RulesVersion, &p.ApprovedOption, &proposed); err != nil {
 		return nil, err
 	}
-	p.ModelRationale = mr == 1
+	p.ModelRationale, p.Proposed = mr == 1, proposed == 1
 	p.CreatedAt, p.DecidedAt = parseTS(created), parseTS(decided)
 	_ = json.Unmarshal([]byte(need), &p.Need)
 	_ = json.Unmarshal([]byte(opts), &p.Options)
@@ -246,9 +248,11 @@ func (s *Store) Execute(ctx context.Context, req app.ExecutionRequest, decide ap
 	}
 	defer func() { _ = tx.Rollback() }()
 	var ex app.Execution
-	err = tx.QueryRowContext(ctx, `SELECT proposal_id, outcome, detail FROM executions WHERE idempotency_key = ?`, req.Key).Scan(&ex.ProposalID, &ex.Outcome, &ex.Detail)
+	var proposed int
+	err = tx.QueryRowContext(ctx, `SELECT proposal_id, outcome, detail, option_id, proposed FROM executions WHERE idempotency_key = ?`, req.Key).
+		Scan(&ex.ProposalID, &ex.Outcome, &ex.Detail, &ex.Option, &proposed)
 	if err == nil {
-		ex.Repeated = true
+		ex.Repeated, ex.Proposed = true, proposed == 1
 		return &ex, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("look up idempotency key: %w", err)
@@ -284,7 +288,25 @@ func executionInput(ctx context.Context, tx *sql.Tx, req app.ExecutionRequest) (
 	if err := json.Unmarshal([]byte(bdata), &b); err != nil {
 		return app.ExecutionInput{}, fmt.Errorf("decode booking %s: %w", p.Locator, err)
 	}
-	return app.ExecutionInput{Request: req, Proposal: p, Booking: &b, BookingTime: parseTS(bet), Seats: txSeats{tx}}, nil
+	return app.ExecutionInput{Request: req, Proposal: p, Booking: &b, BookingTime: parseTS(bet), Seats: txSeats{tx}, Flights: txFlights{tx}}, nil
+}
+
+// txFlights reads flights inside the booking engine's transaction.
+type txFlights struct{ tx *sql.Tx }
+
+func (t txFlights) FlightNow(ctx context.Context, key string) (*app.Flight, error) {
+	var data string
+	if err := t.tx.QueryRowContext(ctx, `SELECT data FROM flights WHERE key = ?`, key).Scan(&data); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read flight %s: %w", key, err)
+	}
+	var f app.Flight
+	if err := json.Unmarshal([]byte(data), &f); err != nil {
+		return nil, fmt.Errorf("decode flight %s: %w", key, err)
+	}
+	return &f, nil
 }
 
 // txSeats counts seats inside the booking engine's transaction.
@@ -303,12 +325,16 @@ func applyExecution(ctx context.Context, tx *sql.Tx, in app.ExecutionInput, ch *
 			return fmt.Errorf("hold seats on %s: %w", h.Flight, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ?`,
-		ex.Outcome, req.Actor, ts(req.Now), ex.Detail, p.ID); err != nil {
+	proposed := 0
+	if ex.Proposed {
+		proposed = 1
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?, approved_option = ?, approved_proposed = ? WHERE id = ?`,
+		ex.Outcome, req.Actor, ts(req.Now), ex.Detail, ex.Option, proposed, p.ID); err != nil {
 		return fmt.Errorf("mark proposal %s %s: %w", p.ID, ex.Outcome, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO executions (idempotency_key, proposal_id, outcome, detail, created_at) VALUES (?,?,?,?,?)`,
-		req.Key, p.ID, ex.Outcome, ex.Detail, ts(req.Now)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO executions (idempotency_key, proposal_id, outcome, detail, created_at, option_id, proposed) VALUES (?,?,?,?,?,?,?)`,
+		req.Key, p.ID, ex.Outcome, ex.Detail, ts(req.Now), ex.Option, proposed); err != nil {
 		return fmt.Errorf("record execution of %s: %w", p.ID, err)
 	}
 	return addOutbox(ctx, tx, ch.Events)
@@ -352,6 +378,34 @@ func (s *Store) Reject(ctx context.Context, req app.RejectionRequest, decide app
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit rejection of %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// ExpireProposal marks a pending proposal expired with the reason, the
+// time and the proposer as the decider, and queues its event, in one
+// transaction. ECONFLICT if it is no longer pending.
+func (s *Store) ExpireProposal(ctx context.Context, id, reason string, at time.Time, event *app.Event) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("expire proposal %s: %w", id, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'expired', decided_by = 'apron/proposer', decided_at = ?, decision_reason = ? WHERE id = ? AND status = 'pending'`,
+		ts(at), reason, id)
+	if err != nil {
+		return fmt.Errorf("expire proposal %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return app.Errorf(app.ECONFLICT, "proposal %s is no longer pending", id)
+	}
+	if event != nil {
+		if err := addOutbox(ctx, tx, []*app.Event{event}); err != nil {
+			return fmt.Errorf("expire proposal %s: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit expiry of %s: %w", id, err)
 	}
 	return nil
 }

@@ -1,0 +1,286 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/node"
+)
+
+// call sends an API request with token tok and decodes the JSON answer.
+func (s *scenario) call(method, path, tok, body string) (int, map[string]any) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.m.HTTP.URL()+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return resp.StatusCode, out
+}
+
+// page fetches a console page with token tok.
+func (s *scenario) page(path, tok string) string {
+	s.t.Helper()
+	req, _ := http.NewRequest("GET", s.m.HTTP.URL()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// pendingFor waits for the pending proposal of a booking.
+func (s *scenario) pendingFor(loc string) *app.Proposal {
+	s.t.Helper()
+	var got *app.Proposal
+	checkFor(s.t, 10*time.Second, func() error {
+		for _, p := range s.proposals(app.ProposalPending) {
+			if p.Locator == loc {
+				got = p
+				return nil
+			}
+		}
+		return fmt.Errorf("no pending proposal for %s", loc)
+	})
+	return got
+}
+
+// TestCancelledFirstLegRejoinsTheOnwardFlights: a CDG-CPH-HEL-OUL booking
+// whose first leg is cancelled is rebooked onto a later CDG-CPH that
+// still makes the booked CPH-HEL at Copenhagen's own minimum connection
+// time (45 minutes, from the configuration), keeping both onward flights,
+// ahead of a new journey that would arrive earlier.
+func TestCancelledFirstLegRejoinsTheOnwardFlights(t *testing.T) {
+	s := newScenario(t, func(c *node.Config) {
+		c.Rebooking.MCTByAirport = map[string]node.Duration{"CPH": node.Duration(45 * time.Minute)}
+	})
+	sk1, sk2, ay3, af5 := "SK1-2026-11-25", "SK2-2026-11-25", "AY3-2026-11-25", "AF5-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "SK", "1", "CDG", "CPH", 9, 2, app.FlightScheduled, 3),
+		s.flight("f2", "SK", "2", "CPH", "HEL", 13, 1.5, app.FlightScheduled, 3),
+		s.flight("f3", "AY", "3", "HEL", "OUL", 16, 1, app.FlightScheduled, 3),
+		s.flight("f4", "AF", "5", "CDG", "CPH", 10, 2.2, app.FlightScheduled, 3), // arrives 12:12: 48 minutes before SK2
+		s.flight("f5", "AF", "7", "CDG", "HEL", 9.5, 3, app.FlightScheduled, 3),
+		s.flight("f6", "AY", "9", "HEL", "OUL", 14, 1, app.FlightScheduled, 3), // with AF7: at OUL at 15:00, two hours earlier
+	)
+	s.ingest("bookings", s.booking("THREE1", "P1", "gold", nil, sk1, sk2, ay3))
+	waitCaughtUp(t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f7", "SK", "1", "CDG", "CPH", 9, 2, app.FlightCancelled, 3))
+	p := s.pendingFor("THREE1")
+	o := p.ChosenOption()
+	if o == nil || strings.Join(o.Flights, ",") != af5 || strings.Join(o.Keeps, ",") != sk2+","+ay3 || o.Rejoin != "CPH" {
+		t.Fatalf("chosen option %+v of %+v", o, p.Options)
+	}
+	if c := o.Connections; len(c) != 1 || c[0].Airport != "CPH" || c[0].Minutes != 48 || c[0].MinMinutes != 45 || !c[0].Kept {
+		t.Fatalf("connections %+v", c)
+	}
+	// Then AF7 into the booked AY3 at Helsinki (keeps one flight), then
+	// the new journey that arrives two hours earlier but keeps nothing.
+	if len(p.Options) != 3 || strings.Join(p.Options[1].Keeps, ",") != ay3 || len(p.Options[2].Keeps) != 0 || !p.Options[2].Arrive.Before(o.Arrive) {
+		t.Fatalf("order of preference: %+v", p.Options)
+	}
+	if p.RulesVersion != s.m.Config.RebookRules().Version() {
+		t.Fatalf("rules version %q", p.RulesVersion)
+	}
+	// The API's need speaks snake_case, lists included.
+	_, body := s.call("GET", "/api/v1/proposals/"+p.ID, s.tok, "")
+	need, _ := body["proposal"].(map[string]any)["need"].(map[string]any)
+	if need["pax"] != 1.0 || need["wchr"] != false || need["replace"] == nil || need["Pax"] != nil {
+		t.Fatalf("need as JSON: %v", need)
+	}
+	if code, ex := s.approve(p.ID); code != 200 || ex.Outcome != app.ProposalExecuted || ex.Option != o.ID || !ex.Proposed {
+		t.Fatalf("approve: %d %+v", code, ex)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		b, err := s.m.Store.Booking(context.Background(), "THREE1")
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, sg := range b.Segments {
+			got = append(got, sg.Flight)
+		}
+		if strings.Join(got, ",") != af5+","+sk2+","+ay3 {
+			return fmt.Errorf("segments %v", got)
+		}
+		return nil
+	})
+}
+
+// TestOptionGoneBeforeApproval: an approval after the option's boarding
+// closed is refused with the flight and the reason, the proposal is
+// planned again onto the next flight; when that one closes too with
+// nothing after it, the proposal expires and the console says why.
+func TestOptionGoneBeforeApproval(t *testing.T) {
+	s := newScenario(t)
+	lh400, lh402, lh406 := "LH400-2026-11-25", "LH402-2026-11-25", "LH406-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
+		s.flight("f3", "LH", "406", "FRA", "JFK", 16, 9, app.FlightScheduled, 3),
+	)
+	s.ingest("bookings", s.booking("LATE01", "P1", "none", []string{"UMNR"}, lh400))
+	waitCaughtUp(t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f4", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	first := s.pendingFor("LATE01")
+	if o := first.ChosenOption(); o == nil || o.Flights[0] != lh402 {
+		t.Fatalf("first proposal: %+v", first.Options)
+	}
+	// 12:45: LH402's boarding closed at 12:40 (20 minutes before).
+	s.at(12.75)
+	code, body := s.call("POST", "/api/v1/proposals/"+first.ID+"/approve", s.tok, "")
+	msg, _ := body["error"].(string)
+	if code != 409 || body["code"] != app.ECONFLICT || !strings.Contains(msg, "LH402") || !strings.Contains(msg, "boarding of LH402 closed at 12:40") {
+		t.Fatalf("late approval: %d %v", code, body)
+	}
+	old, _ := s.m.Store.Proposal(context.Background(), first.ID)
+	if old.Status != app.ProposalSuperseded || old.ReplacedBy == "" || !strings.Contains(msg, old.ReplacedBy) {
+		t.Fatalf("after the refusal: %s replaced by %q; message %q", old.Status, old.ReplacedBy, msg)
+	}
+	second, _ := s.m.Store.Proposal(context.Background(), old.ReplacedBy)
+	if o := second.ChosenOption(); second.Status != app.ProposalPending || o == nil || o.Flights[0] != lh406 || len(second.Options) != 1 {
+		t.Fatalf("re-planned proposal: %+v", second)
+	}
+	if b, _ := s.m.Store.Booking(context.Background(), "LATE01"); b.Segments[0].Flight != lh400 {
+		t.Fatal("a refused approval changed the booking")
+	}
+	// 15:50: LH406 closes too and nothing is left: the sweep expires it.
+	s.at(15.84)
+	if err := s.m.Proposer.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expired, _ := s.m.Store.Proposal(context.Background(), second.ID)
+	if expired.Status != app.ProposalExpired || !strings.Contains(expired.DecisionReason, "boarding of LH406 closed") {
+		t.Fatalf("after the sweep: %s %q", expired.Status, expired.DecisionReason)
+	}
+	if ps := s.proposals(app.ProposalPending); len(ps) != 0 {
+		t.Fatalf("still pending: %+v", ps)
+	}
+	page := s.page("/proposals/"+second.ID, s.tok)
+	if !strings.Contains(page, `data-testid="expired"`) || !strings.Contains(page, "boarding of LH406 closed") || strings.Contains(page, `data-testid="approve`) {
+		t.Fatalf("the console does not say why it expired, or offers to approve:\n%s", page)
+	}
+	_, body = s.call("GET", "/api/v1/proposals?status=expired", s.tok, "")
+	if ps, _ := body["proposals"].([]any); len(ps) != 1 {
+		t.Fatalf("expired proposals in the API: %v", body)
+	}
+}
+
+// TestBulkApprovalExecutesEachOnce: two supervisors approve all proposals
+// of one cancelled flight at the same time while an agent approves one
+// of them: every booking moves exactly once.
+func TestBulkApprovalExecutesEachOnce(t *testing.T) {
+	s := newScenario(t)
+	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 9),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 9),
+	)
+	var locs []string
+	for i := range 6 {
+		loc := fmt.Sprintf("BULK%02d", i)
+		locs = append(locs, loc)
+		s.ingest("bookings", s.booking(loc, "P"+loc, "none", nil, lh400))
+	}
+	waitCaughtUp(t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 9))
+	checkFor(t, 10*time.Second, func() error {
+		if n := len(s.proposals(app.ProposalPending)); n != len(locs) {
+			return fmt.Errorf("%d pending", n)
+		}
+		return nil
+	})
+	one := s.pendingFor(locs[3])
+	var toks []string
+	for _, name := range []string{"sup-a", "sup-b"} {
+		tok := app.NewSecret("apron_")
+		if _, err := s.m.Store.CreateToken(context.Background(), name, app.RoleSupervisor, app.HashSecret(tok), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+	}
+	// An agent may not approve a whole flight.
+	if code, _ := s.call("POST", "/api/v1/flights/"+lh400+"/proposals/approve", s.tok, ""); code != 403 {
+		t.Fatalf("agent bulk approval: %d", code)
+	}
+	var wg sync.WaitGroup
+	executed := make([]float64, len(toks))
+	for i, tok := range toks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body := s.call("POST", "/api/v1/flights/"+lh400+"/proposals/approve", tok, "")
+			if code != 200 {
+				t.Errorf("bulk approval %d: %d %v", i, code, body)
+			}
+			executed[i], _ = body["executed"].(float64)
+		}()
+	}
+	wg.Add(1)
+	var single app.Execution
+	go func() {
+		defer wg.Done()
+		_, single = s.approve(one.ID)
+	}()
+	wg.Wait()
+	n := int(executed[0] + executed[1])
+	if single.Outcome == app.ProposalExecuted && !single.Repeated {
+		n++
+	}
+	if n != len(locs) {
+		t.Fatalf("%d executions (%v, single %+v), want one per booking (%d)", n, executed, single, len(locs))
+	}
+	checkFor(t, 10*time.Second, func() error {
+		for _, loc := range locs {
+			b, err := s.m.Store.Booking(context.Background(), loc)
+			if err != nil || len(b.Segments) != 1 || b.Segments[0].Flight != lh402 {
+				return fmt.Errorf("%s: %+v %v", loc, b, err)
+			}
+		}
+		if left, _ := s.m.Store.SeatsLeft(context.Background(), lh402, "Y"); left != 9-len(locs) {
+			return fmt.Errorf("%d seats left on LH402", left)
+		}
+		return nil
+	})
+	// One rebooking.executed per booking on the log.
+	s.m.Proposer.Flush()
+	checkFor(t, 10*time.Second, func() error {
+		ti, _ := s.m.Broker.Topic(context.Background(), app.TopicRebookings)
+		count := map[string]int{}
+		for off := ti.FirstOffset; off <= ti.LastOffset && off > 0; off++ {
+			le, err := s.m.Broker.Get(context.Background(), app.TopicRebookings, off)
+			if err != nil {
+				continue
+			}
+			var e struct {
+				Type string            `json:"type"`
+				Data app.RebookingData `json:"data"`
+			}
+			if json.Unmarshal(le.Data, &e) == nil && e.Type == app.TypeRebookingExecuted {
+				count[e.Data.Locator]++
+			}
+		}
+		for _, loc := range locs {
+			if count[loc] != 1 {
+				return fmt.Errorf("%s executed %d times on the log (%v)", loc, count[loc], count)
+			}
+		}
+		return nil
+	})
+}
