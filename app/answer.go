@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -234,9 +235,20 @@ func (a *Asker) policy(ctx context.Context, req AskRequest, out *AskAnswer, emit
 			out.Findings = append(out.Findings, "search unavailable, passages ranked by their words alone: "+ErrorMessage(err))
 		}
 	}
-	ps, err := a.Passages.Find(ctx, req.Question, 2, prior, a.now())
+	found, err := a.Passages.Find(ctx, req.Question, 4, prior, a.now())
 	if err != nil {
 		return err
+	}
+	var ps []Passage
+	for _, p := range found {
+		q, why := Quotable(p)
+		if why != "" {
+			out.Findings = append(out.Findings, fmt.Sprintf("not quoted: %s (%s) %s", p.DocID, passageTitle(p), why))
+			continue
+		}
+		if len(ps) < 2 {
+			ps = append(ps, q)
+		}
 	}
 	if len(ps) == 0 {
 		out.Kind, out.NotInData = AnswerNotInData, true
@@ -298,4 +310,22 @@ func (a *Asker) summarize(ctx context.Context, question string, out *AskAnswer, 
 		return
 	}
 	out.Summary, out.SummaryStatus = s, "shown"
+}
+
+var (
+	reInstruction = regexp.MustCompile(`(?i)(ignore (all |any )?(previous|prior|above) instructions|disregard (the |all )?(previous|prior|above)|new instructions|you are now|print your instructions|system prompt|^\s*system:|</?data>)`)
+	reURL         = regexp.MustCompile(`(?i)(https?://|www\.)\S+`)
+)
+
+// Quotable prepares a passage to be shown to staff as an answer: text that
+// addresses a language model rather than a person (an injected
+// instruction) is not quoted at all, and links are removed, so that an
+// answer never carries a link a document planted. It returns the passage
+// and, when it must not be quoted, why.
+func Quotable(p Passage) (Passage, string) {
+	if reInstruction.MatchString(p.Text) {
+		return p, "it addresses a language model, not staff"
+	}
+	p.Text = reURL.ReplaceAllString(p.Text, "[link removed]")
+	return p, ""
 }

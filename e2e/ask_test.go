@@ -70,6 +70,9 @@ func TestAskThroughTheRealModels(t *testing.T) {
 	}
 	m := MustRunMain(t, func(c *node.Config) {
 		c.Ollama.URL = ollamaTestURL()
+		// The box runs other tests beside this one: give the model's
+		// summary time, so that the test sees what it says.
+		c.Ollama.AskTimeout = node.Duration(3 * time.Minute)
 		c.Hub, c.TimeZone = "VIE", "Europe/Vienna"
 	})
 	day := sim.Generate(sim.Config{Seed: 11, Hub: "VIE", Date: "2027-02-16", Departures: 12, Bookings: 160})

@@ -55,6 +55,9 @@ type Config struct {
 		EmbedModel string   `json:"embed_model"` // embeds documents for retrieval
 		Timeout    Duration `json:"timeout"`     // per model call
 		MaxTokens  int      `json:"max_tokens"`  // per answer
+		// AskTimeout bounds a staff question: retrieval, queueing and the
+		// model's summary. The first answer never waits for the model.
+		AskTimeout Duration `json:"ask_timeout"`
 		// Serve: apron starts and supervises `ollama serve` on URL's
 		// host:port (a loopback URL with a port) instead of using an
 		// external server; see docs/decisions/0010-supervised-ollama.md.
@@ -143,6 +146,7 @@ func DefaultConfig() Config {
 	c.Ollama.ChatModel = "gemma3:270m"
 	c.Ollama.EmbedModel = "all-minilm:l6-v2"
 	c.Ollama.Timeout = Duration(60 * time.Second)
+	c.Ollama.AskTimeout = Duration(20 * time.Second)
 	c.Ollama.MaxTokens = 320
 	c.Index.Quantize = "none"
 	c.Index.Oversample = 8
@@ -205,6 +209,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ollama.MaxTokens < 16 || c.Ollama.MaxTokens > 4096 {
 		return app.Errorf(app.EINVALID, "ollama.max_tokens: must be between 16 and 4096, got %d", c.Ollama.MaxTokens)
+	}
+	if c.Ollama.AskTimeout <= 0 || time.Duration(c.Ollama.AskTimeout) > 10*time.Minute {
+		return app.Errorf(app.EINVALID, "ollama.ask_timeout: must be between 1s and 10m, got %s", time.Duration(c.Ollama.AskTimeout))
 	}
 	if c.Ollama.Serve {
 		if c.Ollama.URL == "" {

@@ -173,11 +173,15 @@ func (m *Main) newHTTP(context.Context) error {
 		Validator: m.Config.Validator(),
 		Rebooking: m.Config.RebookRules(),
 	}
-	m.Sched = &app.Scheduler{Slots: 1, Limits: app.DefaultClassLimits()}
+	limits := app.DefaultClassLimits()
+	ask := limits[app.ClassInteractive]
+	ask.Timeout = time.Duration(m.Config.Ollama.AskTimeout)
+	limits[app.ClassInteractive] = ask
+	m.Sched = &app.Scheduler{Slots: 1, Limits: limits}
 	m.Fresh = &app.FreshnessMeter{Log: m.Broker, Positions: m.Store, Bound: 30 * time.Second}
 	m.HTTP.Fresh, m.HTTP.Sched = m.Fresh, m.Sched
 	m.Asker = &app.Asker{Facts: &app.Facts{Store: m.Store, Rules: m.Config.RebookRules(), Zone: zone}, Passages: &app.Passages{Docs: m.Store},
-		Fresh: m.Fresh, Now: m.Clock, Timeout: 20 * time.Second}
+		Fresh: m.Fresh, Now: m.Clock, Timeout: time.Duration(m.Config.Ollama.AskTimeout)}
 	m.HTTP.Asker = m.Asker
 	return nil
 }
