@@ -116,7 +116,9 @@ func (c *countingEmbedder) Embed(_ context.Context, texts []string) ([][]float32
 	return out, nil
 }
 
-func (c *countingEmbedder) Model(context.Context) (EmbedModel, error) { return EmbedModel{Name: "x", Dim: 1}, nil }
+func (c *countingEmbedder) Model(context.Context) (EmbedModel, error) {
+	return EmbedModel{Name: "x", Dim: 1}, nil
+}
 
 func TestScheduledEmbedderTakesTheModelChunkByChunkAndGivesUpWhenTold(t *testing.T) {
 	s := &Scheduler{Slots: 1}
