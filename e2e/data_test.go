@@ -15,7 +15,6 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/node"
-	"github.com/nats-io/nats.go"
 )
 
 // apronEnv is the environment of a child apron: no model, no bridge, and
@@ -228,10 +227,7 @@ func TestCheckAndRebuildWithAnInvalidEventInTheLog(t *testing.T) {
 	bin := buildBinary(t)
 	m := MustRunMain(t)
 	data := m.Config.Data
-	nc, err := nats.Connect(m.Broker.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := natsConnect(t, m)
 	bad := strings.Replace(flightJSON("n1", "LH7-2026-11-25", "delayed", time.Now()), `"status":"delayed"`, `"status":"lost"`, 1)
 	good := flightJSON("n2", "LH8-2026-11-25", "delayed", time.Now())
 	for _, msg := range []struct{ subject, data string }{{"flights.LH7-2026-11-25", bad}, {"flights.LH8-2026-11-25", good}} {

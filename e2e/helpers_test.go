@@ -18,6 +18,7 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/node"
+	"github.com/nats-io/nats.go"
 )
 
 // TestMain runs the tests from the repository root, so that scripts/,
@@ -147,4 +148,24 @@ func freePort(tb testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// natsConnect connects to the node's NATS port as a site application: with
+// the user the node wrote into its data directory.
+func natsConnect(tb testing.TB, m *node.Main) *nats.Conn {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(m.Config.Data, "nats-credentials.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var cr struct{ User, Password string }
+	if err := json.Unmarshal(b, &cr); err != nil {
+		tb.Fatal(err)
+	}
+	nc, err := nats.Connect(m.Broker.ClientURL(), nats.UserInfo(cr.User, cr.Password))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
 }
