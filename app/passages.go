@@ -64,9 +64,12 @@ func (p *Passages) Find(ctx context.Context, question string, k int, prior []str
 	if len(qterms) == 0 || len(idx.passages) == 0 {
 		return nil, nil
 	}
+	// A word no passage has weighs as much as the rarest word that
+	// some passage has: in a small corpus an unknown word must not
+	// outweigh everything the question does match.
 	idf := func(t string) float64 {
-		n := float64(len(idx.passages))
-		return math.Log(1 + (n-float64(idx.df[t])+0.5)/(float64(idx.df[t])+0.5))
+		n, df := float64(len(idx.passages)), float64(max(idx.df[t], 1))
+		return math.Log(1 + (n-df+0.5)/(df+0.5))
 	}
 	var total float64
 	for _, t := range qterms {
@@ -221,7 +224,8 @@ func init() {
 		i we you he she it they me us them my our your their his her its this that these those there here if then than so as not no yes any all
 		some each every say says said tell policy policies rule rules procedure procedure document documents staff agent agents
 		please need needs get gets give given allowed allow ok okay our there's what's let lets know
-		much many long people person passenger passengers someone anyone non`) {
+		much many long people person passenger passengers someone anyone non
+		after before during also just only still yet again ever`) {
 		stopTerms[w] = true
 	}
 }
@@ -256,6 +260,11 @@ func terms(text string) []string {
 	var out []string
 	prev := "" // the last meaningful word as written
 	for _, w := range reAskWord.FindAllString(strings.ToLower(text), -1) {
+		// A phrase's second word may be a stop word ("looks after").
+		if i := slices.IndexFunc(phrases, func(p phrase) bool { return p.second == w && slices.Contains(p.first, prev) }); i >= 0 && len(out) > 0 {
+			out[len(out)-1], prev = phrases[i].term, ""
+			continue
+		}
 		if stopTerms[w] {
 			continue
 		}
@@ -265,10 +274,6 @@ func terms(text string) []string {
 			w = s
 		}
 		if stopTerms[w] || len(w) < 2 {
-			continue
-		}
-		if i := slices.IndexFunc(phrases, func(p phrase) bool { return p.second == w && slices.Contains(p.first, prev) }); i >= 0 && len(out) > 0 {
-			out[len(out)-1], prev = phrases[i].term, ""
 			continue
 		}
 		prev = raw

@@ -75,7 +75,7 @@ func TestAskThroughTheRealModels(t *testing.T) {
 		c.Ollama.AskTimeout = node.Duration(3 * time.Minute)
 		c.Hub, c.TimeZone = "VIE", "Europe/Vienna"
 	})
-	day := sim.Generate(sim.Config{Seed: 11, Hub: "VIE", Date: "2027-02-16", Departures: 12, Bookings: 160})
+	day := sim.Generate(sim.Config{Seed: 11, Hub: "VIE", Date: "2026-11-17", Departures: 12, Bookings: 160})
 	if err := sim.Play(context.Background(), m.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestAskThroughTheRealModels(t *testing.T) {
 	ctx := context.Background()
 
 	// The truth, from the store: a flight with wheelchair passengers.
-	flights, err := m.Store.Flights(ctx, app.FlightFilter{Date: "2027-02-16"})
+	flights, err := m.Store.Flights(ctx, app.FlightFilter{Date: "2026-11-17"})
 	if err != nil {
 		t.Fatal(err)
 	}

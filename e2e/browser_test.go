@@ -245,7 +245,8 @@ func TestBrowserAsk(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-sources"] li`)),
 	)
 	if err != nil {
-		t.Fatalf("ask in the console: %v", err)
+		shown, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))
+		t.Fatalf("ask in the console: %v; the page shows %q", err, shown)
 	}
 	meta, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="ask-meta"]`)))
 	if err != nil {
