@@ -276,6 +276,11 @@ func terms(text string) []string {
 		if stopTerms[w] || len(w) < 2 {
 			continue
 		}
+		// And a phrase's second word as the documents write it.
+		if i := slices.IndexFunc(phrases, func(p phrase) bool { return p.second == w && slices.Contains(p.first, prev) }); i >= 0 && len(out) > 0 {
+			out[len(out)-1], prev = phrases[i].term, ""
+			continue
+		}
 		prev = raw
 		out = append(out, w)
 	}
