@@ -89,17 +89,30 @@ func DeriveDocs(ch StateChange, erased map[string]bool) (EntityDocs, error) {
 // ErasedName stands for an erased person on booking documents.
 const ErasedName = "(erased)"
 
-// ScrubBooking returns b with the names and needs of erased passengers
-// replaced. b itself is not modified.
+// ScrubBooking returns b with the names, tiers and needs of erased
+// passengers replaced; a booking of nobody but the erased loses its seats
+// too, which were theirs alone (the segments and cabins stay: they count
+// for the flight's load). b itself is not modified.
 func ScrubBooking(b Booking, erased map[string]bool) Booking {
 	ps := make([]BookingPassenger, len(b.Passengers))
 	copy(ps, b.Passengers)
+	all := len(ps) > 0
 	for i := range ps {
 		if erased[ps[i].ID] {
 			ps[i] = BookingPassenger{ID: ps[i].ID, Name: ErasedName}
+		} else {
+			all = false
 		}
 	}
 	b.Passengers = ps
+	if all {
+		sg := make([]Segment, len(b.Segments))
+		copy(sg, b.Segments)
+		for i := range sg {
+			sg[i].Seat = ""
+		}
+		b.Segments = sg
+	}
 	return b
 }
 

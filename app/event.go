@@ -20,13 +20,17 @@ const (
 	TopicRebookings = "rebookings"
 	TopicAssist     = "assist"
 	TopicDeadLetter = "deadletter"
+	// TopicAudit records what the node did on someone's behalf that a
+	// site must be able to prove later (an erasure). It carries no
+	// personal data, so it may be forwarded to central.
+	TopicAudit = "audit"
 )
 
 // StateTopics keep at least the latest event per key forever.
 var StateTopics = []string{TopicFlights, TopicBookings, TopicPassengers, TopicDocuments}
 
 // Topics lists every topic of the local log in a stable order.
-var Topics = []string{TopicFlights, TopicBookings, TopicPassengers, TopicDocuments, TopicRebookings, TopicAssist, TopicDeadLetter}
+var Topics = []string{TopicFlights, TopicBookings, TopicPassengers, TopicDocuments, TopicRebookings, TopicAssist, TopicDeadLetter, TopicAudit}
 
 // Event types of the contract (see PRODUCT.md and app/schemas).
 const (
@@ -48,6 +52,7 @@ const (
 	TypeAssistRequested    = "assist.requested"
 	TypeAssistAnswered     = "assist.answered"
 	TypeDeadLetter         = "deadletter.event"
+	TypeErasureCompleted   = "passenger.erasure.completed"
 	cloudEventsSpecVersion = "1.0"
 )
 
@@ -71,6 +76,7 @@ var topicOfType = map[string]string{
 	TypeAssistRequested:   TopicAssist,
 	TypeAssistAnswered:    TopicAssist,
 	TypeDeadLetter:        TopicDeadLetter,
+	TypeErasureCompleted:  TopicAudit,
 }
 
 // nodeOnlyTypes are the events only the node itself produces: the outcome
@@ -79,6 +85,7 @@ var topicOfType = map[string]string{
 var nodeOnlyTypes = map[string]bool{
 	TypeRebookingProposed: true, TypeRebookingApproved: true, TypeRebookingRejected: true,
 	TypeRebookingExecuted: true, TypeRebookingFailed: true, TypeAssistAnswered: true,
+	TypeErasureCompleted: true,
 }
 
 // RoleForNodeOnly may send node-only events over the ingest API, to repair

@@ -27,6 +27,7 @@ type Log interface {
 // StateChange is one validated event turned into a change of state.
 type StateChange struct {
 	Type      string
+	Source    string // the event's source: who asked, for an erasure
 	Key       string
 	Version   Version
 	LogTime   time.Time
@@ -65,6 +66,10 @@ type Materializer struct {
 	// when this node appended it, so the schema check need not run twice.
 	// Entries from anywhere else (a NATS client, say) are always checked.
 	Trusted func(le LogEntry) bool
+	// Eraser carries out each passenger.erased on the log before the
+	// erasure's batch commits; without it only the passenger's own
+	// earlier records are purged.
+	Eraser *Eraser
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -149,11 +154,20 @@ func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries [
 		}
 		m.logger().Warn("events refused", "topic", topic, "count", len(dead))
 	}
+	if m.Eraser != nil {
+		// Before the position moves past the erasure: a failure retries
+		// the batch, and every step of an erasure is idempotent.
+		if err := m.Eraser.Apply(ctx, topic, changes); err != nil {
+			return fmt.Errorf("erase: %w", err)
+		}
+	}
 	last := entries[len(entries)-1]
 	if err := m.Store.ApplyState(ctx, StateConsumer, topic, changes, last.Offset, last.Stored); err != nil {
 		return fmt.Errorf("apply %s up to %d: %w", topic, last.Offset, err)
 	}
-	m.forgetErased(ctx, topic, changes)
+	if m.Eraser == nil {
+		m.forgetErased(ctx, topic, changes)
+	}
 	if m.Listener != nil {
 		m.Listener.StateApplied(topic, last.Offset, changes)
 	}
@@ -211,7 +225,7 @@ func (m *Materializer) Decode(topic string, le LogEntry) (StateChange, error) {
 	if e.Subject != le.Key {
 		return StateChange{}, &ValidationError{Fields: []FieldError{{Field: "subject", Reason: fmt.Sprintf("%q does not match the log key %q", e.Subject, le.Key)}}}
 	}
-	ch := StateChange{Type: e.Type, Key: e.Subject, Version: Version{EventID: e.ID, EventTime: e.Time.UTC(), Offset: le.Offset}, LogTime: le.Stored.UTC()}
+	ch := StateChange{Type: e.Type, Source: e.Source, Key: e.Subject, Version: Version{EventID: e.ID, EventTime: e.Time.UTC(), Offset: le.Offset}, LogTime: le.Stored.UTC()}
 	switch e.Type {
 	case TypeFlightScheduled, TypeFlightStatus:
 		ch.Flight = new(Flight)

@@ -47,6 +47,7 @@ var dataSchemaOfType = map[string]string{
 	TypeAssistRequested:   "assist.json",
 	TypeAssistAnswered:    "assist.json",
 	TypeDeadLetter:        "deadletter.json",
+	TypeErasureCompleted:  "erasure-completed.json",
 }
 
 // FieldError names one field of one event and why it was refused.

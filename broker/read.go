@@ -163,3 +163,52 @@ func (b *Broker) EntryTime(ctx context.Context, topic string, offset uint64) (ti
 	}
 	return m.Time, nil
 }
+
+// Last returns the latest entry of key on topic. Returns ENOTFOUND when
+// the key has none.
+func (b *Broker) Last(ctx context.Context, topic, key string) (app.LogEntry, error) {
+	s, err := b.js.Stream(ctx, topic)
+	if err != nil {
+		return app.LogEntry{}, fmt.Errorf("topic %s: %w", topic, err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, app.LogSubject(topic, key))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return app.LogEntry{}, app.Errorf(app.ENOTFOUND, "no entry of %s on %s", key, topic)
+		}
+		return app.LogEntry{}, fmt.Errorf("last of %s on %s: %w", key, topic, err)
+	}
+	return app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: m.Time, Headers: m.Header, Data: m.Data}, nil
+}
+
+// EraseKeyBefore removes every entry of key on topic below offset with
+// JetStream's secure delete, which overwrites the record in its message
+// block with random bytes (a purge only drops it from the index and
+// leaves the bytes until the block is rewritten). It returns how many
+// entries it erased. See docs/decisions/0017-erasure.md.
+func (b *Broker) EraseKeyBefore(ctx context.Context, topic, key string, offset uint64) (int, error) {
+	s, err := b.js.Stream(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("topic %s: %w", topic, err)
+	}
+	subject := app.LogSubject(topic, key)
+	n := 0
+	for seq := uint64(1); seq < offset; {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return n, fmt.Errorf("erase %s@%d: %w", topic, seq, err)
+		}
+		if m.Sequence >= offset {
+			break
+		}
+		if err := s.SecureDeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return n, fmt.Errorf("erase %s@%d: %w", topic, m.Sequence, err)
+		}
+		n++
+		seq = m.Sequence + 1
+	}
+	return n, nil
+}

@@ -239,6 +239,7 @@ func (m *Main) openPipeline(context.Context) error {
 	m.Materializer = &app.Materializer{
 		Log: m.Broker, Store: m.Store, Logger: m.Logger, Trusted: m.Broker.Trusted, Validator: m.Config.Validator(),
 		Listener: app.StateListeners{m.Proposer, m.HTTP},
+		Eraser:   &app.Eraser{Log: m.Broker, Erase: m.Broker, Store: m.Store, Erased: m.Store.ErasedPassengers, Logger: m.Logger},
 	}
 	if err := m.Proposer.Open(); err != nil {
 		return err
