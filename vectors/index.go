@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -230,7 +231,7 @@ type storedDoc struct {
 // document would carry an erased person, or a vector is neither in the
 // batch nor in the cache: the caller derives and embeds again.
 func (s *Store) ApplyDocs(ctx context.Context, consumer, topic string, batch app.DocBatch, upto uint64, uptoTime time.Time) error {
-	return s.commitWithPosition(ctx, consumer, topic, upto, uptoTime, func(tx *txc, cur uint64) error {
+	err := s.commitWithPosition(ctx, consumer, topic, upto, uptoTime, func(tx *txc, cur uint64) error {
 		complete, err := s.applyDocs(ctx, tx, &batch)
 		if err != nil {
 			return err
@@ -256,6 +257,10 @@ func (s *Store) ApplyDocs(ctx context.Context, consumer, topic string, batch app
 		}
 		return nil
 	})
+	if err == nil && slices.ContainsFunc(batch.Entities, func(e app.EntityDocs) bool { return e.Erasure }) {
+		s.checkpoint(ctx)
+	}
+	return err
 }
 
 // applyDocs writes the documents of a batch in the transaction tx;

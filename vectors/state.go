@@ -22,7 +22,7 @@ func ts(t time.Time) string { return t.UTC().Format(tsLayout) }
 // state whose version is older (app.Version.Newer), so late events never
 // overwrite newer state and a replay gives the same result.
 func (s *Store) ApplyState(ctx context.Context, consumer, topic string, changes []app.StateChange, upto uint64, uptoTime time.Time) error {
-	return s.commitWithPosition(ctx, consumer, topic, upto, uptoTime, func(tx *txc, cur uint64) error {
+	err := s.commitWithPosition(ctx, consumer, topic, upto, uptoTime, func(tx *txc, cur uint64) error {
 		for i := range changes {
 			ch := &changes[i]
 			if ch.Version.Offset <= cur {
@@ -34,7 +34,85 @@ func (s *Store) ApplyState(ctx context.Context, consumer, topic string, changes 
 		}
 		return nil
 	})
+	if err == nil && hasErasure(changes) {
+		s.checkpoint(ctx)
+	}
+	return err
 }
+
+func hasErasure(changes []app.StateChange) bool {
+	for _, ch := range changes {
+		if ch.Type == app.TypePassengerErased {
+			return true
+		}
+	}
+	return false
+}
+
+// BookingsNaming returns the locators of the bookings that list the
+// passenger, cancelled ones included.
+func (s *Store) BookingsNaming(ctx context.Context, passengerID string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT locator FROM booking_passengers WHERE passenger_id = ?
+		UNION SELECT locator FROM bookings WHERE status = 'cancelled' AND data LIKE ?`, passengerID, "%"+passengerID+"%")
+	if err != nil {
+		return nil, fmt.Errorf("bookings naming %s: %w", passengerID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var loc string
+		if err := rows.Scan(&loc); err != nil {
+			return nil, fmt.Errorf("bookings naming %s: %w", passengerID, err)
+		}
+		out = append(out, loc)
+	}
+	return out, rows.Err()
+}
+
+// ErasedPassengers returns those of ids whose erasure the state holds.
+func (s *Store) ErasedPassengers(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT id FROM passenger_erasures WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("erased passengers: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("erased passengers: %w", err)
+			}
+			out[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("erased passengers: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// checkpoint moves the WAL into the database and truncates it, so that
+// an erased person's rows do not linger in the WAL file; secure_delete
+// has zeroed the pages they left. A reader holding a snapshot makes it
+// partial; the next erasure or Close tries again.
+func (s *Store) checkpoint(ctx context.Context) {
+	var busy, logPages, done int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done); err != nil {
+		s.Logger.Warn("checkpoint after erasure", "err", err)
+	} else if busy != 0 {
+		s.Logger.Warn("checkpoint after erasure was partial", "wal_pages", logPages, "checkpointed", done)
+	}
+}
+
+// Checkpoint is checkpoint for commands and tests.
+func (s *Store) Checkpoint(ctx context.Context) { s.checkpoint(ctx) }
 
 func currentVersion(ctx context.Context, tx *txc, q string, key string) (app.Version, bool, error) {
 	var v app.Version
@@ -210,8 +288,7 @@ func scrubErased(ctx context.Context, tx *txc, b *app.Booking) error {
 			return fmt.Errorf("scrub erased passengers of %s: %w", b.Locator, err)
 		}
 		if n > 0 {
-			ps[i].Name = ErasedName
-			ps[i].SSR = nil
+			ps[i] = app.BookingPassenger{ID: p.ID, Name: ErasedName}
 		}
 	}
 	b.Passengers = ps
@@ -239,8 +316,8 @@ func scrubBookingsOf(ctx context.Context, tx *txc, passengerID string) error {
 		}
 		changed := false
 		for i := range b.Passengers {
-			if b.Passengers[i].ID == passengerID && b.Passengers[i].Name != ErasedName {
-				b.Passengers[i].Name, b.Passengers[i].SSR, changed = ErasedName, nil, true
+			if p := b.Passengers[i]; p.ID == passengerID && (p.Name != ErasedName || p.Tier != "" || len(p.SSR) > 0) {
+				b.Passengers[i], changed = app.BookingPassenger{ID: p.ID, Name: ErasedName}, true
 			}
 		}
 		if changed {

@@ -70,6 +70,10 @@ func dsn(path string, readOnly bool) string {
 	// positions commit with the state they produced.
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_cache_size", "-32000")
+	// Deleted content is overwritten with zeros, so an erased person's
+	// rows leave no bytes in free pages or free space on live pages
+	// (docs/decisions/0017-erasure.md).
+	q.Set("_secure_delete", "on")
 	if readOnly {
 		q.Set("mode", "ro")
 		q.Set("_query_only", "true")
