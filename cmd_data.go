@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,4 +141,55 @@ func firstLine(s string) string {
 		s = s[:110] + "…"
 	}
 	return s
+}
+
+// runErase implements `apron erase --passenger ID`: it appends a
+// passenger.erased event through the running node's ingest API with a site
+// admin's token; the node carries it out and records
+// passenger.erasure.completed on the audit topic.
+func runErase(ctx context.Context, args []string) error {
+	var passenger, token, by *string
+	cfg, _, err := node.LoadConfigWithFlags("erase", args, func(fs *flag.FlagSet) {
+		passenger = fs.String("passenger", "", "id of the passenger to erase")
+		token = fs.String("token", os.Getenv("APRON_TOKEN"), "admin API token (env APRON_TOKEN)")
+		by = fs.String("by", os.Getenv("USER"), "who asks, recorded in the audit event")
+	})
+	if err != nil {
+		return err
+	}
+	if *passenger == "" || *token == "" {
+		return fmt.Errorf("erase: --passenger and --token (or APRON_TOKEN) are required")
+	}
+	now := time.Now().UTC()
+	ev, err := app.NewEvent(fmt.Sprintf("erase-%d", now.UnixNano()), "apron/erase/"+*by,
+		app.TypePassengerErased, *passenger, now, map[string]string{"id": *passenger})
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	url := scheme + "://" + cfg.HTTP + "/api/v1/topics/" + app.TopicPassengers + "/events"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+*token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("erase: the node at %s: %w", cfg.HTTP, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("erase: %s: %s", resp.Status, firstLine(string(out)))
+	}
+	fmt.Printf("erasure %s appended (audit reference %s); the admin page and the audit topic show its completion\n", ev.ID, app.ErasureRef(ev.ID))
+	return nil
 }

@@ -32,6 +32,7 @@ Usage:
   apron rebuild [flags]   rebuild the state from the log, keeping users, tokens, proposals (node stopped)
   apron check   [flags]   prove the state store equals a rebuild (node stopped)
   apron search  WORDS...  hybrid search over the index
+  apron erase --passenger ID --token T   erase a passenger everywhere (site admin; node running)
   apron model status      the configured models, present or not
   apron model import --name NAME PATH   create a model from a GGUF file or folder (offline)
   apron user add  --role ROLE NAME   add a console user (password on stdin)
@@ -78,6 +79,8 @@ func main() {
 		err = runEval(ctx, args)
 	case "search":
 		err = runSearch(ctx, args)
+	case "erase":
+		err = runErase(ctx, args)
 	case "model":
 		err = runModel(ctx, args)
 	case "user":
