@@ -127,15 +127,28 @@ func (s *Server) handleSearchPage(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, SearchPage(v))
 		return
 	}
-	if s.Search == nil {
-		v.Message = "Search needs an embedding model: set ollama.url and ollama.embed_model."
-		s.render(w, r, http.StatusServiceUnavailable, SearchPage(v))
-		return
-	}
 	q, err := parseSearchQuery(qv)
 	if err != nil {
 		v.Message = app.ErrorMessage(err)
 		s.render(w, r, http.StatusBadRequest, SearchPage(v))
+		return
+	}
+	if s.Search == nil {
+		// Without the index's model, people are still found by name in
+		// the state store; the page says what is missing.
+		v.Searched = true
+		if pf, ok := s.State.(PassengerFinder); ok && (len(q.Kinds) == 0 || v.Kinds[app.KindPassenger]) {
+			ps, _, err := pf.FindPassengersPage(ctx, q.Text, 0, lookupPage)
+			if err != nil {
+				s.pageError(w, r, err)
+				return
+			}
+			for _, p := range ps {
+				v.Hits = append(v.Hits, SearchHitRow{Kind: app.KindPassenger, Key: p.ID, Title: p.Name, Text: strings.Join(p.SSR, " "), Link: "/passengers/" + url.PathEscape(p.ID)})
+			}
+		}
+		v.Message = "Search over the index needs an embedding model (ollama.url, ollama.embed_model); shown: passengers by name."
+		s.render(w, r, http.StatusOK, SearchPage(v))
 		return
 	}
 	q.K = 50

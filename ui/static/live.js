@@ -85,7 +85,8 @@
     var old = document.getElementById(row.id);
     var shown = false;
     if (old && keep(row)) {
-      if (old.classList.contains("earlier")) row.classList.add("earlier");
+      // Later updates of the same flight (its proposals, say) keep the cue.
+      ["earlier", "just-cancelled"].forEach(function (c) { if (old.classList.contains(c)) row.classList.add(c); });
       old.replaceWith(row);
       shown = true;
     } else if (old) {
@@ -96,7 +97,6 @@
     if (shown && row.dataset.status === "cancelled" && (!old || old.dataset.status !== "cancelled")) {
       row.classList.remove("earlier");
       row.classList.add("just-cancelled");
-      row.setAttribute("data-testid", "board-row");
       beep();
     }
     recount();
