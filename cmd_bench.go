@@ -15,8 +15,25 @@ import (
 // runBench implements `apron bench NAME [flags]`: it runs one harness of
 // package bench in a temporary directory with the sizes the README quotes.
 func runBench(ctx context.Context, args []string) error {
+	const usage = "usage: apron bench ingest|console|bridge|assist|assist-live|embed|search [flags]"
 	if len(args) < 1 {
-		return fmt.Errorf("usage: apron bench ingest|console|bridge|assist|assist-live|embed|search [flags]")
+		return fmt.Errorf(usage)
+	}
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fmt.Fprintln(os.Stderr, usage)
+		return flag.ErrHelp
+	}
+	// The harnesses without flags of their own still answer -h, and
+	// refuse what they do not know, before anything runs.
+	switch args[0] {
+	case "console", "bridge", "embed", "assist":
+		fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("bench %s takes no arguments, got %q", args[0], fs.Args())
+		}
 	}
 	dir, err := os.MkdirTemp("", "apron-bench-")
 	if err != nil {

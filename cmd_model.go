@@ -20,6 +20,10 @@ func runModel(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return app.Errorf(app.EINVALID, "usage: apron model status | apron model import --name NAME PATH")
 	}
+	if wantsHelp(args[:1]) {
+		fmt.Fprintln(os.Stderr, "usage: apron model status | apron model import --name NAME PATH")
+		return flag.ErrHelp
+	}
 	switch args[0] {
 	case "status":
 		cfg, _, err := node.LoadConfig("model status", args[1:])

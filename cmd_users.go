@@ -3,9 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/apron-edge/apron/app"
@@ -23,6 +27,12 @@ type addArgs struct {
 func parseAddArgs(cmd string, args []string, usage string) (addArgs, error) {
 	if len(args) == 0 || args[0] != "add" {
 		return addArgs{}, app.Errorf(app.EINVALID, "usage: %s", usage)
+	}
+	if wantsHelp(args[1:]) {
+		_, _, err := node.LoadConfigWithFlags(cmd+" add", []string{"-h"}, func(fs *flag.FlagSet) {
+			fs.String("role", "", "viewer, agent, supervisor or admin (required)")
+		})
+		return addArgs{}, err
 	}
 	role, name, rest, err := splitRoleAndName(args[1:])
 	if err != nil {
@@ -70,10 +80,135 @@ func splitRoleAndName(args []string) (role, name string, rest []string, err erro
 	return role, name, rest, nil
 }
 
-// runUser implements `apron user add --role ROLE NAME`; the password is read
-// from standard input so it never shows in the process list.
+const (
+	userUsage  = "apron user add --role ROLE NAME < password | apron user list [--json] | apron user remove NAME"
+	tokenUsage = "apron token add --role ROLE NAME | apron token list [--json] | apron token revoke ID|NAME"
+)
+
+// wantsHelp reports whether args ask for the usage.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return true
+		}
+	}
+	return false
+}
+
+// listArgs parses "[--json] [node flags]" of a list command.
+func listArgs(name string, args []string) (node.Config, bool, error) {
+	var asJSON *bool
+	cfg, fs, err := node.LoadConfigWithFlags(name, args, func(fs *flag.FlagSet) {
+		asJSON = fs.Bool("json", false, "print JSON for scripts instead of a table")
+	})
+	if err == nil && fs.NArg() > 0 {
+		err = app.Errorf(app.EINVALID, "%s takes no arguments, got %q", name, fs.Args())
+	}
+	return cfg, err == nil && *asJSON, err
+}
+
+// targetArgs parses "NAME [node flags]" of a remove or revoke command.
+func targetArgs(name string, args []string) (node.Config, string, error) {
+	var target string
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		if strings.HasPrefix(args[i], "-") {
+			rest = append(rest, args[i])
+			if !strings.Contains(args[i], "=") && i+1 < len(args) && !wantsHelp(args[i:i+1]) {
+				rest = append(rest, args[i+1])
+				i++
+			}
+			continue
+		}
+		if target != "" {
+			return node.Config{}, "", app.Errorf(app.EINVALID, "one name only, got %q and %q", target, args[i])
+		}
+		target = args[i]
+	}
+	cfg, _, err := node.LoadConfig(name, rest)
+	if err == nil && target == "" {
+		err = app.Errorf(app.EINVALID, "usage: apron %s NAME", name)
+	}
+	return cfg, target, err
+}
+
+// printJSON writes v indented to standard output.
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// stamp is a time for a table: local, to the minute; "-" for none.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+// runUser implements `apron user add|list|remove`; the password of a new
+// user is read from standard input so it never shows in the process list.
+// A removed user is disabled, not deleted: the approvals they made keep
+// naming them.
 func runUser(ctx context.Context, args []string) error {
-	a, err := parseAddArgs("user", args, "apron user add --role ROLE NAME < password")
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			fmt.Fprintln(os.Stderr, "usage: "+userUsage)
+			return flag.ErrHelp
+		case "list":
+			cfg, asJSON, err := listArgs("user list", args[1:])
+			if err != nil {
+				return err
+			}
+			st, err := node.OpenStoreOnly(cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close(ctx)
+			users, err := st.Users(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if users == nil {
+					users = []*app.User{}
+				}
+				return printJSON(users)
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tROLE\tSTATE\tCREATED")
+			for _, u := range users {
+				state := "active"
+				if u.Disabled {
+					state = "disabled"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", u.ID, u.Name, u.Role, state, stamp(u.CreatedAt))
+			}
+			return tw.Flush()
+		case "remove":
+			cfg, name, err := targetArgs("user remove", args[1:])
+			if err != nil {
+				return err
+			}
+			st, err := node.OpenStoreToProvision(cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close(ctx)
+			u, _, err := st.UserByName(ctx, name)
+			if err != nil {
+				return err
+			}
+			if err := st.SetUserRole(ctx, u.ID, u.Role, true); err != nil {
+				return err
+			}
+			fmt.Printf("disabled user %s: they can no longer sign in\n", name)
+			return nil
+		}
+	}
+	a, err := parseAddArgs("user", args, userUsage)
 	if err != nil {
 		return err
 	}
@@ -103,10 +238,76 @@ func runUser(ctx context.Context, args []string) error {
 	return nil
 }
 
-// runToken implements `apron token add --role ROLE NAME`; it prints the
-// token once. Only its hash is stored.
+// runToken implements `apron token add|list|revoke`; add prints the token
+// once. Only its hash is stored.
 func runToken(ctx context.Context, args []string) error {
-	a, err := parseAddArgs("token", args, "apron token add --role ROLE NAME")
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			fmt.Fprintln(os.Stderr, "usage: "+tokenUsage)
+			return flag.ErrHelp
+		case "list":
+			cfg, asJSON, err := listArgs("token list", args[1:])
+			if err != nil {
+				return err
+			}
+			st, err := node.OpenStoreOnly(cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close(ctx)
+			tokens, err := st.Tokens(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if tokens == nil {
+					tokens = []*app.APIToken{}
+				}
+				return printJSON(tokens)
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED\tLAST USED\tREVOKED")
+			for _, t := range tokens {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, stamp(t.CreatedAt), stamp(t.LastUsed), stamp(t.RevokedAt))
+			}
+			return tw.Flush()
+		case "revoke":
+			cfg, target, err := targetArgs("token revoke", args[1:])
+			if err != nil {
+				return err
+			}
+			st, err := node.OpenStoreToProvision(cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close(ctx)
+			tokens, err := st.Tokens(ctx)
+			if err != nil {
+				return err
+			}
+			// By id, or by name when exactly one live token has it.
+			var match []*app.APIToken
+			for _, t := range tokens {
+				if strconv.FormatInt(t.ID, 10) == target || t.Name == target && t.RevokedAt.IsZero() {
+					match = append(match, t)
+				}
+			}
+			switch len(match) {
+			case 0:
+				return app.Errorf(app.ENOTFOUND, "no live token with id or name %q (see apron token list)", target)
+			case 1:
+			default:
+				return app.Errorf(app.ECONFLICT, "%d tokens are named %q: revoke one by its id (see apron token list)", len(match), target)
+			}
+			if err := st.RevokeToken(ctx, match[0].ID, time.Now()); err != nil {
+				return err
+			}
+			fmt.Printf("revoked token %d (%s)\n", match[0].ID, match[0].Name)
+			return nil
+		}
+	}
+	a, err := parseAddArgs("token", args, tokenUsage)
 	if err != nil {
 		return err
 	}

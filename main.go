@@ -36,13 +36,18 @@ Usage:
   apron model status      the configured models, present or not
   apron model import --name NAME PATH   create a model from a GGUF file or folder (offline)
   apron user add  --role ROLE NAME   add a console user (password on stdin)
+  apron user list [--json]           the console users
+  apron user remove NAME             disable a console user
   apron token add --role ROLE NAME   create an API token for a machine client
-  apron bench ingest      measure ingest against raw JetStream baselines
+  apron token list [--json]          the API tokens
+  apron token revoke ID|NAME         revoke an API token
+  apron bench NAME        a benchmark: ingest, console, bridge, assist, assist-live, embed, search
   apron eval [-seed N] [-hub X] [-departures N] [-ollama URL]
                           score answers and rebooking on a simulated day with a known truth
   apron version           print the version
 
-Run "apron serve -h" for the flags.
+Every command and subcommand takes -h for its flags and their defaults;
+list commands print a table, or JSON with --json.
 `
 
 func main() {

@@ -343,3 +343,141 @@ func TestBrowserApprovesTheSecondOption(t *testing.T) {
 		t.Fatalf("record: approved %q proposed %v", got.ApprovedOption, got.Proposed)
 	}
 }
+
+// TestBrowserDutyManagerMidDay follows a duty manager at 13:00 on the
+// node's clock: the board opens at now (what went more than an hour ago is
+// folded away), a cancellation arriving highlights its row and updates the
+// counts, and search finds a passenger by part of the name and opens their
+// page.
+func TestBrowserDutyManagerMidDay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	zone, _ := time.LoadLocation(node.DefaultConfig().TimeZone)
+	today := time.Now().In(zone)
+	at := func(h, m int) time.Time { return time.Date(today.Year(), today.Month(), today.Day(), h, m, 0, 0, zone) }
+	start, t0 := at(13, 0), time.Now()
+	m := mustRunMainOn(t, func() time.Time { return start.Add(time.Since(t0)) })
+	base := m.HTTP.URL()
+	addUser(t, m, "duty1", app.RoleAgent, "duty one password")
+	date := start.Format("2006-01-02")
+	n := 0
+	flight := func(number string, dep time.Time, status string) string {
+		n++
+		key := "LH" + number + "-" + date
+		f := app.Flight{Flight: key, Carrier: "LH", Number: number, Date: date, Origin: "FRA", Destination: "JFK",
+			ScheduledDeparture: dep, ScheduledArrival: dep.Add(9 * time.Hour), Status: status, Gate: "A12", Capacity: map[string]int{"Y": 100}}
+		e, _ := app.NewEvent(fmt.Sprintf("mid-%d", n), "test", app.TypeFlightStatus, key, time.Now().Add(time.Duration(n)*time.Millisecond), f)
+		return string(e.Raw)
+	}
+	for _, ev := range []string{flight("100", at(10, 0), app.FlightDeparted), flight("200", at(12, 30), app.FlightDeparted),
+		flight("300", at(14, 0), app.FlightScheduled), flight("302", at(15, 0), app.FlightScheduled)} {
+		if code, body := post(t, base+"/api/v1/topics/flights/events", ev); code != 200 {
+			t.Fatal(code, body)
+		}
+	}
+	b := app.Booking{Locator: "HOP001", Status: "active", Segments: []app.Segment{{Flight: "LH300-" + date, Cabin: "Y", Seat: "12C"}},
+		Passengers: []app.BookingPassenger{{ID: "P-GH", Name: "Grace Hopperfield", Tier: "gold", SSR: []string{"WCHR"}}}}
+	be, _ := app.NewEvent("mid-b1", "test", app.TypeBookingCreated, b.Locator, time.Now(), b)
+	if code, body := post(t, base+"/api/v1/topics/bookings/events", string(be.Raw)); code != 200 {
+		t.Fatal(code, body)
+	}
+	pe, _ := app.NewEvent("mid-p1", "test", app.TypePassengerUpserted, "P-GH", time.Now(),
+		app.Passenger{ID: "P-GH", Name: "Grace Hopperfield", Tier: "gold", SSR: []string{"WCHR"}})
+	if code, body := post(t, base+"/api/v1/topics/passengers/events", string(pe.Raw)); code != 200 {
+		t.Fatal(code, body)
+	}
+	waitCaughtUp(t, m, 10*time.Second)
+
+	ctx := MustRunBrowser(t)
+	tctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	err := chromedp.Do(tctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "duty1"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "duty one password"),
+		chromedp.Submit(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#f-LH300-`+date)),
+	)
+	if err != nil {
+		t.Fatalf("log in and open the board: %v", err)
+	}
+	shown := func(key string) bool {
+		v, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`getComputedStyle(document.getElementById("f-`+key+`")).display !== "none"`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	earlierShown, lastHourShown := shown("LH100-"+date), shown("LH200-"+date)
+	folded, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="folded"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, tctx, "board-midday")
+	if earlierShown || !lastHourShown || !strings.Contains(folded, "1 flights") {
+		t.Fatalf("board at 13:00: 10:00 shown %v, 12:30 shown %v, folded %q", earlierShown, lastHourShown, folded)
+	}
+	counts := func() (string, string) {
+		d, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="disrupted-count"]`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="cancelled-count"]`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, c
+	}
+	if d, c := counts(); d != "0" || c != "0" {
+		t.Fatalf("before: %s disrupted, %s cancelled", d, c)
+	}
+
+	if code, body := post(t, base+"/api/v1/topics/flights/events", flight("300", at(14, 0), app.FlightCancelled)); code != 200 {
+		t.Fatal(code, body)
+	}
+	if err := chromedp.Do(tctx, chromedp.WaitVisible(chromedp.CSS(`#f-LH300-`+date+`.just-cancelled`))); err != nil {
+		t.Fatalf("the cancellation was not highlighted: %v", err)
+	}
+	screenshot(t, tctx, "board-cancellation-highlighted")
+	if d, c := counts(); d != "1" || c != "1" {
+		t.Fatalf("after the cancellation: %s disrupted, %s cancelled", d, c)
+	}
+
+	// Tablet: departures and arrivals are tabs.
+	err = chromedp.Do(tctx, chromedp.EmulateViewport(820, 1180), chromedp.WaitVisible(chromedp.CSS(`.board-tabs`)))
+	if err != nil {
+		t.Fatalf("tablet tabs: %v", err)
+	}
+	screenshot(t, tctx, "board-tablet")
+	if err := chromedp.Do(tctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+
+	err = chromedp.Do(tctx,
+		chromedp.Navigate(base+"/search"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="search-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="search-q"]`), "Hopp"),
+		chromedp.Click(chromedp.CSS(`[data-testid="search-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="search-hit"][data-kind="passenger"] a`)),
+	)
+	if err != nil {
+		page, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))
+		t.Fatalf("search by part of the name: %v; the page shows %q", err, page)
+	}
+	screenshot(t, tctx, "search")
+	err = chromedp.Do(tctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="search-hit"][data-kind="passenger"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="passenger-meta"]`)),
+	)
+	if err != nil {
+		t.Fatalf("open the passenger page: %v", err)
+	}
+	meta, _ := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="passenger-meta"]`)))
+	ssr, _ := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="ssr"]`)))
+	screenshot(t, tctx, "passenger")
+	if !strings.Contains(meta, "P-GH") || !strings.Contains(ssr, "WCHR") {
+		t.Fatalf("passenger page: %q, %q", meta, ssr)
+	}
+}

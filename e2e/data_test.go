@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -316,5 +317,60 @@ func TestSearchFindsNewBookingsWhileTheModelIsAway(t *testing.T) {
 		if text == nil || text["messages_behind"].(float64) != 0 || vectors == nil || vectors["messages_behind"].(float64) < 1 {
 			t.Fatalf("search %s: freshness of the text %v and of the vectors %v", c.q, text, vectors)
 		}
+	}
+}
+
+// TestHelpShowsFlagsAndRunsNothing: -h on a command or subcommand prints
+// its flags with their defaults and exits 0 without doing the work (the
+// console benchmark would otherwise take minutes), and the user and token
+// lists print tables or JSON.
+func TestHelpShowsFlagsAndRunsNothing(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	run := func(stdin string, args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "console", "-h"}, "Usage of bench console"},
+		{[]string{"serve", "-h"}, `(default "127.0.0.1:8080")`},
+		{[]string{"demo", "-h"}, "(default 60)"},
+		{[]string{"user", "add", "-h"}, "-role"},
+		{[]string{"user", "list", "-h"}, "-json"},
+		{[]string{"token", "revoke", "-h"}, "-data"},
+		{[]string{"model", "-h"}, "usage: apron model"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, err := run("", tc.args...)
+			if err != nil || !strings.Contains(out, tc.want) {
+				t.Fatalf("err %v, output %q lacks %q", err, out, tc.want)
+			}
+		})
+	}
+	if out, err := run("a long enough password\n", "user", "add", "--role", "agent", "ada", "--data", data); err != nil {
+		t.Fatal(err, out)
+	}
+	if out, err := run("", "token", "add", "--role", "viewer", "ci", "--data", data); err != nil {
+		t.Fatal(err, out)
+	}
+	if out, err := run("", "token", "revoke", "ci", "--data", data); err != nil || !strings.Contains(out, "revoked token 1 (ci)") {
+		t.Fatal(err, out)
+	}
+	out, err := run("", "user", "list", "--data", data)
+	if err != nil || !strings.Contains(out, "NAME") || !strings.Contains(out, "ada") {
+		t.Fatal(err, out)
+	}
+	cmd := exec.Command(bin, "token", "list", "--json", "--data", data)
+	js, err := cmd.Output()
+	var tokens []app.APIToken
+	if err != nil || json.Unmarshal(js, &tokens) != nil || len(tokens) != 1 || tokens[0].RevokedAt.IsZero() {
+		t.Fatalf("token list --json: %v %s", err, js)
 	}
 }

@@ -35,6 +35,13 @@ func TestMain(m *testing.M) {
 // MustRunMain starts a whole node on a temp data dir with port 0 listeners.
 func MustRunMain(tb testing.TB, mutate ...func(*node.Config)) *node.Main {
 	tb.Helper()
+	return mustRunMainOn(tb, nil, mutate...)
+}
+
+// mustRunMainOn is MustRunMain with the node's clock (nil: the real one),
+// as a demo sets its simulated clock.
+func mustRunMainOn(tb testing.TB, clock func() time.Time, mutate ...func(*node.Config)) *node.Main {
+	tb.Helper()
 	cfg := node.DefaultConfig()
 	cfg.Data = tb.TempDir()
 	cfg.HTTP = "127.0.0.1:0"
@@ -47,6 +54,9 @@ func MustRunMain(tb testing.TB, mutate ...func(*node.Config)) *node.Main {
 		tb.Fatal(err)
 	}
 	m := node.NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if clock != nil {
+		m.Clock = clock
+	}
 	if err := m.Open(context.Background()); err != nil {
 		tb.Fatal(err)
 	}

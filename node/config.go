@@ -330,17 +330,19 @@ func LoadConfigWithFlags(name string, args []string, extra func(*flag.FlagSet)) 
 	}
 	configPath := fs.String("config", os.Getenv("APRON_CONFIG"), "JSON config file (env APRON_CONFIG)")
 	// Parse once to find --config; flags are applied after file and env.
-	data := fs.String("data", "", "data directory (env APRON_DATA)")
-	httpAddr := fs.String("http", "", "console and API address (env APRON_HTTP)")
-	natsAddr := fs.String("nats", "", "NATS client address, empty to disable (env APRON_NATS)")
-	hub := fs.String("hub", "", "IATA code of this site (env APRON_HUB)")
-	tz := fs.String("tz", "", "IANA time zone of this site (env APRON_TZ)")
-	logLevel := fs.String("log-level", "", "debug, info, warn or error (env APRON_LOG_LEVEL)")
-	syncMode := fs.String("sync", "", "log durability: always (fsync each write) or interval (env APRON_SYNC)")
-	seed := fs.Uint64("seed", 0, "demo: simulation seed")
-	speed := fs.Float64("speed", 0, "demo: simulated seconds per real second")
-	deps := fs.Int("departures", 0, "demo: departures (and arrivals) of the simulated day")
-	kafka := fs.String("kafka", "", "central Kafka brokers, comma-separated; empty: bridge off (env APRON_KAFKA_BROKERS)")
+	// The defaults shown by -h are the built-in ones; a file or the
+	// environment may change them, and a flag given wins over both.
+	data := fs.String("data", c.Data, "data directory (env APRON_DATA)")
+	httpAddr := fs.String("http", c.HTTP, "console and API address (env APRON_HTTP)")
+	natsAddr := fs.String("nats", c.NATS.Addr, "NATS client address, empty to disable (env APRON_NATS)")
+	hub := fs.String("hub", c.Hub, "IATA code of this site (env APRON_HUB)")
+	tz := fs.String("tz", c.TimeZone, "IANA time zone of this site (env APRON_TZ)")
+	logLevel := fs.String("log-level", c.LogLevel, "debug, info, warn or error (env APRON_LOG_LEVEL)")
+	syncMode := fs.String("sync", c.NATS.Sync, "log durability: always (fsync each write) or interval (env APRON_SYNC)")
+	seed := fs.Uint64("seed", c.Demo.Seed, "demo: simulation seed")
+	speed := fs.Float64("speed", c.Demo.Speed, "demo: simulated seconds per real second")
+	deps := fs.Int("departures", c.Demo.Departures, "demo: departures (and arrivals) of the simulated day")
+	kafka := fs.String("kafka", strings.Join(c.Kafka.Brokers, ","), "central Kafka brokers, comma-separated; empty: bridge off (env APRON_KAFKA_BROKERS)")
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
 	}

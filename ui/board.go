@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,17 +24,63 @@ func staticHandler() http.Handler {
 	return http.FileServer(http.FS(sub))
 }
 
-// boardView builds the board of the hub's current local day.
-func (s *Server) boardView(ctx context.Context) (BoardView, error) {
+// BoardQuery is what the board shows: a day, and filters.
+type BoardQuery struct {
+	Date      string // YYYY-MM-DD at the hub; empty: today
+	Disrupted bool   // only cancelled, diverted or late flights
+	Carrier   string // two-character carrier code
+	Gate      string // gate or gate area prefix, e.g. "A" or "A1"
+	Earlier   bool   // show the whole day, not from an hour ago
+}
+
+// parseBoardQuery reads the board's query string; app.EINVALID for a bad
+// date or carrier.
+func parseBoardQuery(r *http.Request) (BoardQuery, error) {
+	qv := r.URL.Query()
+	q := BoardQuery{Date: qv.Get("date"), Disrupted: qv.Get("disrupted") != "", Carrier: strings.ToUpper(strings.TrimSpace(qv.Get("carrier"))),
+		Gate: strings.ToUpper(strings.TrimSpace(qv.Get("gate"))), Earlier: qv.Get("earlier") != ""}
+	if q.Date != "" {
+		if _, err := time.Parse("2006-01-02", q.Date); err != nil {
+			return q, app.Errorf(app.EINVALID, "date: must be YYYY-MM-DD, got %q", q.Date)
+		}
+	}
+	if q.Carrier != "" && !reCarrier.MatchString(q.Carrier) {
+		return q, app.Errorf(app.EINVALID, "carrier: two letters or digits, got %q", q.Carrier)
+	}
+	if len(q.Gate) > 8 {
+		return q, app.Errorf(app.EINVALID, "gate: at most 8 characters")
+	}
+	return q, nil
+}
+
+var reCarrier = regexp.MustCompile(`^[A-Z0-9]{2}$`)
+
+// boardWindow is how far back the board of today reaches when it opens.
+const boardWindow = time.Hour
+
+// boardView builds the board of one local day at the hub: today unless
+// q names another. Today's board starts an hour before now; the rows
+// before are there but folded away (Earlier unfolds them).
+func (s *Server) boardView(ctx context.Context, q BoardQuery) (BoardView, error) {
 	now := s.Now().In(s.Zone)
-	v := BoardView{Chrome: s.chrome(ctx, principalFromContext(ctx)), Hub: s.Hub, Date: now.Format("2006-01-02"), Zone: zoneName(s.Zone, now), AsOf: now.Format("15:04:05")}
+	today := now.Format("2006-01-02")
+	if q.Date == "" {
+		q.Date = today
+	}
+	day, _ := time.ParseInLocation("2006-01-02", q.Date, s.Zone)
+	v := BoardView{Chrome: s.chrome(ctx, principalFromContext(ctx)), Hub: s.Hub, Date: q.Date, Zone: zoneName(s.Zone, now), AsOf: now.Format("15:04:05"),
+		Query: q, Today: q.Date == today, Prev: day.AddDate(0, 0, -1).Format("2006-01-02"), Next: day.AddDate(0, 0, 1).Format("2006-01-02"),
+		DayStart: day.Unix(), DayEnd: day.AddDate(0, 0, 1).Unix()}
+	if v.Today && !q.Earlier {
+		v.Since = now.Add(-boardWindow).Unix()
+	}
 	flights, err := s.State.Flights(ctx, app.FlightFilter{Airport: s.Hub, Date: v.Date})
 	if err != nil {
 		return v, err
 	}
 	// Arrivals carry the departure date of their origin; include
 	// yesterday's flights that arrive today.
-	prev, err := s.State.Flights(ctx, app.FlightFilter{Airport: s.Hub, Date: now.AddDate(0, 0, -1).Format("2006-01-02")})
+	prev, err := s.State.Flights(ctx, app.FlightFilter{Airport: s.Hub, Date: v.Prev})
 	if err != nil {
 		return v, err
 	}
@@ -45,20 +93,35 @@ func (s *Server) boardView(ctx context.Context) (BoardView, error) {
 		return v, err
 	}
 	pending := s.pendingCounts(ctx)
+	keep := func(r BoardRow) bool {
+		return (!q.Disrupted || r.Disrupted) && (q.Carrier == "" || r.Carrier == q.Carrier) && (q.Gate == "" || strings.HasPrefix(r.Gate, q.Gate))
+	}
 	for _, f := range flights {
-		if f.Origin == s.Hub {
-			v.Departures = append(v.Departures, s.row(&f.Flight, load, pending, true))
+		if r := s.row(&f.Flight, load, pending, true); f.Origin == s.Hub && keep(r) {
+			v.Departures = append(v.Departures, r)
 		}
 	}
 	for _, f := range append(flights, prev...) {
-		if f.Destination == s.Hub && f.Arrival().In(s.Zone).Format("2006-01-02") == v.Date {
-			v.Arrivals = append(v.Arrivals, s.row(&f.Flight, load, pending, false))
+		if f.Destination != s.Hub || f.Arrival().In(s.Zone).Format("2006-01-02") != v.Date {
+			continue
+		}
+		if r := s.row(&f.Flight, load, pending, false); keep(r) {
+			v.Arrivals = append(v.Arrivals, r)
 		}
 	}
-	sort.SliceStable(v.Arrivals, func(i, j int) bool { return v.Arrivals[i].Time < v.Arrivals[j].Time })
-	for _, r := range append(v.Departures, v.Arrivals...) {
-		if r.Disrupted {
-			v.Disrupted++
+	sort.SliceStable(v.Arrivals, func(i, j int) bool { return v.Arrivals[i].At < v.Arrivals[j].At })
+	for _, rows := range [][]BoardRow{v.Departures, v.Arrivals} {
+		for i := range rows {
+			if rows[i].Disrupted {
+				v.Disrupted++
+			}
+			if rows[i].Status == app.FlightCancelled {
+				v.Cancelled++
+			}
+			if rows[i].Until < v.Since {
+				rows[i].Earlier = true
+				v.Folded++
+			}
 		}
 	}
 	return v, nil
@@ -82,7 +145,10 @@ func (s *Server) row(f *app.Flight, load, pending map[string]int, departure bool
 	r := BoardRow{
 		Key: app.SubjectKey(f.Flight), FlightKey: f.Flight, Time: sched.In(s.Zone).Format("15:04"), Flight: f.Carrier + " " + f.Number,
 		Route: route, Status: f.Status, Gate: f.Gate, DelayMin: f.DelayMinutes(), Passengers: load[f.Flight], Pending: pending[f.Flight],
+		Carrier: f.Carrier, At: sched.Unix(), Departure: departure,
 	}
+	// A late flight stays on today's board until an hour after it goes.
+	r.Until = max(sched.Unix(), est.Unix())
 	if !est.Equal(sched) {
 		r.Estimated = est.In(s.Zone).Format("15:04")
 	}
@@ -95,7 +161,12 @@ func (s *Server) row(f *app.Flight, load, pending map[string]int, departure bool
 }
 
 func (s *Server) handleBoard(w http.ResponseWriter, r *http.Request) {
-	v, err := s.boardView(r.Context())
+	q, err := parseBoardQuery(r)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v, err := s.boardView(r.Context(), q)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -126,6 +197,15 @@ func (s *Server) FlightsChanged(ctx context.Context, flights []*app.Flight) {
 		}
 		s.Updates.Publish(Update{Event: "row", Data: buf.String()})
 	}
+	s.Updates.Publish(s.clockUpdate())
+}
+
+// clockUpdate tells open boards the server's time, so that "as of", the
+// folding of past rows and the change of day follow the node's clock
+// (the simulated one in a demo), not the browser's.
+func (s *Server) clockUpdate() Update {
+	now := s.Now().In(s.Zone)
+	return Update{Event: "clock", Data: fmt.Sprintf(`{"now":%d,"asof":%q,"date":%q}`, now.Unix(), now.Format("15:04:05"), now.Format("2006-01-02"))}
 }
 
 func (s *Server) handleBoardLive(w http.ResponseWriter, r *http.Request) {
@@ -140,8 +220,11 @@ func (s *Server) handleBoardLive(w http.ResponseWriter, r *http.Request) {
 	ch, cancel := s.Updates.Subscribe()
 	defer cancel()
 	fmt.Fprint(w, ": connected\n\n")
+	u := s.clockUpdate()
+	writeSSE(w, u.Event, u.Data)
 	fl.Flush()
-	ping := time.NewTicker(20 * time.Second)
+	// The clock doubles as the keep-alive.
+	ping := time.NewTicker(10 * time.Second)
 	defer ping.Stop()
 	for {
 		select {
@@ -154,7 +237,8 @@ func (s *Server) handleBoardLive(w http.ResponseWriter, r *http.Request) {
 			writeSSE(w, u.Event, u.Data)
 			fl.Flush()
 		case <-ping.C:
-			fmt.Fprint(w, ": ping\n\n")
+			u := s.clockUpdate()
+			writeSSE(w, u.Event, u.Data)
 			fl.Flush()
 		}
 	}

@@ -181,6 +181,37 @@ func (s *Store) FindPassengers(ctx context.Context, q string, limit int) ([]*app
 	return out, rows.Err()
 }
 
+// FindPassengersPage returns limit people from offset among those
+// FindPassengers matches, in the same order, and how many match in all.
+func (s *Store) FindPassengersPage(ctx context.Context, q string, offset, limit int) ([]*app.PassengerRecord, int, error) {
+	where := `WHERE id = ? OR name LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\'`
+	args := []any{q, likeEscape(q) + "%", "% " + likeEscape(q) + "%"}
+	var total int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM passengers `+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count passengers: %w", err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT data, event_id, event_time, log_offset FROM passengers `+where+` ORDER BY name, id LIMIT ? OFFSET ?`,
+		append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find passengers: %w", err)
+	}
+	defer rows.Close()
+	var out []*app.PassengerRecord
+	for rows.Next() {
+		var data, eid, et string
+		var off uint64
+		if err := rows.Scan(&data, &eid, &et, &off); err != nil {
+			return nil, 0, fmt.Errorf("find passengers: %w", err)
+		}
+		r := &app.PassengerRecord{Version: scanVersion(eid, et, off)}
+		if err := json.Unmarshal([]byte(data), &r.Passenger); err != nil {
+			return nil, 0, fmt.Errorf("find passengers: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, total, rows.Err()
+}
+
 func likeEscape(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return r.Replace(s)
