@@ -224,15 +224,17 @@ func (a *Asker) policy(ctx context.Context, req AskRequest, out *AskAnswer, emit
 					prior = append(prior, h.EntityKey)
 				}
 			}
-			if err := a.stamp(ctx, out, IndexConsumer, topics, emit); err != nil {
-				return err
-			}
-			// The passages' ranking used the vectors, which may trail the text.
-			if err := a.stamp(ctx, out, EmbedConsumer, topics, emit); err != nil {
-				return err
-			}
 		} else {
 			out.Findings = append(out.Findings, "search unavailable, passages ranked by their words alone: "+ErrorMessage(err))
+		}
+		// The passages' ranking uses (or, when the search failed, lacks)
+		// the index and its vectors, which may trail the text: say how
+		// far behind they are either way.
+		if err := a.stamp(ctx, out, IndexConsumer, topics, emit); err != nil {
+			return err
+		}
+		if err := a.stamp(ctx, out, EmbedConsumer, topics, emit); err != nil {
+			return err
 		}
 	}
 	found, err := a.Passages.Find(ctx, req.Question, 4, prior, a.now())
