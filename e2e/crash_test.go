@@ -94,9 +94,15 @@ func TestCrashRecovery(t *testing.T) {
 	for _, topic := range app.StateTopics {
 		countLogged(t, b, topic, func(e app.LogEntry) string { return firstHeader(e.Headers, nats.MsgIdHdr) }, stored)
 	}
+	// The log de-duplicates by source and id (app.UniqueID), and the
+	// message id it keeps is that hash.
+	dedupID := map[string]string{}
+	for _, te := range events {
+		dedupID[te.Event.ID] = app.UniqueID(te.Event.Source, te.Event.ID)
+	}
 	for id := range acked {
-		if stored[id] != 1 {
-			t.Fatalf("acknowledged event %s stored %d times", id, stored[id])
+		if stored[dedupID[id]] != 1 {
+			t.Fatalf("acknowledged event %s stored %d times", id, stored[dedupID[id]])
 		}
 	}
 	for id, n := range stored {
