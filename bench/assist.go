@@ -19,15 +19,35 @@ import (
 // 300 passengers, and a proposal's ranking through apron beside the same
 // prompt sent straight to Ollama in the same run.
 func Assist(ctx context.Context, out io.Writer, ollamaURL, chatModel string, rounds int) error {
-	// Option generation: a simulated day's schedule, 300 stranded bookings.
 	day := sim.Generate(sim.Config{Seed: 9, Date: "2026-11-25"})
 	var flights []*app.Flight
 	for _, f := range day.Flights {
 		flights = append(flights, f)
 	}
+	base := time.Date(2026, 11, 25, 9, 0, 0, 0, time.FixedZone("CET", 3600))
+	gen, options := benchOptionGeneration(flights, base)
+	rk, err := newRankRun(ctx, ollamaURL, chatModel, base)
+	if err != nil {
+		return err
+	}
+	if err := rk.run(ctx, rounds); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "apron bench assist\n\n")
+	fmt.Fprintf(out, "option generation, 300 stranded bookings over %d flights: p50 %s, p99 %s (%d options in all)\n\n", len(flights), pct(gen, 50), pct(gen, 99), options)
+	fmt.Fprintf(out, "%-34s %14s %14s   (%d rounds, %s)\n", "proposal ranking", "first token", "total", rounds, chatModel)
+	fmt.Fprintf(out, "%-34s %14s %14s\n", "through apron (p50)", pct(rk.apronFirst, 50), pct(rk.apronTotal, 50))
+	fmt.Fprintf(out, "%-34s %14s %14s\n", "straight to Ollama (p50)", pct(rk.rawFirst, 50), pct(rk.rawTotal, 50))
+	fmt.Fprintf(out, "\noverhead ratio (total, p50): %.2f\n", float64(pct(rk.apronTotal, 50))/float64(pct(rk.rawTotal, 50)))
+	return nil
+}
+
+// benchOptionGeneration plans 300 stranded bookings from FRA over
+// flights ten times; it returns the sorted durations and the options of
+// the first run.
+func benchOptionGeneration(flights []*app.Flight, base time.Time) ([]time.Duration, int) {
 	seats := func(string, string) int { return 40 }
 	rules := app.DefaultRebookRules()
-	base := time.Date(2026, 11, 25, 9, 0, 0, 0, time.FixedZone("CET", 3600))
 	dests := map[string]bool{}
 	for _, f := range flights {
 		if f.Origin == "FRA" {
@@ -57,14 +77,27 @@ func Assist(ctx context.Context, out io.Writer, ollamaURL, chatModel string, rou
 		}
 	}
 	sort.Slice(gen, func(i, j int) bool { return gen[i] < gen[j] })
+	return gen, options
+}
 
-	// A proposal ranked through apron, and the same prompt straight to Ollama.
+// rankRun ranks one proposal through apron and sends the same prompt
+// straight to Ollama, recording first-token and total times of each.
+type rankRun struct {
+	chat                   *inference.ChatClient
+	raw                    *api.Client
+	model                  string
+	req                    app.ChatRequest
+	apronFirst, apronTotal []time.Duration
+	rawFirst, rawTotal     []time.Duration
+}
+
+func newRankRun(ctx context.Context, ollamaURL, chatModel string, base time.Time) (*rankRun, error) {
 	chat := &inference.ChatClient{BaseURL: ollamaURL, Model: chatModel}
 	if err := chat.Open(); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := chat.Digest(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	t0 := base.Add(3 * time.Hour)
 	p := &app.Proposal{ID: "bench", Locator: "BENCH1", Flight: "LH400-2026-11-25", Reason: app.ReasonCancelled, Chosen: "opt-1",
@@ -74,57 +107,56 @@ func Assist(ctx context.Context, out io.Writer, ollamaURL, chatModel string, rou
 			{ID: "opt-2", Flights: []string{"LH404-2026-11-25", "AA100-2026-11-25"}, Depart: t0, Arrive: t0.Add(10 * time.Hour), Stops: 1, Via: "BOS"},
 		}}
 	docs := []app.PolicyExcerpt{{DocID: "policy-rebooking", Title: "Rebooking", Text: sim.Policies[0].Body[:600]}}
-	req := app.RankRequest(p, []string{"WCHR"}, "gold", docs, app.RankReasons, 64)
 	u, _ := url.Parse(ollamaURL)
-	raw := api.NewClient(u, http.DefaultClient)
-	var apronFirst, apronTotal, rawFirst, rawTotal []time.Duration
-	throughApron := func() error {
-		// The client apron uses, with its prompt, format and limits.
-		reply, err := chat.Chat(ctx, req, func(string) {})
-		if err != nil {
-			return err
-		}
-		apronFirst, apronTotal = append(apronFirst, reply.FirstToken), append(apronTotal, reply.Total)
-		return nil
+	return &rankRun{chat: chat, raw: api.NewClient(u, http.DefaultClient), model: chatModel,
+		req: app.RankRequest(p, []string{"WCHR"}, "gold", docs, app.RankReasons, 64)}, nil
+}
+
+// throughApron uses the client apron uses, with its prompt, format and limits.
+func (k *rankRun) throughApron(ctx context.Context) error {
+	reply, err := k.chat.Chat(ctx, k.req, func(string) {})
+	if err != nil {
+		return err
 	}
-	straight := func() error {
-		// The same completion, format and options straight to Ollama.
-		stream, rawMode := true, true
-		start := time.Now()
-		var first time.Duration
-		err := raw.Generate(ctx, &api.GenerateRequest{Model: chatModel, Prompt: req.Prompt, Raw: rawMode, Format: req.Format, Stream: &stream,
-			Options: map[string]any{"num_predict": req.MaxTokens, "temperature": 0, "seed": 42, "stop": req.Stop}}, func(r api.GenerateResponse) error {
-			if first == 0 && r.Response != "" {
-				first = time.Since(start)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
+	k.apronFirst, k.apronTotal = append(k.apronFirst, reply.FirstToken), append(k.apronTotal, reply.Total)
+	return nil
+}
+
+// straight sends the same completion, format and options straight to Ollama.
+func (k *rankRun) straight(ctx context.Context) error {
+	stream, rawMode := true, true
+	start := time.Now()
+	var first time.Duration
+	err := k.raw.Generate(ctx, &api.GenerateRequest{Model: k.model, Prompt: k.req.Prompt, Raw: rawMode, Format: k.req.Format, Stream: &stream,
+		Options: map[string]any{"num_predict": k.req.MaxTokens, "temperature": 0, "seed": 42, "stop": k.req.Stop}}, func(r api.GenerateResponse) error {
+		if first == 0 && r.Response != "" {
+			first = time.Since(start)
 		}
-		rawFirst, rawTotal = append(rawFirst, first), append(rawTotal, time.Since(start))
 		return nil
+	})
+	if err != nil {
+		return err
 	}
+	k.rawFirst, k.rawTotal = append(k.rawFirst, first), append(k.rawTotal, time.Since(start))
+	return nil
+}
+
+// run does rounds of both and sorts the times.
+func (k *rankRun) run(ctx context.Context, rounds int) error {
 	for r := 0; r < rounds; r++ {
 		// Alternate the order, so that neither side always runs warm.
-		pair := []func() error{throughApron, straight}
+		pair := []func(context.Context) error{k.throughApron, k.straight}
 		if r%2 == 1 {
 			pair[0], pair[1] = pair[1], pair[0]
 		}
 		for _, f := range pair {
-			if err := f(); err != nil {
+			if err := f(ctx); err != nil {
 				return err
 			}
 		}
 	}
-	for _, d := range [][]time.Duration{apronFirst, apronTotal, rawFirst, rawTotal} {
+	for _, d := range [][]time.Duration{k.apronFirst, k.apronTotal, k.rawFirst, k.rawTotal} {
 		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	}
-	fmt.Fprintf(out, "apron bench assist\n\n")
-	fmt.Fprintf(out, "option generation, 300 stranded bookings over %d flights: p50 %s, p99 %s (%d options in all)\n\n", len(flights), pct(gen, 50), pct(gen, 99), options)
-	fmt.Fprintf(out, "%-34s %14s %14s   (%d rounds, %s)\n", "proposal ranking", "first token", "total", rounds, chatModel)
-	fmt.Fprintf(out, "%-34s %14s %14s\n", "through apron (p50)", pct(apronFirst, 50), pct(apronTotal, 50))
-	fmt.Fprintf(out, "%-34s %14s %14s\n", "straight to Ollama (p50)", pct(rawFirst, 50), pct(rawTotal, 50))
-	fmt.Fprintf(out, "\noverhead ratio (total, p50): %.2f\n", float64(pct(apronTotal, 50))/float64(pct(rawTotal, 50)))
 	return nil
 }

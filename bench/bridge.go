@@ -24,35 +24,75 @@ import (
 // same broker in the same run as the ceiling.
 func Bridge(ctx context.Context, dir string, out io.Writer, n int) error {
 	kdir := filepath.Join(dir, "kafka")
-	cmd := exec.Command("scripts/kafka.sh", "start", kdir)
-	cmd.Env = append(os.Environ(), "KAFKA_PORT=0", "KAFKA_CONTROLLER_PORT=0")
-	cmd.Stderr = os.Stderr
-	b, err := cmd.Output()
+	addr, err := startKafka(kdir)
 	if err != nil {
-		return fmt.Errorf("start kafka (run from the repository root): %w", err)
+		return err
 	}
 	defer func() { _ = exec.Command("scripts/kafka.sh", "stop", kdir).Run() }()
-	addr := strings.TrimSpace(string(b))
-
-	// Ceiling: Kafka's own producer tool, 1 KB records, acks=all.
-	perf, err := exec.Command("scripts/kafka.sh", "perf", "--topic", "perf", "--num-records", fmt.Sprint(n), "--record-size", "1024",
-		"--throughput", "-1", "--producer-props", "bootstrap.servers="+addr, "acks=all", "enable.idempotence=true").Output()
+	ceiling, err := kafkaCeiling(addr, n)
 	if err != nil {
-		return fmt.Errorf("ProducerPerformance: %w", err)
+		return err
 	}
-	m := regexp.MustCompile(`([0-9.]+) records/sec`).FindAllStringSubmatch(string(perf), -1)
-	if len(m) == 0 {
-		return fmt.Errorf("ProducerPerformance printed no rate: %s", perf)
-	}
-	var ceiling float64
-	fmt.Sscan(m[len(m)-1][1], &ceiling)
-
 	client, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		return err
 	}
 	defer client.Close()
+	edge, err := openBridgeNode(ctx, dir, addr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = edge.Close(context.Background()) }()
+	pad := strings.Repeat("x", 760) // brings each event to about 1 KB
+	outLat, outDur, err := benchOutbound(ctx, edge, client, n, pad)
+	if err != nil {
+		return err
+	}
+	inLat, inDur, err := benchInbound(ctx, edge, client, n, pad)
+	if err != nil {
+		return err
+	}
+	sort.Slice(outLat, func(i, j int) bool { return outLat[i] < outLat[j] })
+	sort.Slice(inLat, func(i, j int) bool { return inLat[i] < inLat[j] })
+	fmt.Fprintf(out, "apron bench bridge: %d records of about 1 KB each way, Kafka at %s\n\n", n, addr)
+	fmt.Fprintf(out, "%-52s %12s %10s %10s\n", "run", "records/s", "p50", "p99")
+	fmt.Fprintf(out, "%-52s %12.0f %10s %10s\n", "Kafka ProducerPerformance, acks=all, idempotent", ceiling, "", "")
+	fmt.Fprintf(out, "%-52s %12.0f %10s %10s\n", "bridge outbound: local log -> Kafka (acked)", float64(n)/outDur.Seconds(), pct(outLat, 50), pct(outLat, 99))
+	fmt.Fprintf(out, "%-52s %12.0f %10s %10s\n", "bridge inbound: Kafka -> local log (fsynced)", float64(n)/inDur.Seconds(), pct(inLat, 50), pct(inLat, 99))
+	fmt.Fprintf(out, "\noutbound latency: local append to Kafka's record time; inbound: Kafka's record time to the local fsync.\nBoth runs send a burst, so latency includes the wait behind it.\n")
+	return nil
+}
 
+// startKafka starts a broker in kdir with scripts/kafka.sh and returns
+// its address; the caller stops it with `scripts/kafka.sh stop kdir`.
+func startKafka(kdir string) (string, error) {
+	cmd := exec.Command("scripts/kafka.sh", "start", kdir)
+	cmd.Env = append(os.Environ(), "KAFKA_PORT=0", "KAFKA_CONTROLLER_PORT=0")
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("start kafka (run from the repository root): %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// kafkaCeiling is Kafka's own producer tool, 1 KB records, acks=all.
+func kafkaCeiling(addr string, n int) (float64, error) {
+	perf, err := exec.Command("scripts/kafka.sh", "perf", "--topic", "perf", "--num-records", fmt.Sprint(n), "--record-size", "1024",
+		"--throughput", "-1", "--producer-props", "bootstrap.servers="+addr, "acks=all", "enable.idempotence=true").Output()
+	if err != nil {
+		return 0, fmt.Errorf("ProducerPerformance: %w", err)
+	}
+	m := regexp.MustCompile(`([0-9.]+) records/sec`).FindAllStringSubmatch(string(perf), -1)
+	if len(m) == 0 {
+		return 0, fmt.Errorf("ProducerPerformance printed no rate: %s", perf)
+	}
+	var ceiling float64
+	fmt.Sscan(m[len(m)-1][1], &ceiling)
+	return ceiling, nil
+}
+
+func openBridgeNode(ctx context.Context, dir, addr string) (*node.Main, error) {
 	cfg := node.DefaultConfig()
 	cfg.Data, cfg.HTTP, cfg.NATS.Addr, cfg.Ollama.URL = filepath.Join(dir, "node"), "127.0.0.1:0", "", ""
 	cfg.Kafka.Brokers = []string{addr}
@@ -60,12 +100,14 @@ func Bridge(ctx context.Context, dir string, out io.Writer, n int) error {
 	edge := node.NewMain(cfg, slog.New(slog.DiscardHandler))
 	edge.Demo = true
 	if err := edge.Open(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	defer func() { _ = edge.Close(context.Background()) }()
-	pad := strings.Repeat("x", 760) // brings each event to about 1 KB
+	return edge, nil
+}
 
-	// Outbound: local rebookings to fra.rebookings.
+// benchOutbound appends n local rebookings and reads them back from
+// fra.rebookings.
+func benchOutbound(ctx context.Context, edge *node.Main, client *kgo.Client, n int, pad string) ([]time.Duration, time.Duration, error) {
 	var evs []*app.Event
 	for i := 0; i < n; i++ {
 		e, _ := app.NewEvent(fmt.Sprintf("bench-out-%d", i), "apron/bench", app.TypeRebookingExecuted, fmt.Sprintf("B%05d", i%50000), time.Now(),
@@ -81,10 +123,10 @@ func Bridge(ctx context.Context, dir string, out io.Writer, n int) error {
 			appended[e.ID] = sent
 		}
 		if _, err := edge.Broker.Append(ctx, app.TopicRebookings, batch); err != nil {
-			return err
+			return nil, 0, err
 		}
 	}
-	outLat, outDur, err := consumeCount(ctx, client, "fra.rebookings", n, start, func(r *kgo.Record) time.Duration {
+	return consumeCount(ctx, client, "fra.rebookings", n, start, func(r *kgo.Record) time.Duration {
 		for _, h := range r.Headers {
 			if h.Key == "ce_id" {
 				return r.Timestamp.Sub(appended[string(h.Value)])
@@ -92,33 +134,33 @@ func Bridge(ctx context.Context, dir string, out io.Writer, n int) error {
 		}
 		return 0
 	})
-	if err != nil {
-		return err
-	}
+}
 
-	// Inbound: central flights into the local log.
+// benchInbound produces n central flights to Kafka and reads them from
+// the local log.
+func benchInbound(ctx context.Context, edge *node.Main, client *kgo.Client, n int, pad string) ([]time.Duration, time.Duration, error) {
 	day := FlightEvents(n, "in")
-	start = time.Now()
+	start := time.Now()
 	for _, e := range day {
 		raw := strings.Replace(string(e.Raw), `"data":{`, `"data":{"note":"`+pad[:500]+`",`, 1)
 		client.Produce(ctx, &kgo.Record{Topic: "flights", Key: []byte(e.Subject), Value: []byte(raw)}, nil)
 	}
 	if err := client.Flush(ctx); err != nil {
-		return err
+		return nil, 0, err
 	}
 	var inLat []time.Duration
 	r, err := edge.Broker.NewReader(ctx, app.TopicFlights, 1)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	got := 0
 	for got < n {
 		if time.Since(start) > 5*time.Minute {
-			return fmt.Errorf("inbound: %d of %d after 5 minutes", got, n)
+			return nil, 0, fmt.Errorf("inbound: %d of %d after 5 minutes", got, n)
 		}
 		es, err := r.Next(ctx, 1000, time.Second)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		for _, le := range es {
 			got++
@@ -129,16 +171,7 @@ func Bridge(ctx context.Context, dir string, out io.Writer, n int) error {
 			}
 		}
 	}
-	inDur := time.Since(start)
-	sort.Slice(outLat, func(i, j int) bool { return outLat[i] < outLat[j] })
-	sort.Slice(inLat, func(i, j int) bool { return inLat[i] < inLat[j] })
-	fmt.Fprintf(out, "apron bench bridge: %d records of about 1 KB each way, Kafka at %s\n\n", n, addr)
-	fmt.Fprintf(out, "%-52s %12s %10s %10s\n", "run", "records/s", "p50", "p99")
-	fmt.Fprintf(out, "%-52s %12.0f %10s %10s\n", "Kafka ProducerPerformance, acks=all, idempotent", ceiling, "", "")
-	fmt.Fprintf(out, "%-52s %12.0f %10s %10s\n", "bridge outbound: local log -> Kafka (acked)", float64(n)/outDur.Seconds(), pct(outLat, 50), pct(outLat, 99))
-	fmt.Fprintf(out, "%-52s %12.0f %10s %10s\n", "bridge inbound: Kafka -> local log (fsynced)", float64(n)/inDur.Seconds(), pct(inLat, 50), pct(inLat, 99))
-	fmt.Fprintf(out, "\noutbound latency: local append to Kafka's record time; inbound: Kafka's record time to the local fsync.\nBoth runs send a burst, so latency includes the wait behind it.\n")
-	return nil
+	return inLat, time.Since(start), nil
 }
 
 // consumeCount reads topic from the start until want records arrived and

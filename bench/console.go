@@ -31,6 +31,31 @@ func Console(ctx context.Context, dir string, out io.Writer, departures, rounds 
 		return err
 	}
 	defer func() { _ = m.Close(context.Background()) }()
+	if err := playAndSettle(ctx, m, day); err != nil {
+		return err
+	}
+	b := &boardRun{m: m, hub: cfg.Hub, zone: zone, client: &http.Client{}}
+	b.token = app.NewSecret("apron_")
+	if _, err := m.Store.CreateToken(ctx, "bench", app.RoleViewer, app.HashSecret(b.token), time.Now()); err != nil {
+		return err
+	}
+	date := time.Now().In(zone).Format("2006-01-02")
+	flights, _ := m.Store.Flights(ctx, app.FlightFilter{Airport: cfg.Hub, Date: date})
+	fetchD, renderD, err := b.measureInterleaved(ctx, date, rounds)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "apron bench console: board of %d flights at %s (%d KiB of HTML), %d rounds each\n\n", len(flights), cfg.Hub, b.size/1024, len(renderD))
+	fmt.Fprintf(out, "%-44s %10s %10s\n", "", "p50", "p99")
+	fmt.Fprintf(out, "%-44s %10s %10s\n", "store fetch (flights + passenger counts)", pct(fetchD, 50), pct(fetchD, 99))
+	fmt.Fprintf(out, "%-44s %10s %10s\n", "board over HTTP (fetch + render + send)", pct(renderD, 50), pct(renderD, 99))
+	fmt.Fprintf(out, "\nrender overhead over the fetch at p50: %.1fx\n", float64(pct(renderD, 50))/float64(pct(fetchD, 50)))
+	return nil
+}
+
+// playAndSettle plays day into m and waits until the state of flights
+// and bookings has caught up with the log.
+func playAndSettle(ctx context.Context, m *node.Main, day *sim.Day) error {
 	if err := sim.Play(ctx, m.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
 		return err
 	}
@@ -43,81 +68,85 @@ func Console(ctx context.Context, dir string, out io.Writer, departures, rounds 
 		bpos, _ := m.Store.Position(ctx, app.StateConsumer, app.TopicBookings)
 		bti, _ := m.Broker.Topic(ctx, app.TopicBookings)
 		if pos >= ti.LastOffset && bpos >= bti.LastOffset {
-			break
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	token := app.NewSecret("apron_")
-	if _, err := m.Store.CreateToken(ctx, "bench", app.RoleViewer, app.HashSecret(token), time.Now()); err != nil {
-		return err
-	}
-	date := time.Now().In(zone).Format("2006-01-02")
-	flights, _ := m.Store.Flights(ctx, app.FlightFilter{Airport: cfg.Hub, Date: date})
+}
 
-	fetch := func() error {
-		fs, err := m.Store.Flights(ctx, app.FlightFilter{Airport: cfg.Hub, Date: date})
-		if err != nil {
-			return err
-		}
-		prev, err := m.Store.Flights(ctx, app.FlightFilter{Airport: cfg.Hub, Date: time.Now().In(zone).AddDate(0, 0, -1).Format("2006-01-02")})
-		if err != nil {
-			return err
-		}
-		keys := make([]string, 0, len(fs)+len(prev))
-		for _, f := range append(fs, prev...) {
-			keys = append(keys, f.Flight.Flight)
-		}
-		_, err = m.Store.FlightLoad(ctx, keys)
+// boardRun fetches the board's data from the store and renders the board
+// over HTTP; size is the length of the last page rendered.
+type boardRun struct {
+	m      *node.Main
+	hub    string
+	zone   *time.Location
+	token  string
+	client *http.Client
+	size   int64
+}
+
+func (b *boardRun) fetch(ctx context.Context, date string) error {
+	fs, err := b.m.Store.Flights(ctx, app.FlightFilter{Airport: b.hub, Date: date})
+	if err != nil {
 		return err
 	}
-	client := &http.Client{}
-	var size int64
-	render := func() error {
-		req, _ := http.NewRequest("GET", m.HTTP.URL()+"/", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("board: %s", resp.Status)
-		}
-		size, err = io.Copy(io.Discard, resp.Body)
+	prev, err := b.m.Store.Flights(ctx, app.FlightFilter{Airport: b.hub, Date: time.Now().In(b.zone).AddDate(0, 0, -1).Format("2006-01-02")})
+	if err != nil {
 		return err
 	}
-	measure := func(f func() error) ([]time.Duration, error) {
-		_ = f() // warm up
-		var d []time.Duration
-		for i := 0; i < rounds; i++ {
-			start := time.Now()
-			if err := f(); err != nil {
-				return nil, err
-			}
-			d = append(d, time.Since(start))
-		}
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		return d, nil
+	keys := make([]string, 0, len(fs)+len(prev))
+	for _, f := range append(fs, prev...) {
+		keys = append(keys, f.Flight.Flight)
 	}
-	// Interleave the two so that both see the same machine noise.
-	var fetchD, renderD []time.Duration
+	_, err = b.m.Store.FlightLoad(ctx, keys)
+	return err
+}
+
+func (b *boardRun) render() error {
+	req, _ := http.NewRequest("GET", b.m.HTTP.URL()+"/", nil)
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("board: %s", resp.Status)
+	}
+	b.size, err = io.Copy(io.Discard, resp.Body)
+	return err
+}
+
+// measureInterleaved times fetch and render in turns, so that both see
+// the same machine noise, and returns both sorted.
+func (b *boardRun) measureInterleaved(ctx context.Context, date string, rounds int) (fetchD, renderD []time.Duration, err error) {
 	for i := 0; i < 5; i++ {
-		f, err := measure(fetch)
+		f, err := measureRounds(rounds, func() error { return b.fetch(ctx, date) })
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		r, err := measure(render)
+		r, err := measureRounds(rounds, b.render)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		fetchD, renderD = append(fetchD, f...), append(renderD, r...)
 	}
 	sort.Slice(fetchD, func(i, j int) bool { return fetchD[i] < fetchD[j] })
 	sort.Slice(renderD, func(i, j int) bool { return renderD[i] < renderD[j] })
-	fmt.Fprintf(out, "apron bench console: board of %d flights at %s (%d KiB of HTML), %d rounds each\n\n", len(flights), cfg.Hub, size/1024, len(renderD))
-	fmt.Fprintf(out, "%-44s %10s %10s\n", "", "p50", "p99")
-	fmt.Fprintf(out, "%-44s %10s %10s\n", "store fetch (flights + passenger counts)", pct(fetchD, 50), pct(fetchD, 99))
-	fmt.Fprintf(out, "%-44s %10s %10s\n", "board over HTTP (fetch + render + send)", pct(renderD, 50), pct(renderD, 99))
-	fmt.Fprintf(out, "\nrender overhead over the fetch at p50: %.1fx\n", float64(pct(renderD, 50))/float64(pct(fetchD, 50)))
-	return nil
+	return fetchD, renderD, nil
+}
+
+// measureRounds times rounds calls of f after one warm-up call.
+func measureRounds(rounds int, f func() error) ([]time.Duration, error) {
+	_ = f() // warm up
+	var d []time.Duration
+	for i := 0; i < rounds; i++ {
+		start := time.Now()
+		if err := f(); err != nil {
+			return nil, err
+		}
+		d = append(d, time.Since(start))
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d, nil
 }

@@ -20,13 +20,42 @@ import (
 // log's acknowledgement to searchable, idle and under load.
 func Embed(ctx context.Context, dir string, out io.Writer, ollamaURL, model string, departures int) error {
 	day := sim.Generate(sim.Config{Seed: 6, Date: "2026-11-25", Departures: departures})
-	// The texts the stage will embed: the documents of every final entity version.
+	texts, err := dayTexts(day)
+	if err != nil {
+		return err
+	}
+	rawDur, err := benchRawEmbed(ctx, ollamaURL, model, texts)
+	if err != nil {
+		return err
+	}
+	edge, err := openEmbedNode(ctx, dir, ollamaURL, model)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = edge.Close(context.Background()) }()
+	stageDur, err := benchEmbedStage(ctx, edge, day)
+	if err != nil {
+		return err
+	}
+	counts, _ := edge.Store.IndexCounts(ctx)
+	idle := embedFreshness(ctx, edge, 30, "fresh-idle")
+	stop := make(chan struct{})
+	go loadBookings(ctx, edge, stop)
+	loaded := embedFreshness(ctx, edge, 30, "fresh-load")
+	close(stop)
+	reportEmbed(out, model, len(texts), rawDur, counts["cache"], stageDur, idle, loaded)
+	return nil
+}
+
+// dayTexts are the texts the stage will embed: the documents of every
+// final entity version of day, distinct and sorted.
+func dayTexts(day *sim.Day) ([]string, error) {
 	m := &app.Materializer{Validator: app.DefaultValidator()}
 	latest := map[string]app.StateChange{}
 	for i, te := range day.Events {
 		ch, err := m.Decode(te.Event.Topic(), app.LogEntry{Topic: te.Event.Topic(), Offset: uint64(i + 1), Key: te.Event.Subject, Stored: te.At, Data: te.Event.Raw})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		latest[te.Event.Topic()+"/"+ch.Key] = ch
 	}
@@ -34,7 +63,7 @@ func Embed(ctx context.Context, dir string, out io.Writer, ollamaURL, model stri
 	for _, ch := range latest {
 		ed, err := app.DeriveDocs(ch, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, d := range ed.Docs {
 			uniq[d.TextHash] = d.Text
@@ -45,31 +74,42 @@ func Embed(ctx context.Context, dir string, out io.Writer, ollamaURL, model stri
 		texts = append(texts, t)
 	}
 	sort.Strings(texts)
+	return texts, nil
+}
+
+// benchRawEmbed is the baseline: raw /api/embed calls over texts.
+func benchRawEmbed(ctx context.Context, ollamaURL, model string, texts []string) (time.Duration, error) {
 	raw := &inference.Client{BaseURL: ollamaURL, EmbedModel: model, Timeout: 5 * time.Minute, MaxConcurrency: 2, BatchSize: 64}
 	if err := raw.Open(); err != nil {
-		return err
+		return 0, err
 	}
 	start := time.Now()
 	for i := 0; i < len(texts); i += 128 {
 		if _, err := raw.Embed(ctx, texts[i:min(i+128, len(texts))]); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	rawDur := time.Since(start)
+	return time.Since(start), nil
+}
 
-	// The stage, in a node, on the same day.
+func openEmbedNode(ctx context.Context, dir, ollamaURL, model string) (*node.Main, error) {
 	cfg := node.DefaultConfig()
 	cfg.Data, cfg.HTTP, cfg.NATS.Addr = filepath.Join(dir, "embed"), "127.0.0.1:0", ""
 	cfg.Ollama.URL, cfg.Ollama.ChatModel, cfg.Ollama.EmbedModel = ollamaURL, "", model
 	edge := node.NewMain(cfg, slog.New(slog.DiscardHandler))
 	edge.Demo = true
 	if err := edge.Open(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	defer func() { _ = edge.Close(context.Background()) }()
-	start = time.Now()
+	return edge, nil
+}
+
+// benchEmbedStage plays day into the node and times the stage until the
+// index has caught up with every state topic.
+func benchEmbedStage(ctx context.Context, edge *node.Main, day *sim.Day) (time.Duration, error) {
+	start := time.Now()
 	if err := sim.Play(ctx, edge.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
-		return err
+		return 0, err
 	}
 	caughtUp := func() bool {
 		for _, topic := range app.StateTopics {
@@ -83,79 +123,79 @@ func Embed(ctx context.Context, dir string, out io.Writer, ollamaURL, model stri
 	}
 	for !caughtUp() {
 		if time.Since(start) > 30*time.Minute {
-			return fmt.Errorf("the stage did not catch up in 30 minutes")
+			return 0, fmt.Errorf("the stage did not catch up in 30 minutes")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	stageDur := time.Since(start)
-	counts, _ := edge.Store.IndexCounts(ctx)
+	return time.Since(start), nil
+}
 
-	// Freshness: one flight change at a time, acknowledgement to searchable.
-	fresh := func(n int, tag string) []time.Duration {
-		var d []time.Duration
-		// New gates, so every change is a new text to embed (no cache hit).
-		var evs []*app.Event
-		for i, e := range FlightEvents(n, tag) {
-			var f app.Flight
-			if err := app.DecodeData(e, &f); err != nil {
-				return d
-			}
-			f.Gate = fmt.Sprintf("%s%d", map[bool]string{true: "C", false: "D"}[tag == "fresh-idle"], i+1)
-			ne, err := app.NewEvent(e.ID, e.Source, e.Type, e.Subject, e.Time.Add(time.Hour), f)
-			if err != nil {
-				return d
-			}
-			evs = append(evs, ne)
+// embedFreshness appends n flight changes one at a time and returns,
+// sorted, the time from acknowledgement to searchable of each.
+func embedFreshness(ctx context.Context, edge *node.Main, n int, tag string) []time.Duration {
+	var d []time.Duration
+	// New gates, so every change is a new text to embed (no cache hit).
+	var evs []*app.Event
+	for i, e := range FlightEvents(n, tag) {
+		var f app.Flight
+		if err := app.DecodeData(e, &f); err != nil {
+			return d
 		}
-		for _, e := range evs {
-			res, err := edge.Broker.Append(ctx, app.TopicFlights, []*app.Event{e})
-			if err != nil {
-				return d
-			}
-			acked := time.Now()
-			for {
-				pos, _ := edge.Store.Position(ctx, app.IndexConsumer, app.TopicFlights)
-				if pos >= res[0].Offset {
-					break
-				}
-				time.Sleep(time.Millisecond)
-			}
-			d = append(d, time.Since(acked))
+		f.Gate = fmt.Sprintf("%s%d", map[bool]string{true: "C", false: "D"}[tag == "fresh-idle"], i+1)
+		ne, err := app.NewEvent(e.ID, e.Source, e.Type, e.Subject, e.Time.Add(time.Hour), f)
+		if err != nil {
+			return d
 		}
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		return d
+		evs = append(evs, ne)
 	}
-	idle := fresh(30, "fresh-idle")
-	stop := make(chan struct{})
-	go func() { // background load: bookings keep changing
-		bs := sim.Generate(sim.Config{Seed: 99, Date: "2026-11-25", Departures: 60})
-		var batch []*app.Event
-		for _, te := range bs.Events {
-			if te.Event.Topic() != app.TopicBookings {
-				continue
-			}
-			batch = append(batch, te.Event)
-			if len(batch) == 20 {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_, _ = edge.Broker.Append(ctx, app.TopicBookings, batch)
-				batch = nil
-				time.Sleep(100 * time.Millisecond)
-			}
+	for _, e := range evs {
+		res, err := edge.Broker.Append(ctx, app.TopicFlights, []*app.Event{e})
+		if err != nil {
+			return d
 		}
-	}()
-	loaded := fresh(30, "fresh-load")
-	close(stop)
+		acked := time.Now()
+		for {
+			pos, _ := edge.Store.Position(ctx, app.IndexConsumer, app.TopicFlights)
+			if pos >= res[0].Offset {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		d = append(d, time.Since(acked))
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d
+}
 
-	fmt.Fprintf(out, "apron bench embed: %d distinct texts of a simulated day, %s, batches of 128 (64 per call)\n\n", len(texts), model)
+// loadBookings is background load for embedFreshness: bookings keep
+// changing until stop is closed.
+func loadBookings(ctx context.Context, edge *node.Main, stop <-chan struct{}) {
+	bs := sim.Generate(sim.Config{Seed: 99, Date: "2026-11-25", Departures: 60})
+	var batch []*app.Event
+	for _, te := range bs.Events {
+		if te.Event.Topic() != app.TopicBookings {
+			continue
+		}
+		batch = append(batch, te.Event)
+		if len(batch) == 20 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _ = edge.Broker.Append(ctx, app.TopicBookings, batch)
+			batch = nil
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func reportEmbed(out io.Writer, model string, texts int, rawDur time.Duration, embedded int, stageDur time.Duration, idle, loaded []time.Duration) {
+	fmt.Fprintf(out, "apron bench embed: %d distinct texts of a simulated day, %s, batches of 128 (64 per call)\n\n", texts, model)
 	fmt.Fprintf(out, "%-44s %10s\n", "run", "texts/s")
-	fmt.Fprintf(out, "%-44s %10.1f\n", "raw /api/embed calls", float64(len(texts))/rawDur.Seconds())
-	fmt.Fprintf(out, "%-44s %10.1f   (%d texts embedded)\n", "embedding stage (log -> index, committed)", float64(counts["cache"])/stageDur.Seconds(), counts["cache"])
-	fmt.Fprintf(out, "\nstage / raw: %.0f%%\n", 100*(float64(counts["cache"])/stageDur.Seconds())/(float64(len(texts))/rawDur.Seconds()))
+	fmt.Fprintf(out, "%-44s %10.1f\n", "raw /api/embed calls", float64(texts)/rawDur.Seconds())
+	fmt.Fprintf(out, "%-44s %10.1f   (%d texts embedded)\n", "embedding stage (log -> index, committed)", float64(embedded)/stageDur.Seconds(), embedded)
+	fmt.Fprintf(out, "\nstage / raw: %.0f%%\n", 100*(float64(embedded)/stageDur.Seconds())/(float64(texts)/rawDur.Seconds()))
 	fmt.Fprintf(out, "acknowledgement to searchable, idle:       p50 %s, p99 %s\n", pct(idle, 50), pct(idle, 99))
 	fmt.Fprintf(out, "acknowledgement to searchable, under load: p50 %s, p99 %s\n", pct(loaded, 50), pct(loaded, 99))
-	return nil
 }

@@ -116,33 +116,9 @@ var hubZones = map[string]string{"FRA": "Europe/Berlin", "MUC": "Europe/Berlin",
 // w. The result is returned for tests to hold to their aims.
 func Eval(ctx context.Context, w io.Writer, cfg EvalConfig) (EvalResult, error) {
 	var res EvalResult
-	if cfg.Hub == "" {
-		cfg.Hub = "FRA"
-	}
-	zoneName, ok := hubZones[cfg.Hub]
-	if !ok {
-		return res, app.Errorf(app.EINVALID, "hub: one of the simulator's hubs (FRA MUC ZRH VIE AMS CDG LHR JFK), got %q", cfg.Hub)
-	}
-	if cfg.Date == "" {
-		cfg.Date = "2026-11-25" // late November: the simulator's UTC offsets
-	}
-	if cfg.Departures == 0 {
-		cfg.Departures = 40
-	}
-	if cfg.ChatModel == "" {
-		cfg.ChatModel = "gemma3:270m"
-	}
-	if cfg.EmbedModel == "" {
-		cfg.EmbedModel = "all-minilm:l6-v2"
-	}
-	if cfg.Flights == 0 {
-		cfg.Flights = 6
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 10 * time.Minute
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg, zoneName, err := cfg.withDefaults()
+	if err != nil {
+		return res, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -155,8 +131,83 @@ func Eval(ctx context.Context, w io.Writer, cfg EvalConfig) (EvalResult, error) 
 		defer os.RemoveAll(d)
 		dir = d
 	}
-
 	day := sim.Generate(sim.Config{Seed: cfg.Seed, Hub: cfg.Hub, Date: cfg.Date, Departures: cfg.Departures})
+	m, played, err := openEvalNode(ctx, cfg, dir, zoneName, day)
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = m.Close(context.Background()) }()
+
+	lag := &lagSampler{}
+	sctx, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	var sampling sync.WaitGroup
+	sampling.Add(1)
+	go func() { defer sampling.Done(); lag.run(sctx, m.Fresh) }()
+
+	if err := sim.Play(ctx, m.Broker, played, sim.NewClock(day.Start, 1e9), cfg.Logger); err != nil {
+		return res, fmt.Errorf("play the day: %w", err)
+	}
+	if err := waitSettled(ctx, m, m.Embed != nil); err != nil {
+		return res, err
+	}
+	token := app.NewSecret("apron_")
+	if _, err := m.Store.CreateToken(ctx, "eval", app.RoleAgent, app.HashSecret(token), time.Now()); err != nil {
+		return res, err
+	}
+	truth, err := loadTruth(ctx, m, cfg.Date)
+	if err != nil {
+		return res, err
+	}
+	if err := askQuestions(ctx, m, token, truth, buildQuestions(truth, cfg), &res); err != nil {
+		return res, err
+	}
+	stopSampling()
+	sampling.Wait()
+	res.IndexSampled, res.IndexLagSecs, res.IndexLagEvents = lag.seen, lag.maxSecs, lag.maxBehind
+	if err := truth.scoreRebooking(ctx, m, &res); err != nil {
+		return res, err
+	}
+	printEval(w, cfg, day, m, res)
+	return res, nil
+}
+
+// withDefaults fills the zero fields of c and returns the hub's time zone.
+func (c EvalConfig) withDefaults() (EvalConfig, string, error) {
+	if c.Hub == "" {
+		c.Hub = "FRA"
+	}
+	zoneName, ok := hubZones[c.Hub]
+	if !ok {
+		return c, "", app.Errorf(app.EINVALID, "hub: one of the simulator's hubs (FRA MUC ZRH VIE AMS CDG LHR JFK), got %q", c.Hub)
+	}
+	if c.Date == "" {
+		c.Date = "2026-11-25" // late November: the simulator's UTC offsets
+	}
+	if c.Departures == 0 {
+		c.Departures = 40
+	}
+	if c.ChatModel == "" {
+		c.ChatModel = "gemma3:270m"
+	}
+	if c.EmbedModel == "" {
+		c.EmbedModel = "all-minilm:l6-v2"
+	}
+	if c.Flights == 0 {
+		c.Flights = 6
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, zoneName, nil
+}
+
+// openEvalNode opens a node for day whose clock stands at the middle of
+// the day, and returns it with the part of day up to then.
+func openEvalNode(ctx context.Context, cfg EvalConfig, dir, zoneName string, day *sim.Day) (*node.Main, *sim.Day, error) {
 	ncfg := node.DefaultConfig()
 	ncfg.Data = filepath.Join(dir, "eval")
 	ncfg.HTTP = "127.0.0.1:0"
@@ -164,7 +215,7 @@ func Eval(ctx context.Context, w io.Writer, cfg EvalConfig) (EvalResult, error) 
 	ncfg.Hub, ncfg.TimeZone = cfg.Hub, zoneName
 	ncfg.Ollama.URL, ncfg.Ollama.ChatModel, ncfg.Ollama.EmbedModel = cfg.OllamaURL, cfg.ChatModel, cfg.EmbedModel
 	if err := ncfg.Validate(); err != nil {
-		return res, err
+		return nil, nil, err
 	}
 	m := node.NewMain(ncfg, cfg.Logger)
 	m.Demo = true // no first-start password on stdout
@@ -181,42 +232,19 @@ func Eval(ctx context.Context, w io.Writer, cfg EvalConfig) (EvalResult, error) 
 	}
 	m.Clock = func() time.Time { return cutoff }
 	if err := m.Open(ctx); err != nil {
-		return res, err
+		return nil, nil, err
 	}
-	defer func() { _ = m.Close(context.Background()) }()
+	return m, &played, nil
+}
 
-	lag := &lagSampler{}
-	sctx, stopSampling := context.WithCancel(ctx)
-	var sampling sync.WaitGroup
-	sampling.Add(1)
-	go func() { defer sampling.Done(); lag.run(sctx, m.Fresh) }()
-
-	if err := sim.Play(ctx, m.Broker, &played, sim.NewClock(day.Start, 1e9), cfg.Logger); err != nil {
-		stopSampling()
-		return res, fmt.Errorf("play the day: %w", err)
-	}
-	if err := waitSettled(ctx, m, m.Embed != nil); err != nil {
-		stopSampling()
-		return res, err
-	}
-	token := app.NewSecret("apron_")
-	if _, err := m.Store.CreateToken(ctx, "eval", app.RoleAgent, app.HashSecret(token), time.Now()); err != nil {
-		stopSampling()
-		return res, err
-	}
-	truth, err := loadTruth(ctx, m, cfg.Date)
-	if err != nil {
-		stopSampling()
-		return res, err
-	}
-	questions := buildQuestions(truth, cfg)
+// askQuestions asks each question over HTTP and scores the answers into res.
+func askQuestions(ctx context.Context, m *node.Main, token string, truth *evalTruth, questions []evalQ, res *EvalResult) error {
 	client := &http.Client{Timeout: 2 * time.Minute}
 	for _, q := range questions {
 		start := time.Now()
 		ans, err := askJSON(ctx, client, m.HTTP.URL(), token, q.text)
 		if err != nil {
-			stopSampling()
-			return res, fmt.Errorf("ask %q: %w", q.text, err)
+			return fmt.Errorf("ask %q: %w", q.text, err)
 		}
 		eq := EvalQuestion{Class: q.class, Topic: q.topic, Text: q.text, Latency: time.Since(start), Summary: ans.SummaryStatus}
 		eq.Why = q.check(ans)
@@ -237,14 +265,7 @@ func Eval(ctx context.Context, w io.Writer, cfg EvalConfig) (EvalResult, error) 
 			}
 		}
 	}
-	stopSampling()
-	sampling.Wait()
-	res.IndexSampled, res.IndexLagSecs, res.IndexLagEvents = lag.seen, lag.maxSecs, lag.maxBehind
-	if err := truth.scoreRebooking(ctx, m, &res); err != nil {
-		return res, err
-	}
-	printEval(w, cfg, day, m, res)
-	return res, nil
+	return nil
 }
 
 // waitSettled waits until the state has applied the whole log, the
@@ -477,6 +498,17 @@ func designator(f *app.FlightRecord, spaced bool) string {
 // bookings and passengers, the day's cancellations, each policy, and
 // things that are not in the data, in several wordings each.
 func buildQuestions(t *evalTruth, cfg EvalConfig) []evalQ {
+	sample := sampleFlights(t, cfg)
+	var qs []evalQ
+	qs = append(qs, flightQuestions(t, sample)...)
+	qs = append(qs, bookingQuestions(t, sample)...)
+	qs = append(qs, cancelledQuestions(t)...)
+	qs = append(qs, policyQuestions()...)
+	return append(qs, notInDataQuestions()...)
+}
+
+// sampleFlights is a seeded sample of cfg.Flights of the hub's departures.
+func sampleFlights(t *evalTruth, cfg EvalConfig) []string {
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0xe7a1))
 	var deps []string
 	for _, k := range t.order {
@@ -506,7 +538,12 @@ func buildQuestions(t *evalTruth, cfg EvalConfig) []evalQ {
 			sample = append(sample, deps[i])
 		}
 	}
+	return sample
+}
 
+// flightQuestions ask about the status, gate, special passengers and
+// passenger count of each sampled flight.
+func flightQuestions(t *evalTruth, sample []string) []evalQ {
 	var qs []evalQ
 	statusWordings := []string{"Is %s on time?", "status %s today", "when does %s leave?", "What's going on with %s?"}
 	gateWordings := []string{"what gate does %s leave from", "Which gate is %s at?", "gate for %s"}
@@ -524,8 +561,13 @@ func buildQuestions(t *evalTruth, cfg EvalConfig) []evalQ {
 		qs = append(qs, evalQ{"facts", "umnr", fmt.Sprintf(umnrWordings[i%len(umnrWordings)], designator(f, i%3 == 1)), checkNames(k, t.paxWith(k, "UMNR"))})
 		qs = append(qs, evalQ{"facts", "count", fmt.Sprintf(countWordings[i%len(countWordings)], designator(f, false)), checkCount(f, t.paxCount(k))})
 	}
+	return qs
+}
 
-	// Bookings of the sampled flights, and their passengers by name.
+// bookingQuestions ask about bookings of the sampled flights, and their
+// passengers by name.
+func bookingQuestions(t *evalTruth, sample []string) []evalQ {
+	var qs []evalQ
 	bookingWordings := []string{"Show booking %s", "what's the itinerary of %s", "pnr %s", "Where does booking %s go?"}
 	nameWordings := []string{"Find passenger %s", "Where is %s booked?"}
 	var locs []string
@@ -554,8 +596,12 @@ func buildQuestions(t *evalTruth, cfg EvalConfig) []evalQ {
 		name := t.bookings[l].Passengers[0].Name
 		qs = append(qs, evalQ{"facts", "passenger", fmt.Sprintf(nameWordings[i%len(nameWordings)], name), t.checkPassenger(name)})
 	}
+	return qs
+}
 
-	// The day's cancellations at the site.
+// cancelledQuestions ask about the day's cancellations at the site.
+func cancelledQuestions(t *evalTruth) []evalQ {
+	var qs []evalQ
 	var cancelled []string
 	for _, k := range t.order {
 		if f := t.flights[k]; f.Date == t.date && f.Status == app.FlightCancelled {
@@ -565,8 +611,12 @@ func buildQuestions(t *evalTruth, cfg EvalConfig) []evalQ {
 	for _, w := range []string{"How many flights are cancelled today?", "which flights were cancelled today", "cancelled flights today?"} {
 		qs = append(qs, evalQ{"facts", "cancelled", w, checkCancelled(t.date, cancelled)})
 	}
+	return qs
+}
 
-	// Policy questions, with the document that answers each.
+// policyQuestions ask policy questions, with the document that answers each.
+func policyQuestions() []evalQ {
+	var qs []evalQ
 	policy := map[string][]string{
 		"policy-care": {"When do we give out hotel vouchers?", "passenger stuck overnight after a cancellation, do we pay the hotel",
 			"meal vouchers for a long delay"},
@@ -584,8 +634,13 @@ func buildQuestions(t *evalTruth, cfg EvalConfig) []evalQ {
 			qs = append(qs, evalQ{"policy", d.ID, w, checkPolicy(d.ID)})
 		}
 	}
+	return qs
+}
 
-	// Things that do not exist, and questions nothing current answers.
+// notInDataQuestions ask about things that do not exist, and questions
+// nothing current answers.
+func notInDataQuestions() []evalQ {
+	var qs []evalQ
 	for _, nq := range []struct{ text, missing string }{
 		{"Is ZZ9999 on time?", "ZZ9999"}, {"what gate does zz 9999 leave from", "ZZ9999"},
 		{"Show booking 9XQ7ZZ", "9XQ7ZZ"}, {"pnr 9xq7zz", "9XQ7ZZ"},

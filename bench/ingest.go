@@ -65,194 +65,291 @@ type benchResult struct {
 
 func (r benchResult) rate() float64 { return float64(r.events) / r.dur.Seconds() }
 
-// Ingest measures ingest through the node against two baselines run
-// in the same process on the same disk: raw JetStream publish one message
-// at a time with fsync per write, and asynchronous publish without fsync.
-func Ingest(ctx context.Context, cfg IngestConfig, args []string) error {
+// ingestFlags are the flags of `apron bench ingest`.
+type ingestFlags struct {
+	events, batch, clients int
+	cpuProfile             string
+}
+
+func parseIngestFlags(cfg IngestConfig, args []string) (ingestFlags, error) {
 	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
 	events := fs.Int("events", cfg.Events, "events for the batched runs")
 	batch := fs.Int("batch", 1000, "events per NDJSON request")
 	clients := fs.Int("clients", 4, "concurrent HTTP clients")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node runs to this file")
 	if err := fs.Parse(args); err != nil {
+		return ingestFlags{}, err
+	}
+	return ingestFlags{events: *events, batch: *batch, clients: *clients, cpuProfile: *cpuProfile}, nil
+}
+
+// Ingest measures ingest through the node against two baselines run
+// in the same process on the same disk: raw JetStream publish one message
+// at a time with fsync per write, and asynchronous publish without fsync.
+func Ingest(ctx context.Context, cfg IngestConfig, args []string) error {
+	fl, err := parseIngestFlags(cfg, args)
+	if err != nil {
 		return err
 	}
-	quiet := slog.New(slog.DiscardHandler)
-	out := cfg.Out
+	results, err := ingestBaselines(ctx, cfg, fl)
+	if err != nil {
+		return err
+	}
+	n, err := openIngestNode(ctx, cfg.Dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = n.m.Close(context.Background()) }()
+	if fl.cpuProfile != "" {
+		stop, err := startCPUProfile(fl.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if err := n.authorize(ctx); err != nil {
+		return err
+	}
+	evs := FlightEvents(fl.events, "ndjson")
+	batched, err := n.benchNDJSON(ctx, cfg.Timeout, fl, evs)
+	if err != nil {
+		return err
+	}
+	results = append(results, batched...)
+	single, err := n.benchSingles(fl.events)
+	if err != nil {
+		return err
+	}
+	results = append(results, single)
+	lats, err := n.freshness(ctx)
+	if err != nil {
+		return err
+	}
+	reportIngest(cfg.Out, fl.events, len(evs[0].Raw), results, lats)
+	return nil
+}
+
+// ingestBaselines runs the broker-only runs the node is compared with.
+// Their order fixes the indices reportIngest reads.
+func ingestBaselines(ctx context.Context, cfg IngestConfig, fl ingestFlags) ([]benchResult, error) {
 	var results []benchResult
+	for _, run := range []func(context.Context, IngestConfig, ingestFlags) (benchResult, error){
+		benchPublishEachSync, benchPublishAtomicBatch, benchPublishAsync,
+	} {
+		r, err := run(ctx, cfg, fl)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
 
-	// Baseline 1: one message at a time, fsync on every write.
-	perMsg := min(*events/10, 2000)
-	{
-		b := broker.New(broker.Config{Dir: filepath.Join(cfg.Dir, "sync"), Sync: broker.SyncAlways, DuplicateWindow: time.Hour, MaxBatch: 1000})
-		b.Logger = quiet
-		if err := b.Open(); err != nil {
-			return err
-		}
-		evs := FlightEvents(perMsg, "sync")
-		start := time.Now()
-		for _, e := range evs {
-			if _, err := b.PublishOne(ctx, app.TopicFlights, broker.MessageOf(e)); err != nil {
-				return err
-			}
-		}
-		results = append(results, benchResult{"jetstream publish, one at a time, fsync each", perMsg, time.Since(start), "baseline"})
-		_ = b.Close(ctx)
+func openBenchBroker(dir string, c broker.Config) (*broker.Broker, error) {
+	c.Dir = dir
+	c.DuplicateWindow = time.Hour
+	c.MaxBatch = 1000
+	b := broker.New(c)
+	b.Logger = slog.New(slog.DiscardHandler)
+	if err := b.Open(); err != nil {
+		return nil, err
 	}
-	// Reference: JetStream's own atomic batch publish, fsync per batch.
-	{
-		b := broker.New(broker.Config{Dir: filepath.Join(cfg.Dir, "atomic"), Sync: broker.SyncAlways, DuplicateWindow: time.Hour, MaxBatch: 1000})
-		b.Logger = quiet
-		if err := b.Open(); err != nil {
-			return err
-		}
-		evs := FlightEvents(*events, "atomic")
-		start := time.Now()
-		for i := 0; i < len(evs); i += *batch {
-			var msgs []*nats.Msg
-			for _, e := range evs[i:min(i+*batch, len(evs))] {
-				m := nats.NewMsg(app.LogSubject(app.TopicFlights, e.Subject))
-				m.Data = e.Raw
-				m.Header.Set(jetstream.MsgIDHeader, e.ID)
-				msgs = append(msgs, m)
-			}
-			if _, err := jetstreamext.PublishMsgBatch(ctx, b.JetStream(), msgs); err != nil {
-				return err
-			}
-		}
-		results = append(results, benchResult{fmt.Sprintf("jetstream atomic batch %d/batch, fsync per batch", *batch), *events, time.Since(start), "reference"})
-		_ = b.Close(ctx)
-	}
-	// Baseline 2: asynchronous publish, no fsync (background sync).
-	{
-		b := broker.New(broker.Config{Dir: filepath.Join(cfg.Dir, "nosync"), Sync: broker.SyncInterval, SyncInterval: 2 * time.Minute, DuplicateWindow: time.Hour, MaxBatch: 1000})
-		b.Logger = quiet
-		if err := b.Open(); err != nil {
-			return err
-		}
-		evs := FlightEvents(*events, "async")
-		js := b.JetStream()
-		start := time.Now()
-		for _, e := range evs {
-			m := nats.NewMsg(app.LogSubject(app.TopicFlights, e.Subject))
-			m.Data = e.Raw
-			m.Header.Set(jetstream.MsgIDHeader, e.ID)
-			if _, err := js.PublishMsgAsync(m); err != nil {
-				return err
-			}
-		}
-		select {
-		case <-js.PublishAsyncComplete():
-		case <-time.After(cfg.Timeout):
-			return fmt.Errorf("async publish did not complete")
-		}
-		results = append(results, benchResult{"jetstream async publish, no fsync", *events, time.Since(start), "ceiling"})
-		_ = b.Close(ctx)
-	}
+	return b, nil
+}
 
-	// The node, durable (fsync per commit), through HTTP.
+// benchPublishEachSync is baseline 1: one message at a time, fsync on every write.
+func benchPublishEachSync(ctx context.Context, cfg IngestConfig, fl ingestFlags) (benchResult, error) {
+	perMsg := min(fl.events/10, 2000)
+	b, err := openBenchBroker(filepath.Join(cfg.Dir, "sync"), broker.Config{Sync: broker.SyncAlways})
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer func() { _ = b.Close(ctx) }()
+	evs := FlightEvents(perMsg, "sync")
+	start := time.Now()
+	for _, e := range evs {
+		if _, err := b.PublishOne(ctx, app.TopicFlights, broker.MessageOf(e)); err != nil {
+			return benchResult{}, err
+		}
+	}
+	return benchResult{"jetstream publish, one at a time, fsync each", perMsg, time.Since(start), "baseline"}, nil
+}
+
+// benchPublishAtomicBatch is the reference: JetStream's own atomic batch
+// publish, fsync per batch.
+func benchPublishAtomicBatch(ctx context.Context, cfg IngestConfig, fl ingestFlags) (benchResult, error) {
+	b, err := openBenchBroker(filepath.Join(cfg.Dir, "atomic"), broker.Config{Sync: broker.SyncAlways})
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer func() { _ = b.Close(ctx) }()
+	evs := FlightEvents(fl.events, "atomic")
+	start := time.Now()
+	for i := 0; i < len(evs); i += fl.batch {
+		var msgs []*nats.Msg
+		for _, e := range evs[i:min(i+fl.batch, len(evs))] {
+			msgs = append(msgs, logMsg(e))
+		}
+		if _, err := jetstreamext.PublishMsgBatch(ctx, b.JetStream(), msgs); err != nil {
+			return benchResult{}, err
+		}
+	}
+	return benchResult{fmt.Sprintf("jetstream atomic batch %d/batch, fsync per batch", fl.batch), fl.events, time.Since(start), "reference"}, nil
+}
+
+// benchPublishAsync is baseline 2: asynchronous publish, no fsync
+// (background sync).
+func benchPublishAsync(ctx context.Context, cfg IngestConfig, fl ingestFlags) (benchResult, error) {
+	b, err := openBenchBroker(filepath.Join(cfg.Dir, "nosync"), broker.Config{Sync: broker.SyncInterval, SyncInterval: 2 * time.Minute})
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer func() { _ = b.Close(ctx) }()
+	evs := FlightEvents(fl.events, "async")
+	js := b.JetStream()
+	start := time.Now()
+	for _, e := range evs {
+		if _, err := js.PublishMsgAsync(logMsg(e)); err != nil {
+			return benchResult{}, err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(cfg.Timeout):
+		return benchResult{}, fmt.Errorf("async publish did not complete")
+	}
+	return benchResult{"jetstream async publish, no fsync", fl.events, time.Since(start), "ceiling"}, nil
+}
+
+// logMsg is e as the node writes it to the log, deduplicated by id.
+func logMsg(e *app.Event) *nats.Msg {
+	m := nats.NewMsg(app.LogSubject(app.TopicFlights, e.Subject))
+	m.Data = e.Raw
+	m.Header.Set(jetstream.MsgIDHeader, e.ID)
+	return m
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
+
+// ingestNode is a durable node (fsync per commit) under measurement,
+// with the time each flights offset first became visible in state.
+type ingestNode struct {
+	m           *node.Main
+	applied     sync.Map // offset -> time first visible in state
+	lastApplied atomic.Uint64
+	token       string
+	client      *http.Client
+}
+
+func openIngestNode(ctx context.Context, dir string) (*ingestNode, error) {
 	ncfg := node.DefaultConfig()
-	ncfg.Data = filepath.Join(cfg.Dir, "node")
+	ncfg.Data = filepath.Join(dir, "node")
 	ncfg.HTTP = "127.0.0.1:0"
 	ncfg.NATS.Addr = ""
 	ncfg.Ollama.URL = "" // measure ingest, not the model
-	m := node.NewMain(ncfg, quiet)
-	var applied sync.Map // offset -> time first visible in state
-	var lastApplied atomic.Uint64
-	if err := m.Open(ctx); err != nil {
-		return err
+	n := &ingestNode{m: node.NewMain(ncfg, slog.New(slog.DiscardHandler)), client: &http.Client{Timeout: time.Minute}}
+	if err := n.m.Open(ctx); err != nil {
+		return nil, err
 	}
-	defer func() { _ = m.Close(context.Background()) }()
-	m.Materializer.Listener = app.StateListeners{app.StateListenerFunc(func(topic string, off uint64, _ []app.StateChange) {
+	n.m.Materializer.Listener = app.StateListeners{app.StateListenerFunc(func(topic string, off uint64, _ []app.StateChange) {
 		if topic == app.TopicFlights {
-			applied.Store(off, time.Now())
-			lastApplied.Store(off)
+			n.applied.Store(off, time.Now())
+			n.lastApplied.Store(off)
 		}
-	}), m.Materializer.Listener}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
-	}
-	token := app.NewSecret("apron_")
-	if _, err := m.Store.CreateToken(ctx, "bench", app.RoleAgent, app.HashSecret(token), time.Now()); err != nil {
+	}), n.m.Materializer.Listener}
+	return n, nil
+}
+
+func (n *ingestNode) authorize(ctx context.Context) error {
+	n.token = app.NewSecret("apron_")
+	_, err := n.m.Store.CreateToken(ctx, "bench", app.RoleAgent, app.HashSecret(n.token), time.Now())
+	return err
+}
+
+func (n *ingestNode) post(body []byte) error {
+	req, _ := http.NewRequest("POST", n.m.HTTP.URL()+"/api/v1/topics/flights/events", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := n.client.Do(req)
+	if err != nil {
 		return err
 	}
-	url := m.HTTP.URL() + "/api/v1/topics/flights/events"
-	client := &http.Client{Timeout: time.Minute}
-	post := func(body []byte) error {
-		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-ndjson")
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b, _ := io.ReadAll(resp.Body)
-			return fmt.Errorf("ingest: %s: %s", resp.Status, b)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("ingest: %s: %s", resp.Status, b)
 	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return nil
+}
 
-	// Batched NDJSON: one request is one group commit (up to 1000 events).
-	evs := FlightEvents(*events, "ndjson")
+// benchNDJSON posts evs as batched NDJSON, one request being one group
+// commit (up to 1000 events), and times it to ack and to visible state.
+func (n *ingestNode) benchNDJSON(ctx context.Context, timeout time.Duration, fl ingestFlags, evs []*app.Event) ([]benchResult, error) {
 	var bodies [][]byte
-	for i := 0; i < len(evs); i += *batch {
+	for i := 0; i < len(evs); i += fl.batch {
 		var buf bytes.Buffer
-		for _, e := range evs[i:min(i+*batch, len(evs))] {
+		for _, e := range evs[i:min(i+fl.batch, len(evs))] {
 			buf.Write(e.Raw)
 			buf.WriteByte('\n')
 		}
 		bodies = append(bodies, buf.Bytes())
 	}
 	start := time.Now()
-	if err := runClients(*clients, len(bodies), func(i int) error { return post(bodies[i]) }); err != nil {
-		return err
+	if err := runClients(fl.clients, len(bodies), func(i int) error { return n.post(bodies[i]) }); err != nil {
+		return nil, err
 	}
 	ackDur := time.Since(start)
-	head, _ := m.Broker.Topic(ctx, app.TopicFlights)
-	for lastApplied.Load() < head.LastOffset {
-		if time.Since(start) > cfg.Timeout {
-			return fmt.Errorf("state did not catch up")
+	head, _ := n.m.Broker.Topic(ctx, app.TopicFlights)
+	for n.lastApplied.Load() < head.LastOffset {
+		if time.Since(start) > timeout {
+			return nil, fmt.Errorf("state did not catch up")
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	stateDur := time.Since(start)
-	results = append(results,
-		benchResult{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to ack", *batch, *clients), *events, ackDur, "durable"},
-		benchResult{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to state", *batch, *clients), *events, stateDur, "durable"})
+	return []benchResult{
+		{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to ack", fl.batch, fl.clients), fl.events, ackDur, "durable"},
+		{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to state", fl.batch, fl.clients), fl.events, stateDur, "durable"},
+	}, nil
+}
 
-	// Single-event requests from many clients: group commit across requests.
-	singles := FlightEvents(min(*events/4, 4000), "single")
-	start = time.Now()
-	if err := runClients(32, len(singles), func(i int) error { return post(singles[i].Raw) }); err != nil {
-		return err
+// benchSingles posts single-event requests from many clients: group
+// commit across requests.
+func (n *ingestNode) benchSingles(events int) (benchResult, error) {
+	singles := FlightEvents(min(events/4, 4000), "single")
+	start := time.Now()
+	if err := runClients(32, len(singles), func(i int) error { return n.post(singles[i].Raw) }); err != nil {
+		return benchResult{}, err
 	}
-	results = append(results, benchResult{"apron HTTP single events, 32 clients, to ack", len(singles), time.Since(start), "durable"})
+	return benchResult{"apron HTTP single events, 32 clients, to ack", len(singles), time.Since(start), "durable"}, nil
+}
 
-	// Freshness: acknowledgement to visible state, one request at a time.
-	probe := FlightEvents(300, "probe")
+// freshness measures acknowledgement to visible state, one request at a
+// time, and returns the latencies sorted.
+func (n *ingestNode) freshness(ctx context.Context) ([]time.Duration, error) {
 	var lats []time.Duration
-	for _, e := range probe {
-		res, err := m.Broker.Append(ctx, app.TopicFlights, []*app.Event{e})
+	for _, e := range FlightEvents(300, "probe") {
+		res, err := n.m.Broker.Append(ctx, app.TopicFlights, []*app.Event{e})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		acked := time.Now()
 		off := res[0].Offset
-		for lastApplied.Load() < off {
+		for n.lastApplied.Load() < off {
 			time.Sleep(100 * time.Microsecond)
 		}
 		var seen time.Time
-		applied.Range(func(k, v any) bool {
+		n.applied.Range(func(k, v any) bool {
 			if k.(uint64) >= off && (seen.IsZero() || v.(time.Time).Before(seen)) {
 				seen = v.(time.Time)
 			}
@@ -261,8 +358,13 @@ func Ingest(ctx context.Context, cfg IngestConfig, args []string) error {
 		lats = append(lats, max(seen.Sub(acked), 0))
 	}
 	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	return lats, nil
+}
 
-	fmt.Fprintf(out, "apron bench ingest (%d events of ~%d bytes)\n\n", *events, len(evs[0].Raw))
+// reportIngest prints the table and the ratios; results are in the
+// order Ingest ran them.
+func reportIngest(out io.Writer, events, eventBytes int, results []benchResult, lats []time.Duration) {
+	fmt.Fprintf(out, "apron bench ingest (%d events of ~%d bytes)\n\n", events, eventBytes)
 	fmt.Fprintf(out, "%-62s %10s %12s\n", "run", "events", "events/s")
 	for _, r := range results {
 		fmt.Fprintf(out, "%-62s %10d %12.0f\n", r.name, r.events, r.rate())
@@ -272,7 +374,6 @@ func Ingest(ctx context.Context, cfg IngestConfig, args []string) error {
 	fmt.Fprintf(out, "batched durable ingest vs async no-fsync:    %.0f%% (aim >= 30%%)\n", 100*durable/results[2].rate())
 	fmt.Fprintf(out, "single-event requests vs per-message fsync:  %.1fx\n", results[5].rate()/results[0].rate())
 	fmt.Fprintf(out, "ack -> visible state: p50 %s, p99 %s (n=%d)\n", pct(lats, 50), pct(lats, 99), len(lats))
-	return nil
 }
 
 func pct(d []time.Duration, p int) time.Duration {

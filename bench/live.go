@@ -50,7 +50,6 @@ type liveSample struct {
 // every second, beside raw /api/embed calls to the same Ollama in the
 // same run.
 func AssistLive(ctx context.Context, cfg LiveConfig) error {
-	out := cfg.Out
 	cfgN := node.DefaultConfig()
 	cfgN.Data, cfgN.HTTP, cfgN.NATS.Addr, cfgN.Ollama.URL = cfg.Dir, "127.0.0.1:0", "127.0.0.1:0", cfg.OllamaURL
 	zone, _ := time.LoadLocation(cfgN.TimeZone)
@@ -63,24 +62,11 @@ func AssistLive(ctx context.Context, cfg LiveConfig) error {
 		return err
 	}
 	defer func() { _ = m.Close(context.Background()) }()
-	tok := app.NewSecret("apron_")
-	if _, err := m.Store.CreateToken(ctx, "bench", app.RoleAgent, app.HashSecret(tok), time.Now()); err != nil {
+	r := &liveRun{cfg: cfg, m: m, embedModel: cfgN.Ollama.EmbedModel, tok: app.NewSecret("apron_")}
+	if _, err := m.Store.CreateToken(ctx, "bench", app.RoleAgent, app.HashSecret(r.tok), time.Now()); err != nil {
 		return err
 	}
-	rawEmbed := func(n int) ([]time.Duration, error) {
-		u, _ := url.Parse(cfg.OllamaURL)
-		c := api.NewClient(u, http.DefaultClient)
-		var d []time.Duration
-		for i := 0; i < n; i++ {
-			start := time.Now()
-			if _, err := c.Embed(ctx, &api.EmbedRequest{Model: cfgN.Ollama.EmbedModel, Input: fmt.Sprintf("hotel voucher overnight %d", i)}); err != nil {
-				return nil, err
-			}
-			d = append(d, time.Since(start))
-		}
-		return d, nil
-	}
-	idleEmbed, err := rawEmbed(20)
+	idleEmbed, err := r.rawEmbed(ctx, 20)
 	if err != nil {
 		return fmt.Errorf("raw embed baseline: %w", err)
 	}
@@ -89,78 +75,123 @@ func AssistLive(ctx context.Context, cfg LiveConfig) error {
 	dctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	go func() { _ = sim.Play(dctx, m.Broker, day, clock, slog.New(slog.DiscardHandler)) }()
-	var mu sync.Mutex
-	var lags []float64
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-dctx.Done():
-				return
-			case <-t.C:
-			}
-			fs, err := m.Fresh.Of(dctx, app.IndexConsumer, app.TopicFlights, app.TopicBookings, app.TopicPassengers, app.TopicDocuments)
-			if err != nil {
-				continue
-			}
-			worst := 0.0
-			for _, f := range fs {
-				worst = max(worst, f.AgeSeconds)
-			}
-			mu.Lock()
-			lags = append(lags, worst)
-			mu.Unlock()
-		}
+		r.sampleFreshness(dctx)
 	}()
-	rng := rand.New(rand.NewPCG(cfg.Seed, 7))
-	var asks []liveSample
-	var searches []time.Duration
-	var busyEmbed []time.Duration
-	tick := time.NewTicker(cfg.Every)
-	defer tick.Stop()
-	for i := 0; dctx.Err() == nil; i++ {
+	if err := r.askUntilDone(dctx); err != nil {
+		return err
+	}
+	wg.Wait()
+	load1 := loadAverage()
+	fmt.Fprintf(cfg.Out, "apron bench assist-live: %s of a simulated %s day at %gx, %d departures, a question every %s\n", cfg.Duration, cfgN.Hub, cfg.Speed, cfg.Departures, cfg.Every)
+	fmt.Fprintf(cfg.Out, "load average before %s, after %s (2 cores is 2.0)\n\n", load0, load1)
+	r.report(idleEmbed)
+	return nil
+}
+
+// liveRun is the client side of AssistLive and what it measured.
+type liveRun struct {
+	cfg        LiveConfig
+	m          *node.Main
+	embedModel string
+	tok        string
+
+	mu        sync.Mutex
+	lags      []float64 // worst index age in seconds, sampled every second
+	asks      []liveSample
+	searches  []time.Duration
+	busyEmbed []time.Duration
+}
+
+// rawEmbed times n raw /api/embed calls to the node's Ollama.
+func (r *liveRun) rawEmbed(ctx context.Context, n int) ([]time.Duration, error) {
+	u, _ := url.Parse(r.cfg.OllamaURL)
+	c := api.NewClient(u, http.DefaultClient)
+	var d []time.Duration
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if _, err := c.Embed(ctx, &api.EmbedRequest{Model: r.embedModel, Input: fmt.Sprintf("hotel voucher overnight %d", i)}); err != nil {
+			return nil, err
+		}
+		d = append(d, time.Since(start))
+	}
+	return d, nil
+}
+
+// sampleFreshness records the index's worst topic age every second until
+// ctx is done.
+func (r *liveRun) sampleFreshness(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
 		select {
-		case <-dctx.Done():
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fs, err := r.m.Fresh.Of(ctx, app.IndexConsumer, app.TopicFlights, app.TopicBookings, app.TopicPassengers, app.TopicDocuments)
+		if err != nil {
+			continue
+		}
+		worst := 0.0
+		for _, f := range fs {
+			worst = max(worst, f.AgeSeconds)
+		}
+		r.mu.Lock()
+		r.lags = append(r.lags, worst)
+		r.mu.Unlock()
+	}
+}
+
+// askUntilDone asks a question and runs a search every cfg.Every, and a
+// raw embed every fifth question, until ctx is done.
+func (r *liveRun) askUntilDone(ctx context.Context) error {
+	rng := rand.New(rand.NewPCG(r.cfg.Seed, 7))
+	tick := time.NewTicker(r.cfg.Every)
+	defer tick.Stop()
+	for i := 0; ctx.Err() == nil; i++ {
+		select {
+		case <-ctx.Done():
 		case <-tick.C:
 		}
-		if dctx.Err() != nil {
+		if ctx.Err() != nil {
 			break
 		}
-		q, kind := liveQuestion(dctx, m, rng, i)
+		q, kind := liveQuestion(ctx, r.m, rng, i)
 		if q == "" {
 			continue
 		}
-		s, err := askSSE(dctx, m.HTTP.URL(), tok, q)
+		s, err := askSSE(ctx, r.m.HTTP.URL(), r.tok, q)
 		if err != nil {
-			if dctx.Err() != nil {
+			if ctx.Err() != nil {
 				break
 			}
 			return fmt.Errorf("ask %q: %w", q, err)
 		}
 		s.kind = kind
-		asks = append(asks, s)
+		r.asks = append(r.asks, s)
 		start := time.Now()
-		if err := searchOnce(dctx, m.HTTP.URL(), tok, strings.Fields(q)[len(strings.Fields(q))-1]); err == nil {
-			searches = append(searches, time.Since(start))
+		if err := searchOnce(ctx, r.m.HTTP.URL(), r.tok, strings.Fields(q)[len(strings.Fields(q))-1]); err == nil {
+			r.searches = append(r.searches, time.Since(start))
 		}
 		if i%5 == 0 {
-			if d, err := rawEmbed(1); err == nil {
-				busyEmbed = append(busyEmbed, d...)
+			if d, err := r.rawEmbed(ctx, 1); err == nil {
+				r.busyEmbed = append(r.busyEmbed, d...)
 			}
 		}
 	}
-	wg.Wait()
-	load1 := loadAverage()
-	fmt.Fprintf(out, "apron bench assist-live: %s of a simulated %s day at %gx, %d departures, a question every %s\n", cfg.Duration, cfgN.Hub, cfg.Speed, cfg.Departures, cfg.Every)
-	fmt.Fprintf(out, "load average before %s, after %s (2 cores is 2.0)\n\n", load0, load1)
+	return nil
+}
+
+func (r *liveRun) report(idleEmbed []time.Duration) {
+	out := r.cfg.Out
 	for _, kind := range []string{app.AnswerFacts, app.AnswerPolicy} {
 		var first, total []time.Duration
 		answered, shown, asked := 0, 0, 0
-		for _, s := range asks {
+		for _, s := range r.asks {
 			if s.kind != kind {
 				continue
 			}
@@ -181,15 +212,14 @@ func AssistLive(ctx context.Context, cfg LiveConfig) error {
 			fmt.Fprintf(out, "%-30s %d of %d shown\n", "model summaries", shown, asked)
 		}
 	}
-	fmt.Fprintf(out, "%-30s %s\n", "/api/v1/search", quantiles(searches))
+	fmt.Fprintf(out, "%-30s %s\n", "/api/v1/search", quantiles(r.searches))
 	fmt.Fprintf(out, "%-30s %s\n", "raw /api/embed, idle", quantiles(idleEmbed))
-	fmt.Fprintf(out, "%-30s %s\n", "raw /api/embed, during the day", quantiles(busyEmbed))
-	sort.Float64s(lags)
-	fmt.Fprintf(out, "%-30s %s\n", "index freshness (worst topic)", secondsQuantiles(lags))
-	for _, st := range m.Sched.Stats() {
+	fmt.Fprintf(out, "%-30s %s\n", "raw /api/embed, during the day", quantiles(r.busyEmbed))
+	sort.Float64s(r.lags)
+	fmt.Fprintf(out, "%-30s %s\n", "index freshness (worst topic)", secondsQuantiles(r.lags))
+	for _, st := range r.m.Sched.Stats() {
 		fmt.Fprintf(out, "model %-12s served %d, preempted %d, timeouts %d, rejected %d, wait max %.1fs\n", st.Class, st.Served, st.Preempted, st.Timeouts, st.Rejected, st.WaitMax)
 	}
-	return nil
 }
 
 // liveQuestion picks a staff question about the current day: about a

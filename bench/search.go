@@ -72,17 +72,47 @@ func Search(ctx context.Context, c SearchConfig, args []string) error {
 var benchAirports = []string{"FRA", "JFK", "LHR", "CDG", "MUC", "ZRH", "VIE", "AMS", "MAD", "FCO"}
 
 func benchSearchLatency(ctx context.Context, c SearchConfig, n int) error {
-	store := vectors.NewStore(filepath.Join(c.Dir, fmt.Sprintf("search-%d.db", n)))
-	store.Logger = slog.New(slog.DiscardHandler)
-	if err := store.Open(); err != nil {
+	store, err := openBenchStore(filepath.Join(c.Dir, fmt.Sprintf("search-%d.db", n)))
+	if err != nil {
 		return err
 	}
 	defer store.Close(context.Background())
 	model := app.EmbedModel{Name: "bench", Digest: "sha256:5ea4c5ea4c5ea4c5", Dim: c.Dim}
 	rng := rand.New(rand.NewPCG(uint64(n), 384))
+	start := time.Now()
+	scan, dates, err := buildLatencyIndex(ctx, c, store, model, rng, n)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Out, "\n%d vectors x %d dimensions, k=%d, %d queries (index built in %s, %d shards)\n",
+		n, c.Dim, c.K, c.Queries, time.Since(start).Round(time.Second), storeShards(store))
+	r := &latencyRun{c: c, store: store, model: model, queries: make([][]float32, c.Queries)}
+	for i := range r.queries {
+		r.queries[i] = randomUnit(rng, c.Dim)
+	}
+	// The filter: one airport and three days, about 1% of the documents.
+	keep := func(i int) bool { return i%len(benchAirports) == 0 && dates[i] >= 10 && dates[i] <= 12 }
+	if err := r.measureAll(ctx, scan, keep); err != nil {
+		return err
+	}
+	r.report()
+	return nil
+}
+
+func openBenchStore(path string) (*vectors.Store, error) {
+	store := vectors.NewStore(path)
+	store.Logger = slog.New(slog.DiscardHandler)
+	if err := store.Open(); err != nil {
+		return nil, err
+	}
+	return store, nil
+}
+
+// buildLatencyIndex indexes n random flight documents in store and the
+// same vectors in a Scan; dates[i] is the day of November of document i.
+func buildLatencyIndex(ctx context.Context, c SearchConfig, store *vectors.Store, model app.EmbedModel, rng *rand.Rand, n int) (*Scan, []uint8, error) {
 	scan := &Scan{Dim: c.Dim, Flat: make([]float32, 0, n*c.Dim)}
 	dates := make([]uint8, n)
-	start := time.Now()
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	const batch = 5000
 	for lo := 0; lo < n; lo += batch {
@@ -101,53 +131,64 @@ func benchSearchLatency(ctx context.Context, c SearchConfig, n int) error {
 			ents = append(ents, app.EntityDocs{Kind: app.KindFlight, Key: key, Version: ver, LogTime: t0, Docs: []app.Doc{d}})
 		}
 		if err := store.ApplyDocs(ctx, app.IndexConsumer, app.TopicFlights, app.DocBatch{Model: model, Entities: ents, Vectors: vm}, uint64(min(lo+batch, n)), t0); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
-	fmt.Fprintf(c.Out, "\n%d vectors x %d dimensions, k=%d, %d queries (index built in %s, %d shards)\n",
-		n, c.Dim, c.K, c.Queries, time.Since(start).Round(time.Second), storeShards(store))
-	queries := make([][]float32, c.Queries)
-	for i := range queries {
-		queries[i] = randomUnit(rng, c.Dim)
-	}
-	// The filter: one airport and three days, about 1% of the documents.
-	filter := app.SearchQuery{Airport: "FRA", From: "2026-11-10", To: "2026-11-12"}
-	keep := func(i int) bool { return i%len(benchAirports) == 0 && dates[i] >= 10 && dates[i] <= 12 }
+	return scan, dates, nil
+}
 
-	type row struct {
-		name     string
-		p50, p99 time.Duration
-	}
-	var rows []row
-	measure := func(name string, f func(q []float32) error) error {
-		lat := make([]time.Duration, 0, len(queries))
-		for i := -3; i < len(queries); i++ { // three warm-up queries
-			q := queries[max(i, 0)]
-			t := time.Now()
-			if err := f(q); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			if i >= 0 {
-				lat = append(lat, time.Since(t))
-			}
+// latencyRun holds the queries of one latency run and the rows measured.
+type latencyRun struct {
+	c       SearchConfig
+	store   *vectors.Store
+	model   app.EmbedModel
+	queries [][]float32
+	rows    []latencyRow
+}
+
+type latencyRow struct {
+	name     string
+	p50, p99 time.Duration
+}
+
+// latencyFilter matches the documents keep selects in the scan.
+var latencyFilter = app.SearchQuery{Airport: "FRA", From: "2026-11-10", To: "2026-11-12"}
+
+func (r *latencyRun) measure(name string, f func(q []float32) error) error {
+	lat := make([]time.Duration, 0, len(r.queries))
+	for i := -3; i < len(r.queries); i++ { // three warm-up queries
+		q := r.queries[max(i, 0)]
+		t := time.Now()
+		if err := f(q); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		slices.Sort(lat)
-		rows = append(rows, row{name, pct(lat, 50), pct(lat, 99)})
-		return nil
-	}
-	nearest := func(filtered bool, o vectors.NearestOptions) func(q []float32) error {
-		return func(q []float32) error {
-			sq := app.SearchQuery{Vector: q, Model: model}
-			if filtered {
-				sq.Airport, sq.From, sq.To = filter.Airport, filter.From, filter.To
-			}
-			hits, err := store.Nearest(ctx, sq, c.K, o)
-			if err == nil && len(hits) != c.K {
-				err = fmt.Errorf("%d results, want %d", len(hits), c.K)
-			}
-			return err
+		if i >= 0 {
+			lat = append(lat, time.Since(t))
 		}
 	}
+	slices.Sort(lat)
+	r.rows = append(r.rows, latencyRow{name, pct(lat, 50), pct(lat, 99)})
+	return nil
+}
+
+func (r *latencyRun) nearest(ctx context.Context, filtered bool, o vectors.NearestOptions) func(q []float32) error {
+	return func(q []float32) error {
+		sq := app.SearchQuery{Vector: q, Model: r.model}
+		if filtered {
+			sq.Airport, sq.From, sq.To = latencyFilter.Airport, latencyFilter.From, latencyFilter.To
+		}
+		hits, err := r.store.Nearest(ctx, sq, r.c.K, o)
+		if err == nil && len(hits) != r.c.K {
+			err = fmt.Errorf("%d results, want %d", len(hits), r.c.K)
+		}
+		return err
+	}
+}
+
+// measureAll runs the Go scan and the index paths, unfiltered then
+// filtered, and the whole hybrid query the API runs.
+func (r *latencyRun) measureAll(ctx context.Context, scan *Scan, keep func(int) bool) error {
+	c := r.c
 	for _, filtered := range []bool{false, true} {
 		suffix := ""
 		var kf func(int) bool
@@ -155,7 +196,7 @@ func benchSearchLatency(ctx context.Context, c SearchConfig, n int) error {
 			suffix, kf = ", filtered", keep
 		}
 		for _, w := range []int{1, 2} {
-			if err := measure(fmt.Sprintf("Go scan, %d goroutine(s)%s", w, suffix), func(q []float32) error {
+			if err := r.measure(fmt.Sprintf("Go scan, %d goroutine(s)%s", w, suffix), func(q []float32) error {
 				if got := scan.Nearest(q, c.K, w, kf); len(got) != c.K {
 					return fmt.Errorf("%d results", len(got))
 				}
@@ -172,30 +213,32 @@ func benchSearchLatency(ctx context.Context, c SearchConfig, n int) error {
 			{"sqlite-vec float, shards in parallel", vectors.NearestOptions{}},
 			{fmt.Sprintf("sqlite-vec binary+rescore x%d, parallel", c.Oversample), vectors.NearestOptions{Quantized: true, Oversample: c.Oversample}},
 		} {
-			if err := measure(m.name+suffix, nearest(filtered, m.o)); err != nil {
+			if err := r.measure(m.name+suffix, r.nearest(ctx, filtered, m.o)); err != nil {
 				return err
 			}
 		}
 	}
 	// The whole hybrid query the API runs (vector, text and exact legs).
-	if err := measure("Store.Search hybrid (vector + text), float", func(q []float32) error {
-		_, err := store.Search(ctx, app.SearchQuery{Vector: q, Model: model, Text: "FRA", K: c.K})
+	return r.measure("Store.Search hybrid (vector + text), float", func(q []float32) error {
+		_, err := r.store.Search(ctx, app.SearchQuery{Vector: q, Model: r.model, Text: "FRA", K: c.K})
 		return err
-	}); err != nil {
-		return err
-	}
+	})
+}
+
+// report prints each row beside the two-goroutine Go scan with the same
+// filter.
+func (r *latencyRun) report() {
 	base := map[bool]time.Duration{}
-	for _, r := range rows {
-		if strings.HasPrefix(r.name, "Go scan, 2") {
-			base[strings.HasSuffix(r.name, "filtered")] = r.p99
+	for _, row := range r.rows {
+		if strings.HasPrefix(row.name, "Go scan, 2") {
+			base[strings.HasSuffix(row.name, "filtered")] = row.p99
 		}
 	}
-	fmt.Fprintf(c.Out, "%-52s %10s %10s %16s\n", "run", "p50", "p99", "p99 / Go scan 2")
-	for _, r := range rows {
-		ratio := float64(r.p99) / float64(base[strings.HasSuffix(r.name, "filtered")])
-		fmt.Fprintf(c.Out, "%-52s %10s %10s %15.2fx\n", r.name, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), ratio)
+	fmt.Fprintf(r.c.Out, "%-52s %10s %10s %16s\n", "run", "p50", "p99", "p99 / Go scan 2")
+	for _, row := range r.rows {
+		ratio := float64(row.p99) / float64(base[strings.HasSuffix(row.name, "filtered")])
+		fmt.Fprintf(r.c.Out, "%-52s %10s %10s %15.2fx\n", row.name, row.p50.Round(10*time.Microsecond), row.p99.Round(10*time.Microsecond), ratio)
 	}
-	return nil
 }
 
 func storeShards(s *vectors.Store) int {
@@ -208,29 +251,10 @@ func storeShards(s *vectors.Store) int {
 // indexes most of them and queries with the held-out rest, and reports the
 // recall@K of the quantised path against exact search.
 func benchSearchRecall(ctx context.Context, c SearchConfig) error {
-	var texts []string
-	seen := map[string]bool{}
-	m := &app.Materializer{Validator: app.DefaultValidator()}
-	for seed := uint64(1); len(texts) < c.RecallDocs && seed < 50; seed++ {
-		day := sim.Generate(sim.Config{Seed: seed, Date: "2026-11-25", Departures: 120})
-		for i, te := range day.Events {
-			ch, err := m.Decode(te.Event.Topic(), app.LogEntry{Topic: te.Event.Topic(), Offset: uint64(i + 1), Key: te.Event.Subject, Stored: te.At, Data: te.Event.Raw})
-			if err != nil {
-				return err
-			}
-			ed, err := app.DeriveDocs(ch, nil)
-			if err != nil {
-				return err
-			}
-			for _, d := range ed.Docs {
-				if !seen[d.TextHash] && len(texts) < c.RecallDocs {
-					seen[d.TextHash] = true
-					texts = append(texts, d.Text)
-				}
-			}
-		}
+	texts, err := recallTexts(c.RecallDocs)
+	if err != nil {
+		return err
 	}
-	rand.New(rand.NewPCG(3, 4)).Shuffle(len(texts), func(i, j int) { texts[i], texts[j] = texts[j], texts[i] })
 	client := &inference.Client{BaseURL: c.OllamaURL, EmbedModel: c.EmbedModel, Timeout: 5 * time.Minute, MaxConcurrency: 2, BatchSize: 64}
 	if err := client.Open(); err != nil {
 		return err
@@ -247,12 +271,50 @@ func benchSearchRecall(ctx context.Context, c SearchConfig) error {
 	}
 	nq := max(len(texts)/10, 1)
 	corpus, held := texts[nq:], vecs[:nq]
-	store := vectors.NewStore(filepath.Join(c.Dir, "recall.db"))
-	store.Logger = slog.New(slog.DiscardHandler)
-	if err := store.Open(); err != nil {
+	store, err := openBenchStore(filepath.Join(c.Dir, "recall.db"))
+	if err != nil {
 		return err
 	}
 	defer store.Close(context.Background())
+	if err := indexRecallCorpus(ctx, store, model, corpus, vecs[nq:]); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Out, "\nrecall@%d of binary quantisation with float rescoring against exact search: %s (%d dimensions),\n%d simulator documents indexed, %d held out as queries (embedded in %s)\n",
+		c.K, model.Name, model.Dim, len(corpus), nq, time.Since(start).Round(time.Second))
+	return reportRecall(ctx, c, store, model, held)
+}
+
+// recallTexts are up to n distinct document texts of simulated days,
+// shuffled.
+func recallTexts(n int) ([]string, error) {
+	var texts []string
+	seen := map[string]bool{}
+	m := &app.Materializer{Validator: app.DefaultValidator()}
+	for seed := uint64(1); len(texts) < n && seed < 50; seed++ {
+		day := sim.Generate(sim.Config{Seed: seed, Date: "2026-11-25", Departures: 120})
+		for i, te := range day.Events {
+			ch, err := m.Decode(te.Event.Topic(), app.LogEntry{Topic: te.Event.Topic(), Offset: uint64(i + 1), Key: te.Event.Subject, Stored: te.At, Data: te.Event.Raw})
+			if err != nil {
+				return nil, err
+			}
+			ed, err := app.DeriveDocs(ch, nil)
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range ed.Docs {
+				if !seen[d.TextHash] && len(texts) < n {
+					seen[d.TextHash] = true
+					texts = append(texts, d.Text)
+				}
+			}
+		}
+	}
+	rand.New(rand.NewPCG(3, 4)).Shuffle(len(texts), func(i, j int) { texts[i], texts[j] = texts[j], texts[i] })
+	return texts, nil
+}
+
+// indexRecallCorpus indexes corpus[i] as a policy document with vecs[i].
+func indexRecallCorpus(ctx context.Context, store *vectors.Store, model app.EmbedModel, corpus []string, vecs [][]float32) error {
 	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	var ents []app.EntityDocs
 	vm := map[string][]float32{}
@@ -260,14 +322,15 @@ func benchSearchRecall(ctx context.Context, c SearchConfig) error {
 		key := fmt.Sprintf("D%d", i)
 		ver := app.Version{EventID: key, EventTime: t0, Offset: uint64(i + 1)}
 		d := app.Doc{DocID: "policy:" + key, EntityKey: key, Kind: app.KindPolicy, Version: ver, LogTime: t0, Title: key, Text: text, TextHash: app.TextHash(text)}
-		vm[d.TextHash] = vecs[nq+i]
+		vm[d.TextHash] = vecs[i]
 		ents = append(ents, app.EntityDocs{Kind: app.KindPolicy, Key: key, Version: ver, LogTime: t0, Docs: []app.Doc{d}})
 	}
-	if err := store.ApplyDocs(ctx, app.IndexConsumer, app.TopicDocuments, app.DocBatch{Model: model, Entities: ents, Vectors: vm}, 1, t0); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.Out, "\nrecall@%d of binary quantisation with float rescoring against exact search: %s (%d dimensions),\n%d simulator documents indexed, %d held out as queries (embedded in %s)\n",
-		c.K, model.Name, model.Dim, len(corpus), nq, time.Since(start).Round(time.Second))
+	return store.ApplyDocs(ctx, app.IndexConsumer, app.TopicDocuments, app.DocBatch{Model: model, Entities: ents, Vectors: vm}, 1, t0)
+}
+
+// reportRecall prints the mean and worst recall of the held-out queries
+// at each oversampling factor.
+func reportRecall(ctx context.Context, c SearchConfig, store *vectors.Store, model app.EmbedModel, held [][]float32) error {
 	fmt.Fprintf(c.Out, "%-12s %10s %12s\n", "oversample", "recall", "worst query")
 	for _, over := range []int{1, 2, 4, 8, 16} {
 		var sum, worst float64 = 0, 1

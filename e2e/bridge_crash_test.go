@@ -4,20 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/bench"
-	"github.com/apron-edge/apron/broker"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -37,94 +30,23 @@ func TestBridgeSurvivesSIGKILL(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	httpAddr := freePort(t)
-	out, err := exec.Command(bin, "token", "add", "--role", "admin", "--data", dir, "crash").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(out))
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "--data", dir, "--http", httpAddr, "--nats", "", "--kafka", addr, "--log-level", "error")
-		cmd.Env = append(os.Environ(), "APRON_OLLAMA_URL=")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	token := crashToken(t, bin, dir, "admin", "crash")
 
 	const n = 3000
-	// Central publishes n flight events at once.
-	kc, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kc.Close()
-	inbound := bench.FlightEvents(n, "central")
-	for _, e := range inbound {
-		kc.Produce(context.Background(), &kgo.Record{Topic: "flights", Key: []byte(e.Subject), Value: e.Raw}, nil)
-	}
-	if err := kc.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	inbound := produceCentralFlights(t, addr, n)
 	// The site posts n outcomes in batches, retrying across the kills
 	// (as an admin: only the node itself, or an admin repairing the log,
 	// may append rebooking outcomes).
-	var lines []string
-	for i := 0; i < n; i++ {
-		loc := fmt.Sprintf("C%05d", i%500)
-		e, _ := app.NewEvent(fmt.Sprintf("out-%d", i), "apron/test", app.TypeRebookingExecuted, loc, time.Now(), app.RebookingData{ProposalID: fmt.Sprint(i), Locator: loc})
-		lines = append(lines, string(e.Raw))
-	}
-	acked := map[string]bool{}
-	clientErr := make(chan error, 1)
-	go func() {
-		client := &http.Client{Timeout: 20 * time.Second}
-		for i := 0; i < n; i += 25 {
-			body := strings.Join(lines[i:i+25], "\n")
-			deadline := time.Now().Add(2 * time.Minute)
-			for {
-				req, _ := http.NewRequest("POST", "http://"+httpAddr+"/api/v1/topics/rebookings/events", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/x-ndjson")
-				req.Header.Set("Authorization", "Bearer "+token)
-				resp, err := client.Do(req)
-				if err == nil {
-					var res struct {
-						Results []app.AppendResult `json:"results"`
-					}
-					derr := json.NewDecoder(resp.Body).Decode(&res)
-					resp.Body.Close()
-					if resp.StatusCode == 200 && derr == nil {
-						for _, r := range res.Results {
-							acked[r.ID] = true
-						}
-						break
-					}
-				}
-				if time.Now().After(deadline) {
-					clientErr <- fmt.Errorf("node unreachable: %v", err)
-					return
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-		}
-		clientErr <- nil
-	}()
-	cmd := start()
-	rng := rand.New(rand.NewPCG(3, 4))
-	kills := 0
+	reqs := outcomeRequests(n, 25)
+	client := postAcrossCrashes(httpAddr, token, reqs)
+	node := startCrashNode(t, bin, dir, httpAddr, "--kafka", addr, "--log-level", "error")
 	// Kill three times: during the posts and, after them, while the
 	// bridge still forwards the backlog and mirrors central's events.
-	for kills < 3 {
-		time.Sleep(time.Duration(500+rng.IntN(1000)) * time.Millisecond)
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
-		kills++
-		cmd = start()
-	}
-	if err := <-clientErr; err != nil {
-		_ = cmd.Process.Kill()
+	kills := node.killRepeatedly(rand.New(rand.NewPCG(3, 4)), 3, 500*time.Millisecond, 1000*time.Millisecond, nil)
+	if err := client.wait(); err != nil {
 		t.Fatal(err)
 	}
+	acked := client.acked
 	if kills == 0 {
 		t.Fatal("never killed")
 	}
@@ -153,45 +75,61 @@ func TestBridgeSurvivesSIGKILL(t *testing.T) {
 		}
 		return nil
 	})
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	_ = cmd.Wait()
+	_ = node.stop()
 	for id, c := range seen {
 		if c != 1 {
 			t.Fatalf("outcome %s is %d times in Kafka", id, c)
 		}
 	}
 	// Every central event is in the local log once.
-	bc := broker.DefaultConfig()
-	bc.Dir, bc.ClientAddr = filepath.Join(dir, "log"), ""
-	b := broker.New(bc)
-	b.Logger = slog.New(slog.DiscardHandler)
-	if err := b.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(context.Background())
-	ti, _ := b.Topic(context.Background(), app.TopicFlights)
-	r, err := b.NewReader(context.Background(), app.TopicFlights, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := openCrashLog(t, dir)
 	local := map[string]int{}
-	var last uint64
-	for last < ti.LastOffset {
-		es, err := r.Next(context.Background(), 1000, 2*time.Second)
-		if err != nil || len(es) == 0 {
-			t.Fatalf("read flights at %d: %v", last, err)
-		}
-		for _, le := range es {
-			var e app.Event
-			_ = json.Unmarshal(le.Data, &e)
-			local[e.ID]++
-			last = le.Offset
-		}
-	}
+	countLogged(t, b, app.TopicFlights, func(le app.LogEntry) string {
+		var e app.Event
+		_ = json.Unmarshal(le.Data, &e)
+		return e.ID
+	}, local)
 	for _, e := range inbound {
 		if local[e.ID] != 1 {
 			t.Fatalf("central event %s is %d times in the local log", e.ID, local[e.ID])
 		}
 	}
 	t.Logf("%d kills; %d outcomes at central once each; %d central events local once each", kills, len(seen), len(inbound))
+}
+
+// produceCentralFlights publishes n flight events to Kafka at once, as
+// central does, and returns them.
+func produceCentralFlights(t *testing.T, addr string, n int) []*app.Event {
+	kc, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	inbound := bench.FlightEvents(n, "central")
+	for _, e := range inbound {
+		kc.Produce(context.Background(), &kgo.Record{Topic: "flights", Key: []byte(e.Subject), Value: e.Raw}, nil)
+	}
+	if err := kc.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return inbound
+}
+
+// outcomeRequests are n rebooking outcomes in NDJSON requests of per
+// events each.
+func outcomeRequests(n, per int) []ndjsonRequest {
+	var reqs []ndjsonRequest
+	for i := 0; i < n; i += per {
+		r := ndjsonRequest{topic: app.TopicRebookings}
+		var lines []string
+		for j := i; j < min(i+per, n); j++ {
+			loc := fmt.Sprintf("C%05d", j%500)
+			e, _ := app.NewEvent(fmt.Sprintf("out-%d", j), "apron/test", app.TypeRebookingExecuted, loc, time.Now(), app.RebookingData{ProposalID: fmt.Sprint(j), Locator: loc})
+			r.ids = append(r.ids, e.ID)
+			lines = append(lines, string(e.Raw))
+		}
+		r.body = []byte(strings.Join(lines, "\n"))
+		reqs = append(reqs, r)
+	}
+	return reqs
 }
