@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,29 @@ func TestBridgeSurvivesSIGKILL(t *testing.T) {
 			}
 		}
 		return nil
+	})
+	// And every central event has been mirrored in (the node was killed
+	// while it copied them too): wait for the local topic to hold them.
+	checkFor(t, 2*time.Minute, func() error {
+		req, _ := http.NewRequest("GET", "http://"+httpAddr+"/api/v1/topics", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Topics []app.TopicInfo `json:"topics"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return err
+		}
+		for _, ti := range body.Topics {
+			if ti.Name == app.TopicFlights && ti.Messages >= n {
+				return nil
+			}
+		}
+		return fmt.Errorf("central events not all mirrored yet: %+v", body.Topics)
 	})
 	_ = node.stop()
 	for id, c := range seen {
