@@ -50,7 +50,7 @@ func TestSchedulerServesHigherClassesFirstAndPreemptsBackground(t *testing.T) {
 		}()
 		waitFor(t, func() bool {
 			st := s.Stats()
-			return st[1].Queued+st[2].Queued == i+1
+			return st[1].Queued+st[3].Queued == i+1
 		})
 	}
 	close(hold)
@@ -59,7 +59,7 @@ func TestSchedulerServesHigherClassesFirstAndPreemptsBackground(t *testing.T) {
 		t.Errorf("order %v, want freshness before background", order)
 	}
 	st := s.Stats()
-	if st[2].Preempted != 1 || st[0].Served != 1 || st[1].Served != 1 || st[2].Served != 2 {
+	if st[3].Preempted != 1 || st[0].Served != 1 || st[1].Served != 1 || st[3].Served != 2 {
 		t.Errorf("stats %+v", st)
 	}
 }

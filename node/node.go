@@ -174,9 +174,11 @@ func (m *Main) newHTTP(context.Context) error {
 		Rebooking: m.Config.RebookRules(),
 	}
 	limits := app.DefaultClassLimits()
-	ask := limits[app.ClassInteractive]
-	ask.Timeout = time.Duration(m.Config.Ollama.AskTimeout)
-	limits[app.ClassInteractive] = ask
+	for _, c := range []string{app.ClassInteractive, app.ClassSummary} {
+		l := limits[c]
+		l.Timeout = time.Duration(m.Config.Ollama.AskTimeout)
+		limits[c] = l
+	}
 	m.Sched = &app.Scheduler{Slots: 1, Limits: limits}
 	m.Fresh = &app.FreshnessMeter{Log: m.Broker, Positions: m.Store, Bound: 30 * time.Second}
 	m.HTTP.Fresh, m.HTTP.Sched = m.Fresh, m.Sched
@@ -220,7 +222,9 @@ func (m *Main) openChat(context.Context) error {
 	if err := m.Chat.Open(); err != nil {
 		return err
 	}
-	m.Asker.Model = app.ScheduledChat{Model: m.Chat, Sched: m.Sched, Class: app.ClassInteractive}
+	// The answer is given without the model; its summary comes after the
+	// index's freshness, before the ranking.
+	m.Asker.Model = app.ScheduledChat{Model: m.Chat, Sched: m.Sched, Class: app.ClassSummary}
 	m.Proposer.Ranker = &app.Ranker{Model: app.ScheduledChat{Model: m.Chat, Sched: m.Sched, Class: app.ClassBackground},
 		Timeout: time.Duration(m.Config.Ollama.Timeout), MaxTokens: m.Config.Ollama.MaxTokens}
 	policies := &app.PolicyRetriever{Documents: m.Store}
