@@ -236,6 +236,17 @@ func TestAdminManagesUsersAndTokens(t *testing.T) {
 		r.Body.Close()
 		return r.StatusCode, string(b)
 	}
+	// The admin page shows the model scheduler's classes.
+	if r, err := c.Get(base + "/admin"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		page := string(b)
+		if r.StatusCode != 200 || !strings.Contains(page, `data-testid="model-queues"`) || !strings.Contains(page, "<td>interactive</td>") || !strings.Contains(page, "<td>background</td>") {
+			t.Fatalf("admin page: %d, no model work table", r.StatusCode)
+		}
+	}
 	if code, body := form("/admin/users", url.Values{"name": {"Bad Name"}, "role": {"agent"}, "password": {"x"}}); code != 400 || !strings.Contains(body, "name:") {
 		t.Fatalf("bad user: %d", code)
 	}

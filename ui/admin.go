@@ -34,6 +34,9 @@ func (s *Server) adminView(r *http.Request) (AdminView, error) {
 	for _, c := range lags.Consumers {
 		v.Consumers = append(v.Consumers, ConsumerRow{Consumer: c.Consumer, Topic: c.Topic, Offset: c.Offset, Behind: c.Behind, Seconds: freshnessText(c)})
 	}
+	if s.Sched != nil {
+		v.Queues = s.Sched.Stats()
+	}
 	v.Link, _ = s.link(ctx, true)
 	if s.Models != nil {
 		v.Models = s.Models(ctx)
