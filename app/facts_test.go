@@ -207,6 +207,7 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 	for text, want := range map[string]bool{
 		"in which order do we rebook passengers after a cancellation?":        false,
 		"passenger stuck overnight after a cancellation, do we pay the hotel": false,
+		"do we hand out hotel vouchers when a flight is cancelled overnight":  false,
 		"How many passengers are on cancelled flights today?":                 true,
 		"which flights were cancelled today":                                  true,
 		"cancellations today":                                                 true,

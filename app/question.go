@@ -181,5 +181,5 @@ func ParseQuestion(text string, today time.Time) Question {
 func (q Question) Structured() bool {
 	lower := strings.ToLower(q.Text)
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) ||
-		q.Status != "" && (q.Count || q.Day || strings.Contains(lower, "flights") || strings.Contains(lower, "flight "))
+		q.Status != "" && (q.Count || q.Day || strings.Contains(lower, "flights"))
 }
