@@ -14,6 +14,7 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/node"
+	"github.com/apron-edge/apron/vectors"
 )
 
 // addArgs is what `apron user add` and `apron token add` take.
@@ -38,8 +39,13 @@ func parseAddArgs(cmd string, args []string, usage string) (addArgs, error) {
 	if err != nil {
 		return addArgs{}, err
 	}
-	cfg, _, err := node.LoadConfig(cmd, rest)
+	// The node flags first, so that a misspelt --role is named as an
+	// unknown flag rather than reported as a missing role.
+	cfg, _, err := node.LoadConfig(cmd+" add", rest)
 	if err != nil {
+		return addArgs{}, err
+	}
+	if err := validRoleAndName(role, name); err != nil {
 		return addArgs{}, err
 	}
 	fmt.Fprintf(os.Stderr, "apron %s: data directory %s\n", cmd, cfg.AbsData())
@@ -71,13 +77,21 @@ func splitRoleAndName(args []string) (role, name string, rest []string, err erro
 			name = a
 		}
 	}
+	return role, name, rest, nil
+}
+
+// validRoleAndName checks what splitRoleAndName found.
+func validRoleAndName(role, name string) error {
+	if role == "" {
+		return app.Errorf(app.EINVALID, "role: missing (--role viewer|agent|supervisor|admin)")
+	}
 	if !app.ValidRole(role) {
-		return "", "", nil, app.Errorf(app.EINVALID, "role: must be one of viewer, agent, supervisor, admin; got %q", role)
+		return app.Errorf(app.EINVALID, "role: must be one of viewer, agent, supervisor, admin; got %q", role)
 	}
 	if name == "" {
-		return "", "", nil, app.Errorf(app.EINVALID, "name: missing")
+		return app.Errorf(app.EINVALID, "name: missing")
 	}
-	return role, name, rest, nil
+	return nil
 }
 
 const (
@@ -132,6 +146,36 @@ func targetArgs(name string, args []string) (node.Config, string, error) {
 	return cfg, target, err
 }
 
+// runList implements a list command: the rows fetch returns, as a table
+// under header (tab-separated columns) or, with --json, as JSON.
+func runList[T any](ctx context.Context, name string, args []string, fetch func(*vectors.Store, context.Context) ([]T, error), header string, row func(T) string) error {
+	cfg, asJSON, err := listArgs(name, args)
+	if err != nil {
+		return err
+	}
+	st, err := node.OpenStoreOnly(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close(ctx)
+	rows, err := fetch(st, ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if rows == nil {
+			rows = []T{}
+		}
+		return printJSON(rows)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, row(r))
+	}
+	return tw.Flush()
+}
+
 // printJSON writes v indented to standard output.
 func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
@@ -158,35 +202,14 @@ func runUser(ctx context.Context, args []string) error {
 			fmt.Fprintln(os.Stderr, "usage: "+userUsage)
 			return flag.ErrHelp
 		case "list":
-			cfg, asJSON, err := listArgs("user list", args[1:])
-			if err != nil {
-				return err
-			}
-			st, err := node.OpenStoreOnly(cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close(ctx)
-			users, err := st.Users(ctx)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if users == nil {
-					users = []*app.User{}
-				}
-				return printJSON(users)
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tROLE\tSTATE\tCREATED")
-			for _, u := range users {
-				state := "active"
-				if u.Disabled {
-					state = "disabled"
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", u.ID, u.Name, u.Role, state, stamp(u.CreatedAt))
-			}
-			return tw.Flush()
+			return runList(ctx, "user list", args[1:], (*vectors.Store).Users,
+				"ID\tNAME\tROLE\tSTATE\tCREATED", func(u *app.User) string {
+					state := "active"
+					if u.Disabled {
+						state = "disabled"
+					}
+					return fmt.Sprintf("%d\t%s\t%s\t%s\t%s", u.ID, u.Name, u.Role, state, stamp(u.CreatedAt))
+				})
 		case "remove":
 			cfg, name, err := targetArgs("user remove", args[1:])
 			if err != nil {
@@ -247,31 +270,10 @@ func runToken(ctx context.Context, args []string) error {
 			fmt.Fprintln(os.Stderr, "usage: "+tokenUsage)
 			return flag.ErrHelp
 		case "list":
-			cfg, asJSON, err := listArgs("token list", args[1:])
-			if err != nil {
-				return err
-			}
-			st, err := node.OpenStoreOnly(cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close(ctx)
-			tokens, err := st.Tokens(ctx)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if tokens == nil {
-					tokens = []*app.APIToken{}
-				}
-				return printJSON(tokens)
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED\tLAST USED\tREVOKED")
-			for _, t := range tokens {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, stamp(t.CreatedAt), stamp(t.LastUsed), stamp(t.RevokedAt))
-			}
-			return tw.Flush()
+			return runList(ctx, "token list", args[1:], (*vectors.Store).Tokens,
+				"ID\tNAME\tROLE\tCREATED\tLAST USED\tREVOKED", func(t *app.APIToken) string {
+					return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", t.ID, t.Name, t.Role, stamp(t.CreatedAt), stamp(t.LastUsed), stamp(t.RevokedAt))
+				})
 		case "revoke":
 			cfg, target, err := targetArgs("token revoke", args[1:])
 			if err != nil {

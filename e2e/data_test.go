@@ -367,6 +367,13 @@ func TestHelpShowsFlagsAndRunsNothing(t *testing.T) {
 	if err != nil || !strings.Contains(out, "NAME") || !strings.Contains(out, "ada") {
 		t.Fatal(err, out)
 	}
+	// A misspelt flag is named, not reported as a missing role.
+	if out, err := run("", "token", "add", "--rol", "agent", "x", "--data", data); err == nil || !strings.Contains(out, "-rol") {
+		t.Fatalf("token add --rol: err %v, output %q does not name the flag", err, out)
+	}
+	if out, err := run("", "token", "add", "x", "--data", data); err == nil || !strings.Contains(out, "role: missing") {
+		t.Fatalf("token add without --role: err %v, output %q", err, out)
+	}
 	cmd := exec.Command(bin, "token", "list", "--json", "--data", data)
 	js, err := cmd.Output()
 	var tokens []app.APIToken
