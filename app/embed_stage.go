@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,14 @@ type EmbedStage struct {
 	// EmbedChunk is how many texts go to the embedder at once, default
 	// 128; each chunk's vectors survive a failure of a later chunk.
 	EmbedChunk int
+	// Inline is how many new texts of a batch are embedded before the
+	// batch commits, default 32. A batch with more (a burst: the day's
+	// bookings at once, a replay) commits its documents and full text at
+	// once with the vectors it has, and the catch-up embeds the rest, so
+	// the index never falls behind the log by the model's speed; the
+	// embedding position says how far the vectors are. Negative: every
+	// text before the batch commits (a rebuild that wants it complete).
+	Inline int
 	// Backoff bounds the waits after a failure (embedder down, say).
 	MinBackoff, MaxBackoff time.Duration
 	// OnApplied is called after each committed batch (metrics, live views).
@@ -45,6 +54,8 @@ type EmbedStage struct {
 	// them again.
 	mu      sync.Mutex
 	pending map[string][]float32
+	// embedMu lets one chunk at a time go to the embedder (see embed).
+	embedMu sync.Mutex
 	// kick wakes the catch-up loop after a batch went in without vectors.
 	kick chan struct{}
 	// textOnly is set while batches go in without vectors, so that the
@@ -143,6 +154,13 @@ func (s *EmbedStage) run(topic string) {
 	f.run(s.ctx)
 }
 
+func (s *EmbedStage) inline() int {
+	if s.Inline == 0 {
+		return 32
+	}
+	return s.Inline
+}
+
 // noteTextOnly logs, once until vectors flow again, that batches go in
 // without them.
 func (s *EmbedStage) noteTextOnly(reason error) {
@@ -183,6 +201,7 @@ func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model Embed
 	vectors := map[string][]float32{}
 	var stats EmbedStats
 	textOnly := model.Digest == ""
+	partial := false // more new texts than Inline: the catch-up has the rest
 	// A conflict means another topic's loop committed something this
 	// batch's derivation did not see (an erasure, say): derive again,
 	// keeping the vectors already computed.
@@ -217,6 +236,9 @@ func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model Embed
 					todo = append(todo, h)
 				}
 			}
+			if inline := s.inline(); inline >= 0 && len(todo) > inline {
+				todo, partial = todo[:inline], true
+			}
 			if len(todo) > 0 {
 				start := time.Now()
 				vs, n, err := s.embed(ctx, model, todo, texts)
@@ -234,7 +256,7 @@ func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model Embed
 				}
 			}
 		}
-		batch := DocBatch{Model: model, Entities: ents, Vectors: vectors, TextOnly: textOnly}
+		batch := DocBatch{Model: model, Entities: ents, Vectors: vectors, TextOnly: textOnly || partial}
 		err = s.Index.ApplyDocs(ctx, IndexConsumer, topic, batch, last.Offset, last.Stored)
 		if err == nil {
 			s.forget(model, texts)
@@ -248,7 +270,7 @@ func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model Embed
 		}
 		break
 	}
-	if textOnly && stats.Docs > 0 {
+	if (textOnly || partial) && stats.Docs > 0 {
 		s.wake()
 	} else if !textOnly && s.textOnly.Swap(false) {
 		s.Logger.Info("embedding model answers again: indexing with vectors")
@@ -475,16 +497,38 @@ const maxPending = 20000
 
 // embed returns the vectors of the texts of hashes, asking the embedder in
 // chunks and remembering each chunk's vectors until forget, so a retry
-// after a failure computes only what is still missing. n counts the
-// texts sent to the embedder.
+// after a failure computes only what is still missing. The topics' loops
+// and the catch-up embed one chunk at a time: each chunk first takes what
+// another of them computed meanwhile (pending or cached), so no text is
+// embedded twice. n counts the texts sent to the embedder.
 func (s *EmbedStage) embed(ctx context.Context, model EmbedModel, hashes []string, texts map[string]string) (map[string][]float32, int, error) {
 	out := make(map[string][]float32, len(hashes))
+	chunk := s.EmbedChunk
+	if chunk <= 0 {
+		chunk = 128
+	}
+	n := 0
+	for lo := 0; lo < len(hashes); lo += chunk {
+		k, err := s.embedChunk(ctx, model, hashes[lo:min(lo+chunk, len(hashes))], texts, out)
+		n += k
+		if err != nil {
+			return out, n, err // the chunks before stay usable
+		}
+	}
+	return out, n, nil
+}
+
+// embedChunk puts the vectors of part into out: those another loop has
+// computed, then the rest from the embedder.
+func (s *EmbedStage) embedChunk(ctx context.Context, model EmbedModel, part []string, texts map[string]string, out map[string][]float32) (int, error) {
+	s.embedMu.Lock()
+	defer s.embedMu.Unlock()
 	var todo []string
 	s.mu.Lock()
 	if s.pending == nil {
 		s.pending = map[string][]float32{}
 	}
-	for _, h := range hashes {
+	for _, h := range part {
 		if v, ok := s.pending[model.Digest+"/"+h]; ok {
 			out[h] = v
 		} else {
@@ -492,36 +536,43 @@ func (s *EmbedStage) embed(ctx context.Context, model EmbedModel, hashes []strin
 		}
 	}
 	s.mu.Unlock()
-	chunk := s.EmbedChunk
-	if chunk <= 0 {
-		chunk = 128
-	}
-	n := 0
-	for lo := 0; lo < len(todo); lo += chunk {
-		part := todo[lo:min(lo+chunk, len(todo))]
-		inputs := make([]string, len(part))
-		for i, h := range part {
-			inputs[i] = texts[h]
-		}
-		vs, err := s.Embedder.Embed(ctx, inputs)
+	if len(todo) > 0 && s.Index != nil {
+		cached, err := s.Index.CachedVectors(ctx, model.Digest, todo)
 		if err != nil {
-			return out, n, err // the chunks before stay usable
+			return 0, err
 		}
-		if len(vs) != len(part) {
-			return nil, n, Errorf(EINTERNAL, "embedder returned %d vectors for %d texts", len(vs), len(part))
-		}
-		n += len(part)
-		s.mu.Lock()
-		if len(s.pending)+len(part) > maxPending {
-			clear(s.pending)
-		}
-		for i, h := range part {
-			out[h] = vs[i]
-			s.pending[model.Digest+"/"+h] = vs[i]
-		}
-		s.mu.Unlock()
+		todo = slices.DeleteFunc(todo, func(h string) bool {
+			if v, ok := cached[h]; ok {
+				out[h] = v
+				return true
+			}
+			return false
+		})
 	}
-	return out, n, nil
+	if len(todo) == 0 {
+		return 0, nil
+	}
+	inputs := make([]string, len(todo))
+	for i, h := range todo {
+		inputs[i] = texts[h]
+	}
+	vs, err := s.Embedder.Embed(ctx, inputs)
+	if err != nil {
+		return 0, err
+	}
+	if len(vs) != len(todo) {
+		return 0, Errorf(EINTERNAL, "embedder returned %d vectors for %d texts", len(vs), len(todo))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending)+len(todo) > maxPending {
+		clear(s.pending)
+	}
+	for i, h := range todo {
+		out[h] = vs[i]
+		s.pending[model.Digest+"/"+h] = vs[i]
+	}
+	return len(todo), nil
 }
 
 // forget drops the pending vectors of committed texts.

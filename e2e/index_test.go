@@ -225,7 +225,7 @@ func (p *pipeline) rebuildMatches(tb testing.TB) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rb := &app.EmbedStage{Log: p.log, Index: fresh, Embedder: p.client, Trusted: p.log.Trusted}
+	rb := &app.EmbedStage{Log: p.log, Index: fresh, Embedder: p.client, Trusted: p.log.Trusted, Inline: -1}
 	for _, topic := range app.StateTopics {
 		end, err := p.store.Position(ctx, app.IndexConsumer, topic)
 		if err != nil {
