@@ -21,9 +21,13 @@ import (
 // stay current, and a catch-up loop fills the vectors when the embedder is
 // back. EmbedConsumer's position says how far the vectors are.
 type EmbedStage struct {
-	Log       Log
-	Index     DocIndex
-	Embedder  Embedder
+	Log      Log
+	Index    DocIndex
+	Embedder Embedder
+	// Backfill, when set, embeds for the catch-up (bursts, the vectors
+	// missed while the model was away, a model change), so that it can
+	// run below fresh changes; Embedder otherwise.
+	Backfill  Embedder
 	Validator *Validator
 	// Trusted reports whether an entry was validated when this node
 	// appended it (see Materializer.Trusted).
@@ -34,10 +38,11 @@ type EmbedStage struct {
 	// EmbedChunk is how many texts go to the embedder at once, default
 	// 128; each chunk's vectors survive a failure of a later chunk.
 	EmbedChunk int
-	// Inline is how many new texts of a batch are embedded before the
-	// batch commits, default 32. A batch with more (a burst: the day's
-	// bookings at once, a replay) commits its documents and full text at
-	// once with the vectors it has, and the catch-up embeds the rest, so
+	// Inline is how many new texts a batch may have for them to be
+	// embedded before it commits, default 32. A batch with more (a burst:
+	// the day's bookings at once, a replay) commits its documents and full
+	// text at once with the vectors the cache has, and the catch-up embeds
+	// the rest, so
 	// the index never falls behind the log by the model's speed; the
 	// embedding position says how far the vectors are. Negative: every
 	// text before the batch commits (a rebuild that wants it complete).
@@ -54,8 +59,9 @@ type EmbedStage struct {
 	// them again.
 	mu      sync.Mutex
 	pending map[string][]float32
-	// embedMu lets one chunk at a time go to the embedder (see embed).
-	embedMu sync.Mutex
+	// inflight marks the texts being embedded, by model digest and text
+	// hash; the channel closes when they are done (see claim).
+	inflight map[string]chan struct{}
 	// kick wakes the catch-up loop after a batch went in without vectors.
 	kick chan struct{}
 	// textOnly is set while batches go in without vectors, so that the
@@ -154,6 +160,13 @@ func (s *EmbedStage) run(topic string) {
 	f.run(s.ctx)
 }
 
+func (s *EmbedStage) backfill() Embedder {
+	if s.Backfill != nil {
+		return s.Backfill
+	}
+	return s.Embedder
+}
+
 func (s *EmbedStage) inline() int {
 	if s.Inline == 0 {
 		return 32
@@ -184,24 +197,9 @@ func (s *EmbedStage) wake() {
 // and the catch-up fills the rest; only a cancelled ctx returns the
 // embedder's error without moving the position.
 func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model EmbedModel, entries []LogEntry) error {
-	dec := s.decoder
-	if dec == nil {
-		dec = &Materializer{Validator: s.Validator, Trusted: s.Trusted}
-	}
-	changes := make([]StateChange, 0, len(entries))
-	for _, le := range entries {
-		ch, err := dec.Decode(topic, le)
-		if err != nil {
-			continue
-		}
-		changes = append(changes, ch)
-	}
-	changes = CollapseChanges(changes)
+	changes := s.decodeAll(topic, entries)
 	last := entries[len(entries)-1]
-	vectors := map[string][]float32{}
-	var stats EmbedStats
-	textOnly := model.Digest == ""
-	partial := false // more new texts than Inline: the catch-up has the rest
+	b := &embedBatch{model: model, vectors: map[string][]float32{}, textOnly: model.Digest == ""}
 	// A conflict means another topic's loop committed something this
 	// batch's derivation did not see (an erasure, say): derive again,
 	// keeping the vectors already computed.
@@ -210,53 +208,12 @@ func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model Embed
 		if err != nil {
 			return err
 		}
-		stats = EmbedStats{Entries: len(entries), Entities: len(ents)}
-		var hashes []string
-		texts := map[string]string{}
-		for _, e := range ents {
-			for _, d := range e.Docs {
-				stats.Docs++
-				if _, ok := texts[d.TextHash]; !ok {
-					texts[d.TextHash] = d.Text
-					if _, have := vectors[d.TextHash]; !have {
-						hashes = append(hashes, d.TextHash)
-					}
-				}
-			}
+		b.stats = EmbedStats{Entries: len(entries), Entities: len(ents)}
+		texts, err := s.vectorsFor(ctx, topic, b, ents)
+		if err != nil {
+			return err
 		}
-		if !textOnly {
-			cached, err := s.Index.CachedVectors(ctx, model.Digest, hashes)
-			if err != nil {
-				return err
-			}
-			stats.Cached = len(cached)
-			var todo []string
-			for _, h := range hashes {
-				if _, ok := cached[h]; !ok {
-					todo = append(todo, h)
-				}
-			}
-			if inline := s.inline(); inline >= 0 && len(todo) > inline {
-				todo, partial = todo[:inline], true
-			}
-			if len(todo) > 0 {
-				start := time.Now()
-				vs, n, err := s.embed(ctx, model, todo, texts)
-				if err != nil && ctx.Err() != nil {
-					return fmt.Errorf("embed %d texts of %s: %w", len(todo), topic, err)
-				} else if err != nil {
-					// The text goes in now, with the vectors computed so
-					// far (kept in pending); the catch-up embeds the rest.
-					s.noteTextOnly(err)
-					textOnly = true
-				}
-				stats.Embedded, stats.EmbedDur = n, time.Since(start)
-				for h, v := range vs {
-					vectors[h] = v
-				}
-			}
-		}
-		batch := DocBatch{Model: model, Entities: ents, Vectors: vectors, TextOnly: textOnly || partial}
+		batch := DocBatch{Model: model, Entities: ents, Vectors: b.vectors, TextOnly: b.textOnly || b.partial}
 		err = s.Index.ApplyDocs(ctx, IndexConsumer, topic, batch, last.Offset, last.Stored)
 		if err == nil {
 			s.forget(model, texts)
@@ -270,15 +227,93 @@ func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model Embed
 		}
 		break
 	}
-	if (textOnly || partial) && stats.Docs > 0 {
+	if (b.textOnly || b.partial) && b.stats.Docs > 0 {
 		s.wake()
-	} else if !textOnly && s.textOnly.Swap(false) {
+	} else if !b.textOnly && s.textOnly.Swap(false) {
 		s.Logger.Info("embedding model answers again: indexing with vectors")
 	}
 	if s.OnApplied != nil {
-		s.OnApplied(topic, last.Offset, stats)
+		s.OnApplied(topic, last.Offset, b.stats)
 	}
 	return nil
+}
+
+// decodeAll decodes entries the way the materialiser does, skipping those
+// that do not decode (the materialiser dead-letters them), and collapses
+// repeated versions of an entity.
+func (s *EmbedStage) decodeAll(topic string, entries []LogEntry) []StateChange {
+	dec := s.decoder
+	if dec == nil {
+		dec = &Materializer{Validator: s.Validator, Trusted: s.Trusted}
+	}
+	changes := make([]StateChange, 0, len(entries))
+	for _, le := range entries {
+		if ch, err := dec.Decode(topic, le); err == nil {
+			changes = append(changes, ch)
+		}
+	}
+	return CollapseChanges(changes)
+}
+
+// embedBatch is what ApplyEntries knows of one batch's vectors across
+// its attempts.
+type embedBatch struct {
+	model    EmbedModel
+	vectors  map[string][]float32 // by text hash, kept across attempts
+	stats    EmbedStats
+	textOnly bool // no model, or it failed: documents go in without vectors
+	partial  bool // more new texts than Inline: the catch-up has the rest
+}
+
+// vectorsFor fills b.vectors for the documents of ents: from the cache,
+// then up to Inline texts from the embedder. It returns the batch's texts
+// by hash.
+func (s *EmbedStage) vectorsFor(ctx context.Context, topic string, b *embedBatch, ents []EntityDocs) (map[string]string, error) {
+	var hashes []string
+	texts := map[string]string{}
+	for _, e := range ents {
+		for _, d := range e.Docs {
+			b.stats.Docs++
+			if _, ok := texts[d.TextHash]; !ok {
+				texts[d.TextHash] = d.Text
+				if _, have := b.vectors[d.TextHash]; !have {
+					hashes = append(hashes, d.TextHash)
+				}
+			}
+		}
+	}
+	if b.textOnly {
+		return texts, nil
+	}
+	cached, err := s.Index.CachedVectors(ctx, b.model.Digest, hashes)
+	if err != nil {
+		return nil, err
+	}
+	b.stats.Cached = len(cached)
+	todo := slices.DeleteFunc(hashes, func(h string) bool { _, ok := cached[h]; return ok })
+	if inline := s.inline(); inline >= 0 && len(todo) > inline {
+		// A burst: none of it waits for the model (the catch-up embeds it
+		// in order), so the index stays at the log's pace.
+		todo, b.partial = nil, true
+	}
+	if len(todo) == 0 {
+		return texts, nil
+	}
+	start := time.Now()
+	vs, n, err := s.embed(ctx, s.Embedder, b.model, todo, texts)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("embed %d texts of %s: %w", len(todo), topic, err)
+	} else if err != nil {
+		// The text goes in now, with the vectors computed so far (kept in
+		// pending); the catch-up embeds the rest.
+		s.noteTextOnly(err)
+		b.textOnly = true
+	}
+	b.stats.Embedded, b.stats.EmbedDur = n, time.Since(start)
+	for h, v := range vs {
+		b.vectors[h] = v
+	}
+	return texts, nil
 }
 
 // derive turns changes into entity documents. An erasure brings along
@@ -477,7 +512,7 @@ func (s *EmbedStage) SwapStep(ctx context.Context) (done bool, err error) {
 		}
 	}
 	if len(todo) > 0 {
-		vs, _, err := s.embed(ctx, model, todo, texts)
+		vs, _, err := s.embed(ctx, s.backfill(), model, todo, texts)
 		if err != nil {
 			return false, fmt.Errorf("embed %d texts for %s: %w", len(todo), model.Name, err)
 		}
@@ -495,13 +530,12 @@ func (s *EmbedStage) SwapStep(ctx context.Context) (done bool, err error) {
 // maxPending bounds the vectors kept for uncommitted batches.
 const maxPending = 20000
 
-// embed returns the vectors of the texts of hashes, asking the embedder in
-// chunks and remembering each chunk's vectors until forget, so a retry
-// after a failure computes only what is still missing. The topics' loops
-// and the catch-up embed one chunk at a time: each chunk first takes what
-// another of them computed meanwhile (pending or cached), so no text is
-// embedded twice. n counts the texts sent to the embedder.
-func (s *EmbedStage) embed(ctx context.Context, model EmbedModel, hashes []string, texts map[string]string) (map[string][]float32, int, error) {
+// embed returns the vectors of the texts of hashes, asking emb in chunks
+// and remembering each chunk's vectors until forget, so a retry after a
+// failure computes only what is still missing. The topics' loops and the
+// catch-up run concurrently: a text another of them is embedding is
+// waited for, not embedded twice. n counts the texts sent to emb.
+func (s *EmbedStage) embed(ctx context.Context, emb Embedder, model EmbedModel, hashes []string, texts map[string]string) (map[string][]float32, int, error) {
 	out := make(map[string][]float32, len(hashes))
 	chunk := s.EmbedChunk
 	if chunk <= 0 {
@@ -509,7 +543,7 @@ func (s *EmbedStage) embed(ctx context.Context, model EmbedModel, hashes []strin
 	}
 	n := 0
 	for lo := 0; lo < len(hashes); lo += chunk {
-		k, err := s.embedChunk(ctx, model, hashes[lo:min(lo+chunk, len(hashes))], texts, out)
+		k, err := s.embedChunk(ctx, emb, model, hashes[lo:min(lo+chunk, len(hashes))], texts, out)
 		n += k
 		if err != nil {
 			return out, n, err // the chunks before stay usable
@@ -518,36 +552,103 @@ func (s *EmbedStage) embed(ctx context.Context, model EmbedModel, hashes []strin
 	return out, n, nil
 }
 
-// embedChunk puts the vectors of part into out: those another loop has
-// computed, then the rest from the embedder.
-func (s *EmbedStage) embedChunk(ctx context.Context, model EmbedModel, part []string, texts map[string]string, out map[string][]float32) (int, error) {
-	s.embedMu.Lock()
-	defer s.embedMu.Unlock()
-	var todo []string
-	s.mu.Lock()
-	if s.pending == nil {
-		s.pending = map[string][]float32{}
-	}
-	for _, h := range part {
-		if v, ok := s.pending[model.Digest+"/"+h]; ok {
-			out[h] = v
-		} else {
-			todo = append(todo, h)
+// embedChunk puts the vectors of part into out: those computed already,
+// those another loop is computing (waited for), and the rest from emb.
+func (s *EmbedStage) embedChunk(ctx context.Context, emb Embedder, model EmbedModel, part []string, texts map[string]string, out map[string][]float32) (int, error) {
+	n := 0
+	for len(part) > 0 {
+		mine, others := s.claim(model, part, out)
+		k, err := s.embedClaimed(ctx, emb, model, mine, texts, out)
+		n += k
+		if err != nil {
+			return n, err
+		}
+		// What another loop was computing: taken from pending, or, if that
+		// loop failed, claimed again.
+		part = nil
+		for h, done := range others {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return n, ctx.Err()
+			}
+			s.mu.Lock()
+			v, ok := s.pending[model.Digest+"/"+h]
+			s.mu.Unlock()
+			if ok {
+				out[h] = v
+			} else {
+				part = append(part, h)
+			}
 		}
 	}
-	s.mu.Unlock()
-	if len(todo) > 0 && s.Index != nil {
-		cached, err := s.Index.CachedVectors(ctx, model.Digest, todo)
+	return n, nil
+}
+
+// claim sorts part into vectors already pending (put into out), texts
+// this call must compute (claimed: others wait for them) and texts
+// another call is computing (with the channel closed when it is done).
+func (s *EmbedStage) claim(model EmbedModel, part []string, out map[string][]float32) (mine []string, others map[string]chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		s.pending, s.inflight = map[string][]float32{}, map[string]chan struct{}{}
+	}
+	for _, h := range part {
+		key := model.Digest + "/" + h
+		if v, ok := s.pending[key]; ok {
+			out[h] = v
+		} else if done, ok := s.inflight[key]; ok {
+			if others == nil {
+				others = map[string]chan struct{}{}
+			}
+			others[h] = done
+		} else {
+			s.inflight[key] = make(chan struct{})
+			mine = append(mine, h)
+		}
+	}
+	return mine, others
+}
+
+// embedClaimed computes the vectors of the claimed texts (the cache
+// first: a batch may have committed them meanwhile), records them as
+// pending and releases the claims, whatever the outcome.
+func (s *EmbedStage) embedClaimed(ctx context.Context, emb Embedder, model EmbedModel, mine []string, texts map[string]string, out map[string][]float32) (int, error) {
+	if len(mine) == 0 {
+		return 0, nil
+	}
+	got := map[string][]float32{}
+	defer func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.pending)+len(got) > maxPending {
+			clear(s.pending)
+		}
+		for _, h := range mine {
+			key := model.Digest + "/" + h
+			if v, ok := got[h]; ok {
+				out[h] = v
+				s.pending[key] = v
+			}
+			close(s.inflight[key])
+			delete(s.inflight, key)
+		}
+	}()
+	todo := mine
+	if s.Index != nil {
+		cached, err := s.Index.CachedVectors(ctx, model.Digest, mine)
 		if err != nil {
 			return 0, err
 		}
-		todo = slices.DeleteFunc(todo, func(h string) bool {
+		todo = nil
+		for _, h := range mine {
 			if v, ok := cached[h]; ok {
-				out[h] = v
-				return true
+				got[h] = v
+			} else {
+				todo = append(todo, h)
 			}
-			return false
-		})
+		}
 	}
 	if len(todo) == 0 {
 		return 0, nil
@@ -556,21 +657,15 @@ func (s *EmbedStage) embedChunk(ctx context.Context, model EmbedModel, part []st
 	for i, h := range todo {
 		inputs[i] = texts[h]
 	}
-	vs, err := s.Embedder.Embed(ctx, inputs)
+	vs, err := emb.Embed(ctx, inputs)
 	if err != nil {
 		return 0, err
 	}
 	if len(vs) != len(todo) {
 		return 0, Errorf(EINTERNAL, "embedder returned %d vectors for %d texts", len(vs), len(todo))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.pending)+len(todo) > maxPending {
-		clear(s.pending)
-	}
 	for i, h := range todo {
-		out[h] = vs[i]
-		s.pending[model.Digest+"/"+h] = vs[i]
+		got[h] = vs[i]
 	}
 	return len(todo), nil
 }

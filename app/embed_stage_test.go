@@ -43,10 +43,10 @@ func TestEmbedKeepsChunksThatSucceededAcrossAFailure(t *testing.T) {
 		hashes = append(hashes, TextHash(text))
 	}
 	// Chunks of 2: the first two calls succeed, the third fails.
-	if _, _, err := s.embed(context.Background(), model, hashes, texts); ErrorCode(err) != EUNAVAILABLE {
+	if _, _, err := s.embed(context.Background(), f, model, hashes, texts); ErrorCode(err) != EUNAVAILABLE {
 		t.Fatalf("first try: %v", err)
 	}
-	vs, n, err := s.embed(context.Background(), model, hashes, texts)
+	vs, n, err := s.embed(context.Background(), f, model, hashes, texts)
 	if err != nil {
 		t.Fatal(err)
 	}

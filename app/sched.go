@@ -14,12 +14,13 @@ import (
 const (
 	ClassInteractive = "interactive" // staff questions and the query embedding of a search
 	ClassFreshness   = "freshness"   // embedding the documents of fresh changes
+	ClassBackfill    = "backfill"    // embedding a burst, or what was missed while the model was away
 	ClassSummary     = "summary"     // the model's optional summary of an answer already given
 	ClassBackground  = "background"  // ranking proposals
 )
 
 // Classes lists the classes in priority order.
-var Classes = []string{ClassInteractive, ClassFreshness, ClassSummary, ClassBackground}
+var Classes = []string{ClassInteractive, ClassFreshness, ClassBackfill, ClassSummary, ClassBackground}
 
 // ErrModelBusy marks a call that did not get the model: its class's queue
 // was full or its deadline passed while it waited.
@@ -41,6 +42,7 @@ func DefaultClassLimits() map[string]ClassLimits {
 	return map[string]ClassLimits{
 		ClassInteractive: {MaxQueue: 32, Timeout: 20 * time.Second, MaxTokens: 160},
 		ClassFreshness:   {MaxQueue: 8, Timeout: 2 * time.Minute},
+		ClassBackfill:    {MaxQueue: 4, Timeout: 2 * time.Minute},
 		ClassSummary:     {MaxQueue: 4, Timeout: 20 * time.Second, MaxTokens: 160},
 		ClassBackground:  {MaxQueue: 4, Timeout: 90 * time.Second, MaxTokens: 96},
 	}

@@ -8,6 +8,19 @@ import (
 	"time"
 )
 
+// Stats come in the order of Classes.
+func TestSchedulerStatsFollowTheClassOrder(t *testing.T) {
+	var s Scheduler
+	for i, st := range s.Stats() {
+		if st.Class != Classes[i] {
+			t.Fatalf("stats %d is %s, want %s", i, st.Class, Classes[i])
+		}
+	}
+	if Classes[1] != ClassFreshness || Classes[2] != ClassBackfill || Classes[4] != ClassBackground {
+		t.Fatalf("classes %v: fresh changes, then a burst's backlog, ranking last", Classes)
+	}
+}
+
 func TestSchedulerServesHigherClassesFirstAndPreemptsBackground(t *testing.T) {
 	s := &Scheduler{Slots: 1, Limits: map[string]ClassLimits{
 		ClassInteractive: {Timeout: 5 * time.Second}, ClassFreshness: {Timeout: 5 * time.Second}, ClassBackground: {Timeout: 5 * time.Second, MaxQueue: 2},
@@ -50,7 +63,7 @@ func TestSchedulerServesHigherClassesFirstAndPreemptsBackground(t *testing.T) {
 		}()
 		waitFor(t, func() bool {
 			st := s.Stats()
-			return st[1].Queued+st[3].Queued == i+1
+			return st[1].Queued+st[4].Queued == i+1
 		})
 	}
 	close(hold)
@@ -59,7 +72,7 @@ func TestSchedulerServesHigherClassesFirstAndPreemptsBackground(t *testing.T) {
 		t.Errorf("order %v, want freshness before background", order)
 	}
 	st := s.Stats()
-	if st[3].Preempted != 1 || st[0].Served != 1 || st[1].Served != 1 || st[3].Served != 2 {
+	if st[4].Preempted != 1 || st[0].Served != 1 || st[1].Served != 1 || st[4].Served != 2 {
 		t.Errorf("stats %+v", st)
 	}
 }

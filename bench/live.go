@@ -101,6 +101,7 @@ type liveRun struct {
 
 	mu        sync.Mutex
 	lags      []float64 // worst index age in seconds, sampled every second
+	vecLags   []float64 // worst age of the vectors (the embed consumer)
 	asks      []liveSample
 	searches  []time.Duration
 	busyEmbed []time.Duration
@@ -132,18 +133,31 @@ func (r *liveRun) sampleFreshness(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		fs, err := r.m.Fresh.Of(ctx, app.IndexConsumer, app.TopicFlights, app.TopicBookings, app.TopicPassengers, app.TopicDocuments)
-		if err != nil {
-			continue
-		}
-		worst := 0.0
-		for _, f := range fs {
-			worst = max(worst, f.AgeSeconds)
-		}
+		idx, errIdx := worstAge(ctx, r.m, app.IndexConsumer)
+		vec, errVec := worstAge(ctx, r.m, app.EmbedConsumer)
 		r.mu.Lock()
-		r.lags = append(r.lags, worst)
+		if errIdx == nil {
+			r.lags = append(r.lags, idx)
+		}
+		if errVec == nil {
+			r.vecLags = append(r.vecLags, vec)
+		}
 		r.mu.Unlock()
 	}
+}
+
+// worstAge is the age in seconds of the oldest entry consumer has not
+// applied on any state topic.
+func worstAge(ctx context.Context, m *node.Main, consumer string) (float64, error) {
+	fs, err := m.Fresh.Of(ctx, consumer, app.TopicFlights, app.TopicBookings, app.TopicPassengers, app.TopicDocuments)
+	if err != nil {
+		return 0, err
+	}
+	worst := 0.0
+	for _, f := range fs {
+		worst = max(worst, f.AgeSeconds)
+	}
+	return worst, nil
 }
 
 // askUntilDone asks a question and runs a search every cfg.Every, and a
@@ -217,6 +231,8 @@ func (r *liveRun) report(idleEmbed []time.Duration) {
 	fmt.Fprintf(out, "%-30s %s\n", "raw /api/embed, during the day", quantiles(r.busyEmbed))
 	sort.Float64s(r.lags)
 	fmt.Fprintf(out, "%-30s %s\n", "index freshness (worst topic)", secondsQuantiles(r.lags))
+	sort.Float64s(r.vecLags)
+	fmt.Fprintf(out, "%-30s %s\n", "vector freshness (worst topic)", secondsQuantiles(r.vecLags))
 	for _, st := range r.m.Sched.Stats() {
 		fmt.Fprintf(out, "model %-12s served %d, preempted %d, timeouts %d, rejected %d, wait max %.1fs\n", st.Class, st.Served, st.Preempted, st.Timeouts, st.Rejected, st.WaitMax)
 	}

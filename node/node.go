@@ -199,8 +199,11 @@ func (m *Main) openEmbedder(context.Context) error {
 	}
 	// Embedding fresh changes comes after staff questions and before
 	// ranking; a search's query embedding is interactive work.
+	// Fresh changes before a burst's backlog; the backlog in small chunks,
+	// so that a question's query embedding waits little behind one.
 	m.EmbedStage = &app.EmbedStage{Log: m.Broker, Index: m.Store, Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassFreshness},
-		Trusted: m.Broker.Trusted, Logger: m.Logger}
+		Backfill: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassBackfill, Chunk: 4},
+		Trusted:  m.Broker.Trusted, Logger: m.Logger}
 	// A search waits briefly for the model, then answers from full text
 	// and exact matches (degraded) rather than keep a person waiting.
 	m.Search = &app.Retriever{Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassInteractive, MaxWait: 150 * time.Millisecond}, Index: m.Store}
