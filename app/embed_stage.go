@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -303,6 +304,10 @@ func (s *EmbedStage) vectorsFor(ctx context.Context, topic string, b *embedBatch
 	vs, n, err := s.embed(ctx, s.Embedder, b.model, todo, texts)
 	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("embed %d texts of %s: %w", len(todo), topic, err)
+	} else if errors.Is(err, ErrModelBusy) {
+		// The model is taken (a question, a long chunk): the text does not
+		// wait for it; the catch-up embeds what is missing.
+		b.partial = true
 	} else if err != nil {
 		// The text goes in now, with the vectors computed so far (kept in
 		// pending); the catch-up embeds the rest.

@@ -201,7 +201,9 @@ func (m *Main) openEmbedder(context.Context) error {
 	// ranking; a search's query embedding is interactive work.
 	// Fresh changes before a burst's backlog; the backlog in small chunks,
 	// so that a question's query embedding waits little behind one.
-	m.EmbedStage = &app.EmbedStage{Log: m.Broker, Index: m.Store, Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassFreshness},
+	// A fresh change waits at most two seconds for the model before its
+	// text goes in without the vector (the catch-up adds it).
+	m.EmbedStage = &app.EmbedStage{Log: m.Broker, Index: m.Store, Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassFreshness, MaxWait: 2 * time.Second},
 		Backfill: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassBackfill, Chunk: 4},
 		Trusted:  m.Broker.Trusted, Logger: m.Logger}
 	// A search waits briefly for the model, then answers from full text
