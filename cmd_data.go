@@ -116,7 +116,7 @@ func runSearch(ctx context.Context, args []string) error {
 	if err := emb.Open(); err != nil {
 		return err
 	}
-	r := &app.Retriever{Embedder: emb, Index: st}
+	r := &app.Retriever{Embedder: emb, Index: st, People: st}
 	hits, degraded, err := r.Search(ctx, app.SearchQuery{Text: strings.Join(query, " "), K: 10})
 	if err != nil {
 		return err
