@@ -245,6 +245,7 @@ func (m *Main) openPipeline(context.Context) error {
 		Listener: app.StateListeners{m.Proposer, m.HTTP},
 		Eraser:   &app.Eraser{Log: m.Broker, Erase: m.Broker, Store: m.Store, Erased: m.Store.ErasedPassengers, Logger: m.Logger},
 	}
+	m.HTTP.Erasures = m.Materializer.Eraser
 	if err := m.Proposer.Open(); err != nil {
 		return err
 	}
