@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -328,5 +329,60 @@ func TestErasureOfFiftyBookings(t *testing.T) {
 		len(f.locators), elapsed.Round(time.Millisecond), rep.DurationMS, rep.LogEntriesErased, rep.BookingsRedacted, before.Bytes, after.Bytes)
 	if rep.BookingsRedacted != 50 {
 		t.Fatalf("audit %+v", rep)
+	}
+}
+
+// TestEraseCommand runs the real `apron erase --passenger ID` against a
+// running `apron serve`: the command appends the erasure with an admin's
+// token, waits for its completion and says who asked; the node's API and
+// admin page show it completed with the token's user as the requester.
+func TestEraseCommand(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	tok := crashToken(t, bin, data, app.RoleAdmin, "site-admin")
+	_, base := startServe(t, bin, data)
+	testTokens.Store(base, tok)
+	p := erasedPerson
+	t0 := time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
+	pe, _ := app.NewEvent("p1", "central", app.TypePassengerUpserted, p.id, t0, app.Passenger{ID: p.id, Name: p.name, Tier: "gold"})
+	b := app.Booking{Locator: "OVXCMD", Status: "active", Passengers: []app.BookingPassenger{{ID: p.id, Name: p.name, Tier: "gold"}},
+		Segments: []app.Segment{{Flight: "LH400-2026-11-25", Cabin: "Y", Seat: p.seat}}}
+	be, _ := app.NewEvent("b1", "central", app.TypeBookingCreated, b.Locator, t0, b)
+	for topic, raw := range map[string][]byte{app.TopicPassengers: pe.Raw, app.TopicBookings: be.Raw} {
+		if code, body := post(t, base+"/api/v1/topics/"+topic+"/events", string(raw)); code != 200 {
+			t.Fatalf("ingest %s: %d %v", topic, code, body)
+		}
+	}
+	checkFor(t, 20*time.Second, func() error {
+		if code, _ := get(t, base+"/api/v1/bookings/OVXCMD"); code != 200 {
+			return fmt.Errorf("booking: %d", code)
+		}
+		return nil
+	})
+
+	if _, errOut, err := runApron(t, bin, "", "", "erase", "--http", strings.TrimPrefix(base, "http://")); err == nil || !strings.Contains(errOut, "passenger") {
+		t.Fatalf("erase without --passenger: %v %s", err, errOut)
+	}
+	out, errOut, err := runApron(t, bin, "", "", "erase", "--passenger", p.id, "--token", tok, "--http", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatalf("apron erase: %v\n%s%s", err, out, errOut)
+	}
+	t.Logf("apron erase: %s", strings.TrimSpace(out))
+	if !strings.Contains(out, "completed: 1 bookings redacted") || !strings.Contains(out, "requested by site-admin (API token 1)") {
+		t.Fatalf("apron erase output: %s", out)
+	}
+	_, body := get(t, base+"/api/v1/bookings/OVXCMD")
+	if strings.Contains(fmt.Sprint(body), p.name) {
+		t.Fatalf("the booking still names the person: %v", body)
+	}
+	resp, err := authGet(base + "/admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	i := bytes.Index(page, []byte(`data-testid="erasures"`))
+	if i < 0 || !bytes.Contains(page[i:], []byte("completed")) || !bytes.Contains(page[i:], []byte("site-admin (API token 1)")) || bytes.Contains(page, []byte(p.id)) {
+		t.Fatalf("admin page erasures: %s", page[max(i, 0):])
 	}
 }
