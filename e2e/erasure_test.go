@@ -16,6 +16,7 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/node"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // erasureFixture ingests a flight, a passenger with a name found nowhere
@@ -384,5 +385,83 @@ func TestEraseCommand(t *testing.T) {
 	i := bytes.Index(page, []byte(`data-testid="erasures"`))
 	if i < 0 || !bytes.Contains(page[i:], []byte("completed")) || !bytes.Contains(page[i:], []byte("site-admin (API token 1)")) || bytes.Contains(page, []byte(p.id)) {
 		t.Fatalf("admin page erasures: %s", page[max(i, 0):])
+	}
+}
+
+// centralRecords reads every record of topics from Kafka with a client of
+// its own (not the node's bridge), from the start, until at least want
+// records arrived or d passed.
+func centralRecords(t *testing.T, addr string, want int, d time.Duration, topics ...string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	checkFor(t, d, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
+		if len(out) < want {
+			return fmt.Errorf("%d of %d records of %v at central", len(out), want, topics)
+		}
+		return nil
+	})
+	return out
+}
+
+// TestErasureWithTheBridge erases a person whose rebookings central has
+// already received, with the bridge on a real Kafka: what the node sends
+// after the erasure (a redacted copy of the rejection that named them,
+// heartbeats, the audit record) carries nothing of the person, and the
+// erasure itself reaches central's <site>.audit topic.
+func TestErasureWithTheBridge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a Kafka broker")
+	}
+	addr := mustRunKafka(t)
+	for _, topic := range []string{"flights", "bookings", "passengers", "documents", "fra.rebookings", "fra.heartbeats", "fra.audit"} {
+		kcat(t, "", "-b", addr, "-L", "-t", topic) // auto-creates the topic
+	}
+	s := newScenario(t, func(c *node.Config) { c.Kafka.Brokers = []string{addr} })
+	p := erasedPerson
+	personOnTheRecord(t, s)
+	// Central holds proposed x2, executed and the rejection naming them.
+	before := centralRecords(t, addr, 4, 60*time.Second, "fra.rebookings")
+	seen := map[string]bool{}
+	named := false
+	for _, r := range before {
+		seen[fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)] = true
+		named = named || bytes.Contains(r.Value, []byte(p.name))
+	}
+	if !named {
+		t.Fatal("no record at central named the person before the erasure: the check below proves nothing")
+	}
+
+	eraseOverAPI(t, s.m, p.id)
+	rep, _ := waitErasureAudited(t, s.m)
+	all := centralRecords(t, addr, len(before)+rep.RebookingsRedacted+1, 60*time.Second, "fra.rebookings", "fra.audit", "fra.heartbeats")
+	var audit, copies int
+	for _, r := range all {
+		if seen[fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)] {
+			continue
+		}
+		for _, n := range append(needlesOf(p.name, p.seat, p.ssr), p.id) {
+			if bytes.Contains(r.Value, []byte(n)) {
+				t.Errorf("sent to central after the erasure, %s partition %d offset %d holds %q: %s", r.Topic, r.Partition, r.Offset, n, r.Value)
+			}
+		}
+		var e map[string]any
+		_ = json.Unmarshal(r.Value, &e)
+		switch {
+		case r.Topic == "fra.audit" && e["type"] == app.TypeErasureCompleted:
+			audit++
+		case r.Topic == "fra.rebookings" && e[app.RedactedCopyAttr] != nil:
+			copies++
+		}
+	}
+	if audit != 1 || copies != rep.RebookingsRedacted || copies == 0 {
+		t.Fatalf("after the erasure central got %d audit records and %d redacted copies (the report says %d): %+v", audit, copies, rep.RebookingsRedacted, rep)
 	}
 }
