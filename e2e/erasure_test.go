@@ -317,17 +317,67 @@ func TestErasureLeavesNothingOnDisk(t *testing.T) {
 	}
 }
 
+// writeBytes is what this process has had written to storage so far
+// (/proc/self/io write_bytes), or -1 where the kernel does not say.
+func writeBytes(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "write_bytes: "); ok {
+			var n int64
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	return -1
+}
+
+// personBytes sums the log records of the person's profile and bookings.
+func personBytes(t *testing.T, m *node.Main, f erasureFixture) int {
+	n := 0
+	count := func(le app.LogEntry) error { n += len(le.Data); return nil }
+	for _, loc := range f.locators {
+		if err := m.Broker.Entries(context.Background(), app.TopicBookings, loc, count); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Broker.Entries(context.Background(), app.TopicPassengers, f.id, count); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestErasureOfFiftyBookings erases a person on 50 bookings and reports
+// the time and the bytes written to disk for it (write amplification
+// against the bytes of the person's records); the figures are in
+// decision 0017.
 func TestErasureOfFiftyBookings(t *testing.T) {
 	m := MustRunMain(t)
 	f := ingestPerson(t, m, 50)
+	waitCaughtUp(t, m, 20*time.Second)
+	m.Store.Checkpoint(context.Background())
 	before, _ := m.Broker.Topic(context.Background(), app.TopicBookings)
+	records := personBytes(t, m, f)
+	w0 := writeBytes(t)
 	start := time.Now()
 	eraseOverAPI(t, m, f.id)
 	rep, _ := waitErasureAudited(t, m)
 	elapsed := time.Since(start)
+	// Until the audit event, the eraser's work on the log; then the state,
+	// the index and the checkpoint.
+	atAudit := writeBytes(t) - w0
+	waitCaughtUp(t, m, 20*time.Second)
+	m.Store.Checkpoint(context.Background())
+	written := writeBytes(t) - w0
 	after, _ := m.Broker.Topic(context.Background(), app.TopicBookings)
 	t.Logf("erasure of a passenger on %d bookings: %s end to end, %d ms in the eraser, %d log entries erased, %d redacted; bookings topic %d -> %d bytes",
 		len(f.locators), elapsed.Round(time.Millisecond), rep.DurationMS, rep.LogEntriesErased, rep.BookingsRedacted, before.Bytes, after.Bytes)
+	if w0 >= 0 {
+		t.Logf("written to disk from the request to the checkpoint after it: %d bytes for %d bytes of the person's records (%.1fx); %d of them by the audit event (the log's part)",
+			written, records, float64(written)/float64(records), atAudit)
+	}
 	if rep.BookingsRedacted != 50 {
 		t.Fatalf("audit %+v", rep)
 	}
