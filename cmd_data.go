@@ -116,7 +116,7 @@ func runSearch(ctx context.Context, args []string) error {
 	if err := emb.Open(); err != nil {
 		return err
 	}
-	r := &app.Retriever{Embedder: emb, Index: st}
+	r := &app.Retriever{Embedder: emb, Index: st, People: st}
 	hits, degraded, err := r.Search(ctx, app.SearchQuery{Text: strings.Join(query, " "), K: 10})
 	if err != nil {
 		return err
@@ -145,51 +145,103 @@ func firstLine(s string) string {
 
 // runErase implements `apron erase --passenger ID`: it appends a
 // passenger.erased event through the running node's ingest API with a site
-// admin's token; the node carries it out and records
-// passenger.erasure.completed on the audit topic.
+// admin's token (the node records the token's user as who asked), then
+// waits for the node to report the erasure completed (the admin page and
+// the audit topic show it too).
 func runErase(ctx context.Context, args []string) error {
-	var passenger, token, by *string
+	var passenger, token *string
+	var wait *time.Duration
 	cfg, _, err := node.LoadConfigWithFlags("erase", args, func(fs *flag.FlagSet) {
 		passenger = fs.String("passenger", "", "id of the passenger to erase")
 		token = fs.String("token", os.Getenv("APRON_TOKEN"), "admin API token (env APRON_TOKEN)")
-		by = fs.String("by", os.Getenv("USER"), "who asks, recorded in the audit event")
+		wait = fs.Duration("wait", 2*time.Minute, "how long to wait for the erasure to complete (0: do not wait)")
 	})
 	if err != nil {
 		return err
 	}
-	if *passenger == "" || *token == "" {
-		return fmt.Errorf("erase: --passenger and --token (or APRON_TOKEN) are required")
+	if *passenger == "" {
+		return app.Errorf(app.EINVALID, "passenger: required (the id of the person to erase)")
+	}
+	if *token == "" {
+		return app.Errorf(app.EINVALID, "token: required (--token or APRON_TOKEN, an admin API token: apron token add --role admin NAME)")
 	}
 	now := time.Now().UTC()
-	ev, err := app.NewEvent(fmt.Sprintf("erase-%d", now.UnixNano()), "apron/erase/"+*by,
-		app.TypePassengerErased, *passenger, now, map[string]string{"id": *passenger})
+	ev, err := app.NewEvent(fmt.Sprintf("erase-%d", now.UnixNano()), "apron/erase", app.TypePassengerErased, *passenger, now, map[string]string{"id": *passenger})
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return err
+	base := nodeURL(cfg)
+	if _, err := callNode(ctx, http.MethodPost, base+"/api/v1/topics/"+app.TopicPassengers+"/events", *token, ev.Raw); err != nil {
+		return fmt.Errorf("erase: %w", err)
 	}
-	scheme := "http"
+	ref := app.ErasureRef(ev.ID)
+	fmt.Printf("erasure %s appended (audit reference %s)\n", ev.ID, ref)
+	if *wait <= 0 {
+		return nil
+	}
+	rep, err := waitErasure(ctx, base, *token, ref, *wait)
+	if err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	fmt.Printf("erasure %s completed: %d bookings redacted, %d rebooking events redacted, %d answers and %d dead letters erased, %d proposals redacted, %d log entries erased in %d ms (requested by %s)\n",
+		ref, rep.BookingsRedacted, rep.RebookingsRedacted, rep.AnswersErased, rep.DeadLettersErased, rep.ProposalsRedacted, rep.LogEntriesErased, rep.DurationMS, rep.RequestedBy)
+	return nil
+}
+
+func nodeURL(cfg node.Config) string {
 	if cfg.TLSCert != "" {
-		scheme = "https"
+		return "https://" + cfg.HTTP
 	}
-	url := scheme + "://" + cfg.HTTP + "/api/v1/topics/" + app.TopicPassengers + "/events"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	return "http://" + cfg.HTTP
+}
+
+// callNode sends one request to the node's API with token and returns
+// the body of a 200 answer.
+func callNode(ctx context.Context, method, url, token string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+*token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("erase: the node at %s: %w", cfg.HTTP, err)
+		return nil, fmt.Errorf("the node at %s: %w", req.URL.Host, err)
 	}
 	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("erase: %s: %s", resp.Status, firstLine(string(out)))
+		return nil, fmt.Errorf("%s %s: %s: %s", method, req.URL.Path, resp.Status, firstLine(string(out)))
 	}
-	fmt.Printf("erasure %s appended (audit reference %s); the admin page and the audit topic show its completion\n", ev.ID, app.ErasureRef(ev.ID))
-	return nil
+	return out, nil
+}
+
+// waitErasure polls the node until the erasure ref is completed.
+func waitErasure(ctx context.Context, base, token, ref string, wait time.Duration) (*app.ErasureReport, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		body, err := callNode(ctx, http.MethodGet, base+"/api/v1/erasures", token, nil)
+		if err != nil {
+			return nil, err
+		}
+		var list struct{ Erasures []app.ErasureStatus }
+		if err := json.Unmarshal(body, &list); err != nil {
+			return nil, fmt.Errorf("erasures: %w", err)
+		}
+		for _, e := range list.Erasures {
+			if e.Erasure == ref && e.Report != nil {
+				return e.Report, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, app.Errorf(app.EUNAVAILABLE, "erasure %s not completed after %s; the admin page shows its progress", ref, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

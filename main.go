@@ -32,7 +32,7 @@ Usage:
   apron rebuild [flags]   rebuild the state from the log, keeping users, tokens, proposals (node stopped)
   apron check   [flags]   prove the state store equals a rebuild (node stopped)
   apron search  WORDS...  hybrid search over the index
-  apron erase --passenger ID --token T   erase a passenger everywhere (site admin; node running)
+  apron erase --passenger ID --token T   erase a passenger everywhere and wait for it (site admin; node running)
   apron model status      the configured models, present or not
   apron model import --name NAME PATH   create a model from a GGUF file or folder (offline)
   apron user add  --role ROLE NAME   add a console user (password on stdin)

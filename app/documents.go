@@ -217,10 +217,13 @@ func BookingDoc(key string, bk *Booking) Doc {
 	return Doc{DocID: "booking:" + key, Date: date, Title: "Booking " + key, Text: strings.TrimSuffix(b.String(), ";")}
 }
 
-// PassengerDoc describes a person by name, tier and needs only.
+// PassengerDoc describes a person by tier and needs only (decision 0008):
+// no name, so that the index (text, vectors, the embedding cache) holds
+// nothing that identifies the person beyond their id. People are found
+// by name in the state store (Retriever.People).
 func PassengerDoc(key string, p *Passenger) Doc {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Passenger %s, id %s.", p.Name, key)
+	fmt.Fprintf(&b, "Passenger id %s.", key)
 	if p.Tier != "" && p.Tier != "none" {
 		fmt.Fprintf(&b, " Frequent flyer tier: %s.", p.Tier)
 	}
@@ -231,7 +234,7 @@ func PassengerDoc(key string, p *Passenger) Doc {
 		}
 		fmt.Fprintf(&b, " Needs: %s.", strings.Join(needs, ", "))
 	}
-	return Doc{DocID: "passenger:" + key, Title: "Passenger " + p.Name, Text: b.String()}
+	return Doc{DocID: "passenger:" + key, Title: "Passenger " + key, Text: b.String()}
 }
 
 // PolicyDocs chunks a policy document: one chunk per section (headings

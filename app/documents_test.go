@@ -64,10 +64,10 @@ func TestDeriveDocs(t *testing.T) {
 			kind: KindBooking,
 		},
 		{
-			name: "passenger: name, tier and needs only",
+			name: "passenger: tier and needs only, no name",
 			ch:   StateChange{Type: TypePassengerUpserted, Key: "P1", Passenger: &Passenger{ID: "P1", Name: "Ada Lovelace", Tier: "platinum", SSR: []string{"UMNR"}, Language: "fr"}},
-			kind: KindPassenger, docIDs: []string{"passenger:P1"}, contains: []string{"Ada Lovelace", "platinum", "unaccompanied minor UMNR"},
-			excludes: []string{"fr"}, people: []string{"P1"},
+			kind: KindPassenger, docIDs: []string{"passenger:P1"}, contains: []string{"P1", "platinum", "unaccompanied minor UMNR"},
+			excludes: []string{"Ada", "Lovelace", "fr"}, people: []string{"P1"},
 		},
 		{
 			name: "passenger erased", ch: StateChange{Type: TypePassengerErased, Key: "P1", Passenger: &Passenger{ID: "P1"}},
@@ -122,7 +122,7 @@ func TestDeriveDocs(t *testing.T) {
 				if d.Date != tt.date || strings.Join(d.Airports, ",") != strings.Join(tt.airports, ",") {
 					t.Errorf("doc %d date %q airports %v", i, d.Date, d.Airports)
 				}
-				all += d.Text + "\n"
+				all += d.Title + "\n" + d.Text + "\n"
 			}
 			for _, s := range tt.contains {
 				if !strings.Contains(all, s) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -20,12 +21,23 @@ type LogEraser interface {
 	// EraseKeyBefore removes every entry of key on topic below offset,
 	// overwriting its bytes, and returns how many it removed.
 	EraseKeyBefore(ctx context.Context, topic, key string, offset uint64) (int, error)
+	// Entries calls fn with each entry of key on topic (every key when
+	// key is ""), in offset order, up to the topic's end when called.
+	Entries(ctx context.Context, topic, key string, fn func(LogEntry) error) error
+	// EraseEntry removes the entry at offset of topic, overwriting its
+	// bytes; an entry already gone is no error.
+	EraseEntry(ctx context.Context, topic string, offset uint64) error
 }
 
 // ErasureStore names the bookings that carry a person, whatever their
 // status (a cancelled booking's log history still names them).
 type ErasureStore interface {
 	BookingsNaming(ctx context.Context, passengerID string) ([]string, error)
+	// Passenger returns the person's profile; ENOTFOUND if none.
+	Passenger(ctx context.Context, id string) (*PassengerRecord, error)
+	// RedactProposals has redact rewrite each proposal of the bookings
+	// locators, stores those it changed and returns how many.
+	RedactProposals(ctx context.Context, locators []string, redact func(*Proposal) bool) (int, error)
 }
 
 // ErasureSource is the source of the events the eraser produces.
@@ -44,7 +56,15 @@ type ErasureReport struct {
 	CompletedAt      time.Time `json:"completed_at"`
 	BookingsRedacted int       `json:"bookings_redacted"`
 	LogEntriesErased int       `json:"log_entries_erased"`
-	DurationMS       int64     `json:"duration_ms"`
+	// RebookingsRedacted rebooking events were replaced by redacted
+	// copies; AnswersErased assist entries and DeadLettersErased dead
+	// letters that quoted the person were erased; ProposalsRedacted
+	// proposals lost the text and priorities that described them.
+	RebookingsRedacted int   `json:"rebookings_redacted"`
+	AnswersErased      int   `json:"answers_erased"`
+	DeadLettersErased  int   `json:"dead_letters_erased"`
+	ProposalsRedacted  int   `json:"proposals_redacted"`
+	DurationMS         int64 `json:"duration_ms"`
 }
 
 // Eraser carries a passenger's erasure to every topic that names them:
@@ -61,6 +81,9 @@ type Eraser struct {
 	Erased func(ctx context.Context, ids []string) (map[string]bool, error)
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]ErasureStatus // by ErasureReport.Erasure
 }
 
 // Apply handles the erasures among changes of topic, and on the bookings
@@ -86,14 +109,23 @@ func (e *Eraser) Apply(ctx context.Context, topic string, changes []StateChange)
 // from the log and appends the audit event. It is idempotent.
 func (e *Eraser) ErasePassenger(ctx context.Context, ch StateChange) (ErasureReport, error) {
 	start := e.now()
-	rep := ErasureReport{Erasure: ErasureRef(ch.Version.EventID), RequestedBy: ch.Source, RequestedAt: ch.Version.EventTime}
+	rep := ErasureReport{Erasure: ErasureRef(ch.Version.EventID), RequestedBy: ch.RequestedBy, RequestedAt: ch.Version.EventTime}
+	e.track(rep, start)
+	defer e.untrack(rep.Erasure)
+	terms := &personTerms{id: ch.Key}
+	if p, err := e.Store.Passenger(ctx, ch.Key); err == nil {
+		terms.addName(p.Name)
+		terms.addNeeds(p.SSR)
+	} else if ErrorCode(err) != ENOTFOUND {
+		return rep, fmt.Errorf("profile of the erased: %w", err)
+	}
 	locators, err := e.Store.BookingsNaming(ctx, ch.Key)
 	if err != nil {
 		return rep, fmt.Errorf("bookings of the erased: %w", err)
 	}
 	erased := map[string]bool{ch.Key: true}
 	for _, loc := range locators {
-		redacted, n, err := e.redactBooking(ctx, loc, erased, ch.Version.EventID)
+		redacted, n, err := e.redactBooking(ctx, loc, erased, ch.Version.EventID, terms)
 		if err != nil {
 			return rep, err
 		}
@@ -102,6 +134,12 @@ func (e *Eraser) ErasePassenger(ctx context.Context, ch StateChange) (ErasureRep
 		}
 		rep.LogEntriesErased += n
 	}
+	q, err := e.eraseQuotes(ctx, terms, locators, erased)
+	if err != nil {
+		return rep, err
+	}
+	rep.RebookingsRedacted, rep.AnswersErased, rep.DeadLettersErased, rep.ProposalsRedacted = q.rebookings, q.answers, q.deadLetters, q.proposals
+	rep.LogEntriesErased += q.rebookings + q.answers + q.deadLetters
 	n, err := e.Erase.EraseKeyBefore(ctx, TopicPassengers, ch.Key, ch.Version.Offset)
 	if err != nil {
 		return rep, fmt.Errorf("erase passenger records: %w", err)
@@ -116,7 +154,8 @@ func (e *Eraser) ErasePassenger(ctx context.Context, ch StateChange) (ErasureRep
 	if _, err := e.Log.Append(ctx, TopicAudit, []*Event{ev}); err != nil {
 		return rep, fmt.Errorf("audit erasure: %w", err)
 	}
-	e.logger().Info("passenger erased", "erasure", rep.Erasure, "bookings_redacted", rep.BookingsRedacted, "log_entries_erased", rep.LogEntriesErased, "ms", rep.DurationMS)
+	e.logger().Info("passenger erased", "erasure", rep.Erasure, "requested_by", rep.RequestedBy, "bookings_redacted", rep.BookingsRedacted,
+		"rebookings_redacted", rep.RebookingsRedacted, "answers_erased", rep.AnswersErased, "log_entries_erased", rep.LogEntriesErased, "ms", rep.DurationMS)
 	return rep, nil
 }
 
@@ -147,7 +186,7 @@ func (e *Eraser) redactLate(ctx context.Context, changes []StateChange) error {
 		if ch.Booking == nil || ch.Source == ErasureSource || !NamesErased(*ch.Booking, erased) {
 			continue
 		}
-		if _, _, err := e.redactBooking(ctx, ch.Key, erased, ch.Version.EventID); err != nil {
+		if _, _, err := e.redactBooking(ctx, ch.Key, erased, ch.Version.EventID, nil); err != nil {
 			return err
 		}
 	}
@@ -157,8 +196,9 @@ func (e *Eraser) redactLate(ctx context.Context, changes []StateChange) error {
 // redactBooking makes the latest log version of booking loc carry none
 // of the erased, appending a redacted version if it does, and erases
 // every earlier version. cause names the event that asked, so that a
-// retry appends the same event (de-duplicated by id).
-func (e *Eraser) redactBooking(ctx context.Context, loc string, erased map[string]bool, cause string) (bool, int, error) {
+// retry appends the same event (de-duplicated by id). terms, when not
+// nil, learns the names, needs and seats the booking gave the erased.
+func (e *Eraser) redactBooking(ctx context.Context, loc string, erased map[string]bool, cause string, terms *personTerms) (bool, int, error) {
 	le, err := e.Erase.Last(ctx, TopicBookings, loc)
 	if ErrorCode(err) == ENOTFOUND {
 		return false, 0, nil
@@ -173,6 +213,11 @@ func (e *Eraser) redactBooking(ctx context.Context, loc string, erased map[strin
 	var b Booking
 	if err := json.Unmarshal(ev.Data, &b); err != nil {
 		return false, 0, fmt.Errorf("booking %s@%d: %w", loc, le.Offset, err)
+	}
+	if terms != nil {
+		if err := e.learnVersions(ctx, loc, erased, terms); err != nil {
+			return false, 0, err
+		}
 	}
 	keep := le.Offset
 	redacted := false
@@ -198,6 +243,22 @@ func (e *Eraser) redactBooking(ctx context.Context, loc string, erased map[strin
 		return false, 0, fmt.Errorf("erase earlier versions of booking %s: %w", loc, err)
 	}
 	return redacted, n, nil
+}
+
+// learnVersions has terms learn from every version of booking loc the
+// log holds (an earlier one may have had another seat or spelling).
+func (e *Eraser) learnVersions(ctx context.Context, loc string, erased map[string]bool, terms *personTerms) error {
+	return e.Erase.Entries(ctx, TopicBookings, loc, func(le LogEntry) error {
+		ev, err := ParseTrusted(le.Data)
+		if err != nil {
+			return nil // not a booking version: nothing of the person to learn
+		}
+		var b Booking
+		if json.Unmarshal(ev.Data, &b) == nil {
+			terms.learn(b, erased)
+		}
+		return nil
+	})
 }
 
 // NamesErased reports whether b carries anything of an erased passenger

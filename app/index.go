@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -218,6 +221,10 @@ type Searcher interface {
 type Retriever struct {
 	Embedder Embedder
 	Index    Searcher
+	// People finds passengers by name in the state store: the index's
+	// passenger documents carry no name (decision 0008), so a name
+	// query reaches the person here (nil: no name lookup).
+	People PeopleFinder
 
 	mu    sync.Mutex
 	cache map[string][]float32 // query vectors by model digest and text
@@ -237,7 +244,63 @@ func (r *Retriever) Search(ctx context.Context, q SearchQuery) (hits []SearchHit
 		degraded = q.Vector == nil
 	}
 	hits, err = r.Index.Search(ctx, q)
-	return hits, degraded, err
+	if err != nil {
+		return nil, degraded, err
+	}
+	people, err := r.peopleNamed(ctx, q)
+	if err != nil {
+		return nil, degraded, err
+	}
+	return mergePeople(people, hits, q.K), degraded, nil
+}
+
+// PeopleFinder looks passengers up by name prefix or id in the state.
+type PeopleFinder interface {
+	FindPassengers(ctx context.Context, q string, limit int) ([]*PassengerRecord, error)
+}
+
+// peopleNamed returns the passengers whose name the whole query starts
+// (or whose id it is), as hits built from the state: a name is never in
+// the index, so the hit's text is made here.
+func (r *Retriever) peopleNamed(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
+	text := strings.TrimSpace(q.Text)
+	if r.People == nil || len(text) < 2 || (len(q.Kinds) > 0 && !slices.Contains(q.Kinds, KindPassenger)) {
+		return nil, nil
+	}
+	ps, err := r.People.FindPassengers(ctx, text, max(q.K, 10))
+	if err != nil {
+		return nil, fmt.Errorf("passengers named %q: %w", text, err)
+	}
+	out := make([]SearchHit, 0, len(ps))
+	for _, p := range ps {
+		d := PassengerDoc(p.ID, &p.Passenger)
+		out = append(out, SearchHit{DocID: d.DocID, EntityKey: p.ID, Kind: KindPassenger, Title: "Passenger " + p.Name,
+			Text: "Passenger " + p.Name + ", id " + strings.TrimPrefix(d.Text, "Passenger id "), Version: p.Version, Topic: TopicPassengers,
+			Score: 1, Boost: 1, Exact: text})
+	}
+	return out, nil
+}
+
+// mergePeople puts the people found by name first, then the index's
+// hits without their documents, k in all.
+func mergePeople(people, hits []SearchHit, k int) []SearchHit {
+	if len(people) == 0 {
+		return hits
+	}
+	seen := map[string]bool{}
+	for _, p := range people {
+		seen[p.DocID] = true
+	}
+	out := people
+	for _, h := range hits {
+		if !seen[h.DocID] {
+			out = append(out, h)
+		}
+	}
+	if k > 0 && len(out) > k {
+		out = out[:k]
+	}
+	return out
 }
 
 func (r *Retriever) embedQuery(ctx context.Context, text string) ([]float32, EmbedModel) {

@@ -26,15 +26,19 @@ type Log interface {
 
 // StateChange is one validated event turned into a change of state.
 type StateChange struct {
-	Type      string
-	Source    string // the event's source: who asked, for an erasure
-	Key       string
-	Version   Version
-	LogTime   time.Time
-	Flight    *Flight
-	Booking   *Booking
-	Passenger *Passenger
-	Document  *Document
+	Type   string
+	Source string // the event's source, as the sender wrote it
+	// RequestedBy is who asked for an erasure: the authenticated user
+	// the ingest API recorded, central for one mirrored from Kafka, or
+	// RequestedByUnknown. Never the event's own source.
+	RequestedBy string
+	Key         string
+	Version     Version
+	LogTime     time.Time
+	Flight      *Flight
+	Booking     *Booking
+	Passenger   *Passenger
+	Document    *Document
 }
 
 // StateStore is what the materialiser needs from the state store.
@@ -226,6 +230,9 @@ func (m *Materializer) Decode(topic string, le LogEntry) (StateChange, error) {
 		return StateChange{}, &ValidationError{Fields: []FieldError{{Field: "subject", Reason: fmt.Sprintf("%q does not match the log key %q", e.Subject, le.Key)}}}
 	}
 	ch := StateChange{Type: e.Type, Source: e.Source, Key: e.Subject, Version: Version{EventID: e.ID, EventTime: e.Time.UTC(), Offset: le.Offset}, LogTime: le.Stored.UTC()}
+	if e.Type == TypePassengerErased {
+		ch.RequestedBy = m.requestedBy(le, e)
+	}
 	switch e.Type {
 	case TypeFlightScheduled, TypeFlightStatus:
 		ch.Flight = new(Flight)
@@ -249,6 +256,28 @@ func (m *Materializer) Decode(topic string, le LogEntry) (StateChange, error) {
 		return StateChange{}, &ValidationError{Fields: []FieldError{{Field: "data", Reason: err.Error()}}}
 	}
 	return ch, nil
+}
+
+// LogHeaderKafkaTopic is the log header of an entry mirrored from Kafka:
+// the topic it came from.
+const LogHeaderKafkaTopic = "Kafka-Topic"
+
+// requestedBy says who asked for the erasure e: the user the ingest API
+// recorded in RequestedByAttr on an entry this node sealed, central for
+// an entry mirrored from Kafka, else RequestedByUnknown.
+func (m *Materializer) requestedBy(le LogEntry, e *Event) string {
+	if t := le.Headers[LogHeaderKafkaTopic]; len(t) > 0 {
+		return "central (Kafka topic " + t[0] + ")"
+	}
+	if m.Trusted == nil || !m.Trusted(le) {
+		return RequestedByUnknown
+	}
+	var ext map[string]json.RawMessage
+	var by string
+	if json.Unmarshal(e.Raw, &ext) != nil || json.Unmarshal(ext[RequestedByAttr], &by) != nil || by == "" {
+		return RequestedByUnknown
+	}
+	return by
 }
 
 // DeadLetterData is the data of a dead-letter event.

@@ -39,18 +39,18 @@ const (
 // Kafka it writes the Kafka-* provenance headers and keeps every Kafka
 // header under HeaderKafkaHeaderPrefix.
 const (
-	HeaderOrigin            = "apron-origin"      // Kafka: the site that produced the record
-	HeaderOriginTopic       = "apron-topic"       // Kafka: the local topic it came from
-	HeaderOriginOffset      = "apron-offset"      // Kafka: its offset in that local topic
-	HeaderKafkaTopic        = "Kafka-Topic"       // local: the Kafka topic it came from
-	HeaderKafkaPartition    = "Kafka-Partition"   // local
-	HeaderKafkaOffset       = "Kafka-Offset"      // local
-	HeaderKafkaTimestamp    = "Kafka-Timestamp"   // local: record timestamp, RFC 3339
-	HeaderKafkaKey          = "Kafka-Key"         // local: the record key
-	HeaderKafkaHeaderPrefix = "Kafka-Header-"     // local: one per Kafka header
-	HeaderKafkaBinary       = "Kafka-Binary-Mode" // local: "true" when converted from ce_ headers
-	bridgeHeartbeatTopic    = "heartbeats"        // remote name via RemoteName
-	bridgeEventSource       = "apron/bridge"      // source of dead letters the bridge writes
+	HeaderOrigin            = "apron-origin"          // Kafka: the site that produced the record
+	HeaderOriginTopic       = "apron-topic"           // Kafka: the local topic it came from
+	HeaderOriginOffset      = "apron-offset"          // Kafka: its offset in that local topic
+	HeaderKafkaTopic        = app.LogHeaderKafkaTopic // local: the Kafka topic it came from
+	HeaderKafkaPartition    = "Kafka-Partition"       // local
+	HeaderKafkaOffset       = "Kafka-Offset"          // local
+	HeaderKafkaTimestamp    = "Kafka-Timestamp"       // local: record timestamp, RFC 3339
+	HeaderKafkaKey          = "Kafka-Key"             // local: the record key
+	HeaderKafkaHeaderPrefix = "Kafka-Header-"         // local: one per Kafka header
+	HeaderKafkaBinary       = "Kafka-Binary-Mode"     // local: "true" when converted from ce_ headers
+	bridgeHeartbeatTopic    = "heartbeats"            // remote name via RemoteName
+	bridgeEventSource       = "apron/bridge"          // source of dead letters the bridge writes
 	bridgeContentType       = "application/cloudevents+json"
 )
 
@@ -96,7 +96,7 @@ type BridgeConfig struct {
 }
 
 // DefaultBridgeConfig returns the defaults for site, with the four state
-// topics inbound and rebookings outbound.
+// topics inbound and rebookings and audit (erasures done) outbound.
 func DefaultBridgeConfig(site string) BridgeConfig {
 	return BridgeConfig{
 		Site: site,
@@ -106,7 +106,7 @@ func DefaultBridgeConfig(site string) BridgeConfig {
 			"passengers": app.TopicPassengers,
 			"documents":  app.TopicDocuments,
 		},
-		Outbound:          []string{app.TopicRebookings},
+		Outbound:          []string{app.TopicRebookings, app.TopicAudit},
 		RemoteNaming:      RemoteNamePrefix,
 		HeartbeatInterval: 10 * time.Second,
 	}

@@ -212,3 +212,51 @@ func (b *Broker) EraseKeyBefore(ctx context.Context, topic, key string, offset u
 	}
 	return n, nil
 }
+
+// Entries calls fn with each entry of key on topic (every key when key
+// is ""), in offset order, up to the topic's last offset when called.
+func (b *Broker) Entries(ctx context.Context, topic, key string, fn func(app.LogEntry) error) error {
+	s, err := b.js.Stream(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("topic %s: %w", topic, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("topic %s: %w", topic, err)
+	}
+	subject := topic + ".>"
+	if key != "" {
+		subject = app.LogSubject(topic, key)
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s@%d: %w", topic, seq, err)
+		}
+		if m.Sequence > info.State.LastSeq {
+			return nil
+		}
+		le := app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: m.Time, Headers: m.Header, Data: m.Data}
+		if err := fn(le); err != nil {
+			return err
+		}
+		seq = m.Sequence + 1
+	}
+	return nil
+}
+
+// EraseEntry removes the entry at offset of topic with JetStream's
+// secure delete (see EraseKeyBefore); one already gone is no error.
+func (b *Broker) EraseEntry(ctx context.Context, topic string, offset uint64) error {
+	s, err := b.js.Stream(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("topic %s: %w", topic, err)
+	}
+	if err := s.SecureDeleteMsg(ctx, offset); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("erase %s@%d: %w", topic, offset, err)
+	}
+	return nil
+}

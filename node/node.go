@@ -208,7 +208,7 @@ func (m *Main) openEmbedder(context.Context) error {
 		Trusted:  m.Broker.Trusted, Logger: m.Logger}
 	// A search waits briefly for the model, then answers from full text
 	// and exact matches (degraded) rather than keep a person waiting.
-	m.Search = &app.Retriever{Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassInteractive, MaxWait: 150 * time.Millisecond}, Index: m.Store}
+	m.Search = &app.Retriever{Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassInteractive, MaxWait: 150 * time.Millisecond}, Index: m.Store, People: m.Store}
 	m.HTTP.Search = m.Search
 	m.Asker.Search = m.Search
 	return nil
@@ -250,6 +250,7 @@ func (m *Main) openPipeline(context.Context) error {
 		Listener: app.StateListeners{m.Proposer, m.HTTP},
 		Eraser:   &app.Eraser{Log: m.Broker, Erase: m.Broker, Store: m.Store, Erased: m.Store.ErasedPassengers, Logger: m.Logger},
 	}
+	m.HTTP.Erasures = m.Materializer.Eraser
 	if err := m.Proposer.Open(); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -41,6 +42,15 @@ func (s *Server) adminView(r *http.Request) (AdminView, error) {
 	if s.Models != nil {
 		v.Models = s.Models(ctx)
 	}
+	if s.Erasures != nil {
+		es, err := s.Erasures.Erasures(ctx)
+		if err != nil {
+			return v, err
+		}
+		for _, e := range es {
+			v.Erasures = append(v.Erasures, s.erasureRow(e))
+		}
+	}
 	users, err := s.Auth.Users(ctx)
 	if err != nil {
 		return v, err
@@ -60,6 +70,41 @@ func (s *Server) adminView(r *http.Request) (AdminView, error) {
 		v.Tokens = append(v.Tokens, row)
 	}
 	return v, nil
+}
+
+// ErasureLister reports the passenger erasures in progress and completed.
+type ErasureLister interface {
+	Erasures(ctx context.Context) ([]app.ErasureStatus, error)
+}
+
+func (s *Server) erasureRow(e app.ErasureStatus) ErasureRow {
+	row := ErasureRow{Ref: e.Erasure, State: e.State, RequestedBy: e.RequestedBy, RequestedAt: s.local(e.RequestedAt)}
+	if r := e.Report; r != nil {
+		row.CompletedAt = s.local(r.CompletedAt)
+		row.Removed = fmt.Sprintf("%d bookings redacted, %d rebooking events redacted, %d answers and %d dead letters erased, %d proposals redacted; %d log entries erased in %d ms",
+			r.BookingsRedacted, r.RebookingsRedacted, r.AnswersErased, r.DeadLettersErased, r.ProposalsRedacted, r.LogEntriesErased, r.DurationMS)
+	} else {
+		row.Removed = "running since " + s.local(e.StartedAt)
+	}
+	return row
+}
+
+// handleErasures lists the erasures as JSON, for `apron erase` to wait
+// for its own.
+func (s *Server) handleErasures(w http.ResponseWriter, r *http.Request) {
+	if s.Erasures == nil {
+		s.writeError(w, r, app.Errorf(app.EUNAVAILABLE, "erasures: the node runs no eraser"))
+		return
+	}
+	es, err := s.Erasures.Erasures(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if es == nil {
+		es = []app.ErasureStatus{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"erasures": es})
 }
 
 func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request, status int, edit func(*AdminView)) {

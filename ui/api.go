@@ -68,6 +68,10 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := recordRequester(events, principalOf(r)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	start := time.Now()
 	results, err := s.Log.Append(r.Context(), topic, events)
 	if err != nil {
@@ -86,6 +90,29 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	s.metrics.ingestEvents.WithLabelValues(topic, "accepted").Add(float64(resp.Accepted))
 	s.metrics.ingestEvents.WithLabelValues(topic, "duplicate").Add(float64(resp.Duplicates))
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// recordRequester writes the authenticated user into each erasure, so
+// the audit record says who asked whatever the event's source claims.
+func recordRequester(events []*app.Event, p *app.Principal) error {
+	by := "anonymous (authentication off)"
+	if p != nil {
+		by = p.Name
+		if p.TokenID != 0 {
+			by = fmt.Sprintf("%s (API token %d)", p.Name, p.TokenID)
+		}
+	}
+	for i, e := range events {
+		if e.Type != app.TypePassengerErased {
+			continue
+		}
+		ne, err := app.WithRequestedBy(e, by)
+		if err != nil {
+			return err
+		}
+		events[i] = ne
+	}
+	return nil
 }
 
 type topicsResponse struct {

@@ -77,6 +77,8 @@ type Server struct {
 	Search Searcher
 	// Proposals serves rebooking proposals and approvals (nil: none).
 	Proposals Proposals
+	// Erasures reports passenger erasures (nil: none shown).
+	Erasures ErasureLister
 	// Auth keeps users, sessions and API tokens.
 	Auth        app.AuthStore
 	SessionIdle time.Duration // a session ends after this long unused
@@ -186,6 +188,7 @@ func (s *Server) Handler() http.Handler {
 	// JSON API.
 	mux.HandleFunc("POST /api/v1/topics/{topic}/events", s.require(agent, s.handleIngest))
 	mux.HandleFunc("GET /api/v1/topics", s.require(viewer, s.handleTopics))
+	mux.HandleFunc("GET /api/v1/erasures", s.require(admin, s.handleErasures))
 	mux.HandleFunc("GET /api/v1/bridge", s.require(viewer, s.handleBridge))
 	mux.HandleFunc("GET /api/v1/search", s.require(agent, s.handleSearch))
 	mux.HandleFunc("POST /api/v1/ask", s.require(agent, s.handleAsk))

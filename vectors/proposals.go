@@ -437,3 +437,48 @@ func (s *Store) DeleteOutbox(ctx context.Context, upto int64) error {
 	}
 	return nil
 }
+
+// RedactProposals has redact rewrite each proposal of the bookings
+// locators and stores, in one transaction, the rationale, decision reason
+// and need of those it changed. It returns how many changed.
+func (s *Store) RedactProposals(ctx context.Context, locators []string, redact func(*app.Proposal) bool) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	args := make([]any, len(locators))
+	for i, l := range locators {
+		args[i] = l
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+proposalCols+` FROM proposals WHERE locator IN (`+placeholders(len(locators))+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("proposals to redact: %w", err)
+	}
+	var changed []*app.Proposal
+	for rows.Next() {
+		p, err := scanProposal(rows)
+		if err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("proposals to redact: %w", err)
+		}
+		if redact(p) {
+			changed = append(changed, p)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("proposals to redact: %w", err)
+	}
+	for _, p := range changed {
+		need, err := json.Marshal(p.Need)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE proposals SET rationale = ?, decision_reason = ?, need = ? WHERE id = ?`,
+			p.Rationale, p.DecisionReason, string(need), p.ID); err != nil {
+			return 0, fmt.Errorf("redact proposal %s: %w", p.ID, err)
+		}
+	}
+	return len(changed), tx.Commit()
+}
