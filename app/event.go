@@ -88,12 +88,20 @@ var nodeOnlyTypes = map[string]bool{
 	TypeErasureCompleted: true,
 }
 
-// RoleForNodeOnly may send node-only events over the ingest API, to repair
-// the log; nobody else may.
-const RoleForNodeOnly = RoleAdmin
-
 // NodeOnly reports whether events of type typ are produced only by the node.
 func NodeOnly(typ string) bool { return nodeOnlyTypes[typ] }
+
+// RoleToSend is the role an ingest caller needs to send events of type
+// typ, beyond the agent role of the ingest API: the admin role for
+// node-only events and for an erasure, which cannot be undone (central's
+// erasures come over the bridge, which keeps its own rules); "" for the
+// rest.
+func RoleToSend(typ string) string {
+	if nodeOnlyTypes[typ] || typ == TypePassengerErased {
+		return RoleAdmin
+	}
+	return ""
+}
 
 // TopicOf returns the topic that carries events of type typ, or "".
 func TopicOf(typ string) string { return topicOfType[typ] }

@@ -143,6 +143,11 @@ func TestNodeOnlyEventsNeedTheAdminRole(t *testing.T) {
 	if code, body := postAs(t, m.HTTP.URL()+"/api/v1/topics/assist/events", "application/json", string(a.Raw)); code != http.StatusForbidden {
 		t.Fatalf("agent assist.answered: %d %s", code, body)
 	}
+	// An erasure cannot be undone: an agent may not send one either.
+	x, _ := app.NewEvent("erase-by-agent", "apron/test", app.TypePassengerErased, "P1", time.Now().Add(-time.Minute), map[string]string{"id": "P1"})
+	if code, body := postAs(t, m.HTTP.URL()+"/api/v1/topics/passengers/events", "application/json", string(x.Raw)); code != http.StatusForbidden || !strings.Contains(body, app.TypePassengerErased) {
+		t.Fatalf("agent passenger.erased: %d %s", code, body)
+	}
 	useToken(t, m, app.RoleAdmin)
 	if code, body := postAs(t, url, "application/json", string(e.Raw)); code != 200 {
 		t.Fatalf("admin: %d %s", code, body)

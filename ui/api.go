@@ -54,19 +54,9 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: msg, Code: app.EINVALID, Errors: lineErrs})
 		return
 	}
-	if p := principalOf(r); p == nil || !p.Can(app.RoleForNodeOnly) {
-		var forged []string
-		for _, e := range events {
-			if app.NodeOnly(e.Type) {
-				forged = append(forged, fmt.Sprintf("%q (%s)", e.ID, e.Type))
-			}
-		}
-		if len(forged) > 0 {
-			s.metrics.ingestRefused.WithLabelValues(topic, "node_only").Add(float64(len(forged)))
-			s.writeError(w, r, app.Errorf(app.EFORBIDDEN, "these events are of types only the node produces, which the %s role alone may send (to repair the log): %s; nothing was stored",
-				app.RoleForNodeOnly, strings.Join(forged, ", ")))
-			return
-		}
+	if err := s.mayIngest(principalOf(r), topic, events); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	if err := recordRequester(events, principalOf(r)); err != nil {
 		s.writeError(w, r, err)
@@ -249,4 +239,24 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// mayIngest refuses the whole request when it holds events of a type the
+// caller's role may not send: those only the node produces (a client that
+// could send them would forge an execution or an answer) and erasures.
+func (s *Server) mayIngest(p *app.Principal, topic string, events []*app.Event) error {
+	var refused []string
+	var need string
+	for _, e := range events {
+		if role := app.RoleToSend(e.Type); role != "" && (p == nil || !p.Can(role)) {
+			refused = append(refused, fmt.Sprintf("%q (%s)", e.ID, e.Type))
+			need = role
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	s.metrics.ingestRefused.WithLabelValues(topic, "role").Add(float64(len(refused)))
+	return app.Errorf(app.EFORBIDDEN, "these events are of types only the node produces or that cannot be undone, which the %s role alone may send: %s; nothing was stored",
+		need, strings.Join(refused, ", "))
 }
