@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"io"
@@ -333,4 +334,62 @@ func writeFile(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestLateEventDoesNotFlipTheBoardRow: an event older than what the state
+// holds is consumed and ignored; open boards must keep showing the state,
+// not the late event's content.
+func TestLateEventDoesNotFlipTheBoardRow(t *testing.T) {
+	m := MustRunMain(t)
+	base := m.HTTP.URL()
+	url := base + "/api/v1/topics/flights/events"
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	if code, body := post(t, url, flightJSON("late-1", "LH400-2026-11-25", "boarding", t0.Add(time.Hour))); code != 200 {
+		t.Fatal(code, body)
+	}
+	waitCaughtUp(t, m, 10*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/board/live", nil)
+	authorize(req)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("board/live: %d", resp.StatusCode)
+	}
+	rows := make(chan string, 64)
+	go func() {
+		defer close(rows)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 0, 1<<20), 4<<20)
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "data: ") && strings.Contains(line, "-2026-11-25") {
+				rows <- line
+			}
+		}
+	}()
+	// The late event (an hour older), then a marker on another flight.
+	if code, body := post(t, url, flightJSON("late-0", "LH400-2026-11-25", "cancelled", t0)); code != 200 {
+		t.Fatal(code, body)
+	}
+	if code, body := post(t, url, flightJSON("marker", "LH402-2026-11-25", "scheduled", t0)); code != 200 {
+		t.Fatal(code, body)
+	}
+	for row := range rows {
+		if strings.Contains(row, "LH400") && strings.Contains(strings.ToLower(row), "cancelled") {
+			t.Fatalf("the board shows the late event the state ignored: %s", row)
+		}
+		if strings.Contains(row, "LH402") {
+			f, err := m.Store.Flight(context.Background(), "LH400-2026-11-25")
+			if err != nil || f.Status != "boarding" {
+				t.Fatalf("state: %+v %v", f, err)
+			}
+			return
+		}
+	}
+	t.Fatal("no row for the marker flight arrived")
 }

@@ -331,14 +331,26 @@ func (s *Server) pendingCounts(ctx context.Context) map[string]int {
 // StateApplied pushes the board rows of the flights in a committed batch
 // of state changes (app.StateListener); other changes do not show on the
 // board.
+//
+// Rows show the flight as the state holds it after the batch, not as the
+// change carried it: a late event the state ignored changes nothing.
 func (s *Server) StateApplied(_ string, _ uint64, changes []app.StateChange) {
+	if s.Updates == nil || s.Updates.Len() == 0 {
+		return
+	}
+	ctx := context.Background()
 	var flights []*app.Flight
+	seen := map[string]bool{}
 	for _, ch := range changes {
-		if ch.Flight != nil {
-			flights = append(flights, ch.Flight)
+		if ch.Flight == nil || seen[ch.Flight.Flight] {
+			continue
+		}
+		seen[ch.Flight.Flight] = true
+		if cur, err := s.State.Flight(ctx, ch.Flight.Flight); err == nil {
+			flights = append(flights, &cur.Flight)
 		}
 	}
-	s.FlightsChanged(context.Background(), flights)
+	s.FlightsChanged(ctx, flights)
 }
 
 // ProposalsChanged re-renders the board rows of a flight whose proposals
