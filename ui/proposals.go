@@ -34,11 +34,7 @@ type Proposals interface {
 }
 
 func actorOf(r *http.Request) string {
-	p := principalOf(r)
-	if p.TokenID != 0 {
-		return "token:" + p.Name
-	}
-	return p.Name
+	return principalOf(r).Actor()
 }
 
 func (s *Server) handleProposalsAPI(w http.ResponseWriter, r *http.Request) {
