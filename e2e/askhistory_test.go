@@ -144,3 +144,57 @@ func TestAskHistoryThroughTheAPI(t *testing.T) {
 		t.Fatalf("admin reads maria's: %d %+v", code, page)
 	}
 }
+
+// TestListAPIsPageWithANextLink walks /api/v1/flights of a simulated day
+// along its next links and finds every flight once, in the order of the
+// whole list; the last page has no next link.
+func TestListAPIsPageWithANextLink(t *testing.T) {
+	m := MustRunMain(t)
+	day := sim.Generate(sim.Config{Seed: 5, Date: "2026-11-25", Departures: 6, Bookings: 6})
+	if err := sim.Play(context.Background(), m.Broker, day, sim.NewClock(day.Start, 1e9), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, time.Minute, func() error {
+		if fs, _ := m.Store.Flights(context.Background(), app.FlightFilter{}); len(fs) < len(day.Flights) {
+			return fmt.Errorf("%d of %d flights in the state", len(fs), len(day.Flights))
+		}
+		return nil
+	})
+	keys := func(body map[string]any) []string {
+		var out []string
+		fs, _ := body["flights"].([]any)
+		for _, f := range fs {
+			out = append(out, f.(map[string]any)["flight"].(string))
+		}
+		return out
+	}
+	code, whole := get(t, m.HTTP.URL()+"/api/v1/flights?airport=FRA")
+	if code != 200 || whole["next"] != nil || len(keys(whole)) != len(day.Flights) {
+		t.Fatalf("whole list: %d, %d flights of %d, next %v", code, len(keys(whole)), len(day.Flights), whole["next"])
+	}
+	var walked []string
+	path := "/api/v1/flights?airport=FRA&limit=5"
+	for pages := 0; path != ""; pages++ {
+		if pages > len(day.Flights) {
+			t.Fatal("the next links do not end")
+		}
+		code, body := get(t, m.HTTP.URL()+path)
+		if code != 200 {
+			t.Fatalf("GET %s: %d %v", path, code, body)
+		}
+		walked = append(walked, keys(body)...)
+		path, _ = body["next"].(string)
+		if path != "" && !strings.Contains(path, "airport=FRA") {
+			t.Fatalf("the next link loses the filter: %s", path)
+		}
+	}
+	if got, want := strings.Join(walked, " "), strings.Join(keys(whole), " "); got != want {
+		t.Fatalf("pages of 5 gave\n %s\nthe whole list is\n %s", got, want)
+	}
+	if code, body := get(t, m.HTTP.URL()+"/api/v1/flights?cursor=%21%21"); code != 400 || !strings.HasPrefix(body["error"].(string), "cursor:") {
+		t.Fatalf("a bad cursor: %d %v", code, body)
+	}
+	if code, body := get(t, m.HTTP.URL()+"/api/v1/proposals?limit=0"); code != 400 || !strings.HasPrefix(body["error"].(string), "limit:") {
+		t.Fatalf("a bad limit: %d %v", code, body)
+	}
+}

@@ -45,29 +45,20 @@ func askHistoryQuery(r *http.Request, defLimit int) (app.AskHistoryFilter, error
 		}
 		f.Before = cur.ID
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			return f, app.Errorf(app.EINVALID, "limit: must be between 1 and 500, got %q", l)
-		}
-		f.Limit = n
-	}
-	return f, nil
+	f.Limit, err = pageLimit(q, defLimit, 500)
+	return f, err
 }
 
-// askHistoryPage reads one page and the cursor of the next ("" at the end).
-func (s *Server) askHistoryPage(ctx context.Context, f app.AskHistoryFilter) ([]app.AskRecord, string, error) {
+// askHistoryPage reads one page and the link to the next ("" at the end).
+func (s *Server) askHistoryPage(r *http.Request, f app.AskHistoryFilter) ([]app.AskRecord, string, error) {
 	limit := f.Limit
 	f.Limit++
-	recs, err := s.History.AskHistory(ctx, f)
+	recs, err := s.History.AskHistory(r.Context(), f)
 	if err != nil {
 		return nil, "", err
 	}
-	if len(recs) <= limit {
-		return recs, "", nil
-	}
-	recs = recs[:limit]
-	return recs, app.EncodeCursor(app.AskHistoryCursor{ID: recs[limit-1].ID}), nil
+	recs, next := pageOf(r, recs, limit, func(rec app.AskRecord) any { return app.AskHistoryCursor{ID: rec.ID} })
+	return recs, next, nil
 }
 
 // nextLink is the request's URL with cursor set, for a "next" link.
@@ -93,14 +84,14 @@ func (s *Server) handleAskHistory(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	recs, cursor, err := s.askHistoryPage(r.Context(), f)
+	recs, next, err := s.askHistoryPage(r, f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	body := map[string]any{"questions": recs}
-	if cursor != "" {
-		body["next"] = nextLink(r, cursor)
+	if next != "" {
+		body["next"] = next
 	}
 	writeJSON(w, http.StatusOK, body)
 }
@@ -121,12 +112,12 @@ func (s *Server) askHistoryView(r *http.Request, v *AskView) error {
 	if err != nil {
 		return err
 	}
-	recs, cursor, err := s.askHistoryPage(r.Context(), f)
+	recs, next, err := s.askHistoryPage(r, f)
 	if err != nil {
 		return err
 	}
 	v.HasHistory, v.AllUsers, v.User = true, f.AskedBy == "", f.AskedBy
-	v.Older = nextLink(r, cursor)
+	v.Older = next
 	for _, rec := range recs {
 		row := AskHistoryRow{ID: rec.ID, At: s.local(rec.AskedAt), By: rec.AskedBy, Via: rec.Via, Question: rec.Question, Answer: rec.Answer,
 			Summary: rec.Summary, Freshness: rec.Freshness, Lagging: rec.Lagging, Error: rec.Error, Elapsed: strconv.FormatInt(rec.ElapsedMS, 10) + " ms"}

@@ -39,20 +39,36 @@ func actorOf(r *http.Request) string {
 
 func (s *Server) handleProposalsAPI(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := app.ProposalFilter{Flight: q.Get("flight"), Status: q.Get("status"), Limit: 1000}
+	f := app.ProposalFilter{Flight: q.Get("flight"), Status: q.Get("status")}
 	if f.Status != "" && !slices.Contains(app.ProposalStatuses, f.Status) {
 		s.writeError(w, r, app.Errorf(app.EINVALID, "status: must be one of %s; got %q", strings.Join(app.ProposalStatuses, ", "), f.Status))
 		return
 	}
+	var err error
+	if f.Limit, err = pageLimit(q, 1000, 5000); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if c := q.Get("cursor"); c != "" {
+		f.After = &app.ProposalCursor{}
+		if err := app.DecodeCursor(c, f.After); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	limit := f.Limit
+	f.Limit++
 	ps, err := s.Proposals.Proposals(r.Context(), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if ps == nil {
-		ps = []*app.Proposal{}
+	ps, next := pageOf(r, ps, limit, func(p *app.Proposal) any { return app.ProposalCursorAfter(p) })
+	body := map[string]any{"proposals": ps}
+	if next != "" {
+		body["next"] = next
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"proposals": ps})
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) handleProposalAPI(w http.ResponseWriter, r *http.Request) {
