@@ -104,11 +104,45 @@ func (s *Server) freshnessBanner(ctx context.Context) *Banner {
 	return &Banner{Level: "warn", Text: text}
 }
 
+// local is t on the site's clock, for times that happen at the site
+// (a proposal's deadline, a token's last use).
 func (s *Server) local(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
 	return t.In(s.Zone).Format("Mon 15:04")
+}
+
+// localAt is a flight's time where it happens: in the offset the event
+// carried for that airport, labelled with it when it is not the site's
+// ("Thu 22:14 UTC+2" for an arrival in Athens seen from Frankfurt), so a
+// time abroad is never read as the site's.
+func (s *Server) localAt(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	_, off := t.Zone()
+	if _, site := t.In(s.Zone).Zone(); off == site {
+		return t.In(s.Zone).Format("Mon 15:04")
+	}
+	return t.Format("Mon 15:04") + " " + utcOffset(off)
+}
+
+// utcOffset names an offset east of UTC in seconds: "UTC", "UTC+2",
+// "UTC-5", "UTC+5:30".
+func utcOffset(off int) string {
+	if off == 0 {
+		return "UTC"
+	}
+	sign := "+"
+	if off < 0 {
+		sign, off = "-", -off
+	}
+	h, m := off/3600, off%3600/60
+	if m != 0 {
+		return fmt.Sprintf("UTC%s%d:%02d", sign, h, m)
+	}
+	return fmt.Sprintf("UTC%s%d", sign, h)
 }
 
 func (s *Server) asOf(v app.Version) string {
@@ -136,7 +170,7 @@ func (s *Server) handleFlightPage(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(caps)
 	v := FlightView{
 		Chrome: s.chrome(ctx, principalOf(r)), Row: s.row(&f.Flight, load, s.pendingCounts(ctx), f.Origin == s.Hub),
-		Origin: f.Origin, Dest: f.Destination, Departure: s.local(f.Departure()), Arrival: s.local(f.Arrival()),
+		Origin: f.Origin, Dest: f.Destination, Departure: s.localAt(f.Departure()), Arrival: s.localAt(f.Arrival()),
 		Aircraft: f.Aircraft, Capacity: strings.Join(caps, ", "), AsOf: s.asOf(f.Version), Passengers: load[f.Flight.Flight],
 	}
 	for _, b := range bookings {
@@ -178,7 +212,7 @@ func (s *Server) handleBookingPage(w http.ResponseWriter, r *http.Request) {
 	for _, sg := range b.Segments {
 		row := SegmentRow{FlightKey: sg.Flight, Flight: strings.SplitN(sg.Flight, "-", 2)[0], Cabin: sg.Cabin, Seat: sg.Seat, Status: "unknown"}
 		if f, err := s.State.Flight(ctx, sg.Flight); err == nil {
-			row.Route, row.Departure, row.Status = f.Origin+" → "+f.Destination, s.local(f.Departure()), f.Status
+			row.Route, row.Departure, row.Status = f.Origin+" → "+f.Destination, s.localAt(f.Departure()), f.Status
 		}
 		v.Segments = append(v.Segments, row)
 	}

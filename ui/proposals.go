@@ -158,7 +158,7 @@ func (s *Server) optionRows(rv *app.ProposalReview) []OptionRow {
 	p := rv.Proposal
 	var out []OptionRow
 	for _, o := range rv.Options {
-		row := OptionRow{ID: o.ID, Flights: flightNames(o.Flights), Depart: s.local(o.Depart), Arrive: s.local(o.Arrive), Chosen: o.ID == p.Chosen,
+		row := OptionRow{ID: o.ID, Flights: flightNames(o.Flights), Depart: s.localAt(o.Depart), Arrive: s.localAt(o.Arrive), Chosen: o.ID == p.Chosen,
 			Cabin: o.Cabin, Seats: strconv.Itoa(o.SeatsLeft), Obstacle: o.Obstacle, Approvable: o.Obstacle == "" && p.Status == app.ProposalPending,
 			Approved: o.ID == p.ApprovedOption}
 		if o.Stops > 0 {
@@ -253,7 +253,7 @@ func (s *Server) handleProposalPage(w http.ResponseWriter, r *http.Request) {
 		v.Passengers = append(v.Passengers, PassengerLine{Name: bp.Name, ID: bp.ID, Tier: bp.Tier, SSR: strings.Join(bp.SSR, ", ")})
 	}
 	for _, j := range rv.Journey {
-		leg := JourneyRow{Flight: strings.SplitN(j.Flight, "-", 2)[0], Route: j.Origin + " → " + j.Destination, Depart: s.local(j.Depart), Arrive: s.local(j.Arrive), Status: j.Status}
+		leg := JourneyRow{Flight: strings.SplitN(j.Flight, "-", 2)[0], Route: j.Origin + " → " + j.Destination, Depart: s.localAt(j.Depart), Arrive: s.localAt(j.Arrive), Status: j.Status}
 		switch {
 		case j.Kept:
 			leg.Role = "onward: kept by an option"
