@@ -51,7 +51,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	events, lineErrs := app.ParseEvents(s.Validator, topic, body)
 	if len(lineErrs) > 0 {
 		s.metrics.ingestRefused.WithLabelValues(topic, "invalid").Add(float64(len(lineErrs)))
-		msg := fmt.Sprintf("%d of %d events refused; nothing was stored", len(lineErrs), len(lineErrs)+len(events))
+		msg := fmt.Sprintf("%d of %s refused; nothing was stored", len(lineErrs), plural(len(lineErrs)+len(events), "event", "events"))
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: msg, Code: app.EINVALID, Errors: lineErrs})
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,9 +98,9 @@ func (s *Server) freshnessBanner(ctx context.Context) *Banner {
 	if worst.Known {
 		age = worst.Age().Round(time.Second).String()
 	}
-	text := fmt.Sprintf("%s is %s behind on %s (%d entries): %s.", name, age, worst.Topic, worst.Behind, consumerEffects[worst.Consumer])
+	text := fmt.Sprintf("%s is %s behind on %s (%s): %s.", name, age, worst.Topic, plural(int(worst.Behind), "entry", "entries"), consumerEffects[worst.Consumer])
 	if n > 1 {
-		text += fmt.Sprintf(" %d more lag; see Admin.", n-1)
+		text += " " + plural(n-1, "more part lags", "more parts lag") + "; see Admin."
 	}
 	return &Banner{Level: "warn", Text: text}
 }
@@ -223,3 +224,11 @@ var (
 	reLocator = regexp.MustCompile(`^[A-Z0-9]{6}$`)
 	reFlight  = regexp.MustCompile(`^([A-Z0-9]{2})\s?([0-9]{1,4}[A-Z]?)$`)
 )
+
+// plural is a count with its noun: "1 flight", "3 flights", "0 flights".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}

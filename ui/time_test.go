@@ -40,3 +40,22 @@ func TestFlightTimesAbroadNameTheirZone(t *testing.T) {
 		t.Fatalf("the site's summer offset is the site's: %q", got)
 	}
 }
+
+func TestCountsAgreeWithTheirNouns(t *testing.T) {
+	for _, tc := range []struct {
+		n         int
+		one, many string
+		want      string
+	}{
+		{0, "flight", "flights", "0 flights"},
+		{1, "flight", "flights", "1 flight"},
+		{2, "flight", "flights", "2 flights"},
+		{1, "person", "people", "1 person"},
+		{155, "person", "people", "155 people"},
+		{1, "event waits", "events wait", "1 event waits"},
+	} {
+		if got := plural(tc.n, tc.one, tc.many); got != tc.want {
+			t.Errorf("plural(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
