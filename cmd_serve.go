@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/apron-edge/apron/app/sim"
 	"github.com/apron-edge/apron/node"
 )
 
@@ -27,35 +26,60 @@ func runServe(ctx context.Context, args []string, demo bool) error {
 	logger := node.NewLogger(cfg.LogLevel)
 	m := node.NewMain(cfg, logger)
 	m.Version = version
-	var day *sim.Day
-	var clock *sim.Clock
+	var demoDay *node.Demo
 	if demo {
-		zone, _ := time.LoadLocation(cfg.TimeZone)
-		day = sim.Generate(sim.Config{Seed: cfg.Demo.Seed, Hub: cfg.Hub, Departures: cfg.Demo.Departures, Now: time.Now().In(zone)})
-		clock = sim.NewClock(day.Start, cfg.Demo.Speed)
-		m.Clock, m.Demo = clock.Now, true
+		demoDay = &node.Demo{Config: cfg, Logger: logger}
+		if err := demoDay.Open(); err != nil {
+			return err
+		}
+		m.Clock, m.Demo = demoDay.Clock.Now, true
 	}
 	if err := m.Open(ctx); err != nil {
 		_ = m.Close(context.Background())
 		return err
 	}
+	played := make(chan struct{})
 	if demo {
-		password, err := m.DemoAdminPassword(ctx)
-		if err != nil {
+		if err := startDemo(ctx, m, demoDay, played); err != nil {
 			_ = m.Close(context.Background())
 			return err
 		}
-		fmt.Printf("apron demo: console at %s (simulated %s day at %gx speed)\n", m.HTTP.URL(), cfg.Hub, cfg.Demo.Speed)
-		fmt.Printf("apron demo: log in as \"admin\" with password %s\n", password)
-		go func() {
-			if err := sim.Play(ctx, m.Broker, day, clock, logger.With("subsystem", "simulator")); err != nil && ctx.Err() == nil {
-				logger.Error("simulation stopped", "err", err)
-			}
-		}()
+	} else {
+		close(played)
 	}
 	<-ctx.Done()
 	logger.Info("shutting down")
+	<-played // the demo's progress is saved before the log closes
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	return m.Close(sctx)
+}
+
+// startDemo says how to log in and plays the simulated day into the
+// node's log, on from where an earlier run stopped; played closes when
+// the day's progress is saved after ctx ends.
+func startDemo(ctx context.Context, m *node.Main, d *node.Demo, played chan<- struct{}) error {
+	cfg := m.Config
+	password, err := m.DemoAdmin(ctx, d.Resumed && !cfg.Demo.NewPassword)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("apron demo: console at %s (simulated %s day at %gx speed)\n", m.HTTP.URL(), cfg.Hub, cfg.Demo.Speed)
+	if d.Resumed {
+		zone := m.HTTP.Zone
+		fmt.Printf("apron demo: resuming the simulated day of %s at %s, %d of its %d events played\n", d.Day.Config.Date,
+			d.ResumedAt().In(zone).Format("15:04:05 MST"), d.Played(), len(d.Day.Events))
+	}
+	if password != "" {
+		fmt.Printf("apron demo: log in as \"admin\" with password %s\n", password)
+	} else {
+		fmt.Println("apron demo: log in as \"admin\" with the password printed when this data directory was first used (--new-password prints a new one)")
+	}
+	go func() {
+		defer close(played)
+		if err := d.Run(ctx, m.Broker); err != nil && ctx.Err() == nil {
+			m.Logger.Error("simulation stopped", "err", err)
+		}
+	}()
+	return nil
 }

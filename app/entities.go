@@ -161,6 +161,7 @@ type FlightFilter struct {
 	Date       string
 	Status     string
 	Limit      int
+	After      *FlightCursor // only flights after this position (a page's cursor)
 }
 
 // DecodeData unmarshals an event's data into v.

@@ -77,6 +77,7 @@ type ProposalFilter struct {
 	Flight string
 	Status string
 	Limit  int
+	After  *ProposalCursor // only proposals after this position (a page's cursor)
 }
 
 // Execution is the booking engine's answer to an approval.

@@ -13,6 +13,7 @@ import (
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/node"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // artifactDir is where browser tests leave their screenshots.
@@ -45,7 +46,7 @@ func MustRunBrowser(tb testing.TB) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.UserDataDir(tb.TempDir()),
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(desktopW, desktopH),
 	)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelB := chromedp.NewContext(actx)
@@ -56,7 +57,29 @@ func MustRunBrowser(tb testing.TB) context.Context {
 	return ctx
 }
 
+// The sizes pages are shot at: a desktop (the browser's window) and a
+// tablet held upright.
+const (
+	desktopW, desktopH = 1280, 900
+	tabletW, tabletH   = 820, 1180
+)
+
+// screenshot writes the page as it is to artifacts/NAME.png at desktop
+// size and NAME-tablet.png at tablet size, and leaves the desktop size.
 func screenshot(tb testing.TB, ctx context.Context, name string) {
+	tb.Helper()
+	shoot(tb, ctx, name)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(tabletW, tabletH)); err != nil {
+		tb.Fatal(err)
+	}
+	shoot(tb, ctx, name+"-tablet")
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(desktopW, desktopH)); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// shoot writes the whole page at the current size to artifacts/NAME.png.
+func shoot(tb testing.TB, ctx context.Context, name string) {
 	tb.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -416,7 +439,7 @@ func TestBrowserDutyManagerMidDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	screenshot(t, tctx, "board-midday")
-	if earlierShown || !lastHourShown || !strings.Contains(folded, "1 flights") {
+	if earlierShown || !lastHourShown || !strings.Contains(folded, "Show the 1 flight that") {
 		t.Fatalf("board at 13:00: 10:00 shown %v, 12:30 shown %v, folded %q", earlierShown, lastHourShown, folded)
 	}
 	counts := func() (string, string) {
@@ -445,15 +468,8 @@ func TestBrowserDutyManagerMidDay(t *testing.T) {
 		t.Fatalf("after the cancellation: %s disrupted, %s cancelled", d, c)
 	}
 
-	// Tablet: departures and arrivals are tabs.
-	err = chromedp.Do(tctx, chromedp.EmulateViewport(820, 1180), chromedp.WaitVisible(chromedp.CSS(`.board-tabs`)))
-	if err != nil {
-		t.Fatalf("tablet tabs: %v", err)
-	}
-	screenshot(t, tctx, "board-tablet")
-	if err := chromedp.Do(tctx, chromedp.EmulateViewport(1280, 900)); err != nil {
-		t.Fatal(err)
-	}
+	boardByKeyboard(t, tctx, date)
+	boardOnATablet(t, tctx, base, date)
 
 	err = chromedp.Do(tctx,
 		chromedp.Navigate(base+"/search"),
@@ -480,4 +496,109 @@ func TestBrowserDutyManagerMidDay(t *testing.T) {
 	if !strings.Contains(meta, "P-GH") || !strings.Contains(ssr, "WCHR") {
 		t.Fatalf("passenger page: %q, %q", meta, ssr)
 	}
+	askAndSeeTheHistory(t, tctx, base)
+}
+
+// focused is the id of the element that has the keyboard focus.
+func focused(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.id : ""`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// boardByKeyboard walks the mid-day board's departures with j, k and the
+// arrow keys and opens a flight with Enter. The 10:00 departure is folded
+// away, so the first row is 12:30's.
+func boardByKeyboard(t *testing.T, ctx context.Context, date string) {
+	t.Helper()
+	steps := []struct{ key, want string }{
+		{"j", "f-LH200-" + date},
+		{"j", "f-LH300-" + date},
+		{kb.ArrowDown, "f-LH302-" + date},
+		{"j", "f-LH302-" + date}, // the last row stays
+		{"k", "f-LH300-" + date},
+		{kb.ArrowUp, "f-LH200-" + date},
+		{"j", "f-LH300-" + date},
+	}
+	for i, s := range steps {
+		if err := chromedp.Do(ctx, chromedp.KeyEvent(s.key)); err != nil {
+			t.Fatal(err)
+		}
+		if got := focused(t, ctx); got != s.want {
+			t.Fatalf("key %d (%q): focus on %q, want %q", i+1, s.key, got, s.want)
+		}
+	}
+	screenshot(t, ctx, "board-keyboard")
+	err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS(`[data-testid="flight"]`)))
+	if err != nil {
+		t.Fatalf("Enter did not open the focused flight: %v", err)
+	}
+	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.HasSuffix(loc, "/flights/LH300-"+date) {
+		t.Fatalf("Enter opened %q, want the LH300 page (%v)", loc, err)
+	}
+	screenshot(t, ctx, "flight")
+}
+
+// boardOnATablet opens the board on a tablet held upright: departures
+// and arrivals are tabs, one shows at a time, the page does not scroll
+// sideways, and the arrow keys switch tabs.
+func boardOnATablet(t *testing.T, ctx context.Context, base, date string) {
+	t.Helper()
+	err := chromedp.Do(ctx, chromedp.EmulateViewport(tabletW, tabletH), chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`.board-tabs`)), chromedp.WaitVisible(chromedp.CSS(`#f-LH300-`+date)))
+	if err != nil {
+		t.Fatalf("tablet tabs: %v", err)
+	}
+	layout := func() string {
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[getComputedStyle(document.getElementById("departures")).display, getComputedStyle(document.getElementById("arrivals")).display,
+			document.documentElement.scrollWidth <= window.innerWidth ? "fits" : "scrolls sideways " + document.documentElement.scrollWidth].join(" ")`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if got := layout(); got != "block none fits" {
+		t.Fatalf("tablet board: departures, arrivals, width: %q, want %q", got, "block none fits")
+	}
+	shoot(t, ctx, "board-tablet")
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("j"), chromedp.KeyEvent(kb.ArrowRight)); err != nil {
+		t.Fatal(err)
+	}
+	if got := layout(); got != "none block fits" {
+		t.Fatalf("after the right arrow key: %q, want the arrivals tab", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(desktopW, desktopH)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// askAndSeeTheHistory asks a facts question on the Ask page and finds it,
+// answered, in the person's history when the page is opened again.
+func askAndSeeTheHistory(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/ask"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="ask-question"]`), "What is the status of LH300?"),
+		chromedp.Click(chromedp.CSS(`[data-testid="ask-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-sources"] li`)),
+		chromedp.Navigate(base+"/ask"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-history-item"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="ask-history-item"] summary`)),
+	)
+	if err != nil {
+		page, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))
+		t.Fatalf("ask and reopen the page: %v; it shows %q", err, page)
+	}
+	item, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid="ask-history-item"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(item, "What is the status of LH300?") || !strings.Contains(item, "cancelled") || !strings.Contains(item, "as of") {
+		t.Fatalf("the history shows %q", item)
+	}
+	screenshot(t, ctx, "ask-history")
 }

@@ -35,8 +35,14 @@ func addUser(tb testing.TB, m *node.Main, name, role, password string) {
 
 func tokenFor(tb testing.TB, m *node.Main, role string) string {
 	tb.Helper()
+	return namedToken(tb, m, role+"-client", role)
+}
+
+// namedToken creates an API token called name with role.
+func namedToken(tb testing.TB, m *node.Main, name, role string) string {
+	tb.Helper()
 	tok := app.NewSecret("apron_")
-	if _, err := m.Store.CreateToken(context.Background(), role+"-client", role, app.HashSecret(tok), time.Now()); err != nil {
+	if _, err := m.Store.CreateToken(context.Background(), name, role, app.HashSecret(tok), time.Now()); err != nil {
 		tb.Fatal(err)
 	}
 	return tok
@@ -78,6 +84,7 @@ func TestEveryRouteChecksTheRole(t *testing.T) {
 		{"GET", "/passengers", app.RoleAgent},
 		{"GET", "/passengers/P1", app.RoleAgent},
 		{"GET", "/search?q=hotel", app.RoleAgent},
+		{"GET", "/ask", app.RoleAgent},
 		{"GET", "/documents/policy-care", app.RoleAgent},
 		{"GET", "/admin", app.RoleAdmin},
 		{"POST", "/admin/users", app.RoleAdmin},
@@ -91,6 +98,7 @@ func TestEveryRouteChecksTheRole(t *testing.T) {
 		{"GET", "/api/v1/flights/LH400-2026-11-25", app.RoleViewer},
 		{"GET", "/api/v1/bookings/ABC123", app.RoleAgent},
 		{"GET", "/api/v1/passengers/P1", app.RoleAgent},
+		{"GET", "/api/v1/ask/history", app.RoleAgent},
 		{"GET", "/metrics", app.RoleViewer},
 		{"GET", "/proposals", app.RoleAgent},
 		{"GET", "/proposals/p-X", app.RoleAgent},

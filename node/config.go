@@ -109,6 +109,9 @@ type Config struct {
 		Seed       uint64  `json:"seed"`
 		Speed      float64 `json:"speed"`
 		Departures int     `json:"departures"`
+		// NewPassword gives a resumed demo's admin a new password (a
+		// first start always prints one).
+		NewPassword bool `json:"new_password"`
 	} `json:"demo"`
 }
 
@@ -342,6 +345,7 @@ func LoadConfigWithFlags(name string, args []string, extra func(*flag.FlagSet)) 
 	seed := fs.Uint64("seed", c.Demo.Seed, "demo: simulation seed")
 	speed := fs.Float64("speed", c.Demo.Speed, "demo: simulated seconds per real second")
 	deps := fs.Int("departures", c.Demo.Departures, "demo: departures (and arrivals) of the simulated day")
+	newPassword := fs.Bool("new-password", c.Demo.NewPassword, "demo: give the admin of a resumed day a new password")
 	kafka := fs.String("kafka", strings.Join(c.Kafka.Brokers, ","), "central Kafka brokers, comma-separated; empty: bridge off (env APRON_KAFKA_BROKERS)")
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
@@ -385,6 +389,9 @@ func LoadConfigWithFlags(name string, args []string, extra func(*flag.FlagSet)) 
 	}
 	if set["departures"] {
 		c.Demo.Departures = *deps
+	}
+	if set["new-password"] {
+		c.Demo.NewPassword = *newPassword
 	}
 	if set["kafka"] {
 		c.Kafka.Brokers = splitList(*kafka)

@@ -29,7 +29,7 @@ type Main struct {
 	// Clock is the console's notion of now (the simulated clock in a demo).
 	Clock func() time.Time
 	// Demo skips the first-start admin with its one-time password (the
-	// demo sets its own, DemoAdminPassword).
+	// demo sets its own, DemoAdmin).
 	Demo bool
 	// Version is reported in the start-up log line ("dev" unless set).
 	Version string
@@ -184,7 +184,7 @@ func (m *Main) newHTTP(context.Context) error {
 	m.HTTP.Fresh, m.HTTP.Sched = m.Fresh, m.Sched
 	m.Asker = &app.Asker{Facts: &app.Facts{Store: m.Store, Rules: m.Config.RebookRules(), Zone: zone}, Passages: &app.Passages{Docs: m.Store},
 		Fresh: m.Fresh, Now: m.Clock, Timeout: time.Duration(m.Config.Ollama.AskTimeout)}
-	m.HTTP.Asker = m.Asker
+	m.HTTP.Asker, m.HTTP.History = m.Asker, m.Store
 	return nil
 }
 
@@ -334,20 +334,26 @@ func (m *Main) bootstrapAdmin(ctx context.Context) error {
 	return nil
 }
 
-// DemoAdminPassword gives the demo's admin a fresh password at every start,
-// so that a demo data directory kept from an earlier run stays usable.
-func (m *Main) DemoAdminPassword(ctx context.Context) (string, error) {
+// DemoAdmin makes sure the demo has its admin and returns the admin's
+// new password, or "" when keep is set and the admin of an earlier run
+// stays as it was (a resumed demo: the password printed at its first
+// start still works).
+func (m *Main) DemoAdmin(ctx context.Context, keep bool) (string, error) {
+	u, _, err := m.Store.UserByName(ctx, "admin")
+	if err != nil && app.ErrorCode(err) != app.ENOTFOUND {
+		return "", err
+	}
+	if u != nil && keep && !u.Disabled && u.Role == app.RoleAdmin {
+		return "", nil
+	}
 	password := app.NewSecret("")[:20]
 	hash, err := app.HashPassword(password)
 	if err != nil {
 		return "", err
 	}
-	u, _, err := m.Store.UserByName(ctx, "admin")
-	if app.ErrorCode(err) == app.ENOTFOUND {
+	if u == nil {
 		_, err = m.Store.CreateUser(ctx, "admin", app.RoleAdmin, hash)
 		return password, err
-	} else if err != nil {
-		return "", err
 	}
 	if err := m.Store.SetUserRole(ctx, u.ID, app.RoleAdmin, false); err != nil {
 		return "", err

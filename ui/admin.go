@@ -177,7 +177,7 @@ func (s *Server) handleAddToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret := app.NewSecret("apron_")
-	if _, err := s.Auth.CreateToken(r.Context(), name, role, app.HashSecret(secret), s.wallNow()); err != nil {
+	if _, err := s.Auth.CreateToken(r.Context(), name, role, app.HashSecret(secret), s.Now()); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
@@ -191,7 +191,7 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, app.Errorf(app.EINVALID, "id: not a number"))
 		return
 	}
-	if err := s.Auth.RevokeToken(r.Context(), id, s.wallNow()); err != nil {
+	if err := s.Auth.RevokeToken(r.Context(), id, s.Now()); err != nil {
 		s.pageError(w, r, err)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,7 +51,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	events, lineErrs := app.ParseEvents(s.Validator, topic, body)
 	if len(lineErrs) > 0 {
 		s.metrics.ingestRefused.WithLabelValues(topic, "invalid").Add(float64(len(lineErrs)))
-		msg := fmt.Sprintf("%d of %d events refused; nothing was stored", len(lineErrs), len(lineErrs)+len(events))
+		msg := fmt.Sprintf("%d of %s refused; nothing was stored", len(lineErrs), plural(len(lineErrs)+len(events), "event", "events"))
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: msg, Code: app.EINVALID, Errors: lineErrs})
 		return
 	}
@@ -159,23 +160,58 @@ func (s *Server) handleFlights(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, app.Errorf(app.EINVALID, "status: unknown flight status %q", f.Status))
 		return
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 5000 {
-			s.writeError(w, r, app.Errorf(app.EINVALID, "limit: must be between 1 and 5000, got %q", l))
+	var err error
+	if f.Limit, err = pageLimit(q, 500, 5000); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if c := q.Get("cursor"); c != "" {
+		f.After = &app.FlightCursor{}
+		if err := app.DecodeCursor(c, f.After); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
-		f.Limit = n
 	}
+	limit := f.Limit
+	f.Limit++
 	flights, err := s.State.Flights(r.Context(), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if flights == nil {
-		flights = []*app.FlightRecord{}
+	flights, next := pageOf(r, flights, limit, func(f *app.FlightRecord) any { return app.FlightCursorAfter(&f.Flight) })
+	body := map[string]any{"flights": flights}
+	if next != "" {
+		body["next"] = next
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"flights": flights})
+	writeJSON(w, http.StatusOK, body)
+}
+
+// pageLimit reads ?limit= (def when absent, at most max).
+func pageLimit(q url.Values, def, max int) (int, error) {
+	l := q.Get("limit")
+	if l == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > max {
+		return 0, app.Errorf(app.EINVALID, "limit: must be between 1 and %d, got %q", max, l)
+	}
+	return n, nil
+}
+
+// pageOf cuts items, read with one more than limit, to limit and returns
+// the link to the next page ("" when this is the last), whose cursor is
+// the position after the page's last item. A list never stops silently.
+func pageOf[T any](r *http.Request, items []T, limit int, cursorAfter func(T) any) ([]T, string) {
+	if items == nil {
+		items = []T{}
+	}
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, nextLink(r, app.EncodeCursor(cursorAfter(items[limit-1])))
 }
 
 func (s *Server) handleFlight(w http.ResponseWriter, r *http.Request) {

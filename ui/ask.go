@@ -37,6 +37,7 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 	stream = stream && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 	if !stream {
 		ans, err := s.Asker.Ask(r.Context(), req, nil)
+		s.recordAsk(r, req, ans, err)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -59,6 +60,7 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 		b, _ := json.Marshal(u.Answer)
 		send(u.Event, string(b))
 	})
+	s.recordAsk(r, req, ans, err)
 	if err != nil {
 		b, _ := json.Marshal(errorBody{Error: app.ErrorMessage(err), Code: app.ErrorCode(err)})
 		send("error", string(b))
@@ -69,5 +71,10 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleAskPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, AskPage(AskView{Chrome: s.chrome(r.Context(), principalOf(r)), Available: s.Asker != nil, Airport: s.Hub}))
+	v := AskView{Chrome: s.chrome(r.Context(), principalOf(r)), Available: s.Asker != nil, Airport: s.Hub}
+	if err := s.askHistoryView(r, &v); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, AskPage(v))
 }

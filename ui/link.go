@@ -55,7 +55,7 @@ func (s *Server) linkBanner(ctx context.Context) *Banner {
 	if !ls.Since.IsZero() {
 		since = s.local(ls.Since)
 	}
-	return &Banner{Level: "bad", Text: fmt.Sprintf("Central link down since %s: %d event(s) wait to be sent. Nothing is lost; they go out when the link returns.", since, ls.Backlog)}
+	return &Banner{Level: "bad", Text: fmt.Sprintf("Central link down since %s: %s to be sent. Nothing is lost; they go out when the link returns.", since, plural(int(ls.Backlog), "event waits", "events wait"))}
 }
 
 var (

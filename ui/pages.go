@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,18 +98,52 @@ func (s *Server) freshnessBanner(ctx context.Context) *Banner {
 	if worst.Known {
 		age = worst.Age().Round(time.Second).String()
 	}
-	text := fmt.Sprintf("%s is %s behind on %s (%d entries): %s.", name, age, worst.Topic, worst.Behind, consumerEffects[worst.Consumer])
+	text := fmt.Sprintf("%s is %s behind on %s (%s): %s.", name, age, worst.Topic, plural(int(worst.Behind), "entry", "entries"), consumerEffects[worst.Consumer])
 	if n > 1 {
-		text += fmt.Sprintf(" %d more lag; see Admin.", n-1)
+		text += " " + plural(n-1, "more part lags", "more parts lag") + "; see Admin."
 	}
 	return &Banner{Level: "warn", Text: text}
 }
 
+// local is t on the site's clock, for times that happen at the site
+// (a proposal's deadline, a token's last use).
 func (s *Server) local(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
 	return t.In(s.Zone).Format("Mon 15:04")
+}
+
+// localAt is a flight's time where it happens: in the offset the event
+// carried for that airport, labelled with it when it is not the site's
+// ("Thu 22:14 UTC+2" for an arrival in Athens seen from Frankfurt), so a
+// time abroad is never read as the site's.
+func (s *Server) localAt(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	_, off := t.Zone()
+	if _, site := t.In(s.Zone).Zone(); off == site {
+		return t.In(s.Zone).Format("Mon 15:04")
+	}
+	return t.Format("Mon 15:04") + " " + utcOffset(off)
+}
+
+// utcOffset names an offset east of UTC in seconds: "UTC", "UTC+2",
+// "UTC-5", "UTC+5:30".
+func utcOffset(off int) string {
+	if off == 0 {
+		return "UTC"
+	}
+	sign := "+"
+	if off < 0 {
+		sign, off = "-", -off
+	}
+	h, m := off/3600, off%3600/60
+	if m != 0 {
+		return fmt.Sprintf("UTC%s%d:%02d", sign, h, m)
+	}
+	return fmt.Sprintf("UTC%s%d", sign, h)
 }
 
 func (s *Server) asOf(v app.Version) string {
@@ -136,7 +171,7 @@ func (s *Server) handleFlightPage(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(caps)
 	v := FlightView{
 		Chrome: s.chrome(ctx, principalOf(r)), Row: s.row(&f.Flight, load, s.pendingCounts(ctx), f.Origin == s.Hub),
-		Origin: f.Origin, Dest: f.Destination, Departure: s.local(f.Departure()), Arrival: s.local(f.Arrival()),
+		Origin: f.Origin, Dest: f.Destination, Departure: s.localAt(f.Departure()), Arrival: s.localAt(f.Arrival()),
 		Aircraft: f.Aircraft, Capacity: strings.Join(caps, ", "), AsOf: s.asOf(f.Version), Passengers: load[f.Flight.Flight],
 	}
 	for _, b := range bookings {
@@ -178,7 +213,7 @@ func (s *Server) handleBookingPage(w http.ResponseWriter, r *http.Request) {
 	for _, sg := range b.Segments {
 		row := SegmentRow{FlightKey: sg.Flight, Flight: strings.SplitN(sg.Flight, "-", 2)[0], Cabin: sg.Cabin, Seat: sg.Seat, Status: "unknown"}
 		if f, err := s.State.Flight(ctx, sg.Flight); err == nil {
-			row.Route, row.Departure, row.Status = f.Origin+" → "+f.Destination, s.local(f.Departure()), f.Status
+			row.Route, row.Departure, row.Status = f.Origin+" → "+f.Destination, s.localAt(f.Departure()), f.Status
 		}
 		v.Segments = append(v.Segments, row)
 	}
@@ -189,3 +224,11 @@ var (
 	reLocator = regexp.MustCompile(`^[A-Z0-9]{6}$`)
 	reFlight  = regexp.MustCompile(`^([A-Z0-9]{2})\s?([0-9]{1,4}[A-Z]?)$`)
 )
+
+// plural is a count with its noun: "1 flight", "3 flights", "0 flights".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}

@@ -34,29 +34,41 @@ type Proposals interface {
 }
 
 func actorOf(r *http.Request) string {
-	p := principalOf(r)
-	if p.TokenID != 0 {
-		return "token:" + p.Name
-	}
-	return p.Name
+	return principalOf(r).Actor()
 }
 
 func (s *Server) handleProposalsAPI(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := app.ProposalFilter{Flight: q.Get("flight"), Status: q.Get("status"), Limit: 1000}
+	f := app.ProposalFilter{Flight: q.Get("flight"), Status: q.Get("status")}
 	if f.Status != "" && !slices.Contains(app.ProposalStatuses, f.Status) {
 		s.writeError(w, r, app.Errorf(app.EINVALID, "status: must be one of %s; got %q", strings.Join(app.ProposalStatuses, ", "), f.Status))
 		return
 	}
+	var err error
+	if f.Limit, err = pageLimit(q, 1000, 5000); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if c := q.Get("cursor"); c != "" {
+		f.After = &app.ProposalCursor{}
+		if err := app.DecodeCursor(c, f.After); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	limit := f.Limit
+	f.Limit++
 	ps, err := s.Proposals.Proposals(r.Context(), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if ps == nil {
-		ps = []*app.Proposal{}
+	ps, next := pageOf(r, ps, limit, func(p *app.Proposal) any { return app.ProposalCursorAfter(p) })
+	body := map[string]any{"proposals": ps}
+	if next != "" {
+		body["next"] = next
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"proposals": ps})
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) handleProposalAPI(w http.ResponseWriter, r *http.Request) {
@@ -146,7 +158,7 @@ func (s *Server) optionRows(rv *app.ProposalReview) []OptionRow {
 	p := rv.Proposal
 	var out []OptionRow
 	for _, o := range rv.Options {
-		row := OptionRow{ID: o.ID, Flights: flightNames(o.Flights), Depart: s.local(o.Depart), Arrive: s.local(o.Arrive), Chosen: o.ID == p.Chosen,
+		row := OptionRow{ID: o.ID, Flights: flightNames(o.Flights), Depart: s.localAt(o.Depart), Arrive: s.localAt(o.Arrive), Chosen: o.ID == p.Chosen,
 			Cabin: o.Cabin, Seats: strconv.Itoa(o.SeatsLeft), Obstacle: o.Obstacle, Approvable: o.Obstacle == "" && p.Status == app.ProposalPending,
 			Approved: o.ID == p.ApprovedOption}
 		if o.Stops > 0 {
@@ -241,7 +253,7 @@ func (s *Server) handleProposalPage(w http.ResponseWriter, r *http.Request) {
 		v.Passengers = append(v.Passengers, PassengerLine{Name: bp.Name, ID: bp.ID, Tier: bp.Tier, SSR: strings.Join(bp.SSR, ", ")})
 	}
 	for _, j := range rv.Journey {
-		leg := JourneyRow{Flight: strings.SplitN(j.Flight, "-", 2)[0], Route: j.Origin + " → " + j.Destination, Depart: s.local(j.Depart), Arrive: s.local(j.Arrive), Status: j.Status}
+		leg := JourneyRow{Flight: strings.SplitN(j.Flight, "-", 2)[0], Route: j.Origin + " → " + j.Destination, Depart: s.localAt(j.Depart), Arrive: s.localAt(j.Arrive), Status: j.Status}
 		switch {
 		case j.Kept:
 			leg.Role = "onward: kept by an option"

@@ -69,6 +69,8 @@ type Server struct {
 	Models func(ctx context.Context) []ModelRow
 	// Asker answers staff questions.
 	Asker Asker
+	// History keeps every question asked and its answer (nil: none kept).
+	History app.AskHistory
 	// Fresh measures every consumer's freshness (nil: none shown).
 	Fresh FreshnessSource
 	// Sched reports the model scheduler's queues (nil: none).
@@ -192,6 +194,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/bridge", s.require(viewer, s.handleBridge))
 	mux.HandleFunc("GET /api/v1/search", s.require(agent, s.handleSearch))
 	mux.HandleFunc("POST /api/v1/ask", s.require(agent, s.handleAsk))
+	mux.HandleFunc("GET /api/v1/ask/history", s.require(agent, s.handleAskHistory))
 	mux.HandleFunc("GET /ask", s.require(agent, s.handleAskPage))
 	mux.HandleFunc("GET /api/v1/flights", s.require(viewer, s.handleFlights))
 	mux.HandleFunc("GET /api/v1/flights/{id}", s.require(viewer, s.handleFlight))

@@ -158,6 +158,10 @@ func (s *Store) Proposals(ctx context.Context, f app.ProposalFilter) ([]*app.Pro
 		where = append(where, `status = ?`)
 		args = append(args, f.Status)
 	}
+	if f.After != nil {
+		where = append(where, `(flight, rank, id) > (?, ?, ?)`)
+		args = append(args, f.After.Flight, f.After.Rank, f.After.ID)
+	}
 	q := `SELECT ` + proposalCols + ` FROM proposals`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)

@@ -55,6 +55,10 @@ func (s *Store) Flights(ctx context.Context, f app.FlightFilter) ([]*app.FlightR
 		where = append(where, `status = ?`)
 		args = append(args, f.Status)
 	}
+	if f.After != nil {
+		where = append(where, `(departure, key) > (?, ?)`)
+		args = append(args, f.After.Departure, f.After.Key)
+	}
 	q := `SELECT data, event_id, event_time, log_offset FROM flights`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)

@@ -10,11 +10,12 @@ import (
 
 // KeptTables are the tables of the store that no replay of the log can
 // recreate: who may log in (users, their sessions, API tokens), what staff
-// decided (proposals, seat holds, executions) and what waits to be
+// decided (proposals, seat holds, executions), what they asked (the
+// question history) and what waits to be
 // published (the outbox). A rebuild copies them from the store it
 // replaces; everything else is derived from the log. Sessions are kept so
 // that a rebuild does not log everybody out.
-var KeptTables = []string{"users", "sessions", "api_tokens", "proposals", "seat_holds", "executions", "outbox"}
+var KeptTables = []string{"users", "sessions", "api_tokens", "proposals", "seat_holds", "executions", "outbox", "ask_history"}
 
 // DerivedConsumers are the consumers whose output a rebuild recreates; a
 // rebuilt store starts them over. The positions of every other consumer

@@ -223,6 +223,13 @@ func applyPassenger(ctx context.Context, tx *txc, ch *app.StateChange) error {
 			// Erase again, but remember the latest erasure.
 			v = er
 		}
+		var name string
+		if err := tx.QueryRowContext(ctx, `SELECT name FROM passengers WHERE id = ?`, ch.Key).Scan(&name); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("name of erased passenger %s: %w", ch.Key, err)
+		}
+		if err := eraseFromAskHistory(ctx, tx, ch.Key, name); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM passengers WHERE id = ?`, ch.Key); err != nil {
 			return fmt.Errorf("delete passenger: %w", err)
 		}

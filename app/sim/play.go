@@ -29,8 +29,18 @@ func (c *Clock) Now() time.Time {
 // Play appends the day's events to log when clock reaches them, batching
 // whatever falls due together.
 func Play(ctx context.Context, log app.Log, day *Day, clock *Clock, logger *slog.Logger) error {
-	logger.Info("simulated day", "events", len(day.Events), "start", day.Start, "end", day.End)
-	i := 0
+	return PlayFrom(ctx, log, day, clock, 0, nil, logger)
+}
+
+// PlayFrom is Play from the day's event number from on, the events before
+// it played already (a resumed day). After each batch the log acknowledged
+// it reports to played how many of the day's events are in the log, so
+// that a resume neither skips nor repeats them; an event sent twice (the
+// report lost in a crash) is a duplicate of the same id, which the log
+// drops.
+func PlayFrom(ctx context.Context, log app.Log, day *Day, clock *Clock, from int, played func(n int), logger *slog.Logger) error {
+	logger.Info("simulated day", "events", len(day.Events), "from", from, "start", day.Start, "end", day.End, "sim_now", clock.Now())
+	i := min(max(from, 0), len(day.Events))
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for i < len(day.Events) {
@@ -52,6 +62,9 @@ func Play(ctx context.Context, log app.Log, day *Day, clock *Clock, logger *slog
 			}
 		}
 		if len(order) > 0 {
+			if played != nil {
+				played(i)
+			}
 			logger.Debug("simulated events", "sim_time", simNow.Format(time.DateTime), "done", i, "of", len(day.Events))
 		}
 		select {

@@ -18,6 +18,38 @@
     });
   });
 
+  // Keyboard: j/k or the arrow keys move between the visible rows of a
+  // part, left and right switch between departures and arrivals, Enter
+  // opens the flight. Typing in a field is left alone.
+  function visibleRows(part) {
+    return Array.prototype.filter.call(part.querySelectorAll('tr[data-testid="board-row"]'), function (r) { return r.offsetParent !== null; });
+  }
+  function shownPart() {
+    return Array.prototype.filter.call(document.querySelectorAll(".board-part"), function (p) { return p.offsetParent !== null; })[0];
+  }
+  function focusRow(r) { if (r) { r.focus(); r.scrollIntoView({ block: "nearest" }); } }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    var t = ev.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.tagName === "BUTTON" || t.isContentEditable)) return;
+    var row = t && t.closest ? t.closest('tr[data-testid="board-row"]') : null;
+    var part = row ? row.closest(".board-part") : shownPart();
+    if (!part) return;
+    var rows = visibleRows(part), i = row ? rows.indexOf(row) : -1;
+    var k = ev.key;
+    if (k === "j" || k === "ArrowDown") focusRow(rows[Math.min(i + 1, rows.length - 1)]);
+    else if (k === "k" || k === "ArrowUp") focusRow(rows[Math.max(i - 1, 0)]);
+    else if (k === "Enter" && row) { var a = row.querySelector("td.flight a"); if (a) location.href = a.href; }
+    else if (k === "h" || k === "l" || k === "ArrowLeft" || k === "ArrowRight") {
+      var all = Array.prototype.slice.call(document.querySelectorAll(".board-part"));
+      var other = all[(all.indexOf(part) + 1) % all.length];
+      var tab = document.querySelector('.board-tabs [data-tab="' + other.id + '"]');
+      if (tab && tab.offsetParent !== null) tab.click();
+      focusRow(visibleRows(other)[0]);
+    } else return;
+    ev.preventDefault();
+  });
+
   function keep(row) {
     if (d.filterDisrupted === "true" && !row.classList.contains("disrupted")) return false;
     if (d.filterCarrier && row.dataset.carrier !== d.filterCarrier) return false;
@@ -87,7 +119,9 @@
     if (old && keep(row)) {
       // Later updates of the same flight (its proposals, say) keep the cue.
       ["earlier", "just-cancelled"].forEach(function (c) { if (old.classList.contains(c)) row.classList.add(c); });
+      var focused = document.activeElement === old;
       old.replaceWith(row);
+      if (focused) row.focus();
       shown = true;
     } else if (old) {
       old.remove();
