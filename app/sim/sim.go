@@ -272,23 +272,7 @@ func (g *gen) locator() string {
 // the mix of bookings (local, connecting, groups) draws from one seeded
 // sequence in one place: a seeded day must stay the same day.
 func (g *gen) bookings(at time.Time, arrivals, departures []*app.Flight) {
-	seats := map[string]int{} // flight/cabin -> seats sold
-	take := func(f *app.Flight, cabin string, n int) ([]string, bool) {
-		k := f.Flight + "/" + cabin
-		if seats[k]+n > f.Capacity[cabin]*92/100 {
-			return nil, false
-		}
-		var out []string
-		for i := 0; i < n; i++ {
-			seats[k]++
-			row := seats[k]/6 + 1
-			if cabin == "Y" {
-				row += 10
-			}
-			out = append(out, fmt.Sprintf("%d%c", row, "ABCDEF"[seats[k]%6]))
-		}
-		return out, true
-	}
+	seats := seatMap{}
 	for i := 0; i < g.cfg.Bookings; i++ {
 		npax := 1 + g.rng.IntN(3)
 		if g.rng.IntN(3) > 0 {
@@ -302,49 +286,13 @@ func (g *gen) bookings(at time.Time, arrivals, departures []*app.Flight) {
 		if g.rng.IntN(8) == 0 {
 			cabin = "J"
 		}
-		var legs []*app.Flight
-		switch r := g.rng.IntN(10); {
-		case r < 4: // connection at the hub
-			in := arrivals[g.rng.IntN(len(arrivals))]
-			var cands []*app.Flight
-			for _, out := range departures {
-				gap := out.ScheduledDeparture.Sub(in.ScheduledArrival)
-				if gap >= 50*time.Minute && gap <= 4*time.Hour && out.Destination != in.Origin {
-					cands = append(cands, out)
-				}
-			}
-			if len(cands) == 0 {
-				continue
-			}
-			legs = []*app.Flight{in, cands[g.rng.IntN(len(cands))]}
-		case r < 7:
-			legs = []*app.Flight{departures[g.rng.IntN(len(departures))]}
-		default:
-			legs = []*app.Flight{arrivals[g.rng.IntN(len(arrivals))]}
-		}
-		var segs []app.Segment
-		ok := true
-		seatLists := make([][]string, len(legs))
-		for li, f := range legs {
-			c := cabin
-			if f.Capacity[c] == 0 {
-				c = "Y"
-			}
-			s, fits := take(f, c, npax)
-			if !fits {
-				ok = false
-				break
-			}
-			seatLists[li] = s
-			segs = append(segs, app.Segment{Flight: f.Flight, Cabin: c})
-		}
-		if !ok {
+		legs := g.itinerary(arrivals, departures)
+		if legs == nil {
 			continue
 		}
-		if npax == 1 {
-			for li := range segs {
-				segs[li].Seat = seatLists[li][0]
-			}
+		segs, ok := seats.book(legs, cabin, npax)
+		if !ok {
+			continue
 		}
 		b := app.Booking{Locator: g.locator(), Status: app.BookingActive, Segments: segs}
 		for _, p := range pax {
@@ -353,6 +301,76 @@ func (g *gen) bookings(at time.Time, arrivals, departures []*app.Flight) {
 		}
 		g.emit(at.Add(time.Second), app.TypeBookingCreated, b.Locator, b)
 	}
+}
+
+// itinerary picks a booking's flights: a connection at the hub (four in
+// ten), a departure or an arrival; nil when no connection fits.
+func (g *gen) itinerary(arrivals, departures []*app.Flight) []*app.Flight {
+	switch r := g.rng.IntN(10); {
+	case r < 4:
+		in := arrivals[g.rng.IntN(len(arrivals))]
+		var cands []*app.Flight
+		for _, out := range departures {
+			gap := out.ScheduledDeparture.Sub(in.ScheduledArrival)
+			if gap >= 50*time.Minute && gap <= 4*time.Hour && out.Destination != in.Origin {
+				cands = append(cands, out)
+			}
+		}
+		if len(cands) == 0 {
+			return nil
+		}
+		return []*app.Flight{in, cands[g.rng.IntN(len(cands))]}
+	case r < 7:
+		return []*app.Flight{departures[g.rng.IntN(len(departures))]}
+	default:
+		return []*app.Flight{arrivals[g.rng.IntN(len(arrivals))]}
+	}
+}
+
+// seatMap counts the seats sold per flight and cabin.
+type seatMap map[string]int
+
+// take sells n seats of cabin on f, up to 92% of its capacity, and
+// returns their numbers; false when they do not fit.
+func (m seatMap) take(f *app.Flight, cabin string, n int) ([]string, bool) {
+	k := f.Flight + "/" + cabin
+	if m[k]+n > f.Capacity[cabin]*92/100 {
+		return nil, false
+	}
+	var out []string
+	for i := 0; i < n; i++ {
+		m[k]++
+		row := m[k]/6 + 1
+		if cabin == "Y" {
+			row += 10
+		}
+		out = append(out, fmt.Sprintf("%d%c", row, "ABCDEF"[m[k]%6]))
+	}
+	return out, true
+}
+
+// book sells npax seats on every leg (in cabin, or Y where a flight has
+// no such cabin) and returns the segments, with the seat when one person
+// travels; false when a leg is full (the legs before keep their seats
+// sold, as the generator always did).
+func (m seatMap) book(legs []*app.Flight, cabin string, npax int) ([]app.Segment, bool) {
+	var segs []app.Segment
+	for _, f := range legs {
+		c := cabin
+		if f.Capacity[c] == 0 {
+			c = "Y"
+		}
+		seats, fits := m.take(f, c, npax)
+		if !fits {
+			return nil, false
+		}
+		seg := app.Segment{Flight: f.Flight, Cabin: c}
+		if npax == 1 {
+			seg.Seat = seats[0]
+		}
+		segs = append(segs, seg)
+	}
+	return segs, true
 }
 
 // operations emits the day's status changes and disruptions.
