@@ -415,8 +415,12 @@ func (m *Main) linkState(ctx context.Context, full bool) (ui.LinkState, any) {
 	return ls, map[string]any{"enabled": true, "status": st}
 }
 
-// ready reports not ready while the state store is far behind the log.
+// ready reports not ready while the log cannot write (its disk is full)
+// or the state store is far behind the log.
 func (m *Main) ready(ctx context.Context) error {
+	if err := m.Broker.Writable(); err != nil {
+		return err
+	}
 	topics, err := m.Broker.Topics(ctx)
 	if err != nil {
 		return app.Errorf(app.EUNAVAILABLE, "log: %v", err)
