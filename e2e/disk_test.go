@@ -46,15 +46,18 @@ type diskRequest struct {
 	body []byte
 }
 
-func paddedFlights(t *testing.T, prefix string, n, pad int) diskRequest {
+// paddedFlights makes n flight events padded with pad bytes, for flights
+// of date (a day no booking of the simulator uses, so they make no
+// proposals).
+func paddedFlights(t *testing.T, prefix, date string, n, pad int) diskRequest {
 	t.Helper()
 	var r diskRequest
 	var buf bytes.Buffer
 	now := time.Now().UTC().Truncate(time.Second)
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("%s-%d", prefix, i)
-		key := fmt.Sprintf("LH%d-2026-11-25", 400+i%7)
-		f := app.Flight{Flight: key, Carrier: "LH", Number: fmt.Sprint(400 + i%7), Date: "2026-11-25", Origin: "FRA", Destination: "JFK",
+		key := fmt.Sprintf("LH%d-%s", 400+i%7, date)
+		f := app.Flight{Flight: key, Carrier: "LH", Number: fmt.Sprint(400 + i%7), Date: date, Origin: "FRA", Destination: "JFK",
 			ScheduledDeparture: now.Add(time.Hour), ScheduledArrival: now.Add(9 * time.Hour), Status: "delayed"}
 		raw, _ := json.Marshal(f)
 		var data map[string]any
@@ -196,7 +199,7 @@ func fillAndRecover(t *testing.T, bin string, minFree int64) {
 	for i := 0; i < 400 && full < 0; i++ {
 		// A large request may not fit while small ones still do: the
 		// disk is full once a single event is refused.
-		if c.post(paddedFlights(t, fmt.Sprintf("fill%d", i), sizes[i%3], 2048)) != http.StatusOK && sizes[i%3] == 1 {
+		if c.post(paddedFlights(t, fmt.Sprintf("fill%d", i), "2026-11-25", sizes[i%3], 2048)) != http.StatusOK && sizes[i%3] == 1 {
 			full = i
 		}
 	}
@@ -205,7 +208,7 @@ func fillAndRecover(t *testing.T, bin string, minFree int64) {
 	}
 	// Full: every size is refused at once, and the node says it is not ready.
 	for i, size := range sizes {
-		if st := c.post(paddedFlights(t, fmt.Sprintf("full%d", i), size, 2048)); st != http.StatusInsufficientStorage {
+		if st := c.post(paddedFlights(t, fmt.Sprintf("full%d", i), "2026-11-25", size, 2048)); st != http.StatusInsufficientStorage {
 			t.Fatalf("a request of %d events on a full disk: %d, want 507", size, st)
 		}
 	}
@@ -220,7 +223,7 @@ func fillAndRecover(t *testing.T, bin string, minFree int64) {
 		t.Fatal(err)
 	}
 	took := checkFor(t, 60*time.Second, func() error {
-		if st := c.post(paddedFlights(t, fmt.Sprintf("back%d", time.Now().UnixNano()), 40, 2048)); st != http.StatusOK {
+		if st := c.post(paddedFlights(t, fmt.Sprintf("back%d", time.Now().UnixNano()), "2026-11-25", 40, 2048)); st != http.StatusOK {
 			return fmt.Errorf("ingest after the ballast was removed: %d", st)
 		}
 		return nil
