@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,7 +21,8 @@ import (
 )
 
 // The commands that work on a node's data directory: rebuild and check
-// (node stopped) and search (while it runs, too).
+// (node stopped), search (while it runs, too), backup (of a running node)
+// and restore (into a new directory), erase (through the running node).
 
 // runRebuild implements `apron rebuild`: it replays the log into a fresh
 // state store, keeps the tables the log cannot recreate (users, tokens,
@@ -244,4 +247,106 @@ func waitErasure(ctx context.Context, base, token, ref string, wait time.Duratio
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// runBackup implements `apron backup DIR`: an online backup of the running
+// node, streamed over its API with an admin token into the new directory
+// DIR (written as DIR.partial and renamed once complete and checked).
+func runBackup(ctx context.Context, args []string) error {
+	var token *string
+	flags, dirs := splitArgs(args)
+	cfg, _, err := node.LoadConfigWithFlags("backup", flags, func(fs *flag.FlagSet) {
+		token = fs.String("token", os.Getenv("APRON_TOKEN"), "admin API token (env APRON_TOKEN)")
+	})
+	if err != nil {
+		return err
+	}
+	if len(dirs) != 1 || *token == "" {
+		return app.Errorf(app.EINVALID, "usage: apron backup [--token T] DIR (DIR must not exist; an admin token in --token or APRON_TOKEN)")
+	}
+	dir := filepath.Clean(dirs[0])
+	if _, err := os.Stat(dir); err == nil {
+		return app.Errorf(app.ECONFLICT, "backup directory %s exists; give a new one", dir)
+	}
+	start := time.Now()
+	resp, err := postNode(ctx, cfg, "/api/v1/admin/backup", *token)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if resp.StatusCode != http.StatusOK || err != nil || params["boundary"] == "" {
+		out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		return fmt.Errorf("backup: %s: %s", resp.Status, firstLine(string(out)))
+	}
+	partial := dir + ".partial"
+	_ = os.RemoveAll(partial)
+	m, err := app.ReadBackup(multipart.NewReader(resp.Body, params["boundary"]), partial)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(partial, dir); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Printf("backup of the node at %s in %s: %d files, %d MiB, took %s (node %s)\n", cfg.HTTP, dir, len(m.Files), m.Bytes()>>20, time.Since(start).Round(time.Millisecond), m.Took)
+	for _, t := range m.Topics {
+		fmt.Printf("  %-12s offsets %d-%d, %d events\n", t.Topic, t.FirstOffset, t.LastOffset, t.Messages)
+	}
+	return nil
+}
+
+// runRestore implements `apron restore DIR --data D`: the backup in DIR
+// becomes the data directory D, checked as `apron check` does.
+func runRestore(ctx context.Context, args []string) error {
+	flags, dirs := splitArgs(args)
+	cfg, _, err := node.LoadConfig("restore", flags)
+	if err != nil {
+		return err
+	}
+	if len(dirs) != 1 {
+		return app.Errorf(app.EINVALID, "usage: apron restore DIR --data D (D new or empty)")
+	}
+	fmt.Fprintf(os.Stderr, "apron restore: data directory %s\n", cfg.AbsData())
+	sum, err := node.Restore(ctx, cfg, dirs[0], node.NewLogger(cfg.LogLevel))
+	if err != nil {
+		return err
+	}
+	fmt.Println(sum)
+	return nil
+}
+
+// splitArgs separates flags (with their values) from positional arguments,
+// so that a directory may come before or after the flags.
+func splitArgs(args []string) (flags, rest []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "-h" || a == "-help" || a == "--help" {
+			flags = append(flags, a)
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return flags, rest
+}
+
+// postNode sends an empty POST with an API token to the running node's API.
+func postNode(ctx context.Context, cfg node.Config, path, token string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, nodeURL(cfg)+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("the node at %s: %w", cfg.HTTP, err)
+	}
+	return resp, nil
 }

@@ -4,7 +4,7 @@
 //
 // This file holds the dispatch, the signals and the usage; the node's
 // wiring is package node, and each command group has its file here:
-// cmd_serve.go (serve, demo), cmd_data.go (rebuild, check, search),
+// cmd_serve.go (serve, demo), cmd_data.go (rebuild, check, search, backup, restore, erase),
 // cmd_users.go (user, token), cmd_model.go (model), cmd_bench.go (bench, eval).
 package main
 
@@ -32,6 +32,8 @@ Usage:
   apron rebuild [flags]   rebuild the state from the log, keeping users, tokens, proposals (node stopped)
   apron check   [flags]   prove the state store equals a rebuild (node stopped)
   apron search  WORDS...  hybrid search over the index
+  apron backup DIR --token T   an online backup of the running node into the new directory DIR (admin token)
+  apron restore DIR --data D   make the new data directory D from the backup DIR, and check it
   apron erase --passenger ID --token T   erase a passenger everywhere and wait for it (site admin; node running)
   apron model status      the configured models, present or not
   apron model import --name NAME PATH   create a model from a GGUF file or folder (offline)
@@ -84,6 +86,10 @@ func main() {
 		err = runEval(ctx, args)
 	case "search":
 		err = runSearch(ctx, args)
+	case "backup":
+		err = runBackup(ctx, args)
+	case "restore":
+		err = runRestore(ctx, args)
 	case "erase":
 		err = runErase(ctx, args)
 	case "model":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/apron-edge/apron/app"
@@ -50,7 +51,11 @@ func (b *Broker) Append(ctx context.Context, topic string, events []*app.Event) 
 }
 
 // AppendMessages is Append for records that are not (or not yet) parsed
-// events, such as dead letters and mirrored Kafka records.
+// events, such as dead letters and mirrored Kafka records. A call is all
+// or nothing: its records are committed in one group (one atomic batch
+// when there are several), so a refusal stores none of them. Returns
+// ETOOLARGE for an oversized record or more than MaxRequestEvents records,
+// ENOSPACE while the log's disk is full.
 func (b *Broker) AppendMessages(ctx context.Context, topic string, msgs []Message) ([]app.AppendResult, error) {
 	if !app.IsTopic(topic) {
 		return nil, app.Errorf(app.ENOTFOUND, "topic %q does not exist", topic)
@@ -58,42 +63,43 @@ func (b *Broker) AppendMessages(ctx context.Context, topic string, msgs []Messag
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	// All or nothing: a request is split into groups below, so an event
-	// the server would refuse must be found before the first is queued.
+	if len(msgs) > MaxRequestEvents {
+		return nil, app.Errorf(app.ETOOLARGE, "%d events in one request; the log takes at most %d at once; nothing was stored", len(msgs), MaxRequestEvents)
+	}
 	for i, m := range msgs {
 		if len(m.Data) > MaxEventBytes {
 			return nil, app.Errorf(app.ETOOLARGE, "event %d of %d (counting from 1, id %q) is %d bytes; the log takes at most %d bytes per event; nothing was stored",
 				i+1, len(msgs), m.ID, len(m.Data), MaxEventBytes)
 		}
 	}
+	// Refused at once while the disk is full: no 30 s wait for an answer.
+	if err := b.Writable(); err != nil {
+		return nil, err
+	}
 	c := b.committer(topic)
 	if c == nil {
 		return nil, app.Errorf(app.EUNAVAILABLE, "log is shutting down")
 	}
 	results := make([]app.AppendResult, len(msgs))
-	var reqs []*appendReq
-	for start := 0; start < len(msgs); start += b.Config.MaxBatch {
-		end := min(start+b.Config.MaxBatch, len(msgs))
-		r := &appendReq{topic: topic, msgs: msgs[start:end], results: results[start:end], done: make(chan error, 1)}
-		select {
-		case c.queue <- r:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-b.ctx.Done():
-			return nil, app.Errorf(app.EUNAVAILABLE, "log is shutting down")
-		}
-		reqs = append(reqs, r)
+	r := &appendReq{topic: topic, msgs: msgs, results: results, done: make(chan error, 1)}
+	select {
+	case c.queue <- r:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-b.ctx.Done():
+		return nil, app.Errorf(app.EUNAVAILABLE, "log is shutting down")
 	}
-	var firstErr error
-	for _, r := range reqs {
-		// Once queued, a request is committed or failed by the committer;
-		// waiting for it keeps the answer truthful even if ctx ends.
-		if err := <-r.done; err != nil && firstErr == nil {
-			firstErr = err
-		}
+	// Once queued, a request is committed or failed by the committer;
+	// waiting for it keeps the answer truthful even if ctx ends.
+	if err := <-r.done; err != nil {
+		return nil, err
 	}
-	return results, firstErr
+	return results, nil
 }
+
+// MaxRequestEvents is the most events one append takes: they are stored
+// as one atomic batch (the server's batch limit is raised to it).
+const MaxRequestEvents = 10000
 
 // MaxEventBytes is the largest event the log takes: the server's message
 // limit (maxPayload) less room for the headers apron sets.
@@ -205,40 +211,101 @@ func (c *committer) natsMsg(m Message) *nats.Msg {
 	return nm
 }
 
-// commit stores one group. The common path is one atomic batch (one
-// fsync). JetStream refuses a whole atomic batch that contains a duplicate
-// id, so then, and on any other batch error, the group is stored message by
-// message, which reports duplicates individually.
+// commit stores one group. A group whose requests are all single events
+// and that is small is published message by message, pipelined (decision
+// 0002: cheaper than a batch below minAtomicBatch); any other group is one
+// atomic batch (one fsync), so that no request is stored in part.
+// JetStream refuses a whole atomic batch that contains a duplicate id;
+// only then is the group stored message by message, which reports
+// duplicates individually. A refusal for lack of space stores nothing.
 func (c *committer) commit(batch []*appendReq, n int) error {
+	size := int64(0)
+	single := true
+	for _, r := range batch {
+		single = single && len(r.msgs) == 1
+		for _, m := range r.msgs {
+			size += int64(len(m.Data))
+		}
+	}
+	if err := c.b.checkRoom(c.topic, size); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(c.b.ctx, 30*time.Second)
 	defer cancel()
+	// The server does not answer a publish whose store failed; its log
+	// line about it ends the wait.
+	failed := c.b.storage.writeFailed(c.topic)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-failed:
+			cancel()
+		case <-stop:
+		}
+	}()
+	var err error
+	if single && n < minAtomicBatch {
+		err = c.publishEach(ctx, batch)
+	} else {
+		err = c.publishBatch(ctx, batch, n)
+	}
+	if err == nil {
+		return nil
+	}
+	select {
+	case <-failed:
+		// Refused or stored: the server cannot say. Its write cache may
+		// still reach the disk when its streams reopen.
+		return app.Errorf(app.EUNAVAILABLE, "the log's store failed while storing these events on %s: they may or may not be stored; "+
+			"send the same request again once the log writes again (/readyz): events are de-duplicated by source and id", c.topic)
+	default:
+	}
+	if werr := c.b.Writable(); werr != nil {
+		return werr
+	}
+	if app.ErrorCode(err) == app.ENOSPACE {
+		// The server's storage limit (nats.max_store) is reached: not
+		// ready until retention or erasure makes room.
+		c.b.storage.fault(err, false, c.b.Now())
+	}
+	return err
+}
+
+// publishBatch stores the group as one atomic batch.
+func (c *committer) publishBatch(ctx context.Context, batch []*appendReq, n int) error {
 	msgs := make([]*nats.Msg, 0, n)
 	for _, r := range batch {
 		for _, m := range r.msgs {
 			msgs = append(msgs, c.natsMsg(m))
 		}
 	}
-	// An atomic batch stages its messages in a store of its own before
-	// committing them with one fsync; that pays off from a few dozen
-	// messages on. Smaller groups are published one by one.
-	if len(msgs) >= minAtomicBatch {
-		ack, err := jetstreamext.PublishMsgBatch(ctx, c.b.js, msgs)
-		if err == nil && ack != nil && ack.BatchSize == uint64(len(msgs)) {
-			seq := ack.Sequence - ack.BatchSize + 1
-			for _, r := range batch {
-				for i, m := range r.msgs {
-					r.results[i] = app.AppendResult{ID: m.ID, Offset: seq}
-					seq++
-				}
+	ack, err := jetstreamext.PublishMsgBatch(ctx, c.b.js, msgs)
+	if err == nil && ack != nil && ack.BatchSize == uint64(len(msgs)) {
+		seq := ack.Sequence - ack.BatchSize + 1
+		for _, r := range batch {
+			for i, m := range r.msgs {
+				r.results[i] = app.AppendResult{ID: m.ID, Offset: seq}
+				seq++
 			}
-			return nil
 		}
-		if err != nil {
-			c.b.Logger.Debug("atomic batch refused, storing one by one", "topic", c.topic, "size", len(msgs), "err", err)
-		}
+		return nil
 	}
-	// Pipelined: every message is sent before the first acknowledgement is
-	// awaited. Order is kept, since one connection delivers in order.
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeBatchDuplicate {
+		c.b.Logger.Debug("atomic batch holds a duplicate, storing one by one", "topic", c.topic, "size", len(msgs))
+		return c.publishEach(ctx, batch)
+	}
+	if err == nil {
+		err = fmt.Errorf("batch of %d acknowledged as %d", len(msgs), ack.BatchSize)
+	}
+	return appendError(c.topic, err)
+}
+
+// publishEach stores the group message by message, pipelined: every
+// message is sent before the first acknowledgement is awaited. Order is
+// kept, since one connection delivers in order.
+func (c *committer) publishEach(ctx context.Context, batch []*appendReq) error {
 	type pending struct {
 		r   *appendReq
 		i   int
@@ -273,13 +340,16 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 const (
 	errCodeInsufficientResources jetstream.ErrorCode = 10023
 	errCodeStorageExceeded       jetstream.ErrorCode = 10047
+	errCodeStoreFailed           jetstream.ErrorCode = 10077
+	errCodeBatchDuplicate        jetstream.ErrorCode = 10201
 )
 
 // appendError gives a refused append its code: ENOSPACE when the log has
 // no room (HTTP 507), EUNAVAILABLE otherwise.
 func appendError(topic string, err error) error {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeInsufficientResources || apiErr.ErrorCode == errCodeStorageExceeded) {
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeInsufficientResources || apiErr.ErrorCode == errCodeStorageExceeded ||
+		apiErr.ErrorCode == errCodeStoreFailed && strings.Contains(apiErr.Description, "no space left")) {
 		return app.Errorf(app.ENOSPACE, "the log has no room to store events on %s (%s); free disk space in the data directory", topic, apiErr.Description)
 	}
 	return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", topic, err)

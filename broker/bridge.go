@@ -174,8 +174,9 @@ func (c *BridgeConfig) Validate() error {
 	default:
 		return app.Errorf(app.EINVALID, "bridge.sasl_mechanism: must be %s, %s or %s, got %q", SASLPlain, SASLScramSHA256, SASLScramSHA512, c.SASLMechanism)
 	}
-	if c.MaxPollRecords < 0 {
-		return app.Errorf(app.EINVALID, "bridge.max_poll_records: must not be negative")
+	if c.MaxPollRecords < 0 || c.MaxPollRecords > MaxRequestEvents {
+		// A poll is appended as one request: at most MaxRequestEvents.
+		return app.Errorf(app.EINVALID, "bridge.max_poll_records: must be between 0 (default) and %d, got %d", MaxRequestEvents, c.MaxPollRecords)
 	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > 10000 {
 		return app.Errorf(app.EINVALID, "bridge.max_in_flight: must be between 0 (default) and 10000")

@@ -62,6 +62,13 @@ type Config struct {
 	MaxBytes        int64         // per topic, 0 = unlimited
 	MaxStore        int64         // all topics together on disk, 0 = as the disk allows
 	MaxBatch        int           // events per group commit, at most 1000
+	// MinFree is the space appends leave free on the log's disk (for the
+	// state store, and to recover); below it they are refused with
+	// ENOSPACE. 0 turns the check off.
+	MinFree int64
+	// RecoverInterval is how often a log that cannot write checks whether
+	// space has returned.
+	RecoverInterval time.Duration
 }
 
 // DefaultConfig returns the defaults used by `apron serve`.
@@ -74,6 +81,8 @@ func DefaultConfig() Config {
 		HistoryWindow:   7 * 24 * time.Hour,
 		EventTopicAge:   30 * 24 * time.Hour,
 		MaxBatch:        1000,
+		MinFree:         64 << 20,
+		RecoverInterval: time.Second,
 	}
 }
 
@@ -112,6 +121,12 @@ func (c *Config) Validate() error {
 	if c.HistoryWindow < 0 {
 		return app.Errorf(app.EINVALID, "nats.history_window: must not be negative")
 	}
+	if c.MinFree < 0 {
+		return app.Errorf(app.EINVALID, "nats.min_free: must not be negative, got %d", c.MinFree)
+	}
+	if c.RecoverInterval < 0 {
+		return app.Errorf(app.EINVALID, "nats.recover_interval: must not be negative")
+	}
 	if c.MaxBatch < 1 || c.MaxBatch > 1000 {
 		return app.Errorf(app.EINVALID, "nats.max_batch: must be between 1 and 1000, got %d", c.MaxBatch)
 	}
@@ -144,6 +159,7 @@ type Broker struct {
 	committers map[string]*committer
 	sealKey    []byte
 	creds      Credentials
+	storage    storage
 }
 
 func (b *Broker) credentialsFile() string {
@@ -165,86 +181,69 @@ func New(cfg Config) *Broker {
 // Open starts the embedded server, connects in-process and creates or
 // updates the topics.
 func (b *Broker) Open() error {
-	if err := b.Config.Validate(); err != nil {
-		return err
-	}
-	b.Logger = b.Logger.With("subsystem", "broker")
-	if err := os.MkdirAll(b.Config.Dir, 0o750); err != nil {
-		return fmt.Errorf("create log dir: %w", err)
-	}
-	internalPass, err := randomToken()
+	internalPass, err := b.prepare()
 	if err != nil {
 		return err
 	}
-	if b.sealKey, err = loadSealKey(b.Config.Dir); err != nil {
+	if err := b.start(internalPass); err != nil {
 		return err
 	}
-	opts := &server.Options{
-		ServerName:            "apron",
-		JetStream:             true,
-		StoreDir:              b.Config.Dir,
-		NoSigs:                true,
-		NoLog:                 true,
-		SyncAlways:            b.Config.Sync == SyncAlways,
-		SyncInterval:          b.Config.SyncInterval,
-		MaxPayload:            maxPayload,
-		JetStreamMaxMemory:    256 << 20,
-		JetStreamMaxStore:     b.Config.MaxStore,
-		DisableShortFirstPing: true,
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := b.createTopics(ctx); err != nil {
+		return err
 	}
-	if b.Config.ClientAddr == "" {
-		opts.DontListen = true
-	} else {
-		host, port, _ := net.SplitHostPort(b.Config.ClientAddr)
-		opts.Host = host
-		opts.Port, _ = strconv.Atoi(port)
-		if opts.Port == 0 {
-			opts.Port = server.RANDOM_PORT
-		}
+	if b.Config.HistoryWindow > 0 {
+		b.wg.Add(1)
+		go b.compactLoop()
 	}
-	// The NATS port always needs credentials: the in-process connection
-	// uses a password made at every start, site applications the app user
-	// of the credentials file (made on first start) or the configured
-	// nats.user / nats.token. Only the node administers the log.
-	users := []*server.User{{Username: "apron-internal", Password: internalPass}}
-	if b.Config.ClientAddr != "" {
-		if b.creds, err = loadCredentials(b.credentialsFile()); err != nil {
-			return err
-		}
-		users = append(users, &server.User{Username: b.creds.User, Password: b.creds.Password, Permissions: appPermissions()})
-		if b.Config.ClientUser != "" {
-			users = append(users, &server.User{Username: b.Config.ClientUser, Password: b.Config.ClientPassword, Permissions: appPermissions()})
-		}
-		if b.Config.ClientToken != "" {
-			// nats-server does not combine token and user auth; a token
-			// becomes the password of a user named "token".
-			users = append(users, &server.User{Username: "token", Password: b.Config.ClientToken, Permissions: appPermissions()})
-		}
-	}
-	opts.Users = users
-	if b.Config.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(b.Config.TLSCert, b.Config.TLSKey)
-		if err != nil {
-			return app.Errorf(app.EINVALID, "nats.tls_cert: %v", err)
-		}
-		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		opts.TLS = true
-		opts.AllowNonTLS = false
-		opts.TLSHandshakeFirst = false
-	}
+	b.wg.Add(1)
+	go b.recoverLoop()
+	b.Logger.Info("log open", "dir", b.Config.Dir, "sync", b.Config.Sync, "client_url", b.ClientURL())
+	return nil
+}
 
+// prepare checks the config, creates the log's directory and loads its
+// seal key; it returns the in-process connection's password, made anew at
+// every start.
+func (b *Broker) prepare() (string, error) {
+	if err := b.Config.Validate(); err != nil {
+		return "", err
+	}
+	b.Logger = b.Logger.With("subsystem", "broker")
+	if b.Config.RecoverInterval == 0 {
+		b.Config.RecoverInterval = time.Second
+	}
+	if err := os.MkdirAll(b.Config.Dir, 0o750); err != nil {
+		return "", fmt.Errorf("create log dir: %w", err)
+	}
+	internalPass, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	if b.sealKey, err = loadSealKey(b.Config.Dir); err != nil {
+		return "", err
+	}
+	return internalPass, nil
+}
+
+// start runs the embedded server and connects to it in-process.
+func (b *Broker) start(internalPass string) error {
+	opts, err := b.serverOptions(internalPass)
+	if err != nil {
+		return err
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("new nats server: %w", err)
 	}
-	srv.SetLoggerV2(&natsLogger{l: b.Logger}, false, false, false)
+	srv.SetLoggerV2(&natsLogger{l: b.Logger, onWriteError: b.noteWriteError}, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
 		return app.Errorf(app.EUNAVAILABLE, "nats server not ready after 30s (is %s in use?)", b.Config.ClientAddr)
 	}
 	b.srv = srv
-
 	copts := []nats.Option{nats.InProcessServer(srv), nats.Name("apron"), nats.MaxReconnects(-1), nats.UserInfo("apron-internal", internalPass)}
 	nc, err := nats.Connect("", copts...)
 	if err != nil {
@@ -257,18 +256,88 @@ func (b *Broker) Open() error {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.committers = map[string]*committer{}
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
+	return nil
+}
+
+// serverOptions are the embedded server's options: JetStream on the log's
+// directory, the client listener (or none) and its users.
+func (b *Broker) serverOptions(internalPass string) (*server.Options, error) {
+	opts := &server.Options{
+		ServerName:            "apron",
+		JetStream:             true,
+		StoreDir:              b.Config.Dir,
+		NoSigs:                true,
+		NoLog:                 true,
+		SyncAlways:            b.Config.Sync == SyncAlways,
+		SyncInterval:          b.Config.SyncInterval,
+		MaxPayload:            maxPayload,
+		JetStreamMaxMemory:    jetStreamMaxMemory,
+		JetStreamMaxStore:     b.maxStore(),
+		DisableShortFirstPing: true,
+	}
+	// A request is stored as one atomic batch, however many events it has.
+	opts.JetStreamLimits.MaxBatchSize = MaxRequestEvents
+	if b.Config.ClientAddr == "" {
+		opts.DontListen = true
+	} else {
+		host, port, _ := net.SplitHostPort(b.Config.ClientAddr)
+		opts.Host = host
+		opts.Port, _ = strconv.Atoi(port)
+		if opts.Port == 0 {
+			opts.Port = server.RANDOM_PORT
+		}
+	}
+	users, err := b.users(internalPass)
+	if err != nil {
+		return nil, err
+	}
+	opts.Users = users
+	if b.Config.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(b.Config.TLSCert, b.Config.TLSKey)
+		if err != nil {
+			return nil, app.Errorf(app.EINVALID, "nats.tls_cert: %v", err)
+		}
+		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		opts.TLS = true
+		opts.AllowNonTLS = false
+		opts.TLSHandshakeFirst = false
+	}
+	return opts, nil
+}
+
+// users are the NATS port's users. The port always needs credentials: the
+// in-process connection uses a password made at every start, site
+// applications the app user of the credentials file (made on first start)
+// or the configured nats.user / nats.token. Only the node administers the
+// log.
+func (b *Broker) users(internalPass string) ([]*server.User, error) {
+	users := []*server.User{{Username: "apron-internal", Password: internalPass}}
+	if b.Config.ClientAddr == "" {
+		return users, nil
+	}
+	var err error
+	if b.creds, err = loadCredentials(b.credentialsFile()); err != nil {
+		return nil, err
+	}
+	users = append(users, &server.User{Username: b.creds.User, Password: b.creds.Password, Permissions: appPermissions()})
+	if b.Config.ClientUser != "" {
+		users = append(users, &server.User{Username: b.Config.ClientUser, Password: b.Config.ClientPassword, Permissions: appPermissions()})
+	}
+	if b.Config.ClientToken != "" {
+		// nats-server does not combine token and user auth; a token
+		// becomes the password of a user named "token".
+		users = append(users, &server.User{Username: "token", Password: b.Config.ClientToken, Permissions: appPermissions()})
+	}
+	return users, nil
+}
+
+// createTopics creates every topic, or updates its configuration.
+func (b *Broker) createTopics(ctx context.Context) error {
 	for _, t := range app.Topics {
 		if _, err := b.js.CreateOrUpdateStream(ctx, b.streamConfig(t)); err != nil {
 			return fmt.Errorf("create topic %s: %w", t, err)
 		}
 	}
-	if b.Config.HistoryWindow > 0 {
-		b.wg.Add(1)
-		go b.compactLoop()
-	}
-	b.Logger.Info("log open", "dir", b.Config.Dir, "sync", b.Config.Sync, "client_url", b.ClientURL())
 	return nil
 }
 
@@ -347,12 +416,34 @@ func randomToken() (string, error) {
 	return hex.EncodeToString(buf[:]), nil
 }
 
-// natsLogger routes nats-server logs into slog.
-type natsLogger struct{ l *slog.Logger }
+// jetStreamMaxMemory bounds the server's memory streams (apron has none;
+// atomic batches are staged there).
+const jetStreamMaxMemory = 256 << 20
+
+// natsLogger routes nats-server logs into slog, and its reports of failed
+// writes to onWriteError: the server does not answer a publish whose store
+// failed, so its log line is the first (and only) news of it.
+type natsLogger struct {
+	l            *slog.Logger
+	onWriteError func(msg string)
+}
 
 func (n *natsLogger) Noticef(format string, v ...any) { n.l.Debug(fmt.Sprintf(format, v...)) }
-func (n *natsLogger) Warnf(format string, v ...any)   { n.l.Warn(fmt.Sprintf(format, v...)) }
-func (n *natsLogger) Fatalf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
-func (n *natsLogger) Errorf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
-func (n *natsLogger) Debugf(format string, v ...any)  {}
-func (n *natsLogger) Tracef(format string, v ...any)  {}
+func (n *natsLogger) Warnf(format string, v ...any) {
+	n.report(slog.LevelWarn, fmt.Sprintf(format, v...))
+}
+func (n *natsLogger) Fatalf(format string, v ...any) {
+	n.report(slog.LevelError, fmt.Sprintf(format, v...))
+}
+func (n *natsLogger) Errorf(format string, v ...any) {
+	n.report(slog.LevelError, fmt.Sprintf(format, v...))
+}
+
+func (n *natsLogger) report(level slog.Level, msg string) {
+	n.l.Log(context.Background(), level, msg)
+	if n.onWriteError != nil && isWriteErrorReport(msg) {
+		n.onWriteError(msg)
+	}
+}
+func (n *natsLogger) Debugf(format string, v ...any) {}
+func (n *natsLogger) Tracef(format string, v ...any) {}

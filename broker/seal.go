@@ -19,8 +19,12 @@ import (
 // forge the seal because the key never leaves the data directory.
 const HeaderValidated = "Apron-Validated"
 
+// SealKeyFile is the seal key's file in the log's directory; a backup
+// carries it, so that a restored log's entries stay trusted.
+const SealKeyFile = "seal.key"
+
 func loadSealKey(dir string) ([]byte, error) {
-	path := filepath.Join(dir, "seal.key")
+	path := filepath.Join(dir, SealKeyFile)
 	if b, err := os.ReadFile(path); err == nil {
 		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
 		if err != nil || len(key) != 32 {

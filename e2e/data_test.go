@@ -346,6 +346,9 @@ func TestHelpShowsFlagsAndRunsNothing(t *testing.T) {
 		{[]string{"user", "list", "-h"}, "-json"},
 		{[]string{"token", "revoke", "-h"}, "-data"},
 		{[]string{"model", "-h"}, "usage: apron model"},
+		{[]string{"backup", "-h"}, "-token"},
+		{[]string{"restore", "-h"}, "-data"},
+		{[]string{"restore", "-h", filepath.Join(data, "no-backup"), "--data", filepath.Join(data, "new")}, "-data"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			out, err := run("", tc.args...)
@@ -353,6 +356,10 @@ func TestHelpShowsFlagsAndRunsNothing(t *testing.T) {
 				t.Fatalf("err %v, output %q lacks %q", err, out, tc.want)
 			}
 		})
+	}
+	// -h ran nothing: restore created no data directory.
+	if _, err := os.Stat(filepath.Join(data, "new")); err == nil {
+		t.Fatal("restore -h created the data directory")
 	}
 	if out, err := run("a long enough password\n", "user", "add", "--role", "agent", "ada", "--data", data); err != nil {
 		t.Fatal(err, out)

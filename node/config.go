@@ -47,6 +47,9 @@ type Config struct {
 		DuplicateWindow Duration `json:"duplicate_window"`
 		HistoryWindow   Duration `json:"history_window"`
 		MaxBytes        int64    `json:"max_bytes"`
+		// MinFree is the disk space (bytes) the log leaves free: below it
+		// ingest answers 507 until space returns. 0 turns the check off.
+		MinFree int64 `json:"min_free"`
 	} `json:"nats"`
 
 	Ollama struct {
@@ -145,6 +148,7 @@ func DefaultConfig() Config {
 	c.NATS.SyncInterval = Duration(bc.SyncInterval)
 	c.NATS.DuplicateWindow = Duration(bc.DuplicateWindow)
 	c.NATS.HistoryWindow = Duration(bc.HistoryWindow)
+	c.NATS.MinFree = bc.MinFree
 	c.Ollama.URL = "http://127.0.0.1:11434"
 	c.Ollama.ChatModel = "gemma3:270m"
 	c.Ollama.EmbedModel = "all-minilm:l6-v2"
@@ -300,6 +304,7 @@ func (c *Config) BrokerConfig() broker.Config {
 	bc.DuplicateWindow = time.Duration(c.NATS.DuplicateWindow)
 	bc.HistoryWindow = time.Duration(c.NATS.HistoryWindow)
 	bc.MaxBytes = c.NATS.MaxBytes
+	bc.MinFree = c.NATS.MinFree
 	return bc
 }
 

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/apron-edge/apron/app"
@@ -79,6 +80,18 @@ func (m *Main) Open(ctx context.Context) error {
 	m.warnMissingModels(ctx)
 	m.Logger.Info("apron ready", "version", m.Version, "console", m.HTTP.URL(), "nats", m.Broker.ClientURL(), "data", m.Config.Data)
 	return nil
+}
+
+// newBackup configures the online backup: the state store, the log, and
+// the keys the node made for itself (without them a restored log would not
+// be trusted, and site applications would need new NATS credentials).
+func (m *Main) newBackup() *app.Backup {
+	bc := m.Config.BrokerConfig()
+	files := map[string]string{"log/" + broker.SealKeyFile: filepath.Join(bc.Dir, broker.SealKeyFile)}
+	if _, err := os.Stat(bc.CredentialsFile); err == nil {
+		files["nats-credentials.json"] = bc.CredentialsFile
+	}
+	return &app.Backup{State: m.Store, Log: m.Broker, Files: files, TempDir: m.Config.Data}
 }
 
 // push records the closer of a component that opened.
@@ -172,6 +185,7 @@ func (m *Main) newHTTP(context.Context) error {
 		Auth: m.Store, Link: m.linkState, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, Models: m.ModelRows,
 		Validator: m.Config.Validator(),
 		Rebooking: m.Config.RebookRules(),
+		Backup:    m.newBackup(),
 	}
 	limits := app.DefaultClassLimits()
 	for _, c := range []string{app.ClassInteractive, app.ClassSummary} {
@@ -427,8 +441,12 @@ func (m *Main) linkState(ctx context.Context, full bool) (ui.LinkState, any) {
 	return ls, map[string]any{"enabled": true, "status": st}
 }
 
-// ready reports not ready while the state store is far behind the log.
+// ready reports not ready while the log cannot write (its disk is full)
+// or the state store is far behind the log.
 func (m *Main) ready(ctx context.Context) error {
+	if err := m.Broker.Writable(); err != nil {
+		return err
+	}
 	topics, err := m.Broker.Topics(ctx)
 	if err != nil {
 		return app.Errorf(app.EUNAVAILABLE, "log: %v", err)

@@ -81,6 +81,8 @@ type Server struct {
 	Proposals Proposals
 	// Erasures reports passenger erasures (nil: none shown).
 	Erasures ErasureLister
+	// Backup writes online backups (nil: none).
+	Backup Backuper
 	// Auth keeps users, sessions and API tokens.
 	Auth        app.AuthStore
 	SessionIdle time.Duration // a session ends after this long unused
@@ -200,6 +202,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/flights/{id}", s.require(viewer, s.handleFlight))
 	mux.HandleFunc("GET /api/v1/bookings/{locator}", s.require(agent, s.handleBooking))
 	mux.HandleFunc("GET /api/v1/passengers/{id}", s.require(agent, s.handlePassenger))
+	mux.HandleFunc("POST /api/v1/admin/backup", s.require(admin, s.handleBackup))
 	if s.Proposals != nil {
 		mux.HandleFunc("GET /api/v1/proposals", s.require(agent, s.handleProposalsAPI))
 		mux.HandleFunc("GET /api/v1/proposals/{id}", s.require(agent, s.handleProposalAPI))

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/apron-edge/apron/app"
@@ -57,8 +58,12 @@ func PlayFrom(ctx context.Context, log app.Log, day *Day, clock *Clock, from int
 			i++
 		}
 		for _, t := range order {
-			if _, err := log.Append(ctx, t, byTopic[t]); err != nil {
-				return err
+			// The morning's whole booking book arrives at once; a log
+			// takes a bounded number of events per append.
+			for chunk := range slices.Chunk(byTopic[t], playChunk) {
+				if _, err := log.Append(ctx, t, chunk); err != nil {
+					return err
+				}
 			}
 		}
 		if len(order) > 0 {
@@ -76,3 +81,6 @@ func PlayFrom(ctx context.Context, log app.Log, day *Day, clock *Clock, from int
 	logger.Info("simulated day complete", "events", len(day.Events))
 	return nil
 }
+
+// playChunk is the most events Play appends at once.
+const playChunk = 1000
