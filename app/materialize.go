@@ -132,27 +132,12 @@ func (m *Materializer) run(topic string) {
 // ApplyEntries validates and applies one batch of entries of topic and
 // advances the position to the last of them. Rebuild uses it directly.
 func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries []LogEntry) error {
-	changes := make([]StateChange, 0, len(entries))
-	var dead []*Event
-	for _, le := range entries {
-		ch, err := m.Decode(topic, le)
-		if err != nil {
-			dl, derr := DeadLetter(le, err)
-			if derr != nil {
-				return derr
-			}
-			dead = append(dead, dl)
-			continue
-		}
-		changes = append(changes, ch)
+	changes, dead, err := m.decodeBatch(topic, entries)
+	if err != nil {
+		return err
 	}
-	if len(dead) > 0 {
-		// The dead letters are durable before the position moves past
-		// them; a repeat after a crash is de-duplicated by id.
-		if _, err := m.Log.Append(ctx, TopicDeadLetter, dead); err != nil {
-			return fmt.Errorf("dead-letter: %w", err)
-		}
-		m.logger().Warn("events refused", "topic", topic, "count", len(dead))
+	if err := m.storeDeadLetters(ctx, topic, dead); err != nil {
+		return err
 	}
 	if m.Eraser != nil {
 		// Before the position moves past the erasure: a failure retries
@@ -171,6 +156,39 @@ func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries [
 	if m.Listener != nil {
 		m.Listener.StateApplied(topic, last.Offset, changes)
 	}
+	return nil
+}
+
+// decodeBatch turns entries into state changes, and the ones that do not
+// decode into dead letters carrying the reason.
+func (m *Materializer) decodeBatch(topic string, entries []LogEntry) ([]StateChange, []*Event, error) {
+	changes := make([]StateChange, 0, len(entries))
+	var dead []*Event
+	for _, le := range entries {
+		ch, err := m.Decode(topic, le)
+		if err != nil {
+			dl, derr := DeadLetter(le, err)
+			if derr != nil {
+				return nil, nil, fmt.Errorf("dead letter of %s@%d: %w", topic, le.Offset, derr)
+			}
+			dead = append(dead, dl)
+			continue
+		}
+		changes = append(changes, ch)
+	}
+	return changes, dead, nil
+}
+
+// storeDeadLetters makes the dead letters durable before the position
+// moves past them; a repeat after a crash is de-duplicated by id.
+func (m *Materializer) storeDeadLetters(ctx context.Context, topic string, dead []*Event) error {
+	if len(dead) == 0 {
+		return nil
+	}
+	if _, err := m.Log.Append(ctx, TopicDeadLetter, dead); err != nil {
+		return fmt.Errorf("dead-letter: %w", err)
+	}
+	m.logger().Warn("events refused", "topic", topic, "count", len(dead))
 	return nil
 }
 
