@@ -166,95 +166,128 @@ func (s *EmbedStage) wake() {
 // and the catch-up fills the rest; only a cancelled ctx returns the
 // embedder's error without moving the position.
 func (s *EmbedStage) ApplyEntries(ctx context.Context, topic string, model EmbedModel, entries []LogEntry) error {
+	run := &indexRun{topic: topic, model: model, last: entries[len(entries)-1], vectors: map[string][]float32{}, textOnly: model.Digest == ""}
+	changes := s.decodeChanges(topic, entries)
+	// A conflict means another topic's loop committed something this
+	// batch's derivation did not see (an erasure, say): derive again,
+	// keeping the vectors already computed.
+	for attempt := 0; ; attempt++ {
+		conflict, err := s.indexOnce(ctx, run, changes)
+		if conflict && attempt < 5 {
+			s.Logger.Debug("index batch derived again", "topic", topic, "reason", err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	run.stats.Entries = len(entries)
+	if run.textOnly && run.stats.Docs > 0 {
+		s.wake()
+	} else if !run.textOnly && s.textOnly.Swap(false) {
+		s.Logger.Info("embedding model answers again: indexing with vectors")
+	}
+	if s.OnApplied != nil {
+		s.OnApplied(topic, run.last.Offset, run.stats)
+	}
+	return nil
+}
+
+// indexRun is one batch of the indexing stage across its attempts: the
+// vectors computed so far survive a derivation that has to be redone.
+type indexRun struct {
+	topic    string
+	model    EmbedModel
+	last     LogEntry
+	vectors  map[string][]float32
+	textOnly bool
+	stats    EmbedStats
+}
+
+// decodeChanges decodes entries into their collapsed state changes,
+// skipping those that do not decode (the materialiser dead-letters them).
+func (s *EmbedStage) decodeChanges(topic string, entries []LogEntry) []StateChange {
 	dec := s.decoder
 	if dec == nil {
 		dec = &Materializer{Validator: s.Validator, Trusted: s.Trusted}
 	}
 	changes := make([]StateChange, 0, len(entries))
 	for _, le := range entries {
-		ch, err := dec.Decode(topic, le)
-		if err != nil {
-			continue
+		if ch, err := dec.Decode(topic, le); err == nil {
+			changes = append(changes, ch)
 		}
-		changes = append(changes, ch)
 	}
-	changes = CollapseChanges(changes)
-	last := entries[len(entries)-1]
-	vectors := map[string][]float32{}
-	var stats EmbedStats
-	textOnly := model.Digest == ""
-	// A conflict means another topic's loop committed something this
-	// batch's derivation did not see (an erasure, say): derive again,
-	// keeping the vectors already computed.
-	for attempt := 0; ; attempt++ {
-		ents, err := s.derive(ctx, changes)
-		if err != nil {
-			return err
-		}
-		stats = EmbedStats{Entries: len(entries), Entities: len(ents)}
-		var hashes []string
-		texts := map[string]string{}
-		for _, e := range ents {
-			for _, d := range e.Docs {
-				stats.Docs++
-				if _, ok := texts[d.TextHash]; !ok {
-					texts[d.TextHash] = d.Text
-					if _, have := vectors[d.TextHash]; !have {
-						hashes = append(hashes, d.TextHash)
-					}
-				}
-			}
-		}
-		if !textOnly {
-			cached, err := s.Index.CachedVectors(ctx, model.Digest, hashes)
-			if err != nil {
-				return err
-			}
-			stats.Cached = len(cached)
-			var todo []string
-			for _, h := range hashes {
-				if _, ok := cached[h]; !ok {
-					todo = append(todo, h)
-				}
-			}
-			if len(todo) > 0 {
-				start := time.Now()
-				vs, n, err := s.embed(ctx, model, todo, texts)
-				if err != nil && ctx.Err() != nil {
-					return fmt.Errorf("embed %d texts of %s: %w", len(todo), topic, err)
-				} else if err != nil {
-					// The text goes in now, with the vectors computed so
-					// far (kept in pending); the catch-up embeds the rest.
-					s.noteTextOnly(err)
-					textOnly = true
-				}
-				stats.Embedded, stats.EmbedDur = n, time.Since(start)
-				for h, v := range vs {
-					vectors[h] = v
-				}
-			}
-		}
-		batch := DocBatch{Model: model, Entities: ents, Vectors: vectors, TextOnly: textOnly}
-		err = s.Index.ApplyDocs(ctx, IndexConsumer, topic, batch, last.Offset, last.Stored)
-		if err == nil {
-			s.forget(model, texts)
-		}
-		if ErrorCode(err) == ECONFLICT && attempt < 5 {
-			s.Logger.Debug("index batch derived again", "topic", topic, "reason", err)
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("index %s up to %d: %w", topic, last.Offset, err)
-		}
-		break
+	return CollapseChanges(changes)
+}
+
+// indexOnce derives the documents of changes, finds or computes their
+// vectors and commits them with the position. conflict reports that the
+// commit met a change it did not derive from, and the batch may be tried
+// again.
+func (s *EmbedStage) indexOnce(ctx context.Context, run *indexRun, changes []StateChange) (conflict bool, err error) {
+	ents, err := s.derive(ctx, changes)
+	if err != nil {
+		return false, err
 	}
-	if textOnly && stats.Docs > 0 {
-		s.wake()
-	} else if !textOnly && s.textOnly.Swap(false) {
-		s.Logger.Info("embedding model answers again: indexing with vectors")
+	run.stats = EmbedStats{Entities: len(ents)}
+	texts, hashes := map[string]string{}, []string(nil)
+	for _, e := range ents {
+		for _, d := range e.Docs {
+			run.stats.Docs++
+			if _, ok := texts[d.TextHash]; !ok {
+				texts[d.TextHash] = d.Text
+				if _, have := run.vectors[d.TextHash]; !have {
+					hashes = append(hashes, d.TextHash)
+				}
+			}
+		}
 	}
-	if s.OnApplied != nil {
-		s.OnApplied(topic, last.Offset, stats)
+	if !run.textOnly {
+		if err := s.vectorsFor(ctx, run, hashes, texts); err != nil {
+			return false, err
+		}
+	}
+	batch := DocBatch{Model: run.model, Entities: ents, Vectors: run.vectors, TextOnly: run.textOnly}
+	err = s.Index.ApplyDocs(ctx, IndexConsumer, run.topic, batch, run.last.Offset, run.last.Stored)
+	if err != nil {
+		return ErrorCode(err) == ECONFLICT, fmt.Errorf("index %s up to %d: %w", run.topic, run.last.Offset, err)
+	}
+	s.forget(run.model, texts)
+	return false, nil
+}
+
+// vectorsFor fills run.vectors for hashes from the cache and the
+// embedder. An embedder that fails turns the batch text-only (the
+// catch-up embeds the rest later) unless ctx is done.
+func (s *EmbedStage) vectorsFor(ctx context.Context, run *indexRun, hashes []string, texts map[string]string) error {
+	cached, err := s.Index.CachedVectors(ctx, run.model.Digest, hashes)
+	if err != nil {
+		return err
+	}
+	run.stats.Cached = len(cached)
+	var todo []string
+	for _, h := range hashes {
+		if _, ok := cached[h]; !ok {
+			todo = append(todo, h)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	start := time.Now()
+	vs, n, err := s.embed(ctx, run.model, todo, texts)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("embed %d texts of %s: %w", len(todo), run.topic, err)
+	} else if err != nil {
+		// The text goes in now, with the vectors computed so far (kept in
+		// pending); the catch-up embeds the rest.
+		s.noteTextOnly(err)
+		run.textOnly = true
+	}
+	run.stats.Embedded, run.stats.EmbedDur = n, time.Since(start)
+	for h, v := range vs {
+		run.vectors[h] = v
 	}
 	return nil
 }
