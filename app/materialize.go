@@ -89,7 +89,9 @@ func (m *Materializer) Open() error {
 		m.Topics = StateTopics
 	}
 	if m.BatchSize == 0 {
-		m.BatchSize = 500
+		// A catch-up applies up to this many entries a transaction, of
+		// which only the newest per key are written (decision 0020).
+		m.BatchSize = 2000
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for _, t := range m.Topics {
@@ -147,7 +149,7 @@ func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries [
 		}
 	}
 	last := entries[len(entries)-1]
-	if err := m.Store.ApplyState(ctx, StateConsumer, topic, changes, last.Offset, last.Stored); err != nil {
+	if err := m.Store.ApplyState(ctx, StateConsumer, topic, NewestPerKey(topic, changes), last.Offset, last.Stored); err != nil {
 		return fmt.Errorf("apply %s up to %d: %w", topic, last.Offset, err)
 	}
 	if m.Eraser == nil {
@@ -157,6 +159,34 @@ func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries [
 		m.Listener.StateApplied(topic, last.Offset, changes)
 	}
 	return nil
+}
+
+// NewestPerKey keeps, of the changes of one batch of topic, only the
+// newest version of each key (Version.Newer), in the order they came. A
+// change applies only over an older version, so the others of the batch
+// would be overwritten within the same transaction: leaving them out
+// changes nothing but the writes. Passengers keep every change, because
+// an erasure between two profiles decides which profile may apply.
+func NewestPerKey(topic string, changes []StateChange) []StateChange {
+	if topic == TopicPassengers || len(changes) < 2 {
+		return changes
+	}
+	newest := make(map[string]int, len(changes))
+	for i, ch := range changes {
+		if j, ok := newest[ch.Key]; !ok || ch.Version.Newer(changes[j].Version) {
+			newest[ch.Key] = i
+		}
+	}
+	if len(newest) == len(changes) {
+		return changes
+	}
+	out := make([]StateChange, 0, len(newest))
+	for i, ch := range changes {
+		if newest[ch.Key] == i {
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 // decodeBatch turns entries into state changes, and the ones that do not
