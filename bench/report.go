@@ -67,6 +67,8 @@ func roundDuration(d time.Duration) time.Duration {
 	switch {
 	case d >= 10*time.Second:
 		return d.Round(100 * time.Millisecond)
+	case d >= time.Second:
+		return d.Round(time.Millisecond)
 	case d >= 10*time.Millisecond:
 		return d.Round(100 * time.Microsecond)
 	case d >= 10*time.Microsecond:
