@@ -35,7 +35,12 @@ ENV APRON_DATA=/data \
     APRON_NATS=127.0.0.1:4222
 EXPOSE 8080
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD ["/usr/local/bin/apron", "version"]
+# The check asks the node itself over HTTP (the image has no curl):
+# /healthz answers while the node serves. An orchestrator that routes
+# traffic should probe /readyz too (`apron health -ready`), which also
+# fails while the state lags far behind the log, as after a restore; a
+# health check on it would restart a node that is catching up.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD ["/usr/local/bin/apron", "health"]
 ENTRYPOINT ["/usr/local/bin/apron"]
 CMD ["serve"]
 

@@ -2,8 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/apron-edge/apron/node"
@@ -82,4 +88,60 @@ func startDemo(ctx context.Context, m *node.Main, d *node.Demo, played chan<- st
 		}
 	}()
 	return nil
+}
+
+// runHealth implements `apron health [-ready]`: it asks the node running
+// with this configuration (its http address, TLS or not) for /healthz,
+// or /readyz with -ready, and fails unless the node answers 200. The
+// container's HEALTHCHECK runs it: the image has no curl.
+func runHealth(ctx context.Context, args []string) error {
+	var ready *bool
+	cfg, _, err := node.LoadConfigWithFlags("health", args, func(fs *flag.FlagSet) {
+		ready = fs.Bool("ready", false, "ask /readyz (the state keeps up with the log) instead of /healthz (the node serves)")
+	})
+	if err != nil {
+		return err
+	}
+	url, err := healthURL(cfg.HTTP, cfg.TLSCert != "", *ready)
+	if err != nil {
+		return err
+	}
+	// The node's own certificate need not name the loopback address.
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	client := &http.Client{Timeout: 4 * time.Second, Transport: tr}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("health request: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("ask the node at %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	fmt.Println(strings.TrimSpace(string(body)))
+	return nil
+}
+
+// healthURL is where a local probe reaches the node listening on addr:
+// a wildcard listen address is asked on the loopback.
+func healthURL(addr string, useTLS, ready bool) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("http: %q is not host:port: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	scheme, path := "http", "/healthz"
+	if useTLS {
+		scheme = "https"
+	}
+	if ready {
+		path = "/readyz"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + path, nil
 }

@@ -4,7 +4,7 @@
 //
 // This file holds the dispatch, the signals and the usage; the node's
 // wiring is package node, and each command group has its file here:
-// cmd_serve.go (serve, demo), cmd_data.go (rebuild, check, search, backup, restore, erase),
+// cmd_serve.go (serve, demo, health), cmd_data.go (rebuild, check, search, backup, restore, erase),
 // cmd_users.go (user, token), cmd_model.go (model), cmd_bench.go (bench, eval).
 package main
 
@@ -29,6 +29,7 @@ const usage = `apron: the airport edge node
 Usage:
   apron serve   [flags]   run the node
   apron demo    [flags]   run the node with a simulated airport day
+  apron health [-ready]   ask the running node for /healthz (or /readyz); fails unless it answers 200
   apron rebuild [flags]   rebuild the state from the log, keeping users, tokens, proposals (node stopped)
   apron check   [flags]   prove the state store equals a rebuild (node stopped)
   apron search  WORDS...  hybrid search over the index
@@ -76,6 +77,8 @@ func main() {
 		err = runServe(ctx, args, false)
 	case "demo":
 		err = runServe(ctx, args, true)
+	case "health":
+		err = runHealth(ctx, args)
 	case "rebuild":
 		err = runRebuild(ctx, args)
 	case "check":

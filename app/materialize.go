@@ -93,7 +93,9 @@ func (m *Materializer) Open() error {
 		m.Topics = StateTopics
 	}
 	if m.BatchSize == 0 {
-		m.BatchSize = 500
+		// A catch-up applies up to this many entries a transaction, of
+		// which only the newest per key are written (decision 0020).
+		m.BatchSize = 2000
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for _, t := range m.Topics {
@@ -136,27 +138,12 @@ func (m *Materializer) run(topic string) {
 // ApplyEntries validates and applies one batch of entries of topic and
 // advances the position to the last of them. Rebuild uses it directly.
 func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries []LogEntry) error {
-	changes := make([]StateChange, 0, len(entries))
-	var dead []*Event
-	for _, le := range entries {
-		ch, err := m.Decode(topic, le)
-		if err != nil {
-			dl, derr := DeadLetter(le, err)
-			if derr != nil {
-				return derr
-			}
-			dead = append(dead, dl)
-			continue
-		}
-		changes = append(changes, ch)
+	changes, dead, err := m.decodeBatch(topic, entries)
+	if err != nil {
+		return err
 	}
-	if len(dead) > 0 {
-		// The dead letters are durable before the position moves past
-		// them; a repeat after a crash is de-duplicated by id.
-		if _, err := m.Log.Append(ctx, TopicDeadLetter, dead); err != nil {
-			return fmt.Errorf("dead-letter: %w", err)
-		}
-		m.logger().Warn("events refused", "topic", topic, "count", len(dead))
+	if err := m.storeDeadLetters(ctx, topic, dead); err != nil {
+		return err
 	}
 	if m.Eraser != nil {
 		// Before the position moves past the erasure: a failure retries
@@ -166,7 +153,7 @@ func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries [
 		}
 	}
 	last := entries[len(entries)-1]
-	if err := m.Store.ApplyState(ctx, StateConsumer, topic, changes, last.Offset, last.Stored); err != nil {
+	if err := m.Store.ApplyState(ctx, StateConsumer, topic, NewestPerKey(topic, changes), last.Offset, last.Stored); err != nil {
 		return fmt.Errorf("apply %s up to %d: %w", topic, last.Offset, err)
 	}
 	if m.Eraser == nil {
@@ -175,6 +162,67 @@ func (m *Materializer) ApplyEntries(ctx context.Context, topic string, entries [
 	if m.Listener != nil {
 		m.Listener.StateApplied(topic, last.Offset, changes)
 	}
+	return nil
+}
+
+// NewestPerKey keeps, of the changes of one batch of topic, only the
+// newest version of each key (Version.Newer), in the order they came. A
+// change applies only over an older version, so the others of the batch
+// would be overwritten within the same transaction: leaving them out
+// changes nothing but the writes. Passengers keep every change, because
+// an erasure between two profiles decides which profile may apply.
+func NewestPerKey(topic string, changes []StateChange) []StateChange {
+	if topic == TopicPassengers || len(changes) < 2 {
+		return changes
+	}
+	newest := make(map[string]int, len(changes))
+	for i, ch := range changes {
+		if j, ok := newest[ch.Key]; !ok || ch.Version.Newer(changes[j].Version) {
+			newest[ch.Key] = i
+		}
+	}
+	if len(newest) == len(changes) {
+		return changes
+	}
+	out := make([]StateChange, 0, len(newest))
+	for i, ch := range changes {
+		if newest[ch.Key] == i {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// decodeBatch turns entries into state changes, and the ones that do not
+// decode into dead letters carrying the reason.
+func (m *Materializer) decodeBatch(topic string, entries []LogEntry) ([]StateChange, []*Event, error) {
+	changes := make([]StateChange, 0, len(entries))
+	var dead []*Event
+	for _, le := range entries {
+		ch, err := m.Decode(topic, le)
+		if err != nil {
+			dl, derr := DeadLetter(le, err)
+			if derr != nil {
+				return nil, nil, fmt.Errorf("dead letter of %s@%d: %w", topic, le.Offset, derr)
+			}
+			dead = append(dead, dl)
+			continue
+		}
+		changes = append(changes, ch)
+	}
+	return changes, dead, nil
+}
+
+// storeDeadLetters makes the dead letters durable before the position
+// moves past them; a repeat after a crash is de-duplicated by id.
+func (m *Materializer) storeDeadLetters(ctx context.Context, topic string, dead []*Event) error {
+	if len(dead) == 0 {
+		return nil
+	}
+	if _, err := m.Log.Append(ctx, TopicDeadLetter, dead); err != nil {
+		return fmt.Errorf("dead-letter: %w", err)
+	}
+	m.logger().Warn("events refused", "topic", topic, "count", len(dead))
 	return nil
 }
 

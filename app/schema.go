@@ -71,11 +71,18 @@ func (e *ValidationError) Error() string {
 	return "invalid event: " + strings.Join(parts, "; ")
 }
 
-// Validator checks events against the published schemas.
+// Validator checks events against the published schemas. Each schema is
+// also compiled into typed checks (schema_compile.go) that accept the
+// common, valid event in one pass; whatever they do not accept is judged
+// by the full JSON Schema validator, which words every refusal.
 type Validator struct {
 	envelope *jsonschema.Schema
 	data     map[string]*jsonschema.Schema
 	printer  *message.Printer
+
+	typedEnvelope *typedSchema
+	typedData     map[string]*typedSchema // types the typed path covers
+	fullOnly      bool                    // skip the typed path (tests, comparisons)
 
 	// now and maxFutureSkew refuse events dated too far ahead (see
 	// WithFutureSkew); without them any time is accepted.
@@ -140,7 +147,51 @@ func NewValidator() (*Validator, error) {
 		}
 		v.data[typ] = s
 	}
+	if err := v.compileTypedPath(); err != nil {
+		return nil, err
+	}
 	return v, nil
+}
+
+// compileTypedPath compiles the typed checks of the envelope and of every
+// data schema they cover; a schema they do not cover leaves its types to
+// the full validator alone.
+func (v *Validator) compileTypedPath() error {
+	typed := map[string]*typedSchema{}
+	compile := func(file string) (*typedSchema, error) {
+		if ts, ok := typed[file]; ok {
+			return ts, nil
+		}
+		b, err := Schemas.ReadFile("schemas/" + file)
+		if err != nil {
+			return nil, fmt.Errorf("read schema %s: %w", file, err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return nil, fmt.Errorf("schema %s: %w", file, err)
+		}
+		ts, err := compileTyped(doc)
+		if err != nil && !errors.Is(err, errNotCovered) {
+			return nil, fmt.Errorf("typed checks of %s: %w", file, err)
+		}
+		typed[file] = ts
+		return ts, nil
+	}
+	env, err := compile("cloudevent.json")
+	if err != nil || env == nil {
+		return err
+	}
+	v.typedEnvelope, v.typedData = env, map[string]*typedSchema{}
+	for typ, file := range dataSchemaOfType {
+		ts, err := compile(file)
+		if err != nil {
+			return err
+		}
+		if ts != nil {
+			v.typedData[typ] = ts
+		}
+	}
+	return nil
 }
 
 // Parse decodes and validates one CloudEvent in structured JSON mode. If
@@ -148,6 +199,18 @@ func NewValidator() (*Validator, error) {
 // is a *ValidationError naming every failing field.
 func (v *Validator) Parse(raw []byte, topic string) (*Event, error) {
 	raw = bytes.TrimSpace(raw)
+	if !v.fullOnly {
+		if e, ok := v.parseTyped(raw, topic); ok {
+			return e, nil
+		}
+	}
+	return v.parseFull(raw, topic)
+}
+
+// parseFull is Parse by the full JSON Schema validator: the judge of
+// every event the typed path does not accept, and the author of every
+// refusal's wording.
+func (v *Validator) parseFull(raw []byte, topic string) (*Event, error) {
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "(event)", Reason: "not valid JSON: " + err.Error()}}}
@@ -210,19 +273,26 @@ func (v *Validator) Parse(raw []byte, topic string) (*Event, error) {
 
 // entityKey returns the key that an event's data implies for its subject.
 func entityKey(typ string, data map[string]any) (string, bool) {
-	var field string
-	switch TopicOf(typ) {
-	case TopicFlights:
-		field = "flight"
-	case TopicBookings:
-		field = "locator"
-	case TopicPassengers, TopicDocuments:
-		field = "id"
-	default:
+	field := entityKeyField(typ)
+	if field == "" {
 		return "", false
 	}
 	k, _ := data[field].(string)
 	return k, true
+}
+
+// entityKeyField names the member of data that holds the entity key of
+// events of type typ, or "" for types that carry no entity.
+func entityKeyField(typ string) string {
+	switch TopicOf(typ) {
+	case TopicFlights:
+		return "flight"
+	case TopicBookings:
+		return "locator"
+	case TopicPassengers, TopicDocuments:
+		return "id"
+	}
+	return ""
 }
 
 // ParseTrusted decodes an event that this node validated when it was
@@ -342,4 +412,13 @@ func badText(v any, path string, invalidUTF8 bool) (FieldError, bool) {
 		return FieldError{Field: "(event)", Reason: "is not valid UTF-8"}, true
 	}
 	return FieldError{}, false
+}
+
+// WithoutTypedPath returns a validator that judges every event by the
+// full JSON Schema validator alone: the reference the typed checks are
+// measured and tested against.
+func (v *Validator) WithoutTypedPath() *Validator {
+	c := *v
+	c.fullOnly = true
+	return &c
 }

@@ -19,6 +19,7 @@ import (
 // 300 passengers, and a proposal's ranking through apron beside the same
 // prompt sent straight to Ollama in the same run.
 func Assist(ctx context.Context, out io.Writer, ollamaURL, chatModel string, rounds int) error {
+	load := WatchLoad()
 	day := sim.Generate(sim.Config{Seed: 9, Date: "2026-11-25"})
 	var flights []*app.Flight
 	for _, f := range day.Flights {
@@ -34,16 +35,16 @@ func Assist(ctx context.Context, out io.Writer, ollamaURL, chatModel string, rou
 		return err
 	}
 	fmt.Fprintf(out, "apron bench assist\n\n")
-	fmt.Fprintf(out, "option generation, 300 stranded bookings over %d flights: p50 %s, p99 %s (%d options in all)\n\n", len(flights), pct(gen, 50), pct(gen, 99), options)
-	fmt.Fprintf(out, "%-34s %14s %14s   (%d rounds, %s)\n", "proposal ranking", "first token", "total", rounds, chatModel)
-	fmt.Fprintf(out, "%-34s %14s %14s\n", "through apron (p50)", pct(rk.apronFirst, 50), pct(rk.apronTotal, 50))
-	fmt.Fprintf(out, "%-34s %14s %14s\n", "straight to Ollama (p50)", pct(rk.rawFirst, 50), pct(rk.rawTotal, 50))
-	fmt.Fprintf(out, "\noverhead ratio (total, p50): %.2f\n", float64(pct(rk.apronTotal, 50))/float64(pct(rk.rawTotal, 50)))
+	fmt.Fprintf(out, "option generation, 300 stranded bookings over %d flights: %s (%d options in all)\n\n", len(flights), Summarize(gen), options)
+	fmt.Fprintf(out, "proposal ranking, %d rounds of each in alternating order after a warm-up, %s\n", rounds, chatModel)
+	fmt.Fprintf(out, "%-34s first token %s\n%-34s total       %s\n", "through apron", Summarize(rk.apronFirst), "", Summarize(rk.apronTotal))
+	fmt.Fprintf(out, "%-34s first token %s\n%-34s total       %s\n", "straight to Ollama", Summarize(rk.rawFirst), "", Summarize(rk.rawTotal))
+	fmt.Fprintf(out, "\noverhead ratio (total, p50): %.2f\n%s\n", float64(Summarize(rk.apronTotal).P50)/float64(Summarize(rk.rawTotal).P50), load.Report())
 	return nil
 }
 
 // benchOptionGeneration plans 300 stranded bookings from FRA over
-// flights ten times; it returns the sorted durations and the options of
+// flights a hundred times; it returns the durations and the options of
 // the first run.
 func benchOptionGeneration(flights []*app.Flight, base time.Time) ([]time.Duration, int) {
 	seats := func(string, string) int { return 40 }
@@ -66,7 +67,7 @@ func benchOptionGeneration(flights []*app.Flight, base time.Time) ([]time.Durati
 	}
 	var gen []time.Duration
 	options := 0
-	for r := 0; r < 10; r++ {
+	for r := 0; r < minSamplesP99; r++ {
 		start := time.Now()
 		plans := app.PlanAll(needs, flights, seats, rules)
 		gen = append(gen, time.Since(start))
@@ -76,7 +77,6 @@ func benchOptionGeneration(flights []*app.Flight, base time.Time) ([]time.Durati
 			}
 		}
 	}
-	sort.Slice(gen, func(i, j int) bool { return gen[i] < gen[j] })
 	return gen, options
 }
 
@@ -141,8 +141,15 @@ func (k *rankRun) straight(ctx context.Context) error {
 	return nil
 }
 
-// run does rounds of both and sorts the times.
+// run does one warm-up call of each, then rounds of both.
 func (k *rankRun) run(ctx context.Context, rounds int) error {
+	if err := k.throughApron(ctx); err != nil {
+		return err
+	}
+	if err := k.straight(ctx); err != nil {
+		return err
+	}
+	k.apronFirst, k.apronTotal, k.rawFirst, k.rawTotal = nil, nil, nil, nil
 	for r := 0; r < rounds; r++ {
 		// Alternate the order, so that neither side always runs warm.
 		pair := []func(context.Context) error{k.throughApron, k.straight}
@@ -154,9 +161,6 @@ func (k *rankRun) run(ctx context.Context, rounds int) error {
 				return err
 			}
 		}
-	}
-	for _, d := range [][]time.Duration{k.apronFirst, k.apronTotal, k.rawFirst, k.rawTotal} {
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	}
 	return nil
 }

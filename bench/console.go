@@ -18,6 +18,7 @@ import (
 // Console renders the board of a full simulated day through HTTP and
 // compares it with fetching the same data from the store in the same run.
 func Console(ctx context.Context, dir string, out io.Writer, departures, rounds int) error {
+	load := WatchLoad()
 	cfg := node.DefaultConfig()
 	cfg.Data = filepath.Join(dir, "console")
 	cfg.HTTP = "127.0.0.1:0"
@@ -45,11 +46,11 @@ func Console(ctx context.Context, dir string, out io.Writer, departures, rounds 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "apron bench console: board of %d flights at %s (%d KiB of HTML), %d rounds each\n\n", len(flights), cfg.Hub, b.size/1024, len(renderD))
-	fmt.Fprintf(out, "%-44s %10s %10s\n", "", "p50", "p99")
-	fmt.Fprintf(out, "%-44s %10s %10s\n", "store fetch (flights + passenger counts)", pct(fetchD, 50), pct(fetchD, 99))
-	fmt.Fprintf(out, "%-44s %10s %10s\n", "board over HTTP (fetch + render + send)", pct(renderD, 50), pct(renderD, 99))
-	fmt.Fprintf(out, "\nrender overhead over the fetch at p50: %.1fx\n", float64(pct(renderD, 50))/float64(pct(fetchD, 50)))
+	fetchQ, renderQ := Summarize(fetchD), Summarize(renderD)
+	fmt.Fprintf(out, "apron bench console: board of %d flights at %s (%d KiB of HTML), %d rounds each, interleaved\n\n", len(flights), cfg.Hub, b.size/1024, len(renderD))
+	fmt.Fprintf(out, "%-44s %s\n", "store fetch (flights + passenger counts)", fetchQ)
+	fmt.Fprintf(out, "%-44s %s\n", "board over HTTP (fetch + render + send)", renderQ)
+	fmt.Fprintf(out, "\nrender overhead over the fetch at p50: %.1fx\n%s\n", float64(renderQ.P50)/float64(fetchQ.P50), load.Report())
 	return nil
 }
 
@@ -120,16 +121,21 @@ func (b *boardRun) render() error {
 // measureInterleaved times fetch and render in turns, so that both see
 // the same machine noise, and returns both sorted.
 func (b *boardRun) measureInterleaved(ctx context.Context, date string, rounds int) (fetchD, renderD []time.Duration, err error) {
+	// Five blocks of each, in alternating order, so that neither side
+	// always runs on a cache the other warmed.
 	for i := 0; i < 5; i++ {
-		f, err := measureRounds(rounds, func() error { return b.fetch(ctx, date) })
-		if err != nil {
-			return nil, nil, err
+		runs := []*[]time.Duration{&fetchD, &renderD}
+		fs := []func() error{func() error { return b.fetch(ctx, date) }, b.render}
+		if i%2 == 1 {
+			runs[0], runs[1], fs[0], fs[1] = runs[1], runs[0], fs[1], fs[0]
 		}
-		r, err := measureRounds(rounds, b.render)
-		if err != nil {
-			return nil, nil, err
+		for k := range fs {
+			d, err := measureRounds(rounds, fs[k])
+			if err != nil {
+				return nil, nil, err
+			}
+			*runs[k] = append(*runs[k], d...)
 		}
-		fetchD, renderD = append(fetchD, f...), append(renderD, r...)
 	}
 	sort.Slice(fetchD, func(i, j int) bool { return fetchD[i] < fetchD[j] })
 	sort.Slice(renderD, func(i, j int) bool { return renderD[i] < renderD[j] })

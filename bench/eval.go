@@ -947,13 +947,7 @@ func printEval(w io.Writer, cfg EvalConfig, day *sim.Day, m *node.Main, res Eval
 	fmt.Fprintf(w, "  %-36s %s\n", "policy: right document first", res.Policy)
 	fmt.Fprintf(w, "  %-36s %s\n", "not in the data when nothing is", res.NotInData)
 	fmt.Fprintf(w, "  %-36s %d\n", "invented citations", res.Invented)
-	d := slices.Clone(res.Latency)
-	slices.Sort(d)
-	p95 := "n/a (fewer than 20 samples)"
-	if len(d) >= 20 {
-		p95 = pct(d, 95).Round(100 * time.Microsecond).String()
-	}
-	fmt.Fprintf(w, "  %-36s p50 %s, p95 %s, n=%d\n", "latency", pct(d, 50).Round(100*time.Microsecond), p95, len(d))
+	fmt.Fprintf(w, "  %-36s %s\n", "latency", Summarize(res.Latency))
 	fmt.Fprintf(w, "model\n")
 	if res.SummaryAsked > 0 {
 		fmt.Fprintf(w, "  %-36s %s\n", "summaries shown (passed the checks)", EvalScore{res.SummaryShown, res.SummaryAsked})

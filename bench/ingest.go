@@ -18,11 +18,7 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/app/sim"
-	"github.com/apron-edge/apron/broker"
 	"github.com/apron-edge/apron/node"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // IngestConfig sizes `apron bench ingest`.
@@ -67,8 +63,8 @@ func (r benchResult) rate() float64 { return float64(r.events) / r.dur.Seconds()
 
 // ingestFlags are the flags of `apron bench ingest`.
 type ingestFlags struct {
-	events, batch, clients int
-	cpuProfile             string
+	events, batch, clients, rounds int
+	cpuProfile                     string
 }
 
 func parseIngestFlags(cfg IngestConfig, args []string) (ingestFlags, error) {
@@ -76,157 +72,111 @@ func parseIngestFlags(cfg IngestConfig, args []string) (ingestFlags, error) {
 	events := fs.Int("events", cfg.Events, "events for the batched runs")
 	batch := fs.Int("batch", 1000, "events per NDJSON request")
 	clients := fs.Int("clients", 4, "concurrent HTTP clients")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node runs to this file")
+	rounds := fs.Int("rounds", 2, "rounds of every run; the order alternates from one round to the next")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node's runs of the first round to this file")
 	if err := fs.Parse(args); err != nil {
 		return ingestFlags{}, err
 	}
-	return ingestFlags{events: *events, batch: *batch, clients: *clients, cpuProfile: *cpuProfile}, nil
+	if *events < 100 || *batch < 1 || *clients < 1 || *rounds < 1 {
+		return ingestFlags{}, fmt.Errorf("bench ingest: -events must be at least 100, -batch, -clients and -rounds at least 1")
+	}
+	return ingestFlags{events: *events, batch: *batch, clients: *clients, rounds: *rounds, cpuProfile: *cpuProfile}, nil
 }
 
-// Ingest measures ingest through the node against two baselines run
-// in the same process on the same disk: raw JetStream publish one message
-// at a time with fsync per write, and asynchronous publish without fsync.
+// Ingest measures ingest through the node against two baselines run in
+// the same process on the same disk: raw JetStream publish one message at
+// a time with fsync per write, and asynchronous publish without fsync.
+// Every run is warmed up before it is timed, and rounds alternate the
+// order (baselines first, then the node first); the ratios compare the
+// runs of one round, taken on the same machine at about the same time.
 func Ingest(ctx context.Context, cfg IngestConfig, args []string) error {
 	fl, err := parseIngestFlags(cfg, args)
 	if err != nil {
 		return err
 	}
-	results, err := ingestBaselines(ctx, cfg, fl)
-	if err != nil {
-		return err
-	}
+	load := WatchLoad()
 	n, err := openIngestNode(ctx, cfg.Dir)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = n.m.Close(context.Background()) }()
-	if fl.cpuProfile != "" {
-		stop, err := startCPUProfile(fl.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
 	if err := n.authorize(ctx); err != nil {
 		return err
 	}
-	evs := FlightEvents(fl.events, "ndjson")
-	batched, err := n.benchNDJSON(ctx, cfg.Timeout, fl, evs)
-	if err != nil {
+	if err := n.warmUp(fl); err != nil {
 		return err
 	}
-	results = append(results, batched...)
-	single, err := n.benchSingles(fl.events)
-	if err != nil {
-		return err
+	var rounds [][]benchResult
+	for r := 0; r < fl.rounds; r++ {
+		res, err := ingestRound(ctx, cfg, fl, n, r)
+		if err != nil {
+			return err
+		}
+		rounds = append(rounds, res)
 	}
-	results = append(results, single)
 	lats, err := n.freshness(ctx)
 	if err != nil {
 		return err
 	}
-	reportIngest(cfg.Out, fl.events, len(evs[0].Raw), results, lats)
+	reportIngest(cfg.Out, fl, len(FlightEvents(1, "size")[0].Raw), rounds, lats)
+	fmt.Fprintln(cfg.Out, load.Report())
 	return nil
 }
 
-// ingestBaselines runs the broker-only runs the node is compared with.
-// Their order fixes the indices reportIngest reads.
-func ingestBaselines(ctx context.Context, cfg IngestConfig, fl ingestFlags) ([]benchResult, error) {
-	var results []benchResult
-	for _, run := range []func(context.Context, IngestConfig, ingestFlags) (benchResult, error){
-		benchPublishEachSync, benchPublishAtomicBatch, benchPublishAsync,
-	} {
-		r, err := run(ctx, cfg, fl)
+// Indices of the runs in a round's results, whatever order they ran in.
+const (
+	runEachSync = iota
+	runAtomicBatch
+	runAsync
+	runNDJSONAck
+	runNDJSONState
+	runSingles
+	runCount
+)
+
+// ingestRound runs the baselines and the node: the node last in even
+// rounds, first in odd ones.
+func ingestRound(ctx context.Context, cfg IngestConfig, fl ingestFlags, n *ingestNode, round int) ([]benchResult, error) {
+	res := make([]benchResult, runCount)
+	tag := fmt.Sprintf("r%d", round)
+	baselines := func() error {
+		for i, run := range []func(context.Context, IngestConfig, ingestFlags, string) (benchResult, error){
+			benchPublishEachSync, benchPublishAtomicBatch, benchPublishAsync,
+		} {
+			r, err := run(ctx, cfg, fl, tag)
+			if err != nil {
+				return err
+			}
+			res[runEachSync+i] = r
+		}
+		return nil
+	}
+	nodeRuns := func() error {
+		if fl.cpuProfile != "" && round == 0 {
+			stop, err := startCPUProfile(fl.cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+		batched, err := n.benchNDJSON(ctx, cfg.Timeout, fl, FlightEvents(fl.events, "ndjson-"+tag))
 		if err != nil {
+			return err
+		}
+		res[runNDJSONAck], res[runNDJSONState] = batched[0], batched[1]
+		res[runSingles], err = n.benchSingles(fl.events, tag)
+		return err
+	}
+	order := []func() error{baselines, nodeRuns}
+	if round%2 == 1 {
+		order[0], order[1] = order[1], order[0]
+	}
+	for _, f := range order {
+		if err := f(); err != nil {
 			return nil, err
 		}
-		results = append(results, r)
 	}
-	return results, nil
-}
-
-func openBenchBroker(dir string, c broker.Config) (*broker.Broker, error) {
-	c.Dir = dir
-	c.DuplicateWindow = time.Hour
-	c.MaxBatch = 1000
-	b := broker.New(c)
-	b.Logger = slog.New(slog.DiscardHandler)
-	if err := b.Open(); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-// benchPublishEachSync is baseline 1: one message at a time, fsync on every write.
-func benchPublishEachSync(ctx context.Context, cfg IngestConfig, fl ingestFlags) (benchResult, error) {
-	perMsg := min(fl.events/10, 2000)
-	b, err := openBenchBroker(filepath.Join(cfg.Dir, "sync"), broker.Config{Sync: broker.SyncAlways})
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer func() { _ = b.Close(ctx) }()
-	evs := FlightEvents(perMsg, "sync")
-	start := time.Now()
-	for _, e := range evs {
-		if _, err := b.PublishOne(ctx, app.TopicFlights, broker.MessageOf(e)); err != nil {
-			return benchResult{}, err
-		}
-	}
-	return benchResult{"jetstream publish, one at a time, fsync each", perMsg, time.Since(start), "baseline"}, nil
-}
-
-// benchPublishAtomicBatch is the reference: JetStream's own atomic batch
-// publish, fsync per batch.
-func benchPublishAtomicBatch(ctx context.Context, cfg IngestConfig, fl ingestFlags) (benchResult, error) {
-	b, err := openBenchBroker(filepath.Join(cfg.Dir, "atomic"), broker.Config{Sync: broker.SyncAlways})
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer func() { _ = b.Close(ctx) }()
-	evs := FlightEvents(fl.events, "atomic")
-	start := time.Now()
-	for i := 0; i < len(evs); i += fl.batch {
-		var msgs []*nats.Msg
-		for _, e := range evs[i:min(i+fl.batch, len(evs))] {
-			msgs = append(msgs, logMsg(e))
-		}
-		if _, err := jetstreamext.PublishMsgBatch(ctx, b.JetStream(), msgs); err != nil {
-			return benchResult{}, err
-		}
-	}
-	return benchResult{fmt.Sprintf("jetstream atomic batch %d/batch, fsync per batch", fl.batch), fl.events, time.Since(start), "reference"}, nil
-}
-
-// benchPublishAsync is baseline 2: asynchronous publish, no fsync
-// (background sync).
-func benchPublishAsync(ctx context.Context, cfg IngestConfig, fl ingestFlags) (benchResult, error) {
-	b, err := openBenchBroker(filepath.Join(cfg.Dir, "nosync"), broker.Config{Sync: broker.SyncInterval, SyncInterval: 2 * time.Minute})
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer func() { _ = b.Close(ctx) }()
-	evs := FlightEvents(fl.events, "async")
-	js := b.JetStream()
-	start := time.Now()
-	for _, e := range evs {
-		if _, err := js.PublishMsgAsync(logMsg(e)); err != nil {
-			return benchResult{}, err
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(cfg.Timeout):
-		return benchResult{}, fmt.Errorf("async publish did not complete")
-	}
-	return benchResult{"jetstream async publish, no fsync", fl.events, time.Since(start), "ceiling"}, nil
-}
-
-// logMsg is e as the node writes it to the log, deduplicated by id.
-func logMsg(e *app.Event) *nats.Msg {
-	m := nats.NewMsg(app.LogSubject(app.TopicFlights, e.Subject))
-	m.Data = e.Raw
-	m.Header.Set(jetstream.MsgIDHeader, e.ID)
-	return m
+	return res, nil
 }
 
 func startCPUProfile(path string) (stop func(), err error) {
@@ -257,6 +207,7 @@ func openIngestNode(ctx context.Context, dir string) (*ingestNode, error) {
 	ncfg.NATS.Addr = ""
 	ncfg.Ollama.URL = "" // measure ingest, not the model
 	n := &ingestNode{m: node.NewMain(ncfg, slog.New(slog.DiscardHandler)), client: &http.Client{Timeout: time.Minute}}
+	n.m.Demo = true // no first-start admin, so no one-time password on standard output
 	if err := n.m.Open(ctx); err != nil {
 		return nil, err
 	}
@@ -292,17 +243,37 @@ func (n *ingestNode) post(body []byte) error {
 	return nil
 }
 
+// warmUp posts a few batches and single events before anything is timed.
+func (n *ingestNode) warmUp(fl ingestFlags) error {
+	evs := FlightEvents(fl.events/10, "warm")
+	for i := 0; i < len(evs); i += fl.batch {
+		if err := n.post(ndjsonBody(evs[i:min(i+fl.batch, len(evs))])); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	for _, e := range evs[:min(50, len(evs))] {
+		if err := n.post(e.Raw); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	return nil
+}
+
+func ndjsonBody(evs []*app.Event) []byte {
+	var buf bytes.Buffer
+	for _, e := range evs {
+		buf.Write(e.Raw)
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes()
+}
+
 // benchNDJSON posts evs as batched NDJSON, one request being one group
 // commit (up to 1000 events), and times it to ack and to visible state.
 func (n *ingestNode) benchNDJSON(ctx context.Context, timeout time.Duration, fl ingestFlags, evs []*app.Event) ([]benchResult, error) {
 	var bodies [][]byte
 	for i := 0; i < len(evs); i += fl.batch {
-		var buf bytes.Buffer
-		for _, e := range evs[i:min(i+fl.batch, len(evs))] {
-			buf.Write(e.Raw)
-			buf.WriteByte('\n')
-		}
-		bodies = append(bodies, buf.Bytes())
+		bodies = append(bodies, ndjsonBody(evs[i:min(i+fl.batch, len(evs))]))
 	}
 	start := time.Now()
 	if err := runClients(fl.clients, len(bodies), func(i int) error { return n.post(bodies[i]) }); err != nil {
@@ -325,8 +296,8 @@ func (n *ingestNode) benchNDJSON(ctx context.Context, timeout time.Duration, fl 
 
 // benchSingles posts single-event requests from many clients: group
 // commit across requests.
-func (n *ingestNode) benchSingles(events int) (benchResult, error) {
-	singles := FlightEvents(min(events/4, 4000), "single")
+func (n *ingestNode) benchSingles(events int, tag string) (benchResult, error) {
+	singles := FlightEvents(min(events/4, 4000), "single-"+tag)
 	start := time.Now()
 	if err := runClients(32, len(singles), func(i int) error { return n.post(singles[i].Raw) }); err != nil {
 		return benchResult{}, err
@@ -357,30 +328,29 @@ func (n *ingestNode) freshness(ctx context.Context) ([]time.Duration, error) {
 		})
 		lats = append(lats, max(seen.Sub(acked), 0))
 	}
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	return lats, nil
 }
 
-// reportIngest prints the table and the ratios; results are in the
-// order Ingest ran them.
-func reportIngest(out io.Writer, events, eventBytes int, results []benchResult, lats []time.Duration) {
-	fmt.Fprintf(out, "apron bench ingest (%d events of ~%d bytes)\n\n", events, eventBytes)
-	fmt.Fprintf(out, "%-62s %10s %12s\n", "run", "events", "events/s")
-	for _, r := range results {
-		fmt.Fprintf(out, "%-62s %10d %12.0f\n", r.name, r.events, r.rate())
+// reportIngest prints each round's table and ratios (the runs of one
+// round are compared only with each other), and the freshness probes.
+func reportIngest(out io.Writer, fl ingestFlags, eventBytes int, rounds [][]benchResult, lats []time.Duration) {
+	fmt.Fprintf(out, "apron bench ingest (%d events of ~%d bytes, %d rounds, every run warmed up first)\n", fl.events, eventBytes, len(rounds))
+	for i, res := range rounds {
+		order := "baselines first"
+		if i%2 == 1 {
+			order = "node first"
+		}
+		fmt.Fprintf(out, "\nround %d (%s)\n%-62s %10s %12s\n", i+1, order, "run", "events", "events/s")
+		for _, r := range res {
+			fmt.Fprintf(out, "%-62s %10d %12.0f\n", r.name, r.events, r.rate())
+		}
+		durable := res[runNDJSONAck].rate()
+		fmt.Fprintf(out, "batched durable ingest vs per-message fsync: %.1fx (aim >= 10x)\n", durable/res[runEachSync].rate())
+		fmt.Fprintf(out, "batched durable ingest vs async no-fsync:    %.0f%% (aim >= 30%%)\n", 100*durable/res[runAsync].rate())
+		fmt.Fprintf(out, "ingest to state vs async no-fsync:           %.0f%%\n", 100*res[runNDJSONState].rate()/res[runAsync].rate())
+		fmt.Fprintf(out, "single-event requests vs per-message fsync:  %.1fx\n", res[runSingles].rate()/res[runEachSync].rate())
 	}
-	durable := results[3].rate()
-	fmt.Fprintf(out, "\nbatched durable ingest vs per-message fsync: %.1fx (aim >= 10x)\n", durable/results[0].rate())
-	fmt.Fprintf(out, "batched durable ingest vs async no-fsync:    %.0f%% (aim >= 30%%)\n", 100*durable/results[2].rate())
-	fmt.Fprintf(out, "single-event requests vs per-message fsync:  %.1fx\n", results[5].rate()/results[0].rate())
-	fmt.Fprintf(out, "ack -> visible state: p50 %s, p99 %s (n=%d)\n", pct(lats, 50), pct(lats, 99), len(lats))
-}
-
-func pct(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	return d[min(len(d)-1, len(d)*p/100)].Round(10 * time.Microsecond)
+	fmt.Fprintf(out, "\nack -> visible state, one event at a time: %s\n", Summarize(lats))
 }
 
 func runClients(n, jobs int, f func(i int) error) error {

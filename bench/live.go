@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -66,11 +65,15 @@ func AssistLive(ctx context.Context, cfg LiveConfig) error {
 	if _, err := m.Store.CreateToken(ctx, "bench", app.RoleAgent, app.HashSecret(r.tok), time.Now()); err != nil {
 		return err
 	}
-	idleEmbed, err := r.rawEmbed(ctx, 20)
+	// Warm the model, then take enough idle samples for a p99.
+	if _, err := r.rawEmbed(ctx, 3); err != nil {
+		return fmt.Errorf("raw embed warm-up: %w", err)
+	}
+	idleEmbed, err := r.rawEmbed(ctx, minSamplesP99)
 	if err != nil {
 		return fmt.Errorf("raw embed baseline: %w", err)
 	}
-	load0 := loadAverage()
+	load := WatchLoad()
 
 	dctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
@@ -85,10 +88,9 @@ func AssistLive(ctx context.Context, cfg LiveConfig) error {
 		return err
 	}
 	wg.Wait()
-	load1 := loadAverage()
-	fmt.Fprintf(cfg.Out, "apron bench assist-live: %s of a simulated %s day at %gx, %d departures, a question every %s\n", cfg.Duration, cfgN.Hub, cfg.Speed, cfg.Departures, cfg.Every)
-	fmt.Fprintf(cfg.Out, "load average before %s, after %s (2 cores is 2.0)\n\n", load0, load1)
+	fmt.Fprintf(cfg.Out, "apron bench assist-live: %s of a simulated %s day at %gx, %d departures, a question every %s\n\n", cfg.Duration, cfgN.Hub, cfg.Speed, cfg.Departures, cfg.Every)
 	r.report(idleEmbed)
+	fmt.Fprintf(cfg.Out, "\n%s\n", load.Report())
 	return nil
 }
 
@@ -220,15 +222,15 @@ func (r *liveRun) report(idleEmbed []time.Duration) {
 				}
 			}
 		}
-		fmt.Fprintf(out, "%-30s %s   answered %d of %d\n", kind+" questions, first answer", quantiles(first), answered, len(first))
-		fmt.Fprintf(out, "%-30s %s\n", kind+" questions, whole answer", quantiles(total))
+		fmt.Fprintf(out, "%-30s %s   answered %d of %d\n", kind+" questions, first answer", Summarize(first), answered, len(first))
+		fmt.Fprintf(out, "%-30s %s\n", kind+" questions, whole answer", Summarize(total).String())
 		if kind == app.AnswerPolicy {
 			fmt.Fprintf(out, "%-30s %d of %d shown\n", "model summaries", shown, asked)
 		}
 	}
-	fmt.Fprintf(out, "%-30s %s\n", "/api/v1/search", quantiles(r.searches))
-	fmt.Fprintf(out, "%-30s %s\n", "raw /api/embed, idle", quantiles(idleEmbed))
-	fmt.Fprintf(out, "%-30s %s\n", "raw /api/embed, during the day", quantiles(r.busyEmbed))
+	fmt.Fprintf(out, "%-30s %s\n", "/api/v1/search", Summarize(r.searches).String())
+	fmt.Fprintf(out, "%-30s %s\n", "raw /api/embed, idle", Summarize(idleEmbed).String())
+	fmt.Fprintf(out, "%-30s %s\n", "raw /api/embed, during the day", Summarize(r.busyEmbed).String())
 	sort.Float64s(r.lags)
 	fmt.Fprintf(out, "%-30s %s\n", "index freshness (worst topic)", secondsQuantiles(r.lags))
 	sort.Float64s(r.vecLags)
@@ -321,19 +323,6 @@ func searchOnce(ctx context.Context, base, tok, q string) error {
 	return nil
 }
 
-// quantiles prints p50, p95 and p99 with the sample count; a quantile
-// that needs more samples than there are is not printed.
-func quantiles(d []time.Duration) string {
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	q := func(p, need int) string {
-		if len(d) < need {
-			return "n/a"
-		}
-		return d[min(len(d)-1, len(d)*p/100)].Round(time.Millisecond).String()
-	}
-	return fmt.Sprintf("p50 %-8s p95 %-8s p99 %-8s (n=%d)", q(50, 1), q(95, 20), q(99, 100), len(d))
-}
-
 func secondsQuantiles(v []float64) string {
 	q := func(p, need int) string {
 		if len(v) < need {
@@ -346,13 +335,4 @@ func secondsQuantiles(v []float64) string {
 		worst = fmt.Sprintf("%.1fs", v[len(v)-1])
 	}
 	return fmt.Sprintf("p50 %-8s p99 %-8s max %s (n=%d)", q(50, 1), q(99, 100), worst, len(v))
-}
-
-// loadAverage reads the one-minute load average, for the report.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	return strings.Fields(string(b))[0]
 }

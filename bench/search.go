@@ -147,8 +147,8 @@ type latencyRun struct {
 }
 
 type latencyRow struct {
-	name     string
-	p50, p99 time.Duration
+	name string
+	q    Quantiles
 }
 
 // latencyFilter matches the documents keep selects in the scan.
@@ -166,8 +166,7 @@ func (r *latencyRun) measure(name string, f func(q []float32) error) error {
 			lat = append(lat, time.Since(t))
 		}
 	}
-	slices.Sort(lat)
-	r.rows = append(r.rows, latencyRow{name, pct(lat, 50), pct(lat, 99)})
+	r.rows = append(r.rows, latencyRow{name, Summarize(lat)})
 	return nil
 }
 
@@ -231,13 +230,16 @@ func (r *latencyRun) report() {
 	base := map[bool]time.Duration{}
 	for _, row := range r.rows {
 		if strings.HasPrefix(row.name, "Go scan, 2") {
-			base[strings.HasSuffix(row.name, "filtered")] = row.p99
+			base[strings.HasSuffix(row.name, "filtered")] = row.q.P99
 		}
 	}
-	fmt.Fprintf(r.c.Out, "%-52s %10s %10s %16s\n", "run", "p50", "p99", "p99 / Go scan 2")
+	fmt.Fprintf(r.c.Out, "%-52s %10s %10s %10s %6s %16s\n", "run", "p50", "p95", "p99", "n", "p99 / Go scan 2")
 	for _, row := range r.rows {
-		ratio := float64(row.p99) / float64(base[strings.HasSuffix(row.name, "filtered")])
-		fmt.Fprintf(r.c.Out, "%-52s %10s %10s %15.2fx\n", row.name, row.p50.Round(10*time.Microsecond), row.p99.Round(10*time.Microsecond), ratio)
+		ratio := "n/a"
+		if b := base[strings.HasSuffix(row.name, "filtered")]; b > 0 && row.q.P99 > 0 {
+			ratio = fmt.Sprintf("%.2fx", float64(row.q.P99)/float64(b))
+		}
+		fmt.Fprintf(r.c.Out, "%-52s %10s %10s %10s %6d %16s\n", row.name, row.q.Cell(50), row.q.Cell(95), row.q.Cell(99), row.q.N, ratio)
 	}
 }
 

@@ -182,15 +182,77 @@ func TestCentralLinkDownIsShownAndNothingIsLost(t *testing.T) {
 	}
 }
 
-func TestBenchBridgeRuns(t *testing.T) {
+// TestBenchBridgeAgreesWithKafka runs `apron bench bridge` at a small size
+// against a real Kafka and checks its figures with an independent
+// consumer: every outbound record carries Kafka's log-append time (not a
+// time the bridge stamped), the bench timed each record from exactly that
+// time, and the rates and quantiles it prints follow from Kafka's
+// timestamps; inbound, the time the bench started from is Kafka's own.
+func TestBenchBridgeAgreesWithKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a Kafka broker")
 	}
-	var out strings.Builder
-	if err := bench.Bridge(context.Background(), t.TempDir(), &out, 500); err != nil {
+	addr := mustRunKafka(t)
+	ctx := context.Background()
+	res, err := bench.RunBridge(ctx, bench.BridgeConfig{Dir: t.TempDir(), Records: 300, Rounds: 2, Kafka: addr})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "bridge inbound") {
-		t.Fatalf("output: %s", out.String())
+	var out strings.Builder
+	res.Report(&out)
+	if len(res.Rounds) != 2 {
+		t.Fatalf("%d rounds", len(res.Rounds))
 	}
+	for i, r := range res.Rounds {
+		tag := fmt.Sprintf("r%d-", i+1)
+		for _, dir := range []struct {
+			name, topic, prefix string
+			run                 bench.BridgeRun
+			last                func(map[string]time.Time) time.Time
+		}{
+			{"outbound", "fra.rebookings", "bench-out-" + tag, r.Outbound, latest},
+			{"inbound", "flights", "bench-in-" + tag, r.Inbound, nil},
+		} {
+			kafka := map[string]time.Time{}
+			if err := bench.ReadKafkaTimes(ctx, addr, dir.topic, dir.prefix, dir.run.Records, kafka); err != nil {
+				t.Fatalf("round %d %s: %v", i+1, dir.name, err)
+			}
+			if len(kafka) != dir.run.Records || len(dir.run.KafkaTime) != dir.run.Records {
+				t.Fatalf("round %d %s: Kafka holds %d records, the bench timed %d of %d", i+1, dir.name, len(kafka), len(dir.run.KafkaTime), dir.run.Records)
+			}
+			for id, kt := range kafka {
+				if got, ok := dir.run.KafkaTime[id]; !ok || !got.Equal(kt) {
+					t.Fatalf("round %d %s: %s: Kafka's log-append time %s, the bench used %s", i+1, dir.name, id, kt, got)
+				}
+			}
+			if dir.last == nil {
+				continue
+			}
+			// Outbound: the rate and the quantiles the bench prints follow
+			// from Kafka's times and the local send times alone.
+			var lat []time.Duration
+			for id, kt := range kafka {
+				if kt.Before(dir.run.Sent[id].Truncate(time.Millisecond)) {
+					t.Fatalf("round %d: %s appended to Kafka at %s, before it was sent at %s", i+1, id, kt, dir.run.Sent[id])
+				}
+				lat = append(lat, kt.Sub(dir.run.Sent[id]))
+			}
+			want := fmt.Sprintf("%-50s %10.0f   %s", "bridge outbound: local log -> Kafka log append",
+				float64(dir.run.Records)/dir.last(kafka).Sub(dir.run.Start).Seconds(), bench.Summarize(lat))
+			if !strings.Contains(out.String(), want) {
+				t.Fatalf("round %d: the report does not say %q:\n%s", i+1, want, out.String())
+			}
+		}
+	}
+	t.Log(out.String())
+}
+
+func latest(ts map[string]time.Time) time.Time {
+	var last time.Time
+	for _, t := range ts {
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last
 }

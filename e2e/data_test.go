@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -386,5 +387,31 @@ func TestHelpShowsFlagsAndRunsNothing(t *testing.T) {
 	var tokens []app.APIToken
 	if err != nil || json.Unmarshal(js, &tokens) != nil || len(tokens) != 1 || tokens[0].RevokedAt.IsZero() {
 		t.Fatalf("token list --json: %v %s", err, js)
+	}
+}
+
+// TestHealthAsksTheNode: `apron health`, which the container's
+// HEALTHCHECK runs, succeeds only while the node answers: /healthz, or
+// /readyz with -ready, also when the node listens on a wildcard address.
+func TestHealthAsksTheNode(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	serve, base := startServe(t, bin, data)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
+	for _, args := range [][]string{
+		{"health", "--data", data, "--http", "127.0.0.1:" + port},
+		{"health", "--data", data, "--http", "0.0.0.0:" + port},
+		{"health", "-ready", "--data", data, "--http", "127.0.0.1:" + port},
+	} {
+		out, errOut, err := runApron(t, bin, "", "", args...)
+		if err != nil || !strings.Contains(out, `"status"`) {
+			t.Fatalf("%v against a running node: %v %s %s", args, err, out, errOut)
+		}
+	}
+	_ = serve.Process.Kill()
+	_ = serve.Wait()
+	_, errOut, err := runApron(t, bin, "", "", "health", "--data", data, "--http", "127.0.0.1:"+port)
+	if err == nil || !strings.Contains(errOut, "127.0.0.1:"+port+"/healthz") {
+		t.Fatalf("health with the node stopped: %v %s", err, errOut)
 	}
 }

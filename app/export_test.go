@@ -1,0 +1,16 @@
+package app
+
+// TypedAccepts reports whether the typed checks alone accept raw.
+func TypedAccepts(v *Validator, raw []byte, topic string) bool {
+	_, ok := v.parseTyped(raw, topic)
+	return ok
+}
+
+// TypedTypes lists the event types the typed checks cover.
+func TypedTypes(v *Validator) []string {
+	var out []string
+	for t := range v.typedData {
+		out = append(out, t)
+	}
+	return out
+}
