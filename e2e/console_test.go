@@ -302,8 +302,10 @@ func TestBenchConsoleRuns(t *testing.T) {
 	if err := bench.Console(context.Background(), t.TempDir(), &out, 20, 2); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "board over HTTP") {
-		t.Fatalf("output: %s", out.String())
+	for _, want := range []string{"board over HTTP", "search page over HTTP (search + render)", "retriever search"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output lacks %q: %s", want, out.String())
+		}
 	}
 }
 
