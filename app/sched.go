@@ -73,6 +73,26 @@ type Scheduler struct {
 	running map[*ticket]struct{}
 	queues  map[string][]*ticket
 	stats   map[string]*ClassStats
+	// A chunked embedding releases the slot between its chunks: for a
+	// moment after, the slot is kept for its next chunk (holdFor) rather
+	// than given to a lower class that happened to be waiting.
+	holdFor   string
+	holdUntil time.Time
+	holdTimer *time.Timer
+}
+
+// chunkHold is how long a slot freed by a chunk of embedding waits for
+// the next chunk of the same class before a lower class may take it.
+const chunkHold = 5 * time.Millisecond
+
+// rank is a class's place in Classes, 0 highest.
+func rank(class string) int {
+	for i, c := range Classes {
+		if c == class {
+			return i
+		}
+	}
+	return len(Classes)
 }
 
 type ticket struct {
@@ -198,28 +218,46 @@ func (s *Scheduler) release(t *ticket) {
 	defer s.mu.Unlock()
 	delete(s.running, t)
 	s.stats[t.class].Running--
+	if t.class == ClassFreshness || t.class == ClassBackfill {
+		s.holdFor, s.holdUntil = t.class, time.Now().Add(chunkHold)
+	}
 	s.dispatchLocked()
 }
 
 // dispatchLocked grants free slots to the waiting calls, highest class
-// first, oldest first within a class.
+// first, oldest first within a class; a class below the one the slot is
+// held for waits until the hold ends.
 func (s *Scheduler) dispatchLocked() {
 	for len(s.running) < s.slots() {
-		var next *ticket
+		var next string
 		for _, c := range Classes {
-			if q := s.queues[c]; len(q) > 0 {
-				next, s.queues[c] = q[0], q[1:]
+			if len(s.queues[c]) > 0 {
+				next = c
 				break
 			}
 		}
-		if next == nil {
+		if next == "" {
 			return
 		}
-		st := s.stats[next.class]
+		if wait := time.Until(s.holdUntil); wait > 0 && rank(next) > rank(s.holdFor) {
+			if s.holdTimer == nil {
+				s.holdTimer = time.AfterFunc(wait, func() {
+					s.mu.Lock()
+					defer s.mu.Unlock()
+					s.holdTimer = nil
+					s.dispatchLocked()
+				})
+			}
+			return
+		}
+		q := s.queues[next]
+		t := q[0]
+		s.queues[next] = q[1:]
+		st := s.stats[t.class]
 		st.Queued--
 		st.Running++
-		s.running[next] = struct{}{}
-		close(next.ready)
+		s.running[t] = struct{}{}
+		close(t.ready)
 	}
 }
 

@@ -157,3 +157,38 @@ func TestScheduledEmbedderTakesTheModelChunkByChunkAndGivesUpWhenTold(t *testing
 	}
 	close(hold)
 }
+
+// A chunked embedding gives the slot back between its chunks; a summary
+// that waits meanwhile must not take it from the next chunk.
+func TestChunksOfEmbeddingKeepTheSlotFromLowerClasses(t *testing.T) {
+	s := &Scheduler{Slots: 1}
+	var mu sync.Mutex
+	var order []string
+	note := func(c string) {
+		mu.Lock()
+		order = append(order, c)
+		mu.Unlock()
+	}
+	first := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Do(context.Background(), ClassBackfill, func(context.Context) error { close(first); <-release; note("chunk 1"); return nil })
+		// The next chunk asks at once, as ScheduledEmbedder does.
+		_ = s.Do(context.Background(), ClassBackfill, func(context.Context) error { note("chunk 2"); return nil })
+	}()
+	<-first
+	summary := make(chan struct{})
+	go func() {
+		defer close(summary)
+		_ = s.Do(context.Background(), ClassSummary, func(context.Context) error { note("summary"); return nil })
+	}()
+	waitFor(t, func() bool { return s.Stats()[3].Queued == 1 })
+	close(release)
+	<-done
+	<-summary
+	if len(order) != 3 || order[1] != "chunk 2" {
+		t.Fatalf("order %v: the summary took the slot between two chunks", order)
+	}
+}
