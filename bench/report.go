@@ -106,3 +106,22 @@ func loadAverage() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// WriteBytes is what this process has had written to storage so far
+// (/proc/self/io write_bytes), or -1 where the kernel does not say.
+func WriteBytes() int64 {
+	raw, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "write_bytes: "); ok {
+			var n int64
+			if _, err := fmt.Sscan(v, &n); err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}

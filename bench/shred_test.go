@@ -7,12 +7,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/bench"
 	_ "github.com/mattn/go-sqlite3"
 )
 
@@ -166,7 +165,7 @@ func BenchmarkShredding(b *testing.B) {
 		}
 	})
 	b.Run("shredded/erase", func(b *testing.B) {
-		w0 := procWriteBytes()
+		w0 := bench.WriteBytes()
 		n := 0
 		for i := 0; b.Loop(); i++ {
 			id := fmt.Sprintf("ERASE-%d", i)
@@ -177,23 +176,7 @@ func BenchmarkShredding(b *testing.B) {
 			n++
 		}
 		if w0 >= 0 {
-			b.ReportMetric(float64(procWriteBytes()-w0)/float64(n), "written-B/op")
+			b.ReportMetric(float64(bench.WriteBytes()-w0)/float64(n), "written-B/op")
 		}
 	})
-}
-
-// procWriteBytes is /proc/self/io write_bytes, or -1.
-func procWriteBytes() int64 {
-	raw, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(l, "write_bytes: "); ok {
-			var n int64
-			fmt.Sscan(v, &n)
-			return n
-		}
-	}
-	return -1
 }

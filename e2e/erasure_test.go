@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/bench"
 	"github.com/apron-edge/apron/node"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -327,23 +328,6 @@ func TestErasureLeavesNothingOnDisk(t *testing.T) {
 	}
 }
 
-// writeBytes is what this process has had written to storage so far
-// (/proc/self/io write_bytes), or -1 where the kernel does not say.
-func writeBytes(t *testing.T) int64 {
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "write_bytes: "); ok {
-			var n int64
-			fmt.Sscan(v, &n)
-			return n
-		}
-	}
-	return -1
-}
-
 // personBytes sums the log records of the person's profile and bookings.
 func personBytes(t *testing.T, m *node.Main, f erasureFixture) int {
 	n := 0
@@ -370,17 +354,17 @@ func TestErasureOfFiftyBookings(t *testing.T) {
 	m.Store.Checkpoint(context.Background())
 	before, _ := m.Broker.Topic(context.Background(), app.TopicBookings)
 	records := personBytes(t, m, f)
-	w0 := writeBytes(t)
+	w0 := bench.WriteBytes()
 	start := time.Now()
 	eraseOverAPI(t, m, f.id)
 	rep, _ := waitErasureAudited(t, m)
 	elapsed := time.Since(start)
 	// Until the audit event, the eraser's work on the log; then the state,
 	// the index and the checkpoint.
-	atAudit := writeBytes(t) - w0
+	atAudit := bench.WriteBytes() - w0
 	waitCaughtUp(t, m, 20*time.Second)
 	m.Store.Checkpoint(context.Background())
-	written := writeBytes(t) - w0
+	written := bench.WriteBytes() - w0
 	after, _ := m.Broker.Topic(context.Background(), app.TopicBookings)
 	t.Logf("erasure of a passenger on %d bookings: %s end to end, %d ms in the eraser, %d log entries erased, %d redacted; bookings topic %d -> %d bytes",
 		len(f.locators), elapsed.Round(time.Millisecond), rep.DurationMS, rep.LogEntriesErased, rep.BookingsRedacted, before.Bytes, after.Bytes)
