@@ -130,7 +130,7 @@ func (b *Broker) checkRoom(topic string, size int64) error {
 	}
 	err = app.Errorf(app.ENOSPACE, "the disk of the log has %d MiB free, less than nats.min_free (%d MiB) once %d KiB of events are stored; free disk space in the data directory",
 		free>>20, b.Config.MinFree>>20, size>>10)
-	if free >= b.Config.MinFree {
+	if free >= b.Config.MinFree+fullMargin {
 		return err // this group does not fit; smaller ones still may
 	}
 	if b.storage.fault(err, false, b.Now()) {
@@ -195,6 +195,11 @@ func (b *Broker) recoverLoop() {
 		b.Logger.Warn("log writes again", "after", b.Now().Sub(since).Round(time.Millisecond), "jetstream_restarted", reset)
 	}
 }
+
+// fullMargin is the space above MinFree below which the log counts as
+// full (readiness says so) rather than as too small for one large group:
+// less than a usual request fits.
+const fullMargin = 1 << 20
 
 // recoverMargin is the space above MinFree (at least) that must be free
 // before the log takes appends again, so that it does not flap.
