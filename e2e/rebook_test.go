@@ -385,6 +385,14 @@ func TestAssistRequestsOnTheLog(t *testing.T) {
 	s.ingest("bookings", s.booking("ASSIST", "P1", "none", nil, "LH400-2026-11-25"))
 	waitCaughtUp(t, s.m, 10*time.Second)
 	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	// Planning is asynchronous: the answer holds the proposals there are
+	// when the request is read, so wait for the one the rules make.
+	checkFor(t, 20*time.Second, func() error {
+		if n := len(s.proposals(app.ProposalPending)); n != 1 {
+			return fmt.Errorf("%d pending proposals", n)
+		}
+		return nil
+	})
 	// A site application asks for the proposals of the cancelled flight.
 	s.ingest("assist", assistRequest(t, "req-1", app.AssistRequest{CorrelationID: "corr-1", Kind: "proposals", Flight: "LH400-2026-11-25"}))
 	ans := waitAssistAnswer(t, s.m, "corr-1", 20*time.Second)
