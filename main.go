@@ -33,6 +33,7 @@ Usage:
   apron check   [flags]   prove the state store equals a rebuild (node stopped)
   apron search  WORDS...  hybrid search over the index
   apron erase --passenger ID --token T   erase a passenger everywhere and wait for it (site admin; node running)
+  apron cluster status --token T   peers, topic leaders and who runs each singleton (node running)
   apron model status      the configured models, present or not
   apron model import --name NAME PATH   create a model from a GGUF file or folder (offline)
   apron user add  --role ROLE NAME   add a console user (password on stdin)
@@ -86,6 +87,8 @@ func main() {
 		err = runSearch(ctx, args)
 	case "erase":
 		err = runErase(ctx, args)
+	case "cluster":
+		err = runCluster(ctx, args)
 	case "model":
 		err = runModel(ctx, args)
 	case "user":

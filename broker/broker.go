@@ -62,6 +62,13 @@ type Config struct {
 	MaxBytes        int64         // per topic, 0 = unlimited
 	MaxStore        int64         // all topics together on disk, 0 = as the disk allows
 	MaxBatch        int           // events per group commit, at most 1000
+
+	// Cluster makes this node one of a cluster; the zero value is a
+	// single node.
+	Cluster ClusterConfig
+	// ClusterWait is how long Open waits for the cluster's quorum
+	// (default 2m).
+	ClusterWait time.Duration
 }
 
 // DefaultConfig returns the defaults used by `apron serve`.
@@ -74,6 +81,7 @@ func DefaultConfig() Config {
 		HistoryWindow:   7 * 24 * time.Hour,
 		EventTopicAge:   30 * 24 * time.Hour,
 		MaxBatch:        1000,
+		ClusterWait:     2 * time.Minute,
 	}
 }
 
@@ -115,7 +123,7 @@ func (c *Config) Validate() error {
 	if c.MaxBatch < 1 || c.MaxBatch > 1000 {
 		return app.Errorf(app.EINVALID, "nats.max_batch: must be between 1 and 1000, got %d", c.MaxBatch)
 	}
-	return nil
+	return c.Cluster.Validate()
 }
 
 func isLoopback(host string) bool {
@@ -176,11 +184,7 @@ func (b *Broker) Open() error {
 	if err != nil {
 		return err
 	}
-	if b.sealKey, err = loadSealKey(b.Config.Dir); err != nil {
-		return err
-	}
 	opts := &server.Options{
-		ServerName:            "apron",
 		JetStream:             true,
 		StoreDir:              b.Config.Dir,
 		NoSigs:                true,
@@ -191,6 +195,17 @@ func (b *Broker) Open() error {
 		JetStreamMaxMemory:    256 << 20,
 		JetStreamMaxStore:     b.Config.MaxStore,
 		DisableShortFirstPing: true,
+	}
+	secret, err := b.clusterOptions(opts)
+	if err != nil {
+		return err
+	}
+	// A cluster's nodes trust each other's seals: the key comes from the
+	// shared secret instead of the node's own file.
+	if secret != nil {
+		b.sealKey = derive(secret, "seal")
+	} else if b.sealKey, err = loadSealKey(b.Config.Dir); err != nil {
+		return err
 	}
 	if b.Config.ClientAddr == "" {
 		opts.DontListen = true
@@ -208,7 +223,7 @@ func (b *Broker) Open() error {
 	// nats.user / nats.token. Only the node administers the log.
 	users := []*server.User{{Username: "apron-internal", Password: internalPass}}
 	if b.Config.ClientAddr != "" {
-		if b.creds, err = loadCredentials(b.credentialsFile()); err != nil {
+		if b.creds, err = loadCredentials(b.credentialsFile(), appPassword(secret)); err != nil {
 			return err
 		}
 		users = append(users, &server.User{Username: b.creds.User, Password: b.creds.Password, Permissions: appPermissions()})
@@ -257,18 +272,19 @@ func (b *Broker) Open() error {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.committers = map[string]*committer{}
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	for _, t := range app.Topics {
-		if _, err := b.js.CreateOrUpdateStream(ctx, b.streamConfig(t)); err != nil {
-			return fmt.Errorf("create topic %s: %w", t, err)
-		}
+	wait := 30 * time.Second
+	if b.Config.Cluster.Clustered() {
+		wait = b.Config.ClusterWait
+	}
+	if err := b.createTopics(wait); err != nil {
+		return err
 	}
 	if b.Config.HistoryWindow > 0 {
 		b.wg.Add(1)
 		go b.compactLoop()
 	}
-	b.Logger.Info("log open", "dir", b.Config.Dir, "sync", b.Config.Sync, "client_url", b.ClientURL())
+	b.Logger.Info("log open", "dir", b.Config.Dir, "sync", b.Config.Sync, "client_url", b.ClientURL(),
+		"cluster", b.Config.Cluster.Name, "node", b.Config.Cluster.NodeName(), "replicas", b.Config.Cluster.Replicas())
 	return nil
 }
 
@@ -285,6 +301,7 @@ func (b *Broker) streamConfig(topic string) jetstream.StreamConfig {
 		MaxBytes:           -1,
 		MaxMsgs:            -1,
 		MaxMsgsPerSubject:  -1,
+		Replicas:           b.Config.Cluster.Replicas(),
 	}
 	if b.Config.MaxBytes > 0 {
 		cfg.MaxBytes = b.Config.MaxBytes
@@ -335,6 +352,10 @@ func (b *Broker) ClientURL() string {
 // JetStream exposes the in-process JetStream context to other adapters in
 // this package (the bridge) and to tests.
 func (b *Broker) JetStream() jetstream.JetStream { return b.js }
+
+// Server exposes the embedded nats-server to tests (a test stops it to
+// take a node out of its cluster as a crash would).
+func (b *Broker) Server() *server.Server { return b.srv }
 
 // Conn exposes the in-process NATS connection.
 func (b *Broker) Conn() *nats.Conn { return b.nc }
