@@ -56,10 +56,10 @@ const LeaseBucket = "apron_leases"
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Clustered reports whether the node is one of a cluster.
-func (c *ClusterConfig) Clustered() bool { return c.Name != "" }
+func (c ClusterConfig) Clustered() bool { return c.Name != "" }
 
 // NodeName is the server name of this node.
-func (c *ClusterConfig) NodeName() string {
+func (c ClusterConfig) NodeName() string {
 	if c.Node != "" {
 		return c.Node
 	}
@@ -71,7 +71,7 @@ func (c *ClusterConfig) NodeName() string {
 
 // OtherPeers returns the peers without this node's own address, sorted
 // and without repeats.
-func (c *ClusterConfig) OtherPeers() []string {
+func (c ClusterConfig) OtherPeers() []string {
 	seen := map[string]bool{c.Listen: true}
 	var out []string
 	for _, p := range c.Peers {
@@ -87,7 +87,7 @@ func (c *ClusterConfig) OtherPeers() []string {
 // Replicas is the replication factor of the topics: 3 when the cluster has
 // three nodes or more, otherwise 1 (a single node, or two nodes, which
 // cannot keep a majority when one fails).
-func (c *ClusterConfig) Replicas() int {
+func (c ClusterConfig) Replicas() int {
 	if c.Clustered() && len(c.OtherPeers())+1 >= 3 {
 		return 3
 	}
