@@ -141,13 +141,12 @@ func (l *Lease) renew(held context.Context, me string, rev uint64, lastOK time.T
 			l.Logger.Warn("lease lost: no renewal succeeded in time", "node", me, "since", l.Now().Sub(lastOK).Round(time.Millisecond))
 			return
 		}
-		kv, err := l.kv(held)
-		if err != nil {
-			continue
-		}
+		// Every call of a renewal ends by the deadline of the lease itself:
+		// a request to a server that is gone would otherwise wait for
+		// JetStream's default timeout, past the point of giving up.
 		sent := l.Now()
 		rctx, cancel := context.WithDeadline(held, lastOK.Add(l.ttl()/2))
-		next, err := kv.Update(rctx, l.Key, []byte(me), rev)
+		next, err := l.update(rctx, me, rev)
 		cancel()
 		switch {
 		case err == nil:
@@ -158,5 +157,17 @@ func (l *Lease) renew(held context.Context, me string, rev uint64, lastOK time.T
 		case held.Err() == nil:
 			l.Logger.Debug("lease renewal failed", "err", err)
 		}
+		if err != nil && l.Now().Sub(lastOK) >= l.ttl()/2 {
+			l.Logger.Warn("lease lost: no renewal succeeded in time", "node", me, "since", l.Now().Sub(lastOK).Round(time.Millisecond))
+			return
+		}
 	}
+}
+
+func (l *Lease) update(ctx context.Context, me string, rev uint64) (uint64, error) {
+	kv, err := l.kv(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return kv.Update(ctx, l.Key, []byte(me), rev)
 }
