@@ -36,6 +36,7 @@ Usage:
   apron backup DIR --token T   an online backup of the running node into the new directory DIR (admin token)
   apron restore DIR --data D   make the new data directory D from the backup DIR, and check it
   apron erase --passenger ID --token T   erase a passenger everywhere and wait for it (site admin; node running)
+  apron cluster status --token T   peers, topic leaders and who runs each singleton (node running)
   apron model status      the configured models, present or not
   apron model import --name NAME PATH   create a model from a GGUF file or folder (offline)
   apron user add  --role ROLE NAME   add a console user (password on stdin)
@@ -95,6 +96,8 @@ func main() {
 		err = runRestore(ctx, args)
 	case "erase":
 		err = runErase(ctx, args)
+	case "cluster":
+		err = runCluster(ctx, args)
 	case "model":
 		err = runModel(ctx, args)
 	case "user":

@@ -56,7 +56,13 @@ type Proposer struct {
 	// SweepEvery is how often pending proposals are checked for options
 	// that stopped being bookable (Sweep); default 15s.
 	SweepEvery time.Duration
-	rankQ      *rankQueue
+	// Standby: Open does not start the loops; Start does, when this node
+	// holds the cluster's singleton lease, and Stop ends them when it
+	// loses it. Questions, approvals and lists are served either way.
+	Standby bool
+	rankQ   *rankQueue
+
+	runMu sync.Mutex // Start and Stop
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -67,7 +73,8 @@ type Proposer struct {
 	flush  chan struct{}
 }
 
-// Open starts the proposer's loops.
+// Open prepares the proposer and, unless Standby, starts its loops:
+// planning, the outbox publisher and the ranking.
 func (p *Proposer) Open() error {
 	if p.Logger == nil {
 		p.Logger = slog.Default()
@@ -85,23 +92,67 @@ func (p *Proposer) Open() error {
 	p.queue = map[string]uint64{}
 	p.wake = make(chan struct{}, 1)
 	p.flush = make(chan struct{}, 1)
-	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.rankQ = newRankQueue(4096)
+	if p.Standby {
+		return nil
+	}
+	p.run()
+	return nil
+}
+
+func (p *Proposer) run() {
+	p.runMu.Lock()
+	defer p.runMu.Unlock()
+	if p.cancel != nil {
+		return
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(3)
 	go p.planLoop()
 	go p.outboxLoop()
 	go p.rankLoop()
+}
+
+// Start runs the loops on this node, which now holds the singleton lease.
+// The flights that are disrupted now are planned again: the node that
+// planned them before kept its proposals in its own store.
+func (p *Proposer) Start() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fs, err := p.Store.Flights(ctx, FlightFilter{})
+	if err != nil {
+		return fmt.Errorf("disrupted flights: %w", err)
+	}
+	p.mu.Lock()
+	for _, f := range fs {
+		if _, queued := p.queue[f.Flight.Flight]; !queued && (f.Status == FlightCancelled || f.Status == FlightDiverted || f.DelayMinutes() > 0) {
+			p.queue[f.Flight.Flight] = 0
+		}
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	p.run()
 	return nil
 }
 
-// Close stops the loops after their current step.
-func (p *Proposer) Close(ctx context.Context) error {
+// Stop ends the loops after their current step; Start may run them again.
+func (p *Proposer) Stop(ctx context.Context) error {
+	p.runMu.Lock()
+	defer p.runMu.Unlock()
 	if p.cancel == nil {
 		return nil
 	}
 	p.cancel()
-	return waitGroup(ctx, &p.wg)
+	err := waitGroup(ctx, &p.wg)
+	p.cancel = nil
+	return err
 }
+
+// Close stops the loops after their current step.
+func (p *Proposer) Close(ctx context.Context) error { return p.Stop(ctx) }
 
 // FlightsChanged queues disrupted flights for planning; the materialiser
 // calls it after each batch of flight changes.

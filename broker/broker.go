@@ -69,6 +69,13 @@ type Config struct {
 	// RecoverInterval is how often a log that cannot write checks whether
 	// space has returned.
 	RecoverInterval time.Duration
+
+	// Cluster makes this node one of a cluster; the zero value is a
+	// single node.
+	Cluster ClusterConfig
+	// ClusterWait is how long Open waits for the cluster's quorum
+	// (default 2m).
+	ClusterWait time.Duration
 }
 
 // DefaultConfig returns the defaults used by `apron serve`.
@@ -83,6 +90,7 @@ func DefaultConfig() Config {
 		MaxBatch:        1000,
 		MinFree:         64 << 20,
 		RecoverInterval: time.Second,
+		ClusterWait:     2 * time.Minute,
 	}
 }
 
@@ -130,7 +138,7 @@ func (c *Config) Validate() error {
 	if c.MaxBatch < 1 || c.MaxBatch > 1000 {
 		return app.Errorf(app.EINVALID, "nats.max_batch: must be between 1 and 1000, got %d", c.MaxBatch)
 	}
-	return nil
+	return c.Cluster.Validate()
 }
 
 func isLoopback(host string) bool {
@@ -188,9 +196,11 @@ func (b *Broker) Open() error {
 	if err := b.start(internalPass); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	if err := b.createTopics(ctx); err != nil {
+	wait := 30 * time.Second
+	if b.Config.Cluster.Clustered() {
+		wait = b.Config.ClusterWait
+	}
+	if err := b.createTopics(wait); err != nil {
 		return err
 	}
 	if b.Config.HistoryWindow > 0 {
@@ -199,7 +209,8 @@ func (b *Broker) Open() error {
 	}
 	b.wg.Add(1)
 	go b.recoverLoop()
-	b.Logger.Info("log open", "dir", b.Config.Dir, "sync", b.Config.Sync, "client_url", b.ClientURL())
+	b.Logger.Info("log open", "dir", b.Config.Dir, "sync", b.Config.Sync, "client_url", b.ClientURL(),
+		"cluster", b.Config.Cluster.Name, "node", b.Config.Cluster.NodeName(), "replicas", b.Config.Cluster.Replicas())
 	return nil
 }
 
@@ -263,7 +274,6 @@ func (b *Broker) start(internalPass string) error {
 // directory, the client listener (or none) and its users.
 func (b *Broker) serverOptions(internalPass string) (*server.Options, error) {
 	opts := &server.Options{
-		ServerName:            "apron",
 		JetStream:             true,
 		StoreDir:              b.Config.Dir,
 		NoSigs:                true,
@@ -287,7 +297,16 @@ func (b *Broker) serverOptions(internalPass string) (*server.Options, error) {
 			opts.Port = server.RANDOM_PORT
 		}
 	}
-	users, err := b.users(internalPass)
+	secret, err := b.clusterOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	// A cluster's nodes trust each other's seals: the key comes from the
+	// shared secret instead of the node's own file.
+	if secret != nil {
+		b.sealKey = derive(secret, "seal")
+	}
+	users, err := b.users(internalPass, secret)
 	if err != nil {
 		return nil, err
 	}
@@ -310,13 +329,13 @@ func (b *Broker) serverOptions(internalPass string) (*server.Options, error) {
 // applications the app user of the credentials file (made on first start)
 // or the configured nats.user / nats.token. Only the node administers the
 // log.
-func (b *Broker) users(internalPass string) ([]*server.User, error) {
+func (b *Broker) users(internalPass string, secret []byte) ([]*server.User, error) {
 	users := []*server.User{{Username: "apron-internal", Password: internalPass}}
 	if b.Config.ClientAddr == "" {
 		return users, nil
 	}
 	var err error
-	if b.creds, err = loadCredentials(b.credentialsFile()); err != nil {
+	if b.creds, err = loadCredentials(b.credentialsFile(), appPassword(secret)); err != nil {
 		return nil, err
 	}
 	users = append(users, &server.User{Username: b.creds.User, Password: b.creds.Password, Permissions: appPermissions()})
@@ -329,16 +348,6 @@ func (b *Broker) users(internalPass string) ([]*server.User, error) {
 		users = append(users, &server.User{Username: "token", Password: b.Config.ClientToken, Permissions: appPermissions()})
 	}
 	return users, nil
-}
-
-// createTopics creates every topic, or updates its configuration.
-func (b *Broker) createTopics(ctx context.Context) error {
-	for _, t := range app.Topics {
-		if _, err := b.js.CreateOrUpdateStream(ctx, b.streamConfig(t)); err != nil {
-			return fmt.Errorf("create topic %s: %w", t, err)
-		}
-	}
-	return nil
 }
 
 func (b *Broker) streamConfig(topic string) jetstream.StreamConfig {
@@ -354,6 +363,7 @@ func (b *Broker) streamConfig(topic string) jetstream.StreamConfig {
 		MaxBytes:           -1,
 		MaxMsgs:            -1,
 		MaxMsgsPerSubject:  -1,
+		Replicas:           b.Config.Cluster.Replicas(),
 	}
 	if b.Config.MaxBytes > 0 {
 		cfg.MaxBytes = b.Config.MaxBytes
@@ -404,6 +414,10 @@ func (b *Broker) ClientURL() string {
 // JetStream exposes the in-process JetStream context to other adapters in
 // this package (the bridge) and to tests.
 func (b *Broker) JetStream() jetstream.JetStream { return b.js }
+
+// Server exposes the embedded nats-server to tests (a test stops it to
+// take a node out of its cluster as a crash would).
+func (b *Broker) Server() *server.Server { return b.srv }
 
 // Conn exposes the in-process NATS connection.
 func (b *Broker) Conn() *nats.Conn { return b.nc }

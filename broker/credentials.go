@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -21,21 +22,38 @@ type Credentials struct {
 	Password string `json:"password"`
 }
 
-// loadCredentials reads path, or creates it with a random password.
-func loadCredentials(path string) (Credentials, error) {
+// appPassword is the site applications' password in a cluster, the same
+// on every node because it derives from the shared secret; "" on a single
+// node.
+func appPassword(secret []byte) string {
+	if secret == nil {
+		return ""
+	}
+	return hex.EncodeToString(derive(secret, "app"))[:32]
+}
+
+// loadCredentials reads path, or creates it with want as the password (a
+// random one when want is ""). A file whose password is not want (a node
+// that ran alone before joining a cluster) is refused.
+func loadCredentials(path, want string) (Credentials, error) {
 	var c Credentials
 	b, err := os.ReadFile(path)
 	if err == nil {
 		if err := json.Unmarshal(b, &c); err != nil || c.User == "" || len(c.Password) < 16 {
 			return c, app.Errorf(app.EINVALID, "nats credentials %s are damaged; remove the file to create new ones (site applications then need the new password)", path)
 		}
+		if want != "" && c.Password != want {
+			return c, app.Errorf(app.EINVALID, "nats credentials %s were made before this node joined the cluster; remove the file so that the cluster's are written (site applications then use the cluster's password, the same on every node)", path)
+		}
 		return c, nil
 	} else if !os.IsNotExist(err) {
 		return c, fmt.Errorf("read nats credentials: %w", err)
 	}
-	pass, err := randomToken()
-	if err != nil {
-		return c, err
+	pass := want
+	if pass == "" {
+		if pass, err = randomToken(); err != nil {
+			return c, err
+		}
 	}
 	c = Credentials{User: AppUser, Password: pass}
 	b, _ = json.MarshalIndent(c, "", "  ")

@@ -33,6 +33,11 @@ func (b *Broker) NewReader(ctx context.Context, topic string, from uint64) (app.
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
 		InactiveThreshold: 5 * time.Minute,
+		// A lost consumer is recreated a few times, then the fetch fails
+		// and the stage starts a new reader from its stored position: a
+		// node cut off from its cluster's quorum can still stop its stages
+		// (the default retries forever inside a fetch that takes no ctx).
+		MaxResetAttempts: 3,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reader %s@%d: %w", topic, from, err)

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -261,9 +260,7 @@ func (b *Broker) restartJetStream() error {
 	if err := b.srv.EnableJetStream(&cfg); err != nil {
 		return fmt.Errorf("restart jetstream: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	if err := b.createTopics(ctx); err != nil {
+	if err := b.createTopics(30 * time.Second); err != nil {
 		return err
 	}
 	b.Logger.Info("jetstream restarted to clear a store write error", "took", time.Since(start).Round(time.Millisecond))

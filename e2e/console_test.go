@@ -93,6 +93,7 @@ func TestEveryRouteChecksTheRole(t *testing.T) {
 		{"POST", "/admin/tokens/1/revoke", app.RoleAdmin},
 		{"POST", "/api/v1/topics/flights/events", app.RoleAgent},
 		{"GET", "/api/v1/topics", app.RoleViewer},
+		{"GET", "/api/v1/cluster", app.RoleViewer},
 		{"GET", "/api/v1/erasures", app.RoleAdmin},
 		{"GET", "/api/v1/flights", app.RoleViewer},
 		{"GET", "/api/v1/flights/LH400-2026-11-25", app.RoleViewer},

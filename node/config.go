@@ -69,6 +69,17 @@ type Config struct {
 		ModelsDir string `json:"models_dir"` // OLLAMA_MODELS; default DATA/ollama/models
 	} `json:"ollama"`
 
+	// Cluster makes this node one of several sharing one replicated log
+	// (docs/decisions/0024); empty name: a single node.
+	Cluster struct {
+		Name       string   `json:"name"`        // the same on every node
+		Listen     string   `json:"listen"`      // this node's route listener, host:port
+		Peers      []string `json:"peers"`       // the nodes' route listeners, host:port
+		Node       string   `json:"node"`        // this node's name, unique (default from listen)
+		SecretFile string   `json:"secret_file"` // the shared secret, the same file on every node
+		LeaseTTL   Duration `json:"lease_ttl"`   // the singleton lease without renewal
+	} `json:"cluster"`
+
 	Kafka struct {
 		Brokers          []string `json:"brokers"` // empty: the bridge is off
 		Site             string   `json:"site"`    // default: the hub in lower case
@@ -149,6 +160,7 @@ func DefaultConfig() Config {
 	c.NATS.DuplicateWindow = Duration(bc.DuplicateWindow)
 	c.NATS.HistoryWindow = Duration(bc.HistoryWindow)
 	c.NATS.MinFree = bc.MinFree
+	c.Cluster.LeaseTTL = Duration(5 * time.Second)
 	c.Ollama.URL = "http://127.0.0.1:11434"
 	c.Ollama.ChatModel = "gemma3:270m"
 	c.Ollama.EmbedModel = "all-minilm:l6-v2"
@@ -305,6 +317,8 @@ func (c *Config) BrokerConfig() broker.Config {
 	bc.HistoryWindow = time.Duration(c.NATS.HistoryWindow)
 	bc.MaxBytes = c.NATS.MaxBytes
 	bc.MinFree = c.NATS.MinFree
+	bc.Cluster = broker.ClusterConfig{Name: c.Cluster.Name, Listen: c.Cluster.Listen, Peers: c.Cluster.Peers,
+		Node: c.Cluster.Node, SecretFile: c.Cluster.SecretFile, LeaseTTL: time.Duration(c.Cluster.LeaseTTL)}
 	return bc
 }
 
@@ -352,6 +366,11 @@ func LoadConfigWithFlags(name string, args []string, extra func(*flag.FlagSet)) 
 	deps := fs.Int("departures", c.Demo.Departures, "demo: departures (and arrivals) of the simulated day")
 	newPassword := fs.Bool("new-password", c.Demo.NewPassword, "demo: give the admin of a resumed day a new password")
 	kafka := fs.String("kafka", strings.Join(c.Kafka.Brokers, ","), "central Kafka brokers, comma-separated; empty: bridge off (env APRON_KAFKA_BROKERS)")
+	cluster := fs.String("cluster", c.Cluster.Name, "cluster name, the same on every node; empty: a single node (env APRON_CLUSTER)")
+	peers := fs.String("peers", "", "the cluster's route addresses host:port, comma-separated (env APRON_CLUSTER_PEERS)")
+	clusterListen := fs.String("cluster-listen", "", "this node's route address host:port (env APRON_CLUSTER_LISTEN)")
+	nodeName := fs.String("node", "", "this node's name in the cluster (default from --cluster-listen; env APRON_NODE)")
+	secretFile := fs.String("cluster-secret", "", "file with the cluster's shared secret, the same on every node (env APRON_CLUSTER_SECRET_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
 	}
@@ -400,6 +419,21 @@ func LoadConfigWithFlags(name string, args []string, extra func(*flag.FlagSet)) 
 	}
 	if set["kafka"] {
 		c.Kafka.Brokers = splitList(*kafka)
+	}
+	if set["cluster"] {
+		c.Cluster.Name = *cluster
+	}
+	if set["peers"] {
+		c.Cluster.Peers = splitList(*peers)
+	}
+	if set["cluster-listen"] {
+		c.Cluster.Listen = *clusterListen
+	}
+	if set["node"] {
+		c.Cluster.Node = *nodeName
+	}
+	if set["cluster-secret"] {
+		c.Cluster.SecretFile = *secretFile
 	}
 	if err := c.Validate(); err != nil {
 		return c, fs, err
@@ -455,6 +489,13 @@ func (c *Config) applyEnv() error {
 	}
 	env("APRON_KAFKA_SASL_USER", &c.Kafka.SASLUser)
 	env("APRON_KAFKA_SASL_PASSWORD", &c.Kafka.SASLPassword)
+	env("APRON_CLUSTER", &c.Cluster.Name)
+	env("APRON_CLUSTER_LISTEN", &c.Cluster.Listen)
+	env("APRON_NODE", &c.Cluster.Node)
+	env("APRON_CLUSTER_SECRET_FILE", &c.Cluster.SecretFile)
+	if v, ok := os.LookupEnv("APRON_CLUSTER_PEERS"); ok {
+		c.Cluster.Peers = splitList(v)
+	}
 	if v, ok := os.LookupEnv("APRON_KAFKA_BROKERS"); ok {
 		c.Kafka.Brokers = splitList(v)
 	}
@@ -477,7 +518,7 @@ func NewLogger(level string) *slog.Logger {
 }
 
 func (c Config) String() string {
-	return fmt.Sprintf("data=%s http=%s nats=%s hub=%s sync=%s", c.Data, c.HTTP, c.NATS.Addr, c.Hub, c.NATS.Sync)
+	return fmt.Sprintf("data=%s http=%s nats=%s hub=%s sync=%s cluster=%s", c.Data, c.HTTP, c.NATS.Addr, c.Hub, c.NATS.Sync, c.Cluster.Name)
 }
 
 func splitList(s string) []string {

@@ -138,3 +138,53 @@ func TestValidateNamesMaxFutureSkew(t *testing.T) {
 		t.Fatalf("want an error naming max_future_skew, got %v", err)
 	}
 }
+
+func TestConfigCluster(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "cluster.secret")
+	_ = os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
+	short := filepath.Join(dir, "short.secret")
+	_ = os.WriteFile(short, []byte("too short"), 0o600)
+	cfg, _, err := LoadConfig("serve", []string{"--cluster", "fra", "--cluster-listen", "10.0.0.1:6222",
+		"--peers", "10.0.0.1:6222,10.0.0.2:6222,10.0.0.3:6222", "--cluster-secret", secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := cfg.BrokerConfig()
+	if bc.Cluster.Replicas() != 3 || bc.Cluster.NodeName() != "10-0-0-1-6222" || len(bc.Cluster.OtherPeers()) != 2 {
+		t.Fatalf("cluster from flags: %+v replicas %d", bc.Cluster, bc.Cluster.Replicas())
+	}
+	t.Setenv("APRON_CLUSTER", "fra")
+	t.Setenv("APRON_CLUSTER_LISTEN", "10.0.0.1:6222")
+	t.Setenv("APRON_CLUSTER_PEERS", "10.0.0.2:6222")
+	t.Setenv("APRON_CLUSTER_SECRET_FILE", secret)
+	if cfg, _, err := LoadConfig("serve", nil); err != nil || cfg.BrokerConfig().Cluster.Replicas() != 1 {
+		t.Fatalf("two nodes from the environment keep one replica: %+v %v", cfg.Cluster, err)
+	}
+	for _, k := range []string{"APRON_CLUSTER", "APRON_CLUSTER_LISTEN", "APRON_CLUSTER_PEERS", "APRON_CLUSTER_SECRET_FILE"} {
+		os.Unsetenv(k)
+	}
+	ok := `"name":"fra","listen":"10.0.0.1:6222","peers":["10.0.0.2:6222"],"secret_file":"` + secret + `"`
+	f := filepath.Join(dir, "apron.json")
+	for body, field := range map[string]string{
+		`{"cluster":{"peers":["10.0.0.2:6222"]}}`:                             "cluster.name",
+		`{"cluster":{` + ok + `,"name":"fr a"}}`:                              "cluster.name",
+		`{"cluster":{` + ok + `,"node":"a/b"}}`:                               "cluster.node",
+		`{"cluster":{` + ok + `,"listen":"nowhere"}}`:                         "cluster.listen",
+		`{"cluster":{` + ok + `,"peers":["10.0.0.1:6222"]}}`:                  "cluster.peers",
+		`{"cluster":{` + ok + `,"peers":["10.0.0.2:0"]}}`:                     "cluster.peers",
+		`{"cluster":{` + ok + `,"peers":["10.0.0.2"]}}`:                       "cluster.peers",
+		`{"cluster":{` + ok + `,"lease_ttl":"100ms"}}`:                        "cluster.lease_ttl",
+		`{"cluster":{` + ok + `,"secret_file":""}}`:                           "cluster.secret_file",
+		`{"cluster":{` + ok + `,"secret_file":"` + short + `"}}`:              "cluster.secret_file",
+		`{"cluster":{` + ok + `,"secret_file":"` + dir + `/missing.secret"}}`: "cluster.secret_file",
+	} {
+		_ = os.WriteFile(f, []byte(body), 0o600)
+		if _, _, err := LoadConfig("serve", []string{"--config", f}); err == nil || !strings.HasPrefix(app.ErrorMessage(err), field+":") {
+			t.Errorf("%s: want error naming %s, got %v", body, field, err)
+		}
+	}
+	if cfg := DefaultConfig(); cfg.BrokerConfig().Cluster.Replicas() != 1 || cfg.BrokerConfig().Cluster.NodeName() != "apron" {
+		t.Fatalf("a single node by default: %+v", cfg.Cluster)
+	}
+}

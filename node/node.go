@@ -53,6 +53,11 @@ type Main struct {
 	Asker        *app.Asker
 	Assist       *app.AssistStage
 	HTTP         *ui.Server
+	// In a cluster: the singleton lease and what runs while this node
+	// holds it (nil on a single node).
+	Lease      *broker.Lease
+	Singletons *app.Singletons
+	bridgeDuty *bridgeDuty
 
 	lock    *DataLock                     // the data directory, held from openLog to Close
 	closers []func(context.Context) error // pushed by Open, popped by Close
@@ -70,7 +75,7 @@ func (m *Main) Open(ctx context.Context) error {
 	steps := []func(context.Context) error{
 		m.openLog, m.openBridge, m.openStore, m.startOllama, m.newHTTP,
 		m.bootstrapAdmin, m.openEmbedder, m.newProposer, m.openChat,
-		m.openPipeline, m.openHTTP,
+		m.openPipeline, m.openSingletons, m.openHTTP,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -130,7 +135,8 @@ func (m *Main) openLog(context.Context) error {
 }
 
 func (m *Main) openBridge(context.Context) error {
-	if len(m.Config.Kafka.Brokers) == 0 {
+	// In a cluster the bridge is a singleton (openSingletons).
+	if len(m.Config.Kafka.Brokers) == 0 || m.Config.Cluster.Name != "" {
 		return nil
 	}
 	m.Bridge = broker.NewBridge(m.Config.BridgeConfig(), m.Broker)
@@ -182,7 +188,7 @@ func (m *Main) newHTTP(context.Context) error {
 	m.HTTP = &ui.Server{
 		Addr: m.Config.HTTP, Log: m.Broker, State: m.Store, Logger: m.Logger,
 		MaxBodyBytes: m.Config.MaxBody, Hub: m.Config.Hub, Zone: zone, Ready: m.ready, Now: m.Clock,
-		Auth: m.Store, Link: m.linkState, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, Models: m.ModelRows,
+		Auth: m.Store, Link: m.linkState, Cluster: m.clusterState, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, Models: m.ModelRows,
 		Validator: m.Config.Validator(),
 		Rebooking: m.Config.RebookRules(),
 		Backup:    m.newBackup(),
@@ -229,7 +235,8 @@ func (m *Main) openEmbedder(context.Context) error {
 }
 
 func (m *Main) newProposer(context.Context) error {
-	m.Proposer = &app.Proposer{Store: m.Store, Engine: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock, Rules: m.Config.RebookRules()}
+	m.Proposer = &app.Proposer{Store: m.Store, Engine: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock, Rules: m.Config.RebookRules(),
+		Standby: m.Config.Cluster.Name != ""}
 	return nil
 }
 
@@ -416,12 +423,16 @@ func (m *Main) ModelRows(ctx context.Context) []ui.ModelRow {
 
 // linkState reports the central link for the console and the API.
 func (m *Main) linkState(ctx context.Context, full bool) (ui.LinkState, any) {
-	if m.Bridge == nil {
+	br := m.bridge()
+	if br == nil {
+		if len(m.Config.Kafka.Brokers) > 0 {
+			return ui.LinkState{}, map[string]any{"enabled": false, "elsewhere": "the bridge runs on the node holding the singleton lease; see /api/v1/cluster"}
+		}
 		return ui.LinkState{}, map[string]any{"enabled": false}
 	}
-	st := m.Bridge.Summary(ctx)
+	st := br.Summary(ctx)
 	if full {
-		st = m.Bridge.Status(ctx)
+		st = br.Status(ctx)
 	}
 	ls := ui.LinkState{Enabled: true, Connected: st.Connected, Since: st.Since, LastError: st.LastError}
 	for _, t := range st.Outbound {

@@ -39,6 +39,7 @@ func (s *Server) adminView(r *http.Request) (AdminView, error) {
 		v.Queues = s.Sched.Stats()
 	}
 	v.Link, _ = s.link(ctx, true)
+	v.Cluster = s.cluster(ctx)
 	if s.Models != nil {
 		v.Models = s.Models(ctx)
 	}

@@ -65,6 +65,9 @@ type Server struct {
 	// JSON body for the API (nil: no bridge).
 	// full asks for the inbound lag too, a round trip to the cluster.
 	Link func(ctx context.Context, full bool) (LinkState, any)
+	// Cluster reports the node's cluster: peers, topic leaders and who
+	// runs each singleton.
+	Cluster func(ctx context.Context) ClusterState
 	// Models reports the configured models and the index's models.
 	Models func(ctx context.Context) []ModelRow
 	// Asker answers staff questions.
@@ -194,6 +197,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/topics", s.require(viewer, s.handleTopics))
 	mux.HandleFunc("GET /api/v1/erasures", s.require(admin, s.handleErasures))
 	mux.HandleFunc("GET /api/v1/bridge", s.require(viewer, s.handleBridge))
+	mux.HandleFunc("GET /api/v1/cluster", s.require(viewer, s.handleCluster))
 	mux.HandleFunc("GET /api/v1/search", s.require(agent, s.handleSearch))
 	mux.HandleFunc("POST /api/v1/ask", s.require(agent, s.handleAsk))
 	mux.HandleFunc("GET /api/v1/ask/history", s.require(agent, s.handleAskHistory))

@@ -1,0 +1,118 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/broker"
+	"github.com/apron-edge/apron/ui"
+)
+
+// bridgeDuty runs the bridge to central Kafka as a singleton: a new
+// Bridge for each time this node holds the lease (its positions live in
+// the replicated log and in Kafka's consumer group, not in the node).
+type bridgeDuty struct {
+	m  *Main
+	mu sync.Mutex
+	br *broker.Bridge
+}
+
+func (d *bridgeDuty) Start() error {
+	br := broker.NewBridge(d.m.Config.BridgeConfig(), d.m.Broker)
+	br.Logger = d.m.Logger
+	br.Validator = d.m.Config.Validator()
+	if err := br.Open(); err != nil {
+		return fmt.Errorf("open bridge: %w", err)
+	}
+	d.mu.Lock()
+	d.br = br
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *bridgeDuty) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	br := d.br
+	d.br = nil
+	d.mu.Unlock()
+	if br == nil {
+		return nil
+	}
+	return br.Close(ctx)
+}
+
+func (d *bridgeDuty) current() *broker.Bridge {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.br
+}
+
+// openSingletons runs, in a cluster, the bridge, the outbox publisher and
+// disruption planning on the one node that holds the lease; a single
+// node runs them from their own Open steps as before.
+func (m *Main) openSingletons(context.Context) error {
+	if m.Config.Cluster.Name == "" {
+		return nil
+	}
+	m.Lease = broker.NewLease(m.Broker)
+	duties := []app.NamedDuty{{Name: "proposer (planning and outbox)", Duty: m.Proposer}}
+	if len(m.Config.Kafka.Brokers) > 0 {
+		m.bridgeDuty = &bridgeDuty{m: m}
+		duties = append(duties, app.NamedDuty{Name: "bridge", Duty: m.bridgeDuty})
+	}
+	m.Singletons = &app.Singletons{Lease: m.Lease, Duties: duties, Logger: m.Logger}
+	if err := m.Singletons.Open(); err != nil {
+		return err
+	}
+	m.push(m.Singletons.Close)
+	return nil
+}
+
+// bridge returns the bridge running on this node, nil when it is off or
+// runs on another node.
+func (m *Main) bridge() *broker.Bridge {
+	if m.bridgeDuty != nil {
+		return m.bridgeDuty.current()
+	}
+	return m.Bridge
+}
+
+// clusterState reports the cluster for the console and the API.
+func (m *Main) clusterState(ctx context.Context) ui.ClusterState {
+	bs, err := m.Broker.ClusterStatus(ctx)
+	cs := ui.ClusterState{Clustered: bs.Name != "", Name: bs.Name, Node: bs.Node, Replicas: bs.Replicas, Peers: bs.Peers}
+	if err != nil {
+		cs.Error = app.ErrorMessage(err)
+	}
+	for _, r := range bs.Routes {
+		cs.Routes = append(cs.Routes, r.Name)
+	}
+	for _, t := range bs.Topics {
+		ct := ui.ClusterTopic{Topic: t.Topic, Leader: t.Leader, LastOffset: t.LastSeq}
+		for _, r := range t.Replicas {
+			ct.Followers = append(ct.Followers, ui.ClusterReplica{Node: r.Node, Current: r.Current, Offline: r.Offline, Lag: r.Lag})
+		}
+		cs.Topics = append(cs.Topics, ct)
+	}
+	holder := bs.Node
+	if m.Singletons != nil {
+		h, err := m.Lease.Holder(ctx)
+		if err != nil && cs.Error == "" {
+			cs.Error = app.ErrorMessage(err)
+		}
+		holder = h
+	}
+	names := []string{"proposer (planning and outbox)"}
+	if len(m.Config.Kafka.Brokers) > 0 {
+		names = append(names, "bridge")
+	}
+	for _, n := range names {
+		cs.Singletons = append(cs.Singletons, ui.ClusterDuty{Name: n, Holder: holder})
+	}
+	return cs
+}
+
+// ClusterState is the answer of GET /api/v1/cluster, for the command.
+type ClusterState = ui.ClusterState

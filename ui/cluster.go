@@ -1,0 +1,54 @@
+package ui
+
+import (
+	"context"
+	"net/http"
+)
+
+// ClusterState is the node's cluster as the console and the API show it.
+// A single node has Clustered false and reports itself as every topic's
+// leader and the holder of every singleton.
+type ClusterState struct {
+	Clustered  bool           `json:"clustered"`
+	Name       string         `json:"name"`
+	Node       string         `json:"node"`     // this node
+	Replicas   int            `json:"replicas"` // of each topic
+	Peers      []string       `json:"configured_peers"`
+	Routes     []string       `json:"routes"` // nodes with a route to this one
+	Topics     []ClusterTopic `json:"topics"`
+	Singletons []ClusterDuty  `json:"singletons"`
+	Error      string         `json:"error,omitempty"` // what could not be read
+}
+
+// ClusterTopic is one topic's Raft group.
+type ClusterTopic struct {
+	Topic      string           `json:"topic"`
+	Leader     string           `json:"leader"`
+	LastOffset uint64           `json:"last_offset"`
+	Followers  []ClusterReplica `json:"followers"`
+}
+
+// ClusterReplica is one follower of a topic and how far behind it is.
+type ClusterReplica struct {
+	Node    string `json:"node"`
+	Current bool   `json:"current"`
+	Offline bool   `json:"offline"`
+	Lag     uint64 `json:"lag"`
+}
+
+// ClusterDuty is a singleton and the node that runs it ("" when none).
+type ClusterDuty struct {
+	Name   string `json:"name"`
+	Holder string `json:"holder"`
+}
+
+func (s *Server) cluster(ctx context.Context) ClusterState {
+	if s.Cluster == nil {
+		return ClusterState{}
+	}
+	return s.Cluster(ctx)
+}
+
+func (s *Server) handleCluster(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.cluster(r.Context()))
+}
