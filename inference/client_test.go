@@ -34,7 +34,10 @@ func MustRunOllama(tb testing.TB) string {
 
 func MustOpenClient(tb testing.TB, url string) *inference.Client {
 	tb.Helper()
-	c := &inference.Client{BaseURL: url, EmbedModel: inference.DefaultEmbedModel, Timeout: 30 * time.Second}
+	// The suite's other packages share this Ollama (go test runs them at
+	// once): a call may queue behind theirs. These tests check what comes
+	// back, not how fast, so the deadline only catches a server that hangs.
+	c := &inference.Client{BaseURL: url, EmbedModel: inference.DefaultEmbedModel, Timeout: 3 * time.Minute}
 	if err := c.Open(); err != nil {
 		tb.Fatal(err)
 	}
