@@ -23,6 +23,9 @@ func ts(t time.Time) string { return t.UTC().Format(tsLayout) }
 // overwrite newer state and a replay gives the same result.
 func (s *Store) ApplyState(ctx context.Context, consumer, topic string, changes []app.StateChange, upto uint64, uptoTime time.Time) error {
 	err := s.commitWithPosition(ctx, consumer, topic, upto, uptoTime, func(tx *txc, cur uint64) error {
+		if err := tx.prefetchVersions(ctx, changes); err != nil {
+			return err
+		}
 		for i := range changes {
 			ch := &changes[i]
 			if ch.Version.Offset <= cur {
@@ -145,7 +148,7 @@ func applyChange(ctx context.Context, tx *txc, ch *app.StateChange) error {
 
 func applyFlight(ctx context.Context, tx *txc, ch *app.StateChange) error {
 	v := ch.Version
-	cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM flights WHERE key = ?`, ch.Key)
+	cur, ok, err := tx.version(ctx, "flights", ch.Key)
 	if err != nil || (ok && !v.Newer(cur)) {
 		return err
 	}
@@ -161,6 +164,7 @@ func applyFlight(ctx context.Context, tx *txc, ch *app.StateChange) error {
 	if err != nil {
 		return fmt.Errorf("upsert flight: %w", err)
 	}
+	tx.stored("flights", ch.Key, v)
 	return nil
 }
 
@@ -168,7 +172,7 @@ func applyFlight(ctx context.Context, tx *txc, ch *app.StateChange) error {
 // cancelled one keeps neither.
 func applyBooking(ctx context.Context, tx *txc, ch *app.StateChange) error {
 	v := ch.Version
-	cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM bookings WHERE locator = ?`, ch.Key)
+	cur, ok, err := tx.version(ctx, "bookings", ch.Key)
 	if err != nil || (ok && !v.Newer(cur)) {
 		return err
 	}
@@ -182,6 +186,7 @@ func applyBooking(ctx context.Context, tx *txc, ch *app.StateChange) error {
 		ch.Key, b.Status, string(data), v.EventID, ts(v.EventTime), v.Offset, ts(ch.LogTime)); err != nil {
 		return fmt.Errorf("upsert booking %s: %w", ch.Key, err)
 	}
+	tx.stored("bookings", ch.Key, v)
 	if _, err := tx.ExecContext(ctx, `DELETE FROM booking_segments WHERE locator = ?`, ch.Key); err != nil {
 		return fmt.Errorf("clear segments: %w", err)
 	}
@@ -214,7 +219,7 @@ func applyBooking(ctx context.Context, tx *txc, ch *app.StateChange) error {
 // erasure also blanks the person on their bookings.
 func applyPassenger(ctx context.Context, tx *txc, ch *app.StateChange) error {
 	v := ch.Version
-	er, erased, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM passenger_erasures WHERE id = ?`, ch.Key)
+	er, erased, err := tx.version(ctx, "passenger_erasures", ch.Key)
 	if err != nil {
 		return err
 	}
@@ -233,17 +238,19 @@ func applyPassenger(ctx context.Context, tx *txc, ch *app.StateChange) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM passengers WHERE id = ?`, ch.Key); err != nil {
 			return fmt.Errorf("delete passenger: %w", err)
 		}
+		tx.removed("passengers", ch.Key)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO passenger_erasures (id, event_id, event_time, log_offset) VALUES (?,?,?,?)
 			ON CONFLICT (id) DO UPDATE SET event_id=excluded.event_id, event_time=excluded.event_time, log_offset=excluded.log_offset`,
 			ch.Key, v.EventID, ts(v.EventTime), v.Offset); err != nil {
 			return fmt.Errorf("record erasure of %s: %w", ch.Key, err)
 		}
+		tx.stored("passenger_erasures", ch.Key, v)
 		return scrubBookingsOf(ctx, tx, ch.Key)
 	}
 	if erased && !v.Newer(er) {
 		return nil
 	}
-	cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM passengers WHERE id = ?`, ch.Key)
+	cur, ok, err := tx.version(ctx, "passengers", ch.Key)
 	if err != nil || (ok && !v.Newer(cur)) {
 		return err
 	}
@@ -255,12 +262,13 @@ func applyPassenger(ctx context.Context, tx *txc, ch *app.StateChange) error {
 	if err != nil {
 		return fmt.Errorf("upsert passenger: %w", err)
 	}
+	tx.stored("passengers", ch.Key, v)
 	return nil
 }
 
 func applyDocument(ctx context.Context, tx *txc, ch *app.StateChange) error {
 	v := ch.Version
-	cur, ok, err := currentVersion(ctx, tx, `SELECT event_id, event_time, log_offset FROM documents WHERE id = ?`, ch.Key)
+	cur, ok, err := tx.version(ctx, "documents", ch.Key)
 	if err != nil || (ok && !v.Newer(cur)) {
 		return err
 	}
@@ -278,6 +286,7 @@ func applyDocument(ctx context.Context, tx *txc, ch *app.StateChange) error {
 	if err != nil {
 		return fmt.Errorf("upsert document: %w", err)
 	}
+	tx.stored("documents", ch.Key, v)
 	return nil
 }
 
@@ -290,11 +299,11 @@ func scrubErased(ctx context.Context, tx *txc, b *app.Booking) error {
 	ps := make([]app.BookingPassenger, len(b.Passengers))
 	copy(ps, b.Passengers)
 	for i, p := range ps {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM passenger_erasures WHERE id = ?`, p.ID).Scan(&n); err != nil {
+		_, erased, err := tx.version(ctx, "passenger_erasures", p.ID)
+		if err != nil {
 			return fmt.Errorf("scrub erased passengers of %s: %w", b.Locator, err)
 		}
-		if n > 0 {
+		if erased {
 			ps[i] = app.BookingPassenger{ID: p.ID, Name: ErasedName}
 		}
 	}
@@ -372,7 +381,8 @@ func hashRows(ctx context.Context, db *sql.DB, q string) (string, int, error) {
 // changes would otherwise compile the same SQL hundreds of times.
 type txc struct {
 	*sql.Tx
-	stmts map[string]*sql.Stmt
+	stmts    map[string]*sql.Stmt
+	versions map[string]map[string]app.Version // table -> key -> stored version, once prefetched
 }
 
 func newTxc(tx *sql.Tx) *txc { return &txc{Tx: tx, stmts: map[string]*sql.Stmt{}} }

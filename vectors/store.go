@@ -106,7 +106,11 @@ func (s *Store) Open() error {
 	if s.rdb, err = sql.Open("sqlite3", dsn(s.Path, true)); err != nil {
 		return fmt.Errorf("open store readers: %w", err)
 	}
+	// Keep every reader open: database/sql keeps two idle by default, and
+	// a burst of requests then opened and closed SQLite connections (and
+	// loaded sqlite-vec) for each one.
 	s.rdb.SetMaxOpenConns(8)
+	s.rdb.SetMaxIdleConns(8)
 	return nil
 }
 
