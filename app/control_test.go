@@ -104,3 +104,23 @@ type noUsers struct{ AuthStore }
 func (noUsers) UserByName(context.Context, string) (*User, string, error) {
 	return nil, "", Errorf(ENOTFOUND, "no user")
 }
+
+// A proposal's id is a function of what was disrupted and offered, never
+// of when it was planned.
+func TestProposalIDNamesTheDisruption(t *testing.T) {
+	opts := []Option{{ID: "o1", Flights: []string{"LH402-2026-11-25"}, Cabin: "Y"}}
+	base := ProposalID("ABC123", "LH400-2026-11-25", 42, []string{"LH400-2026-11-25"}, opts)
+	if again := ProposalID("ABC123", "LH400-2026-11-25", 42, []string{"LH400-2026-11-25"}, opts); again != base {
+		t.Fatalf("the same disruption: %s then %s", base, again)
+	}
+	for name, other := range map[string]string{
+		"booking": ProposalID("XYZ789", "LH400-2026-11-25", 42, []string{"LH400-2026-11-25"}, opts),
+		"flight":  ProposalID("ABC123", "LH404-2026-11-25", 42, []string{"LH400-2026-11-25"}, opts),
+		"offset":  ProposalID("ABC123", "LH400-2026-11-25", 43, []string{"LH400-2026-11-25"}, opts),
+		"options": ProposalID("ABC123", "LH400-2026-11-25", 42, []string{"LH400-2026-11-25"}, nil),
+	} {
+		if other == base {
+			t.Errorf("another %s, the same id %s", name, base)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +160,54 @@ func accountsOf(t *testing.T, st interface {
 		tokens = append(tokens, *tk)
 	}
 	return users, tokens
+}
+
+// TestProposalIDsComeFromTheLog feeds the same events to two nodes whose
+// clocks differ, as a planner and the node that takes the planning over
+// after a failover: both plan the same proposals under the same ids, so
+// that once proposals are appended to the log its de-duplication stores
+// them once. A planner that stops and starts again proposes nothing new.
+func TestProposalIDsComeFromTheLog(t *testing.T) {
+	ids := func(s *scenario) []string {
+		var out []string
+		for _, p := range s.proposals("") {
+			out = append(out, p.ID)
+		}
+		sort.Strings(out)
+		return out
+	}
+	var got [][]string
+	for i, late := range []time.Duration{0, 7 * time.Minute} {
+		s := newScenario(t)
+		s.now = s.now.Add(late)
+		lh400 := "LH400-2026-11-25"
+		s.ingest("flights",
+			s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+			s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 5),
+		)
+		s.ingest("bookings", s.booking("GOLD01", "P1", "gold", nil, lh400), s.booking("PLAIN1", "P3", "none", nil, lh400))
+		s.ingest("flights", s.flight("f5", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+		checkFor(t, 10*time.Second, func() error {
+			if ps := s.proposals(app.ProposalPending); len(ps) != 2 {
+				return fmt.Errorf("node %d: %d pending proposals", i, len(ps))
+			}
+			return nil
+		})
+		if i == 1 {
+			ctx := context.Background()
+			if err := s.m.Proposer.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.m.Proposer.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.m.Proposer.PlanFlight(ctx, lh400, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got = append(got, ids(s))
+	}
+	if len(got[1]) != 2 || !reflect.DeepEqual(got[0], got[1]) {
+		t.Fatalf("proposal ids of the two planners: %v and %v", got[0], got[1])
+	}
 }

@@ -358,7 +358,19 @@ func (m *Main) bootstrapAdmin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := m.Broker.Append(ctx, app.TopicControl, []*app.Event{e})
+	// Another node appending the same id at the same moment makes the log
+	// answer "in process" until its append lands; then it is a duplicate.
+	var res []app.AppendResult
+	for try := 0; ; try++ {
+		if res, err = m.Broker.Append(ctx, app.TopicControl, []*app.Event{e}); err == nil || try == 10 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("first start admin: %w", err)
 	}
