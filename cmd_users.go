@@ -215,16 +215,16 @@ func runUser(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			st, err := node.OpenStoreToProvision(cfg)
+			acc, done, err := node.OpenAccounts(ctx, cfg)
 			if err != nil {
 				return err
 			}
-			defer st.Close(ctx)
-			u, _, err := st.UserByName(ctx, name)
+			defer done()
+			u, _, err := acc.UserByName(ctx, name)
 			if err != nil {
 				return err
 			}
-			if err := st.SetUserRole(ctx, u.ID, u.Role, true); err != nil {
+			if err := acc.SetUserRole(ctx, u.ID, u.Role, true); err != nil {
 				return err
 			}
 			fmt.Printf("disabled user %s: they can no longer sign in\n", name)
@@ -249,12 +249,12 @@ func runUser(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := node.OpenStoreToProvision(a.cfg)
+	acc, done, err := node.OpenAccounts(ctx, a.cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close(ctx)
-	if _, err := st.CreateUser(ctx, name, role, hash); err != nil {
+	defer done()
+	if _, err := acc.CreateUser(ctx, name, role, hash); err != nil {
 		return err
 	}
 	fmt.Printf("added user %s (%s)\n", name, role)
@@ -279,12 +279,12 @@ func runToken(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			st, err := node.OpenStoreToProvision(cfg)
+			acc, done, err := node.OpenAccounts(ctx, cfg)
 			if err != nil {
 				return err
 			}
-			defer st.Close(ctx)
-			tokens, err := st.Tokens(ctx)
+			defer done()
+			tokens, err := acc.Tokens(ctx)
 			if err != nil {
 				return err
 			}
@@ -302,7 +302,7 @@ func runToken(ctx context.Context, args []string) error {
 			default:
 				return app.Errorf(app.ECONFLICT, "%d tokens are named %q: revoke one by its id (see apron token list)", len(match), target)
 			}
-			if err := st.RevokeToken(ctx, match[0].ID, time.Now()); err != nil {
+			if err := acc.RevokeToken(ctx, match[0].ID, time.Now()); err != nil {
 				return err
 			}
 			fmt.Printf("revoked token %d (%s)\n", match[0].ID, match[0].Name)
@@ -313,13 +313,13 @@ func runToken(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := node.OpenStoreToProvision(a.cfg)
+	acc, done, err := node.OpenAccounts(ctx, a.cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close(ctx)
+	defer done()
 	secret := app.NewSecret("apron_")
-	if _, err := st.CreateToken(ctx, a.name, a.role, app.HashSecret(secret), time.Now()); err != nil {
+	if _, err := acc.CreateToken(ctx, a.name, a.role, app.HashSecret(secret), time.Now()); err != nil {
 		return err
 	}
 	fmt.Println(secret)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -24,13 +25,25 @@ const (
 	// site must be able to prove later (an erasure). It carries no
 	// personal data, so it may be forwarded to central.
 	TopicAudit = "audit"
+	// TopicControl carries what the node knows besides the operational
+	// state: users and API tokens (hashes only), so that every node of a
+	// cluster and a rebuild derive them from the log (decision 0026). Only
+	// the node appends to it, sealed; site applications cannot publish.
+	TopicControl = "control"
 )
 
 // StateTopics keep at least the latest event per key forever.
 var StateTopics = []string{TopicFlights, TopicBookings, TopicPassengers, TopicDocuments}
 
 // Topics lists every topic of the local log in a stable order.
-var Topics = []string{TopicFlights, TopicBookings, TopicPassengers, TopicDocuments, TopicRebookings, TopicAssist, TopicDeadLetter, TopicAudit}
+var Topics = []string{TopicFlights, TopicBookings, TopicPassengers, TopicDocuments, TopicRebookings, TopicAssist, TopicDeadLetter, TopicAudit, TopicControl}
+
+// KeptForever reports whether topic keeps its events without an age
+// limit: the state topics and the control topic, from which a rebuild
+// recreates the store.
+func KeptForever(topic string) bool {
+	return topic == TopicControl || slices.Contains(StateTopics, topic)
+}
 
 // Event types of the contract (see PRODUCT.md and app/schemas).
 const (
@@ -53,6 +66,8 @@ const (
 	TypeAssistAnswered     = "assist.answered"
 	TypeDeadLetter         = "deadletter.event"
 	TypeErasureCompleted   = "passenger.erasure.completed"
+	TypeUserChanged        = "user.changed"
+	TypeTokenChanged       = "token.changed"
 	cloudEventsSpecVersion = "1.0"
 )
 
@@ -77,6 +92,8 @@ var topicOfType = map[string]string{
 	TypeAssistAnswered:    TopicAssist,
 	TypeDeadLetter:        TopicDeadLetter,
 	TypeErasureCompleted:  TopicAudit,
+	TypeUserChanged:       TopicControl,
+	TypeTokenChanged:      TopicControl,
 }
 
 // nodeOnlyTypes are the events only the node itself produces: the outcome
@@ -85,7 +102,7 @@ var topicOfType = map[string]string{
 var nodeOnlyTypes = map[string]bool{
 	TypeRebookingProposed: true, TypeRebookingApproved: true, TypeRebookingRejected: true,
 	TypeRebookingExecuted: true, TypeRebookingFailed: true, TypeAssistAnswered: true,
-	TypeErasureCompleted: true,
+	TypeErasureCompleted: true, TypeUserChanged: true, TypeTokenChanged: true,
 }
 
 // NodeOnly reports whether events of type typ are produced only by the node.

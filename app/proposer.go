@@ -160,8 +160,15 @@ func (p *Proposer) FlightsChanged(offset uint64, changes []StateChange) {
 	n := 0
 	p.mu.Lock()
 	for _, ch := range changes {
+		// The change's own offset, not the batch's: a planner that takes
+		// over after a failover finds the same offset in the flight's
+		// version, so its proposals get the same ids.
 		if f := ch.Flight; f != nil && (f.Status == FlightCancelled || f.Status == FlightDiverted || f.DelayMinutes() > 0) {
-			p.queue[f.Flight] = offset
+			at := ch.Version.Offset
+			if at == 0 {
+				at = offset
+			}
+			p.queue[f.Flight] = at
 			n++
 		}
 	}
@@ -385,11 +392,20 @@ func proposalsFor(key string, offset uint64, now time.Time, plans []Plan, rules 
 		} else {
 			pr.Rationale = cause(pl.Need) + ": handle at the desk (hotel, refund or another carrier)."
 		}
-		h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%v|%v|%d", pr.Locator, offset, pl.Need.Replace, pl.Options, now.UnixNano()))
-		pr.ID = fmt.Sprintf("p-%s-%d-%s", pr.Locator, offset, hex.EncodeToString(h[:3]))
+		pr.ID = ProposalID(pr.Locator, key, offset, pl.Need.Replace, pl.Options)
 		props = append(props, pr)
 	}
 	return props
+}
+
+// ProposalID names the proposal for booking locator disrupted by flight
+// at log offset, offering options in place of the replaced segments. It
+// holds no planning time: the same disruption planned again, by this
+// node or by the one that takes over the planning, gives the same id, so
+// the proposal is stored once (decision 0026).
+func ProposalID(locator, flight string, offset uint64, replace []string, options []Option) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%d|%v|%v", locator, flight, offset, replace, options))
+	return fmt.Sprintf("p-%s-%d-%s", locator, offset, hex.EncodeToString(h[:4]))
 }
 
 // stored queues the new proposals of a flight for ranking, has the outbox

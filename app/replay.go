@@ -9,9 +9,17 @@ import (
 
 // Replay feeds the state topics of log into store from each consumer
 // position up to upto[topic] (inclusive), the way the live materialiser
-// does, but without producing dead letters. It is how a store is rebuilt
-// from the log, and how a live store is proven equal to a rebuild.
+// does, but without producing dead letters; and the control topic too
+// when upto names it and store keeps users and tokens. It is how a store
+// is rebuilt from the log, and how a live store is proven equal to a
+// rebuild.
 func Replay(ctx context.Context, log Log, store StateStore, upto map[string]uint64, trusted func(LogEntry) bool) error {
+	if cs, ok := store.(ControlStore); ok && upto[TopicControl] > 0 {
+		cm := &ControlMaterializer{Log: noDeadLetters{log}, Store: cs, Trusted: trusted, Logger: slog.New(slog.DiscardHandler)}
+		if err := cm.CatchUp(ctx, upto[TopicControl]); err != nil {
+			return fmt.Errorf("replay control: %w", err)
+		}
+	}
 	// Refused entries are dead-lettered by the live node, not here; the
 	// count is not worth a line per batch.
 	m := &Materializer{Log: noDeadLetters{log}, Store: store, Validator: DefaultValidator(), Trusted: trusted, Logger: slog.New(slog.DiscardHandler)}

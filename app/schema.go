@@ -48,6 +48,8 @@ var dataSchemaOfType = map[string]string{
 	TypeAssistAnswered:    "assist.json",
 	TypeDeadLetter:        "deadletter.json",
 	TypeErasureCompleted:  "erasure-completed.json",
+	TypeUserChanged:       "user.json",
+	TypeTokenChanged:      "token.json",
 }
 
 // FieldError names one field of one event and why it was refused.

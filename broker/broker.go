@@ -368,13 +368,7 @@ func (b *Broker) streamConfig(topic string) jetstream.StreamConfig {
 	if b.Config.MaxBytes > 0 {
 		cfg.MaxBytes = b.Config.MaxBytes
 	}
-	isState := false
-	for _, s := range app.StateTopics {
-		if s == topic {
-			isState = true
-		}
-	}
-	if !isState {
+	if !app.KeptForever(topic) {
 		cfg.MaxAge = b.Config.EventTopicAge
 	}
 	return cfg

@@ -21,14 +21,14 @@ import (
 	"github.com/apron-edge/apron/node"
 )
 
-// addUser creates a console user directly in the store.
+// addUser creates a console user through the log, as the admin page does.
 func addUser(tb testing.TB, m *node.Main, name, role, password string) {
 	tb.Helper()
 	hash, err := app.HashPassword(password)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := m.Store.CreateUser(context.Background(), name, role, hash); err != nil {
+	if _, err := m.Accounts.CreateUser(context.Background(), name, role, hash); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -42,7 +42,7 @@ func tokenFor(tb testing.TB, m *node.Main, role string) string {
 func namedToken(tb testing.TB, m *node.Main, name, role string) string {
 	tb.Helper()
 	tok := app.NewSecret("apron_")
-	if _, err := m.Store.CreateToken(context.Background(), name, role, app.HashSecret(tok), time.Now()); err != nil {
+	if _, err := m.Accounts.CreateToken(context.Background(), name, role, app.HashSecret(tok), time.Now()); err != nil {
 		tb.Fatal(err)
 	}
 	return tok

@@ -161,7 +161,7 @@ func TestLoginNamesAreBoundedAndCostTheSame(t *testing.T) {
 	m := MustRunMain(t)
 	base := m.HTTP.URL()
 	hash, _ := app.HashPassword("right-password")
-	if _, err := m.Store.CreateUser(context.Background(), "ada", app.RoleAgent, hash); err != nil {
+	if _, err := m.Accounts.CreateUser(context.Background(), "ada", app.RoleAgent, hash); err != nil {
 		t.Fatal(err)
 	}
 	c := browser(t)

@@ -210,7 +210,7 @@ func TestBulkApprovalExecutesEachOnce(t *testing.T) {
 	var toks []string
 	for _, name := range []string{"sup-a", "sup-b"} {
 		tok := app.NewSecret("apron_")
-		if _, err := s.m.Store.CreateToken(context.Background(), name, app.RoleSupervisor, app.HashSecret(tok), time.Now()); err != nil {
+		if _, err := s.m.Accounts.CreateToken(context.Background(), name, app.RoleSupervisor, app.HashSecret(tok), time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		toks = append(toks, tok)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,6 +81,11 @@ func CheckStore(ctx context.Context, log app.Log, live *vectors.Store, tmpPath s
 		}
 		upto[t] = p
 	}
+	p, err := live.Position(ctx, app.ControlConsumer, app.TopicControl)
+	if err != nil {
+		return nil, err
+	}
+	upto[app.TopicControl] = p
 	if err := app.Replay(ctx, log, fresh, upto, trusted); err != nil {
 		return nil, err
 	}
@@ -112,7 +118,7 @@ type RebuildSummary struct {
 func (s RebuildSummary) String() string {
 	var b strings.Builder
 	var heads []string
-	for _, t := range app.StateTopics {
+	for _, t := range slices.Concat(app.StateTopics, []string{app.TopicControl}) {
 		heads = append(heads, fmt.Sprintf("%s@%d", t, s.Heads[t]))
 	}
 	fmt.Fprintf(&b, "rebuilt the state from the log up to %s in %s\n", strings.Join(heads, ", "), s.Took.Round(time.Millisecond))
@@ -139,7 +145,7 @@ func (s RebuildSummary) String() string {
 func Rebuild(ctx context.Context, cfg Config, b *broker.Broker, logger *slog.Logger) (RebuildSummary, error) {
 	start := time.Now()
 	sum := RebuildSummary{Heads: map[string]uint64{}}
-	for _, t := range app.StateTopics {
+	for _, t := range append([]string{app.TopicControl}, app.StateTopics...) {
 		ti, err := b.Topic(ctx, t)
 		if err != nil {
 			return sum, err

@@ -42,17 +42,21 @@ type Main struct {
 	Bridge       *broker.Bridge // nil when the bridge is off
 	Store        *vectors.Store
 	Materializer *app.Materializer
-	Proposer     *app.Proposer
-	Ollama       *inference.Server     // nil unless ollama.serve: the supervised `ollama serve`
-	Chat         *inference.ChatClient // nil without a chat model
-	Embed        *inference.Client     // nil without an embedding model
-	EmbedStage   *app.EmbedStage
-	Search       *app.Retriever
-	Sched        *app.Scheduler // all model work, by priority
-	Fresh        *app.FreshnessMeter
-	Asker        *app.Asker
-	Assist       *app.AssistStage
-	HTTP         *ui.Server
+	// Control applies users and tokens from the log; Accounts puts their
+	// changes on it.
+	Control    *app.ControlMaterializer
+	Accounts   *app.Accounts
+	Proposer   *app.Proposer
+	Ollama     *inference.Server     // nil unless ollama.serve: the supervised `ollama serve`
+	Chat       *inference.ChatClient // nil without a chat model
+	Embed      *inference.Client     // nil without an embedding model
+	EmbedStage *app.EmbedStage
+	Search     *app.Retriever
+	Sched      *app.Scheduler // all model work, by priority
+	Fresh      *app.FreshnessMeter
+	Asker      *app.Asker
+	Assist     *app.AssistStage
+	HTTP       *ui.Server
 	// In a cluster: the singleton lease and what runs while this node
 	// holds it (nil on a single node).
 	Lease      *broker.Lease
@@ -74,7 +78,7 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 func (m *Main) Open(ctx context.Context) error {
 	steps := []func(context.Context) error{
 		m.openLog, m.openBridge, m.openStore, m.startOllama, m.newHTTP,
-		m.bootstrapAdmin, m.openEmbedder, m.newProposer, m.openChat,
+		m.openControl, m.bootstrapAdmin, m.openEmbedder, m.newProposer, m.openChat,
 		m.openPipeline, m.openSingletons, m.openHTTP,
 	}
 	for _, step := range steps {
@@ -332,7 +336,9 @@ func (m *Main) modelFix(model string) string {
 }
 
 // bootstrapAdmin creates the first admin with a one-time password printed
-// once, when the node starts with no users at all.
+// once, when the node starts with no users at all. The event's id is
+// fixed, so that of the nodes of a new cluster starting together only
+// the first one's admin is stored; the others say so and print nothing.
 func (m *Main) bootstrapAdmin(ctx context.Context) error {
 	n, err := m.Store.CountUsers(ctx)
 	if err != nil || n > 0 || m.Demo {
@@ -343,8 +349,37 @@ func (m *Main) bootstrapAdmin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := m.Store.CreateUser(ctx, "admin", app.RoleAdmin, hash); err != nil {
+	now := time.Now()
+	if m.Clock != nil {
+		now = m.Clock()
+	}
+	e, err := app.NewEvent("user-admin-first-start", "apron/node", app.TypeUserChanged, "admin", now,
+		app.UserData{Name: "admin", Role: app.RoleAdmin, PasswordHash: hash, CreatedAt: now.UTC(), Actor: "first start"})
+	if err != nil {
 		return err
+	}
+	// Another node appending the same id at the same moment makes the log
+	// answer "in process" until its append lands; then it is a duplicate.
+	var res []app.AppendResult
+	for try := 0; ; try++ {
+		if res, err = m.Broker.Append(ctx, app.TopicControl, []*app.Event{e}); err == nil || try == 10 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("first start admin: %w", err)
+	}
+	if err := m.Accounts.Applied(ctx, res[0].Offset); err != nil {
+		return err
+	}
+	if res[0].Duplicate {
+		m.Logger.Info("first start: the admin was created by another node of the cluster")
+		return nil
 	}
 	out := m.Stdout
 	if out == nil {
@@ -373,13 +408,13 @@ func (m *Main) DemoAdmin(ctx context.Context, keep bool) (string, error) {
 		return "", err
 	}
 	if u == nil {
-		_, err = m.Store.CreateUser(ctx, "admin", app.RoleAdmin, hash)
+		_, err = m.Accounts.CreateUser(ctx, "admin", app.RoleAdmin, hash)
 		return password, err
 	}
-	if err := m.Store.SetUserRole(ctx, u.ID, app.RoleAdmin, false); err != nil {
+	if err := m.Accounts.SetUserRole(ctx, u.ID, app.RoleAdmin, false); err != nil {
 		return "", err
 	}
-	return password, m.Store.SetPassword(ctx, u.ID, hash)
+	return password, m.Accounts.SetPassword(ctx, u.ID, hash)
 }
 
 // ModelRows reports the configured models and the index's for the admin page.

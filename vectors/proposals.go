@@ -39,11 +39,17 @@ func (s *Store) SaveProposals(ctx context.Context, ps []*app.Proposal, events fu
 	for _, p := range ps {
 		fp := fingerprint(p)
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM proposals WHERE locator = ? AND status = 'pending' AND fingerprint = ?`, p.Locator, fp).Scan(&n); err != nil {
+		// The same id is the same disruption planned again with the same
+		// options (ids hold no planning time): a person's decision on it
+		// stands; one the planner superseded or expired is offered again.
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM proposals WHERE (id = ? AND status NOT IN ('superseded', 'expired')) OR (locator = ? AND status = 'pending' AND fingerprint = ?)`, p.ID, p.Locator, fp).Scan(&n); err != nil {
 			return nil, fmt.Errorf("save proposals: %w", err)
 		}
 		if n > 0 {
 			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM proposals WHERE id = ?`, p.ID); err != nil {
+			return nil, fmt.Errorf("save proposals: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'superseded', replaced_by = ? WHERE locator = ? AND status = 'pending'`, p.ID, p.Locator); err != nil {
 			return nil, fmt.Errorf("save proposals: %w", err)

@@ -9,19 +9,20 @@ import (
 )
 
 // KeptTables are the tables of the store that no replay of the log can
-// recreate: who may log in (users, their sessions, API tokens), what staff
-// decided (proposals, seat holds, executions), what they asked (the
-// question history) and what waits to be
-// published (the outbox). A rebuild copies them from the store it
-// replaces; everything else is derived from the log. Sessions are kept so
-// that a rebuild does not log everybody out.
-var KeptTables = []string{"users", "sessions", "api_tokens", "proposals", "seat_holds", "executions", "outbox", "ask_history"}
+// recreate: who is logged in (sessions, which stay local; users and API
+// tokens come from the control topic), what staff decided (proposals,
+// seat holds, executions), what they asked (the question history) and
+// what waits to be published (the outbox). A rebuild copies them from the
+// store it replaces; everything else is derived from the log. Sessions
+// are kept so that a rebuild does not log everybody out: those of a user
+// the log recreated under the same id and name.
+var KeptTables = []string{"sessions", "proposals", "seat_holds", "executions", "outbox", "ask_history"}
 
 // DerivedConsumers are the consumers whose output a rebuild recreates; a
 // rebuilt store starts them over. The positions of every other consumer
 // (the proposer, the assist stage) describe kept tables or the log and
 // are kept with them.
-var DerivedConsumers = []string{app.StateConsumer, app.IndexConsumer, app.EmbedConsumer}
+var DerivedConsumers = []string{app.StateConsumer, app.IndexConsumer, app.EmbedConsumer, app.ControlConsumer}
 
 // CopyKept copies the KeptTables and the positions of every consumer but
 // the DerivedConsumers from the store file at from into s, in one
@@ -51,7 +52,12 @@ func (s *Store) CopyKept(ctx context.Context, from string) (map[string]int, erro
 		}
 	}
 	for _, t := range KeptTables {
-		res, err := tx.ExecContext(ctx, `INSERT INTO main.`+t+` SELECT * FROM old.`+t)
+		q := `INSERT INTO main.` + t + ` SELECT * FROM old.` + t
+		if t == "sessions" {
+			q = `INSERT INTO main.sessions SELECT s.* FROM old.sessions s JOIN old.users ou ON ou.id = s.user_id
+				JOIN main.users u ON u.id = s.user_id AND u.name = ou.name`
+		}
+		res, err := tx.ExecContext(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("copy %s: %w", t, err)
 		}

@@ -260,6 +260,9 @@ func (s *Store) Checksum(ctx context.Context) (map[string]string, error) {
 		"passengers":         `SELECT id, name, tier, data, event_id, event_time, log_offset FROM passengers ORDER BY id`,
 		"passenger_erasures": `SELECT id, event_id, event_time, log_offset FROM passenger_erasures ORDER BY id`,
 		"documents":          `SELECT id, title, airport, deleted, data, event_id, event_time, log_offset FROM documents ORDER BY id`,
+		// From the control topic; when a token was last used is local.
+		"users":      `SELECT id, name, role, password_hash, disabled, created_at, log_offset FROM users ORDER BY id`,
+		"api_tokens": `SELECT id, name, role, hash, created_at, revoked_at, log_offset FROM api_tokens ORDER BY id`,
 	}
 	out := map[string]string{}
 	for name, q := range tables {
