@@ -84,7 +84,11 @@ func printClusterStatus(st node.ClusterState) {
 				fs = append(fs, fmt.Sprintf("%s %d behind", f.Node, f.Lag))
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", t.Topic, t.Leader, t.LastOffset, strings.Join(fs, ", "))
+		leader := t.Leader
+		if leader == "" {
+			leader = "none (no quorum, or electing)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", t.Topic, leader, t.LastOffset, strings.Join(fs, ", "))
 	}
 	_ = w.Flush()
 }

@@ -459,3 +459,117 @@ func kafkaIDs(t *testing.T, addr, topic string, want map[string]bool) map[string
 	})
 	return seen
 }
+
+// flightStatus returns the status of flight key in pn's state.
+func flightStatus(t *testing.T, pn *procNode, key string) (string, error) {
+	t.Helper()
+	resp, err := authGet("http://" + pn.http + "/api/v1/flights/" + key)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", pn.name, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Flight app.Flight `json:"flight"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+		return "", fmt.Errorf("%s: flight %s: %d %v", pn.name, key, resp.StatusCode, err)
+	}
+	return body.Flight.Status, nil
+}
+
+func (c *procCluster) waitStatus(t *testing.T, nodes []*procNode, key, status string) {
+	t.Helper()
+	for _, pn := range nodes {
+		checkFor(t, 2*time.Minute, func() error {
+			got, err := flightStatus(t, pn, key)
+			if err == nil && got != status {
+				err = fmt.Errorf("%s: %s is %q, want %q", pn.name, key, got, status)
+			}
+			return err
+		})
+	}
+}
+
+// ingestOn posts one flight event to pn until it is acknowledged (the
+// cluster may be electing a topic's leader).
+func ingestOn(t *testing.T, pn *procNode, id, key, status string, at time.Time) {
+	t.Helper()
+	checkFor(t, 2*time.Minute, func() error {
+		code, body := post(t, "http://"+pn.http+"/api/v1/topics/flights/events", flightJSON(id, key, status, at))
+		if code != 200 {
+			return fmt.Errorf("ingest on %s: %d %v", pn.name, code, body)
+		}
+		return nil
+	})
+}
+
+// TestClusterPartition stops nodes with SIGSTOP, which silences their
+// routes as a partition does: the two nodes left keep taking writes; the
+// stopped node, continued, converges; a node left alone (the other two
+// stopped) refuses a write with an error that says why, instead of
+// acknowledging what it cannot replicate, and once the others continue
+// the same write goes in once and every node converges.
+func TestClusterPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three nodes as child processes")
+	}
+	bin := buildBinary(t)
+	c := startProcCluster(t, bin, 3)
+	for _, pn := range c.nodes {
+		testTokens.Store("http://"+pn.http, pn.token)
+	}
+	a, b, lone := c.nodes[0], c.nodes[1], c.nodes[2]
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	const key = "LH400-2026-11-25"
+	ingestOn(t, a, "p1", key, "delayed", t0)
+	c.waitStatus(t, c.nodes, key, "delayed")
+
+	// A minority of one stopped: the majority goes on.
+	lone.signal(t, syscall.SIGSTOP)
+	ingestOn(t, a, "p2", key, "boarding", t0.Add(time.Minute))
+	ingestOn(t, b, "p3", "LH402-2026-11-25", "delayed", t0.Add(time.Minute))
+	c.waitStatus(t, []*procNode{a, b}, key, "boarding")
+	lone.signal(t, syscall.SIGCONT)
+	c.waitStatus(t, c.nodes, key, "boarding")
+	c.waitStatus(t, c.nodes, "LH402-2026-11-25", "delayed")
+
+	// The lone node, cut off from both others, refuses the write.
+	a.signal(t, syscall.SIGSTOP)
+	b.signal(t, syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = a.cmd.Process.Signal(syscall.SIGCONT)
+			_ = b.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	sent := time.Now()
+	code, body := post(t, "http://"+lone.http+"/api/v1/topics/flights/events", flightJSON("p4", key, "departed", t0.Add(2*time.Minute)))
+	t.Logf("the lone node answered %d after %s: %v", code, time.Since(sent).Round(time.Millisecond), body)
+	if code != 503 {
+		t.Fatalf("the lone node answered %d %v, want 503: it cannot replicate", code, body)
+	}
+	if msg, _ := body["error"].(string); !strings.Contains(msg, "quorum") {
+		t.Fatalf("the refusal does not say why: %v", body)
+	}
+	if out, err := c.status(lone); err == nil {
+		t.Logf("cluster status on the lone node:\n%s", out)
+	}
+
+	a.signal(t, syscall.SIGCONT)
+	b.signal(t, syscall.SIGCONT)
+	stopped = false
+	ingestOn(t, lone, "p4", key, "departed", t0.Add(2*time.Minute))
+	c.waitStatus(t, c.nodes, key, "departed")
+	for _, pn := range c.nodes {
+		counts := countByID(t, pn, app.TopicFlights)
+		for _, id := range []string{"p1", "p2", "p3", "p4"} {
+			if counts[id] != 1 {
+				t.Fatalf("through %s: %s is %d times in the log", pn.name, id, counts[id])
+			}
+		}
+	}
+	if h, err := c.holder(lone); err != nil || h == "" {
+		t.Fatalf("after healing: holder %q, %v", h, err)
+	}
+}
