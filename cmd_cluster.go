@@ -90,5 +90,9 @@ func printClusterStatus(st node.ClusterState) {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", t.Topic, leader, t.LastOffset, strings.Join(fs, ", "))
 	}
+	fmt.Fprintf(w, "\nSTATE ON %s\tAPPLIED\tLAST\tBEHIND\n", st.Node)
+	for _, l := range st.StateLag {
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", l.Topic, l.Applied, l.LastOffset, l.Behind)
+	}
 	_ = w.Flush()
 }

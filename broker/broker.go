@@ -203,7 +203,7 @@ func (b *Broker) Open() error {
 	if err := b.createTopics(wait); err != nil {
 		return err
 	}
-	if b.Config.HistoryWindow > 0 {
+	if b.Config.HistoryWindow > 0 && !b.Config.Cluster.Clustered() {
 		b.wg.Add(1)
 		go b.compactLoop()
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -382,6 +383,16 @@ func TestClusterProcessesSurviveSIGKILL(t *testing.T) {
 	}
 	if h, err := c.holder(victim); err != nil || h == "" {
 		t.Fatalf("after the restart: holder %q, %v", h, err)
+	}
+	// The status command shows each node's own state lag: none now.
+	for _, pn := range c.nodes {
+		out, err := c.status(pn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`(?m)^flights\s+4500\s+4500\s+0$`).MatchString(out) {
+			t.Fatalf("%s: cluster status does not show its flights state at 4500 of 4500:\n%s", pn.name, out)
+		}
 	}
 
 	// The bridge resumed on another node: every acknowledged outcome is in
