@@ -20,7 +20,7 @@ type ClusterState struct {
 	// StateLag is this node's materialiser on each state topic: how far
 	// its state store is behind the replicated log.
 	StateLag []ClusterStateLag `json:"state_lag"`
-	Error      string         `json:"error,omitempty"` // what could not be read
+	Error    string            `json:"error,omitempty"` // what could not be read
 }
 
 // ClusterTopic is one topic's Raft group.
