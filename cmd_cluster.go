@@ -84,7 +84,15 @@ func printClusterStatus(st node.ClusterState) {
 				fs = append(fs, fmt.Sprintf("%s %d behind", f.Node, f.Lag))
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", t.Topic, t.Leader, t.LastOffset, strings.Join(fs, ", "))
+		leader := t.Leader
+		if leader == "" {
+			leader = "none (no quorum, or electing)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", t.Topic, leader, t.LastOffset, strings.Join(fs, ", "))
+	}
+	fmt.Fprintf(w, "\nSTATE ON %s\tAPPLIED\tLAST\tBEHIND\n", st.Node)
+	for _, l := range st.StateLag {
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", l.Topic, l.Applied, l.LastOffset, l.Behind)
 	}
 	_ = w.Flush()
 }

@@ -65,6 +65,7 @@ func (r benchResult) rate() float64 { return float64(r.events) / r.dur.Seconds()
 type ingestFlags struct {
 	events, batch, clients, rounds int
 	cpuProfile                     string
+	cluster                        bool
 }
 
 func parseIngestFlags(cfg IngestConfig, args []string) (ingestFlags, error) {
@@ -74,13 +75,14 @@ func parseIngestFlags(cfg IngestConfig, args []string) (ingestFlags, error) {
 	clients := fs.Int("clients", 4, "concurrent HTTP clients")
 	rounds := fs.Int("rounds", 2, "rounds of every run; the order alternates from one round to the next")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node's runs of the first round to this file")
+	cluster := fs.Bool("cluster", false, "three in-process nodes of one cluster (R3) beside a single node (R1) instead (ingest_cluster.go)")
 	if err := fs.Parse(args); err != nil {
 		return ingestFlags{}, err
 	}
 	if *events < 100 || *batch < 1 || *clients < 1 || *rounds < 1 {
 		return ingestFlags{}, fmt.Errorf("bench ingest: -events must be at least 100, -batch, -clients and -rounds at least 1")
 	}
-	return ingestFlags{events: *events, batch: *batch, clients: *clients, rounds: *rounds, cpuProfile: *cpuProfile}, nil
+	return ingestFlags{events: *events, batch: *batch, clients: *clients, rounds: *rounds, cpuProfile: *cpuProfile, cluster: *cluster}, nil
 }
 
 // Ingest measures ingest through the node against two baselines run in
@@ -93,6 +95,9 @@ func Ingest(ctx context.Context, cfg IngestConfig, args []string) error {
 	fl, err := parseIngestFlags(cfg, args)
 	if err != nil {
 		return err
+	}
+	if fl.cluster {
+		return IngestCluster(ctx, cfg, fl)
 	}
 	load := WatchLoad()
 	n, err := openIngestNode(ctx, cfg.Dir)

@@ -264,6 +264,9 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 	if werr := c.b.Writable(); werr != nil {
 		return werr
 	}
+	if qerr := c.b.quorumError(c.topic, err, ctx.Err()); qerr != nil {
+		return qerr
+	}
 	if app.ErrorCode(err) == app.ENOSPACE {
 		// The server's storage limit (nats.max_store) is reached: not
 		// ready until retention or erasure makes room.

@@ -203,7 +203,7 @@ func (b *Broker) Open() error {
 	if err := b.createTopics(wait); err != nil {
 		return err
 	}
-	if b.Config.HistoryWindow > 0 {
+	if b.Config.HistoryWindow > 0 && !b.Config.Cluster.Clustered() {
 		b.wg.Add(1)
 		go b.compactLoop()
 	}
@@ -211,6 +211,21 @@ func (b *Broker) Open() error {
 	go b.recoverLoop()
 	b.Logger.Info("log open", "dir", b.Config.Dir, "sync", b.Config.Sync, "client_url", b.ClientURL(),
 		"cluster", b.Config.Cluster.Name, "node", b.Config.Cluster.NodeName(), "replicas", b.Config.Cluster.Replicas())
+	return nil
+}
+
+// refuseClusterLogAlone refuses to open, as a single node, a log that a
+// cluster node wrote: the server would not recover its replicated topics
+// and would create empty single-replica topics beside their data.
+func (b *Broker) refuseClusterLogAlone() error {
+	if b.Config.Cluster.Clustered() {
+		return nil
+	}
+	meta := filepath.Join(b.Config.Dir, "jetstream", "$SYS", "_js_", "_meta_")
+	if _, err := os.Stat(meta); err == nil {
+		return app.Errorf(app.EINVALID, "log %s belongs to a node of a cluster (%s exists): it opens only with its cluster settings "+
+			"(cluster.name, cluster.peers, cluster.secret_file), not as a single node", b.Config.Dir, meta)
+	}
 	return nil
 }
 
@@ -227,6 +242,9 @@ func (b *Broker) prepare() (string, error) {
 	}
 	if err := os.MkdirAll(b.Config.Dir, 0o750); err != nil {
 		return "", fmt.Errorf("create log dir: %w", err)
+	}
+	if err := b.refuseClusterLogAlone(); err != nil {
+		return "", err
 	}
 	internalPass, err := randomToken()
 	if err != nil {
@@ -287,9 +305,16 @@ func (b *Broker) serverOptions(internalPass string) (*server.Options, error) {
 	}
 	// A request is stored as one atomic batch, however many events it has.
 	opts.JetStreamLimits.MaxBatchSize = MaxRequestEvents
-	if b.Config.ClientAddr == "" {
+	switch {
+	case b.Config.ClientAddr == "" && b.Config.Cluster.Clustered():
+		// The server's DontListen turns off the route listener too, and
+		// a node without routes never reaches its quorum: a clustered
+		// node without a client address listens on a random loopback port
+		// (its users still need their passwords).
+		opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+	case b.Config.ClientAddr == "":
 		opts.DontListen = true
-	} else {
+	default:
 		host, port, _ := net.SplitHostPort(b.Config.ClientAddr)
 		opts.Host = host
 		opts.Port, _ = strconv.Atoi(port)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -328,4 +329,25 @@ func (b *Broker) peerStatus() []PeerStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// quorumError explains, in a cluster, an append that got no answer: the
+// topic's group could not store it on a majority (this node is cut off,
+// or the group is electing a leader); waited is the append's own deadline
+// error. It returns nil for other errors and on a single node.
+func (b *Broker) quorumError(topic string, err, waited error) error {
+	c := b.Config.Cluster
+	if !c.Clustered() || b.ctx.Err() != nil {
+		return nil
+	}
+	// The append's errors carry their cause as text (app.Error).
+	msg := err.Error()
+	unanswered := errors.Is(waited, context.DeadlineExceeded) || strings.Contains(msg, nats.ErrNoResponders.Error()) ||
+		strings.Contains(msg, nats.ErrTimeout.Error()) || strings.Contains(msg, jetstream.ErrNoStreamResponse.Error())
+	if !unanswered {
+		return nil
+	}
+	return app.Errorf(app.EUNAVAILABLE, "append to %s: no quorum: the cluster did not confirm the events on a majority of its %d replicas "+
+		"(routes open to %d of %d peers; a stopped peer's route stays open until its pings fail); they are not acknowledged: send the same request again, to another node or once the cluster "+
+		"is whole (events are de-duplicated by source and id)", topic, c.Replicas(), len(b.peerStatus()), len(c.OtherPeers()))
 }

@@ -113,18 +113,31 @@ func (b *Broker) eventTimeAt(ctx context.Context, topic string, seq uint64) (tim
 	return probe.Time, nil
 }
 
-// compactLoop compacts the state topics periodically.
+// compactLoop compacts the state topics periodically on a single node.
 func (b *Broker) compactLoop() {
 	defer b.wg.Done()
+	b.CompactLoop(b.ctx)
+}
+
+// CompactLoop compacts the state topics every compactEvery until ctx (or
+// the log) ends. A single node runs it from Open; in a cluster, where a
+// deletion is replicated to every node, only the holder of the singleton
+// lease runs it, so that the topics are read and compacted once.
+func (b *Broker) CompactLoop(ctx context.Context) {
+	if b.Config.HistoryWindow <= 0 {
+		return
+	}
 	t := time.NewTicker(compactEvery)
 	defer t.Stop()
 	for {
 		select {
+		case <-ctx.Done():
+			return
 		case <-b.ctx.Done():
 			return
 		case <-t.C:
 			for _, topic := range app.StateTopics {
-				if _, err := b.Compact(b.ctx, topic); err != nil && b.ctx.Err() == nil {
+				if _, err := b.Compact(ctx, topic); err != nil && ctx.Err() == nil && b.ctx.Err() == nil {
 					b.Logger.Warn("compaction failed", "topic", topic, "err", err)
 				}
 			}

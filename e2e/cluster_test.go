@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -169,6 +170,30 @@ func TestClusterSurvivesLosingTheSingletonNode(t *testing.T) {
 	}
 	if body["replicas"].(float64) != 3 {
 		t.Fatalf("replicas %v, want 3", body["replicas"])
+	}
+	for _, d := range body["singletons"].([]any) {
+		if h := d.(map[string]any)["holder"]; h != holder.Config.Cluster.Node {
+			t.Fatalf("singleton %v runs on %v, the lease is with %s", d, h, holder.Config.Cluster.Node)
+		}
+	}
+	if !slices.Contains(holder.Singletons.State().Duties, "compaction") {
+		t.Fatalf("the holder's duties %v do not include compaction", holder.Singletons.State().Duties)
+	}
+	// Each node reports how far its own state is behind the log.
+	for _, m := range ms {
+		checkFor(t, 60*time.Second, func() error {
+			_, body := get(t, m.HTTP.URL()+"/api/v1/cluster")
+			for _, l := range body["state_lag"].([]any) {
+				l := l.(map[string]any)
+				if l["topic"] == app.TopicFlights {
+					if l["applied"].(float64) != 1 || l["behind"].(float64) != 0 {
+						return fmt.Errorf("%s: flights state lag %v, want applied 1, behind 0", m.Config.Cluster.Node, l)
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("%s: no flights state lag in %v", m.Config.Cluster.Node, body["state_lag"])
+		})
 	}
 
 	var rest []*node.Main

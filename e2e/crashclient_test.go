@@ -98,6 +98,7 @@ func (n *crashNode) stop() error {
 type crashClient struct {
 	acked map[string]bool // read only after wait
 	done  atomic.Bool
+	sent  atomic.Int64 // requests acknowledged so far
 	err   chan error
 }
 
@@ -137,6 +138,7 @@ func (c *crashClient) postUntilAcked(client *http.Client, url, token string, r n
 				for _, res := range body.Results {
 					c.acked[res.ID] = true
 				}
+				c.sent.Add(1)
 				return nil
 			}
 			if resp.StatusCode == 400 {

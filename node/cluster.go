@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/apron-edge/apron/app"
@@ -49,6 +50,46 @@ func (d *bridgeDuty) current() *broker.Bridge {
 	return d.br
 }
 
+// compactionDuty compacts the state topics on the lease holder only: a
+// deletion in a replicated topic reaches every node, so one node reads
+// and compacts for the cluster.
+type compactionDuty struct {
+	b      *broker.Broker
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (d *compactionDuty) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	d.mu.Lock()
+	d.cancel, d.done = cancel, done
+	d.mu.Unlock()
+	go func() {
+		defer close(done)
+		d.b.CompactLoop(ctx)
+	}()
+	return nil
+}
+
+func (d *compactionDuty) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	cancel, done := d.cancel, d.done
+	d.cancel, d.done = nil, nil
+	d.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop compaction: %w", ctx.Err())
+	}
+}
+
 // openSingletons runs, in a cluster, the bridge, the outbox publisher and
 // disruption planning on the one node that holds the lease; a single
 // node runs them from their own Open steps as before.
@@ -57,7 +98,7 @@ func (m *Main) openSingletons(context.Context) error {
 		return nil
 	}
 	m.Lease = broker.NewLease(m.Broker)
-	duties := []app.NamedDuty{{Name: "proposer (planning and outbox)", Duty: m.Proposer}}
+	duties := []app.NamedDuty{{Name: "proposer (planning and outbox)", Duty: m.Proposer}, {Name: "compaction", Duty: &compactionDuty{b: m.Broker}}}
 	if len(m.Config.Kafka.Brokers) > 0 {
 		m.bridgeDuty = &bridgeDuty{m: m}
 		duties = append(duties, app.NamedDuty{Name: "bridge", Duty: m.bridgeDuty})
@@ -96,6 +137,7 @@ func (m *Main) clusterState(ctx context.Context) ui.ClusterState {
 		}
 		cs.Topics = append(cs.Topics, ct)
 	}
+	cs.StateLag = m.stateLag(ctx, bs.Topics, &cs)
 	holder := bs.Node
 	if m.Singletons != nil {
 		h, err := m.Lease.Holder(ctx)
@@ -104,7 +146,7 @@ func (m *Main) clusterState(ctx context.Context) ui.ClusterState {
 		}
 		holder = h
 	}
-	names := []string{"proposer (planning and outbox)"}
+	names := []string{"proposer (planning and outbox)", "compaction"}
 	if len(m.Config.Kafka.Brokers) > 0 {
 		names = append(names, "bridge")
 	}
@@ -112,6 +154,36 @@ func (m *Main) clusterState(ctx context.Context) ui.ClusterState {
 		cs.Singletons = append(cs.Singletons, ui.ClusterDuty{Name: n, Holder: holder})
 	}
 	return cs
+}
+
+// stateLag compares this node's state positions with the topics' last
+// offsets.
+func (m *Main) stateLag(ctx context.Context, topics []broker.TopicReplica, cs *ui.ClusterState) []ui.ClusterStateLag {
+	pos, err := m.Store.Positions(ctx)
+	if err != nil {
+		if cs.Error == "" {
+			cs.Error = app.ErrorMessage(err)
+		}
+		return nil
+	}
+	applied := map[string]uint64{}
+	for _, p := range pos {
+		if p.Consumer == app.StateConsumer {
+			applied[p.Topic] = p.Offset
+		}
+	}
+	var out []ui.ClusterStateLag
+	for _, t := range topics {
+		if !slices.Contains(app.StateTopics, t.Topic) {
+			continue
+		}
+		l := ui.ClusterStateLag{Topic: t.Topic, Applied: applied[t.Topic], LastOffset: t.LastSeq}
+		if l.LastOffset > l.Applied {
+			l.Behind = l.LastOffset - l.Applied
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // ClusterState is the answer of GET /api/v1/cluster, for the command.

@@ -17,7 +17,10 @@ type ClusterState struct {
 	Routes     []string       `json:"routes"` // nodes with a route to this one
 	Topics     []ClusterTopic `json:"topics"`
 	Singletons []ClusterDuty  `json:"singletons"`
-	Error      string         `json:"error,omitempty"` // what could not be read
+	// StateLag is this node's materialiser on each state topic: how far
+	// its state store is behind the replicated log.
+	StateLag []ClusterStateLag `json:"state_lag"`
+	Error    string            `json:"error,omitempty"` // what could not be read
 }
 
 // ClusterTopic is one topic's Raft group.
@@ -34,6 +37,15 @@ type ClusterReplica struct {
 	Current bool   `json:"current"`
 	Offline bool   `json:"offline"`
 	Lag     uint64 `json:"lag"`
+}
+
+// ClusterStateLag is this node's state position on one topic against the
+// topic's last offset.
+type ClusterStateLag struct {
+	Topic      string `json:"topic"`
+	Applied    uint64 `json:"applied"`
+	LastOffset uint64 `json:"last_offset"`
+	Behind     uint64 `json:"behind"`
 }
 
 // ClusterDuty is a singleton and the node that runs it ("" when none).
