@@ -529,6 +529,13 @@ func (s *EmbedStage) SwapStep(ctx context.Context) (done bool, err error) {
 		return false, err
 	}
 	s.forget(model, texts)
+	if !noActive && active.Digest == model.Digest {
+		// A topic whose documents all have their vectors is current
+		// now, not when the last booking of the backlog is embedded.
+		if _, err := s.Index.MarkEmbedded(ctx); err != nil {
+			return false, err
+		}
+	}
 	return false, nil
 }
 

@@ -148,10 +148,10 @@ type ModelIndex interface {
 	// ActivateModel makes m the active model if no document lacks its
 	// vector (ECONFLICT otherwise) and retires the one before.
 	ActivateModel(ctx context.Context, m EmbedModel) error
-	// MarkEmbedded moves EmbedConsumer's position on every topic to
-	// IndexConsumer's, in one transaction that finds no document without
-	// a vector of the active model; done is false (and nothing moves)
-	// when one lacks it.
+	// MarkEmbedded moves EmbedConsumer's position on each topic none of
+	// whose documents lacks a vector of the active model to
+	// IndexConsumer's, in one transaction; done is true when no document
+	// lacks one.
 	MarkEmbedded(ctx context.Context) (done bool, err error)
 }
 

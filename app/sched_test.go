@@ -192,3 +192,36 @@ func TestChunksOfEmbeddingKeepTheSlotFromLowerClasses(t *testing.T) {
 		t.Fatalf("order %v: the summary took the slot between two chunks", order)
 	}
 }
+
+// The catch-up embeds in large chunks while nobody asks the model, and in
+// small ones for a while after a question's embedding.
+func TestBackfillChunksShrinkWhileStaffUseTheModel(t *testing.T) {
+	s := &Scheduler{Slots: 1}
+	c := &countingEmbedder{}
+	e := ScheduledEmbedder{Embedder: c, Sched: s, Class: ClassBackfill, Chunk: 4, QuietChunk: 16, QuietFor: time.Hour}
+	if _, err := e.Embed(context.Background(), make([]string, 40)); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.calls) != 3 || len(c.calls[0]) != 16 || len(c.calls[2]) != 8 {
+		t.Fatalf("quiet: calls of %v, want 16, 16, 8", sizes(c.calls))
+	}
+	q := ScheduledEmbedder{Embedder: c, Sched: s, Class: ClassInteractive}
+	if _, err := q.Embed(context.Background(), []string{"LH400"}); err != nil {
+		t.Fatal(err)
+	}
+	c.calls = nil
+	if _, err := e.Embed(context.Background(), make([]string, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if got := sizes(c.calls); len(got) != 3 || got[0] != 4 || got[2] != 2 {
+		t.Fatalf("after a question: calls of %v, want 4, 4, 2", got)
+	}
+}
+
+func sizes(calls [][]string) []int {
+	var out []int
+	for _, c := range calls {
+		out = append(out, len(c))
+	}
+	return out
+}

@@ -228,7 +228,7 @@ func (m *Main) openEmbedder(context.Context) error {
 	// A fresh change waits at most two seconds for the model before its
 	// text goes in without the vector (the catch-up adds it).
 	m.EmbedStage = &app.EmbedStage{Log: m.Broker, Index: m.Store, Embedder: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassFreshness, MaxWait: 2 * time.Second},
-		Backfill: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassBackfill, Chunk: 4},
+		Backfill: app.ScheduledEmbedder{Embedder: m.Embed, Sched: m.Sched, Class: app.ClassBackfill, Chunk: 4, QuietChunk: 16},
 		Trusted:  m.Broker.Trusted, Logger: m.Logger}
 	// A search waits briefly for the model, then answers from full text
 	// and exact matches (degraded) rather than keep a person waiting.

@@ -329,3 +329,47 @@ func TestModelSwapFillsAShadowThenSwapsAtomically(t *testing.T) {
 		t.Fatalf("new model: %+v", hits)
 	}
 }
+
+// The vectors' position moves topic by topic: once every flight has its
+// vector the flights are current, while the bookings still wait.
+func TestEmbeddedPositionMovesTopicByTopic(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	b := &batcher{s: s, next: map[string]uint64{}}
+	// An index with a model, then a burst written without vectors.
+	v0 := ver(1, t0)
+	must(t, b.apply(app.TopicDocuments, app.EntityDocs{Kind: app.KindPolicy, Key: "policy-care", Version: v0, Docs: []app.Doc{doc(app.KindPolicy, "policy-care", v0, "Hotel vouchers", nil, "")}}))
+	textOnly := func(topic, kind, key, text string) {
+		t.Helper()
+		b.next[topic]++
+		v := ver(b.next[topic], t0)
+		must(t, s.ApplyDocs(ctx, app.IndexConsumer, topic, app.DocBatch{Model: testModel, TextOnly: true,
+			Entities: []app.EntityDocs{{Kind: kind, Key: key, Version: v, Docs: []app.Doc{doc(kind, key, v, text, []string{"FRA"}, "2026-11-25")}}}}, b.next[topic], t0))
+	}
+	textOnly(app.TopicFlights, app.KindFlight, "LH400-2026-11-25", "Flight LH400 cancelled")
+	textOnly(app.TopicBookings, app.KindBooking, "ABC123", "Booking ABC123 on LH400")
+	position := func(topic string) uint64 {
+		t.Helper()
+		p, err := s.Position(ctx, app.EmbedConsumer, topic)
+		must(t, err)
+		return p
+	}
+	if done, err := s.MarkEmbedded(ctx); err != nil || done || position(app.TopicFlights) != 0 || position(app.TopicBookings) != 0 {
+		t.Fatalf("before any vector: done %v err %v, flights at %d, bookings at %d", done, err, position(app.TopicFlights), position(app.TopicBookings))
+	}
+	missing, err := s.MissingVectors(ctx, testModel.Digest, 10)
+	must(t, err)
+	if len(missing) != 2 || missing[0].Kind != app.KindFlight {
+		t.Fatalf("missing %+v, want the flight first", missing)
+	}
+	_, err = s.PutVectors(ctx, testModel, []string{missing[0].DocID}, map[string][]float32{missing[0].TextHash: vectorOf(missing[0].Text)})
+	must(t, err)
+	if done, err := s.MarkEmbedded(ctx); err != nil || done || position(app.TopicFlights) != 1 || position(app.TopicBookings) != 0 {
+		t.Fatalf("flights embedded: done %v err %v, flights at %d (want 1), bookings at %d (want 0)", done, err, position(app.TopicFlights), position(app.TopicBookings))
+	}
+	_, err = s.PutVectors(ctx, testModel, []string{missing[1].DocID}, map[string][]float32{missing[1].TextHash: vectorOf(missing[1].Text)})
+	must(t, err)
+	if done, err := s.MarkEmbedded(ctx); err != nil || !done || position(app.TopicBookings) != 1 {
+		t.Fatalf("all embedded: done %v err %v, bookings at %d", done, err, position(app.TopicBookings))
+	}
+}

@@ -68,7 +68,8 @@ func (s *Store) MissingVectors(ctx context.Context, digest string, limit int) ([
 		return nil, app.Errorf(app.ENOTFOUND, "no vectors of model %s", digest)
 	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT doc_id, kind, entity_key, text, text_hash FROM index_docs d
-		WHERE NOT EXISTS (SELECT 1 FROM `+vt+` v WHERE v.rowid = d.rowid) ORDER BY d.rowid LIMIT ?`, limit)
+		WHERE NOT EXISTS (SELECT 1 FROM `+vt+` v WHERE v.rowid = d.rowid)
+		ORDER BY CASE d.kind WHEN 'policy' THEN 0 WHEN 'flight' THEN 1 ELSE 2 END, d.rowid LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("missing vectors: %w", err)
 	}
@@ -172,38 +173,66 @@ func (s *Store) ActivateModel(ctx context.Context, m app.EmbedModel) error {
 	return nil
 }
 
-// MarkEmbedded moves app.EmbedConsumer's position on every topic to
-// app.IndexConsumer's if, in the same transaction, no document lacks a
-// vector of the active model (an index without documents has them all).
-// done is false, and nothing moves, otherwise.
+// MarkEmbedded moves app.EmbedConsumer's position on a topic to
+// app.IndexConsumer's when, in the same transaction, no document of that
+// topic lacks a vector of the active model (an index without documents
+// has them all): the flights' vectors are current as soon as every
+// flight has its vector, whatever the bookings still wait for. done is
+// true when no document of any topic lacks one.
 func (s *Store) MarkEmbedded(ctx context.Context) (bool, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var table string
-	err = tx.QueryRowContext(ctx, `SELECT vec_table FROM index_models WHERE state = 'active'`).Scan(&table)
-	var missing int
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_docs`).Scan(&missing)
-	case err != nil:
-	case !vecTableName.MatchString(table):
-		return false, app.Errorf(app.EINTERNAL, "bad vector table name %q", table)
-	default:
-		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_docs d WHERE NOT EXISTS (SELECT 1 FROM `+table+` v WHERE v.rowid = d.rowid)`).Scan(&missing)
-	}
+	missing, err := missingByTopic(ctx, tx)
 	if err != nil {
 		return false, fmt.Errorf("mark embedded: %w", err)
 	}
-	if missing > 0 {
-		return false, nil
+	done := true
+	for _, topic := range app.StateTopics {
+		if missing[topic] > 0 {
+			done = false
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO consumer_offsets (consumer, topic, log_offset, log_time)
+			SELECT ?, topic, log_offset, log_time FROM consumer_offsets WHERE consumer = ? AND topic = ?
+			ON CONFLICT (consumer, topic) DO UPDATE SET log_offset = excluded.log_offset, log_time = excluded.log_time`, app.EmbedConsumer, app.IndexConsumer, topic); err != nil {
+			return false, fmt.Errorf("mark embedded: %w", err)
+		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO consumer_offsets (consumer, topic, log_offset, log_time)
-		SELECT ?, topic, log_offset, log_time FROM consumer_offsets WHERE consumer = ? AND true
-		ON CONFLICT (consumer, topic) DO UPDATE SET log_offset = excluded.log_offset, log_time = excluded.log_time`, app.EmbedConsumer, app.IndexConsumer); err != nil {
-		return false, fmt.Errorf("mark embedded: %w", err)
+	return done, tx.Commit()
+}
+
+// missingByTopic counts the documents without a vector of the active
+// model, by the topic of their kind; every document lacks one while no
+// model is active.
+func missingByTopic(ctx context.Context, tx *sql.Tx) (map[string]int, error) {
+	var table string
+	err := tx.QueryRowContext(ctx, `SELECT vec_table FROM index_models WHERE state = 'active'`).Scan(&table)
+	q := `SELECT kind, COUNT(*) FROM index_docs GROUP BY kind`
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, err
+	case !vecTableName.MatchString(table):
+		return nil, app.Errorf(app.EINTERNAL, "bad vector table name %q", table)
+	default:
+		q = `SELECT kind, COUNT(*) FROM index_docs d WHERE NOT EXISTS (SELECT 1 FROM ` + table + ` v WHERE v.rowid = d.rowid) GROUP BY kind`
 	}
-	return true, tx.Commit()
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var kind string
+		var n int
+		if err := rows.Scan(&kind, &n); err != nil {
+			return nil, err
+		}
+		out[app.TopicOfKind(kind)] += n
+	}
+	return out, rows.Err()
 }
