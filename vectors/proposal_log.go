@@ -1,0 +1,176 @@
+package vectors
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/apron-edge/apron/app"
+)
+
+// applyProposalChange applies one proposal.changed entry of the control
+// topic at offset (decision 0028). Each op does what the planner's or the
+// engine's own transaction did before the proposals were on the log, and
+// only where it still can (a ranking or an expiry of a proposal that is
+// no longer pending changes nothing), so every node that applies the
+// same entries in log order holds the same proposals.
+func applyProposalChange(ctx context.Context, tx *sql.Tx, ch *app.ProposalChange, offset uint64) error {
+	switch ch.Op {
+	case app.OpPlanned:
+		if ch.Proposal == nil {
+			return fmt.Errorf("planned without a proposal")
+		}
+		_, err := saveProposal(ctx, tx, ch.Proposal, offset)
+		return err
+	case app.OpRanked:
+		return applyRanking(ctx, tx, ch)
+	case app.OpExpired:
+		_, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'expired', decided_by = 'apron/proposer', decided_at = ?, decision_reason = ? WHERE id = ? AND status = 'pending'`,
+			ts(ch.At), ch.Reason, ch.ProposalID)
+		return err
+	case app.OpDecided:
+		if ch.Outcome == nil {
+			return fmt.Errorf("decided without an outcome")
+		}
+		return applyOutcome(ctx, tx, ch, offset)
+	case app.OpReplanned:
+		_, err := tx.ExecContext(ctx, `UPDATE commands SET replanned = 1, new_id = ? WHERE command_offset = ?`, ch.NewID, ch.Command)
+		return err
+	}
+	return nil
+}
+
+func applyRanking(ctx context.Context, tx *sql.Tx, ch *app.ProposalChange) error {
+	r := ch.Ranking
+	if r == nil {
+		return fmt.Errorf("ranked without a ranking")
+	}
+	var err error
+	if r.ModelRationale {
+		cites, _ := json.Marshal(nonNilStrings(r.Citations))
+		_, err = tx.ExecContext(ctx, `UPDATE proposals SET chosen = ?, rationale = ?, citations = ?, model_rationale = 1, model = ?, model_digest = ?, prompt_hash = ? WHERE id = ? AND status = 'pending'`,
+			r.Choice, r.Rationale, string(cites), r.Model, r.Digest, r.PromptHash, ch.ProposalID)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE proposals SET model = ?, model_digest = ?, prompt_hash = ? WHERE id = ? AND status = 'pending'`, r.Model, r.Digest, r.PromptHash, ch.ProposalID)
+	}
+	return err
+}
+
+// applyCommand records a person's approval or rejection, undecided.
+func applyCommand(ctx context.Context, tx *sql.Tx, c *app.ProposalCommand, offset uint64) error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO commands (command_offset, kind, proposal_id, data) VALUES (?,?,?,?)`, offset, c.Kind, c.ProposalID, string(data))
+	return err
+}
+
+// applyOutcome believes an engine's outcome, or ignores it, and records
+// which. It is ignored when its command is unknown or already decided
+// (an outcome appended twice, or by two engines), when its epoch is lower
+// than that of an outcome already believed (an engine that lost its lease
+// and did not stop in time), when another outcome was believed after the
+// state the engine decided on (its Basis), or when it changes a proposal
+// that is no longer pending. The engine decides an ignored command again.
+func applyOutcome(ctx context.Context, tx *sql.Tx, ch *app.ProposalChange, offset uint64) error {
+	out := ch.Outcome
+	var decided int
+	err := tx.QueryRowContext(ctx, `SELECT outcome IS NOT NULL FROM commands WHERE command_offset = ?`, out.Command).Scan(&decided)
+	if errors.Is(err, sql.ErrNoRows) || decided == 1 {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var epoch, lastOutcome uint64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(epoch), 0), COALESCE(MAX(outcome_offset), 0) FROM commands WHERE outcome IS NOT NULL`).Scan(&epoch, &lastOutcome); err != nil {
+		return err
+	}
+	if out.Epoch < epoch || lastOutcome > out.Basis {
+		return nil
+	}
+	changes := out.Result != app.OutcomeRefused && !out.Repeated
+	if changes {
+		p, err := txProposal(ctx, tx, ch.ProposalID)
+		if app.ErrorCode(err) == app.ENOTFOUND {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if p.Status != app.ProposalPending {
+			return nil
+		}
+		switch out.Result {
+		case app.ProposalExecuted, app.ProposalFailed:
+			err = applyExecution(ctx, tx, p, out)
+		case app.ProposalRejected:
+			_, err = tx.ExecContext(ctx, `UPDATE proposals SET status = 'rejected', decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ?`,
+				out.Actor, ts(out.At), out.Reason, p.ID)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE commands SET outcome = ?, outcome_offset = ?, epoch = ? WHERE command_offset = ?`, string(data), offset, out.Epoch, out.Command)
+	return err
+}
+
+const commandCols = `command_offset, data, outcome, outcome_offset, replanned, new_id`
+
+func scanCommand(r rowScanner) (*app.CommandState, error) {
+	var c app.CommandState
+	var data string
+	var outcome sql.NullString
+	var replanned int
+	if err := r.Scan(&c.Offset, &data, &outcome, &c.OutcomeOff, &replanned, &c.NewID); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(data), &c.Command); err != nil {
+		return nil, fmt.Errorf("decode command %d: %w", c.Offset, err)
+	}
+	if outcome.Valid {
+		c.Outcome = new(app.Outcome)
+		if err := json.Unmarshal([]byte(outcome.String), c.Outcome); err != nil {
+			return nil, fmt.Errorf("decode outcome of command %d: %w", c.Offset, err)
+		}
+	}
+	c.Replanned = replanned == 1
+	return &c, nil
+}
+
+// Command returns what the store knows of the command at a control
+// offset. Returns ENOTFOUND while the store has not applied it.
+func (s *Store) Command(ctx context.Context, offset uint64) (*app.CommandState, error) {
+	c, err := scanCommand(s.rdb.QueryRowContext(ctx, `SELECT `+commandCols+` FROM commands WHERE command_offset = ?`, offset))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, app.Errorf(app.ENOTFOUND, "command control@%d not applied", offset)
+	} else if err != nil {
+		return nil, fmt.Errorf("load command %d: %w", offset, err)
+	}
+	return c, nil
+}
+
+// UndecidedCommands returns up to limit commands without a believed
+// outcome, in log order.
+func (s *Store) UndecidedCommands(ctx context.Context, limit int) ([]*app.CommandState, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+commandCols+` FROM commands WHERE outcome IS NULL ORDER BY command_offset LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("undecided commands: %w", err)
+	}
+	defer rows.Close()
+	var out []*app.CommandState
+	for rows.Next() {
+		c, err := scanCommand(rows)
+		if err != nil {
+			return nil, fmt.Errorf("undecided commands: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
