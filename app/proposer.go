@@ -613,7 +613,7 @@ func (p *Proposer) awaitCommand(ctx context.Context, offset uint64, done func(*C
 		st = c
 		return done(c), nil
 	}, func() error {
-		return Errorf(EUNAVAILABLE, "the command is on the log (control@%d), but no booking engine decided it within %s: is a node of the site holding the lease?", offset, timeout)
+		return Errorf(EUNAVAILABLE, "the request is on the log (control@%d), but no booking engine decided it within %s (does a node of the site hold the lease?); an engine decides it when one runs: look at the proposal before asking again", offset, timeout)
 	})
 	return st, err
 }

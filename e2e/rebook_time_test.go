@@ -284,3 +284,44 @@ func TestBulkApprovalExecutesEachOnce(t *testing.T) {
 		return nil
 	})
 }
+
+// TestApprovalWithoutABookingEngineSaysSo: with the booking engine
+// stopped (in a cluster: no node holds the lease) an approval is put on
+// the log but nobody decides it; the request ends with 503 saying so, and
+// the engine decides the approval once it runs again.
+func TestApprovalWithoutABookingEngineSaysSo(t *testing.T) {
+	s := newScenario(t)
+	lh400 := "LH400-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
+	)
+	s.ingest("bookings", s.booking("WAIT01", "P1", "none", nil, lh400))
+	waitCaughtUp(t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	p := s.pendingFor("WAIT01")
+	if err := s.m.Proposer.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	code, body := s.call("POST", "/api/v1/proposals/"+p.ID+"/approve", s.tok, "")
+	msg, _ := body["error"].(string)
+	if code != 503 || body["code"] != app.EUNAVAILABLE || !strings.Contains(msg, "no booking engine decided it") {
+		t.Fatalf("approval without an engine: %d %v", code, body)
+	}
+	if got, _ := s.m.Store.Proposal(context.Background(), p.ID); got.Status != app.ProposalPending {
+		t.Fatalf("undecided approval changed the proposal: %s", got.Status)
+	}
+	if err := s.m.Proposer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if got, _ := s.m.Store.Proposal(context.Background(), p.ID); got.Status != app.ProposalExecuted {
+			return fmt.Errorf("proposal %s", got.Status)
+		}
+		return nil
+	})
+	// Asked again, the same approval is the one already decided.
+	if code, ex := s.approve(p.ID); code != 200 || !ex.Repeated || ex.Outcome != app.ProposalExecuted {
+		t.Fatalf("approval again: %d %+v", code, ex)
+	}
+}
