@@ -23,7 +23,13 @@ const (
 	OpDecided = "decided"
 	// OpReplanned says what a failed rebooking's re-plan proposed instead.
 	OpReplanned = "replanned"
+	// OpRestored stands for the erased history of a booking's proposals
+	// (an erasure): the redacted rows, by table.
+	OpRestored = "restored"
 )
+
+// TableRows are rows of the store's tables, column by column, by table.
+type TableRows map[string][]map[string]any
 
 // Command kinds.
 const (
@@ -99,6 +105,7 @@ type ProposalChange struct {
 	Outcome    *Outcome       `json:"outcome,omitempty"` // decided
 	Command    uint64         `json:"command,omitempty"` // replanned: the command whose failure was planned again
 	NewID      string         `json:"new_id,omitempty"`  // replanned
+	Records    TableRows      `json:"records,omitempty"` // restored
 }
 
 // CommandState is what a node's store knows of a command: nil Outcome

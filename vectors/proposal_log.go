@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/apron-edge/apron/app"
 )
@@ -38,6 +40,8 @@ func applyProposalChange(ctx context.Context, tx *sql.Tx, ch *app.ProposalChange
 	case app.OpReplanned:
 		_, err := tx.ExecContext(ctx, `UPDATE commands SET replanned = 1, new_id = ? WHERE command_offset = ?`, ch.NewID, ch.Command)
 		return err
+	case app.OpRestored:
+		return applyRestored(ctx, tx, ch.Records)
 	}
 	return nil
 }
@@ -173,4 +177,108 @@ func (s *Store) UndecidedCommands(ctx context.Context, limit int) ([]*app.Comman
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// proposalTables are the tables of a booking's proposals as an erasure
+// restores them, with the query of a booking's rows and their key.
+var proposalTables = []struct{ name, where, key string }{
+	{"proposals", `locator = ?`, "id"},
+	{"commands", `proposal_id IN (SELECT id FROM proposals WHERE locator = ?)`, "command_offset"},
+	{"executions", `proposal_id IN (SELECT id FROM proposals WHERE locator = ?)`, "idempotency_key"},
+	{"seat_holds", `locator = ?`, ""},
+}
+
+// ProposalRecords returns the rows of booking locator's proposals, their
+// commands, executions and seat holds, column by column.
+func (s *Store) ProposalRecords(ctx context.Context, locator string) (app.TableRows, error) {
+	out := app.TableRows{}
+	for _, t := range proposalTables {
+		rows, err := s.rdb.QueryContext(ctx, `SELECT * FROM `+t.name+` WHERE `+t.where, locator)
+		if err != nil {
+			return nil, fmt.Errorf("%s of %s: %w", t.name, locator, err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("%s of %s: %w", t.name, locator, err)
+			}
+			row := map[string]any{}
+			for i, c := range cols {
+				if b, ok := vals[i].([]byte); ok {
+					vals[i] = string(b)
+				}
+				row[c] = vals[i]
+			}
+			out[t.name] = append(out[t.name], row)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// applyRestored applies an erasure's restore of a booking's proposals:
+// rows the store lacks (a replay, where the history they came from is
+// erased) are inserted as they were; rows it has keep their state and
+// take the redacted text, where they are still in the state the restore
+// was read in.
+func applyRestored(ctx context.Context, tx *sql.Tx, recs app.TableRows) error {
+	for _, t := range proposalTables {
+		for _, row := range recs[t.name] {
+			cols := make([]string, 0, len(row))
+			for c := range row {
+				if !validColumn(c) {
+					return fmt.Errorf("restore %s: column %q", t.name, c)
+				}
+				cols = append(cols, c)
+			}
+			sort.Strings(cols)
+			args := make([]any, len(cols))
+			for i, c := range cols {
+				args[i] = sqlValue(row[c])
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO `+t.name+` (`+strings.Join(cols, ", ")+`) VALUES (`+placeholders(len(cols))+`)`, args...); err != nil {
+				return fmt.Errorf("restore %s: %w", t.name, err)
+			}
+		}
+	}
+	for _, row := range recs["proposals"] {
+		if _, err := tx.ExecContext(ctx, `UPDATE proposals SET rationale = ?, decision_reason = ?, need = ?, citations = ? WHERE id = ? AND status = ?`,
+			sqlValue(row["rationale"]), sqlValue(row["decision_reason"]), sqlValue(row["need"]), sqlValue(row["citations"]), sqlValue(row["id"]), sqlValue(row["status"])); err != nil {
+			return fmt.Errorf("restore proposal text: %w", err)
+		}
+	}
+	for _, row := range recs["commands"] {
+		if _, err := tx.ExecContext(ctx, `UPDATE commands SET data = ?, outcome = ? WHERE command_offset = ? AND (outcome IS NULL) = (? IS NULL)`,
+			sqlValue(row["data"]), sqlValue(row["outcome"]), sqlValue(row["command_offset"]), sqlValue(row["outcome"])); err != nil {
+			return fmt.Errorf("restore command text: %w", err)
+		}
+	}
+	return nil
+}
+
+func validColumn(c string) bool {
+	for _, r := range c {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return false
+		}
+	}
+	return c != ""
+}
+
+// sqlValue turns a JSON-decoded value back into one SQLite takes: whole
+// numbers as integers.
+func sqlValue(v any) any {
+	if f, ok := v.(float64); ok && f == float64(int64(f)) {
+		return int64(f)
+	}
+	return v
 }
