@@ -55,10 +55,10 @@ type ControlStore interface {
 	ApplyControl(ctx context.Context, changes []ControlChange, upto uint64, uptoTime time.Time) error
 }
 
-// ControlMaterializer keeps the store's users and tokens in step with
-// the control topic: it follows the topic from its stored position and
-// applies each batch with its last offset, as the state materialiser does
-// for the state topics. Only entries this node's log sealed are believed
+// ControlMaterializer keeps the store's users, tokens, proposals and
+// commands in step with the control topic: it follows the topic from its
+// stored position and applies each batch with its last offset, as the
+// state materialiser does for the state topics. Only entries this node's log sealed are believed
 // (a NATS client cannot forge an admin); the others go to the dead
 // letters with the reason.
 type ControlMaterializer struct {

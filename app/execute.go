@@ -58,10 +58,10 @@ type SeatHold struct {
 	EventTime time.Time
 }
 
-// ExecutionChange is a decided execution for the booking engine to apply
-// in the transaction it read the input in: the proposal takes the
-// execution's outcome (Detail is the decision reason), the holds are
-// stored and the events go to the outbox.
+// ExecutionChange is a decided execution: the booking engine appends it
+// as an outcome (the proposal takes the execution's outcome, Detail the
+// decision reason, and the holds), and once every store believes it,
+// appends the events.
 type ExecutionChange struct {
 	Execution Execution
 	Holds     []SeatHold

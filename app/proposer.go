@@ -120,8 +120,9 @@ func (p *Proposer) run() {
 }
 
 // Start runs the loops on this node, which now holds the singleton lease.
-// The flights that are disrupted now are planned again: the node that
-// planned them before kept its proposals in its own store.
+// The flights that are disrupted now are planned again: what the node
+// before planned and did not yet offer is lost with it, and what it did
+// offer comes back under the same ids, which the store keeps once.
 func (p *Proposer) Start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -463,8 +464,9 @@ func (p *Proposer) stored(ctx context.Context, key string, bookings int, stored 
 }
 
 // outboxLoop publishes queued events (account changes a command made
-// beside the running node) to the log, in order, then removes them. Their ids are fixed in the outbox, so a repeat after a crash is
-// stored once.
+// beside the running node) to the log, in order, then removes them.
+// Their ids are fixed in the outbox, so a repeat after a crash is stored
+// once.
 func (p *Proposer) outboxLoop() {
 	defer p.wg.Done()
 	t := time.NewTicker(500 * time.Millisecond)
