@@ -571,10 +571,12 @@ func (p *Proposer) Approve(ctx context.Context, id, key, actor, option string) (
 	}
 	ex := &Execution{ProposalID: id, Outcome: out.Result, Detail: out.Detail, Option: out.Option, Proposed: out.Proposed, Repeated: dup || out.Repeated}
 	if ex.Outcome == ProposalFailed && !ex.Repeated {
-		if st, err = p.awaitCommand(ctx, st.Offset, func(c *CommandState) bool { return c.Replanned }); err != nil {
-			return nil, err
+		// The failure stands whether or not the re-plan is heard of.
+		if rs, err := p.awaitCommand(ctx, st.Offset, func(c *CommandState) bool { return c.Replanned }); err == nil {
+			ex.NewID = rs.NewID
+		} else {
+			p.Logger.Warn("no re-plan after a failed rebooking", "proposal", id, "err", err)
 		}
-		ex.NewID = st.NewID
 	}
 	p.Logger.Info("approval", "proposal", id, "by", actor, "outcome", ex.Outcome, "option", ex.Option, "proposed", ex.Proposed, "repeated", ex.Repeated)
 	return ex, nil
