@@ -24,6 +24,9 @@ type CommandStore interface {
 	// ExecutionByKey returns the execution recorded for an idempotency
 	// key; ENOTFOUND if none.
 	ExecutionByKey(ctx context.Context, key string) (*Execution, error)
+	// UnshownExecutions returns the commands whose believed outcome
+	// executed a rebooking that the state's bookings do not show yet.
+	UnshownExecutions(ctx context.Context) ([]*CommandState, error)
 }
 
 // engineLoop is the booking engine: on the lease holder only, it decides
@@ -37,6 +40,9 @@ func (p *Proposer) engineLoop() {
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	r := newRetrier(p.Logger, "booking engine", 100*time.Millisecond, 5*time.Second)
+	if err := p.republish(p.ctx); err != nil && p.ctx.Err() == nil {
+		p.Logger.Warn("publishing the events of executed rebookings again", "err", err)
+	}
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -191,4 +197,47 @@ func (p *Proposer) afterOutcome(ctx context.Context, c *CommandState, out *Outco
 	}
 	_, err = p.appendControl(ctx, []*Event{e})
 	return err
+}
+
+// republish appends again the events of executed rebookings whose
+// booking the state does not show yet: an engine that stopped between an
+// outcome and its events (a crash of the lease holder) left them unsent.
+// Their ids are the ones the first engine used, so what did reach the
+// log is stored once.
+func (p *Proposer) republish(ctx context.Context) error {
+	cs, err := p.Store.UnshownExecutions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		out := c.Outcome
+		pr, err := p.Store.Proposal(ctx, c.Command.ProposalID)
+		if err != nil {
+			return err
+		}
+		b, err := p.Store.Booking(ctx, pr.Locator)
+		if err != nil {
+			return fmt.Errorf("booking of %s: %w", pr.ID, err)
+		}
+		var opt *Option
+		for i := range pr.Options {
+			if pr.Options[i].ID == out.Option {
+				opt = &pr.Options[i]
+			}
+		}
+		if opt == nil || len(out.Holds) == 0 {
+			continue
+		}
+		proposed := out.Proposed
+		data := RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, ToFlights: opt.Flights, Actor: out.Actor, Option: opt.ID, Proposed: &proposed}
+		evs, err := ExecutedEvents(pr, opt, &b.Booking, out.Holds[0].EventTime, data)
+		if err != nil {
+			return err
+		}
+		if err := p.appendOut(ctx, evs); err != nil {
+			return err
+		}
+		p.Logger.Info("published an executed rebooking's events again", "proposal", pr.ID, "command", c.Offset)
+	}
+	return nil
 }

@@ -282,3 +282,26 @@ func sqlValue(v any) any {
 	}
 	return v
 }
+
+// UnshownExecutions returns the commands whose believed outcome executed
+// a rebooking whose seat hold is still active: the booking's state is
+// older than the rebooking.
+func (s *Store) UnshownExecutions(ctx context.Context) ([]*app.CommandState, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT c.command_offset, c.data, c.outcome, c.outcome_offset, c.replanned, c.new_id FROM commands c
+		JOIN seat_holds h ON h.proposal_id = c.proposal_id LEFT JOIN bookings b ON b.locator = h.locator
+		WHERE c.outcome IS NOT NULL AND json_extract(c.outcome, '$.result') = 'executed' AND COALESCE(json_extract(c.outcome, '$.repeated'), 0) = 0
+		AND (b.locator IS NULL OR b.event_time < h.event_time) ORDER BY c.command_offset`)
+	if err != nil {
+		return nil, fmt.Errorf("unshown executions: %w", err)
+	}
+	defer rows.Close()
+	var out []*app.CommandState
+	for rows.Next() {
+		c, err := scanCommand(rows)
+		if err != nil {
+			return nil, fmt.Errorf("unshown executions: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
