@@ -41,6 +41,10 @@ type ControlChange struct {
 	Offset uint64
 	User   *UserData
 	Token  *TokenData
+	// Proposal and Command: the proposals' changes and the commands of
+	// staff (decision 0028).
+	Proposal *ProposalChange
+	Command  *ProposalCommand
 }
 
 // ControlStore is what the control materialiser needs from the store.
@@ -51,10 +55,10 @@ type ControlStore interface {
 	ApplyControl(ctx context.Context, changes []ControlChange, upto uint64, uptoTime time.Time) error
 }
 
-// ControlMaterializer keeps the store's users and tokens in step with
-// the control topic: it follows the topic from its stored position and
-// applies each batch with its last offset, as the state materialiser does
-// for the state topics. Only entries this node's log sealed are believed
+// ControlMaterializer keeps the store's users, tokens, proposals and
+// commands in step with the control topic: it follows the topic from its
+// stored position and applies each batch with its last offset, as the
+// state materialiser does for the state topics. Only entries this node's log sealed are believed
 // (a NATS client cannot forge an admin); the others go to the dead
 // letters with the reason.
 type ControlMaterializer struct {
@@ -62,8 +66,11 @@ type ControlMaterializer struct {
 	Store   ControlStore
 	Trusted func(LogEntry) bool
 	Logger  *slog.Logger
-	// Listener hears of each committed batch (the proposals' board).
+	// Listener hears of each committed batch.
 	Listener StateListener
+	// Proposals hears of the flights whose proposals a committed batch
+	// changed (the proposals' board).
+	Proposals ProposalListener
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -139,7 +146,26 @@ func (m *ControlMaterializer) ApplyEntries(ctx context.Context, entries []LogEnt
 	if m.Listener != nil {
 		m.Listener.StateApplied(TopicControl, last.Offset, nil)
 	}
+	if m.Proposals != nil {
+		seen := map[string]bool{}
+		for _, ch := range changes {
+			if f := changedFlight(ch); f != "" && !seen[f] {
+				seen[f] = true
+				m.Proposals.ProposalsChanged(ctx, f)
+			}
+		}
+	}
 	return nil
+}
+
+func changedFlight(ch ControlChange) string {
+	switch {
+	case ch.Proposal != nil:
+		return ch.Proposal.Flight
+	case ch.Command != nil:
+		return ch.Command.Flight
+	}
+	return ""
 }
 
 func (m *ControlMaterializer) logger() *slog.Logger {
@@ -170,6 +196,12 @@ func (m *ControlMaterializer) Decode(le LogEntry) (ControlChange, error) {
 	case TypeTokenChanged:
 		ch.Token = new(TokenData)
 		err = json.Unmarshal(e.Data, ch.Token)
+	case TypeProposalChanged:
+		ch.Proposal = new(ProposalChange)
+		err = json.Unmarshal(e.Data, ch.Proposal)
+	case TypeProposalCommand:
+		ch.Command = new(ProposalCommand)
+		err = json.Unmarshal(e.Data, ch.Command)
 	default:
 		return ControlChange{}, &ValidationError{Fields: []FieldError{{Field: "type", Reason: fmt.Sprintf("%q is not a control event", e.Type)}}}
 	}

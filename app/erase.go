@@ -38,6 +38,9 @@ type ErasureStore interface {
 	// RedactProposals has redact rewrite each proposal of the bookings
 	// locators, stores those it changed and returns how many.
 	RedactProposals(ctx context.Context, locators []string, redact func(*Proposal) bool) (int, error)
+	// ProposalRecords returns the stored rows of booking locator's
+	// proposals, their commands, executions and seat holds, by table.
+	ProposalRecords(ctx context.Context, locator string) (TableRows, error)
 }
 
 // ErasureSource is the source of the events the eraser produces.
@@ -139,7 +142,7 @@ func (e *Eraser) ErasePassenger(ctx context.Context, ch StateChange) (ErasureRep
 		return rep, err
 	}
 	rep.RebookingsRedacted, rep.AnswersErased, rep.DeadLettersErased, rep.ProposalsRedacted = q.rebookings, q.answers, q.deadLetters, q.proposals
-	rep.LogEntriesErased += q.rebookings + q.answers + q.deadLetters
+	rep.LogEntriesErased += q.rebookings + q.answers + q.deadLetters + q.proposalEntries
 	n, err := e.Erase.EraseKeyBefore(ctx, TopicPassengers, ch.Key, ch.Version.Offset)
 	if err != nil {
 		return rep, fmt.Errorf("erase passenger records: %w", err)

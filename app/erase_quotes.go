@@ -163,7 +163,7 @@ func redactedCopy(raw []byte, re *regexp.Regexp) (*Event, error) {
 }
 
 // quoteCounts is what eraseQuotes removed.
-type quoteCounts struct{ rebookings, answers, deadLetters, proposals int }
+type quoteCounts struct{ rebookings, answers, deadLetters, proposals, proposalEntries int }
 
 // eraseQuotes removes the person from the records the node wrote about
 // them: each rebooking event of their bookings that describes them is
@@ -194,7 +194,74 @@ func (e *Eraser) eraseQuotes(ctx context.Context, t *personTerms, locators []str
 			return n, fmt.Errorf("redact proposals: %w", err)
 		}
 	}
+	for _, loc := range locators {
+		k, err := e.rewriteProposalLog(ctx, loc, described)
+		if err != nil {
+			return n, err
+		}
+		n.proposalEntries += k
+	}
 	return n, nil
+}
+
+// rewriteProposalLog replaces the control topic's history of booking
+// loc's proposals (offers, rankings, commands, outcomes: they carry the
+// person's priorities and what staff wrote about them) by one entry that
+// restores the redacted rows the store now holds, then erases the
+// history. Re-appending the history redacted would change its order,
+// and with it what a replay decides; a restore entry that a replay
+// meets where the erased history was gives the same rows (decision 0028).
+func (e *Eraser) rewriteProposalLog(ctx context.Context, loc string, re *regexp.Regexp) (int, error) {
+	var originals []uint64
+	if err := e.Erase.Entries(ctx, TopicControl, proposalKey(loc), func(le LogEntry) error {
+		originals = append(originals, le.Offset)
+		return nil
+	}); err != nil || len(originals) == 0 {
+		return 0, err
+	}
+	rows, err := e.Store.ProposalRecords(ctx, loc)
+	if err != nil {
+		return 0, fmt.Errorf("proposal records of %s: %w", loc, err)
+	}
+	raw, err := json.Marshal(rows)
+	if err != nil {
+		return 0, err
+	}
+	if raw, _, err = redactJSON(raw, re); err != nil {
+		return 0, err
+	}
+	var redacted TableRows
+	if err := json.Unmarshal(raw, &redacted); err != nil {
+		return 0, err
+	}
+	flight := "-"
+	if ps := redacted["proposals"]; len(ps) > 0 {
+		if f, ok := ps[0]["flight"].(string); ok && f != "" {
+			flight = f
+		}
+	}
+	last := originals[len(originals)-1]
+	// Named by the history it replaces: every node's eraser appends it once.
+	ev, err := NewEvent(fmt.Sprintf("proposal-restored-%s-%d", loc, last), ErasureSource, TypeProposalChanged, proposalKey(loc), e.now(),
+		ProposalChange{Op: OpRestored, ProposalID: loc, Locator: loc, Flight: flight, Records: redacted, At: e.now()})
+	if err != nil {
+		return 0, err
+	}
+	res, err := e.Log.Append(ctx, TopicControl, []*Event{ev})
+	if err != nil {
+		return 0, fmt.Errorf("append the restore of %s's proposals: %w", loc, err)
+	}
+	erased := 0
+	for _, off := range originals {
+		if off >= res[0].Offset {
+			continue
+		}
+		if err := e.Erase.EraseEntry(ctx, TopicControl, off); err != nil {
+			return erased, fmt.Errorf("erase control@%d: %w", off, err)
+		}
+		erased++
+	}
+	return erased, nil
 }
 
 // rewriteRebookings replaces each rebookings entry of booking loc that

@@ -68,6 +68,8 @@ const (
 	TypeErasureCompleted   = "passenger.erasure.completed"
 	TypeUserChanged        = "user.changed"
 	TypeTokenChanged       = "token.changed"
+	TypeProposalChanged    = "proposal.changed"
+	TypeProposalCommand    = "proposal.command"
 	cloudEventsSpecVersion = "1.0"
 )
 
@@ -94,6 +96,8 @@ var topicOfType = map[string]string{
 	TypeErasureCompleted:  TopicAudit,
 	TypeUserChanged:       TopicControl,
 	TypeTokenChanged:      TopicControl,
+	TypeProposalChanged:   TopicControl,
+	TypeProposalCommand:   TopicControl,
 }
 
 // nodeOnlyTypes are the events only the node itself produces: the outcome
@@ -103,6 +107,7 @@ var nodeOnlyTypes = map[string]bool{
 	TypeRebookingProposed: true, TypeRebookingApproved: true, TypeRebookingRejected: true,
 	TypeRebookingExecuted: true, TypeRebookingFailed: true, TypeAssistAnswered: true,
 	TypeErasureCompleted: true, TypeUserChanged: true, TypeTokenChanged: true,
+	TypeProposalChanged: true, TypeProposalCommand: true,
 }
 
 // NodeOnly reports whether events of type typ are produced only by the node.

@@ -58,10 +58,10 @@ type SeatHold struct {
 	EventTime time.Time
 }
 
-// ExecutionChange is a decided execution for the booking engine to apply
-// in the transaction it read the input in: the proposal takes the
-// execution's outcome (Detail is the decision reason), the holds are
-// stored and the events go to the outbox.
+// ExecutionChange is a decided execution: the booking engine appends it
+// as an outcome (the proposal takes the execution's outcome, Detail the
+// decision reason, and the holds), and once every store believes it,
+// appends the events.
 type ExecutionChange struct {
 	Execution Execution
 	Holds     []SeatHold
@@ -157,20 +157,12 @@ func (d Decider) Execution(ctx context.Context, in ExecutionInput) (*ExecutionCh
 	if !at.After(in.BookingTime) {
 		at = in.BookingTime.Add(time.Millisecond)
 	}
-	nb := *in.Booking
-	nb.Segments = rebookedSegments(in.Booking.Segments, opt, p.Need)
 	for _, fk := range opt.Flights {
 		ch.Holds = append(ch.Holds, SeatHold{Flight: fk, Cabin: opt.Cabin, Seats: p.Need.Pax, EventTime: at})
 	}
-	be, err := NewEvent("rebooking-booking-"+p.ID, "apron/booking-engine", TypeBookingChanged, p.Locator, at, nb)
-	if err != nil {
+	if ch.Events, err = ExecutedEvents(p, opt, in.Booking, at, data); err != nil {
 		return nil, err
 	}
-	ee, err := NewEvent("rebooking-executed-"+p.ID, "apron/booking-engine", TypeRebookingExecuted, p.Locator, at, data)
-	if err != nil {
-		return nil, err
-	}
-	ch.Events = append(ch.Events, be, ee)
 	ch.Execution.Outcome = ProposalExecuted
 	ch.Execution.Detail = fmt.Sprintf("moved %d passenger(s) to %s", p.Need.Pax, strings.Join(opt.Flights, " + "))
 	if len(opt.Keeps) > 0 {
@@ -180,6 +172,24 @@ func (d Decider) Execution(ctx context.Context, in ExecutionInput) (*ExecutionCh
 		ch.Execution.Detail += fmt.Sprintf(" (%s, not the proposed %s)", opt.ID, p.Chosen)
 	}
 	return ch, nil
+}
+
+// ExecutedEvents are the events of an executed rebooking of booking b
+// onto opt at time at: booking.changed with the passengers moved, and
+// rebooking.executed with data. Their ids are fixed by the proposal, so
+// the engine that publishes them again (engine.go) stores them once.
+func ExecutedEvents(p *Proposal, opt *Option, b *Booking, at time.Time, data RebookingData) ([]*Event, error) {
+	nb := *b
+	nb.Segments = rebookedSegments(b.Segments, opt, p.Need)
+	be, err := NewEvent("rebooking-booking-"+p.ID, "apron/booking-engine", TypeBookingChanged, p.Locator, at, nb)
+	if err != nil {
+		return nil, err
+	}
+	ee, err := NewEvent("rebooking-executed-"+p.ID, "apron/booking-engine", TypeRebookingExecuted, p.Locator, at, data)
+	if err != nil {
+		return nil, err
+	}
+	return []*Event{be, ee}, nil
 }
 
 // gone reads the flights of opt in the transaction and says why opt can no

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"sort"
 	"time"
@@ -52,6 +51,9 @@ type Proposal struct {
 	// whether it was the chosen one.
 	ApprovedOption string `json:"approved_option,omitempty"`
 	Proposed       bool   `json:"approved_proposed,omitempty"`
+	// ControlOffset is the control topic entry that offered it (the
+	// store's, not part of the proposal's record on the log).
+	ControlOffset uint64 `json:"-"`
 }
 
 // MarshalJSON writes empty lists as [], never null.
@@ -106,18 +108,6 @@ type RebookingData struct {
 	Option      string   `json:"option,omitempty"`   // the option approved
 	Proposed    *bool    `json:"proposed,omitempty"` // whether it was the proposed one
 	Rules       string   `json:"rules,omitempty"`    // RebookRules.Version planned under
-}
-
-// BookingEngine applies approvals and rejections. It decides nothing: in
-// one write transaction it reads the proposal and its booking, has the
-// decider passed in (DecideExecution, DecideRejection) decide, and applies
-// the decided change with its outbox events. Execute is keyed by the
-// request's Key: the same key twice returns the recorded execution with
-// Repeated set and changes nothing. Both return ENOTFOUND for an unknown
-// proposal and the decider's error (ECONFLICT) unchanged.
-type BookingEngine interface {
-	Execute(ctx context.Context, req ExecutionRequest, decide ExecutionDecider) (*Execution, error)
-	Reject(ctx context.Context, req RejectionRequest, decide RejectionDecider) error
 }
 
 // OutboxItem is an event queued by a transaction for publication.

@@ -19,34 +19,37 @@ type ProposerStore interface {
 	Flights(ctx context.Context, f FlightFilter) ([]*FlightRecord, error)
 	BookingsOnFlight(ctx context.Context, flightKey string) ([]*BookingRecord, error)
 	SeatsLeft(ctx context.Context, flight, cabin string) (int, error)
-	SaveProposals(ctx context.Context, ps []*Proposal, events func(*Proposal) ([]*Event, error)) ([]*Proposal, error)
 	Outbox(ctx context.Context, limit int) ([]OutboxItem, error)
 	DeleteOutbox(ctx context.Context, upto int64) error
 	Proposal(ctx context.Context, id string) (*Proposal, error)
 	Proposals(ctx context.Context, f ProposalFilter) ([]*Proposal, error)
 	Booking(ctx context.Context, locator string) (*BookingRecord, error)
-	// SaveRanking records the model's ranking of a still pending proposal
-	// and queues its event; ECONFLICT if the proposal was decided meanwhile.
-	SaveRanking(ctx context.Context, id string, r Ranking, event *Event) error
-	// ExpireProposal marks a pending proposal expired with the reason and
-	// queues its event; ECONFLICT if it was decided meanwhile.
-	ExpireProposal(ctx context.Context, id, reason string, at time.Time, event *Event) error
+	// Position is a consumer's position (the control materialiser's, to
+	// wait for a change to be applied).
+	Position(ctx context.Context, consumer, topic string) (uint64, error)
+	CommandStore
 }
 
 // Proposer turns disruptions into rebooking proposals: when a flight is
 // cancelled, diverted or delayed, it finds the affected bookings, plans
-// valid options by the rules (PlanAll) and stores one pending proposal per
-// booking, publishing rebooking.proposed through the outbox. It also
-// publishes everything the booking engine queues in the outbox.
+// valid options by the rules (PlanAll) and offers one pending proposal per
+// booking on the control topic, where every node's control materialiser
+// stores it (decision 0028), then publishes rebooking.proposed. Approvals
+// and rejections become commands on the same topic, which its booking
+// engine decides (engine.go). It also publishes the events queued in the
+// store's outbox (account changes made by a command beside the node).
 type Proposer struct {
 	Store  ProposerStore
-	Engine BookingEngine
 	Log    Log
 	Rules  RebookRules
 	Logger *slog.Logger
 	Now    func() time.Time
-	// Listener hears when a flight's proposals are stored or ranked.
-	Listener ProposalListener
+	// Epoch is the lease revision this node holds (0 on a single node):
+	// the booking engine stamps it on each outcome.
+	Epoch func() uint64
+	// CommandTimeout bounds the wait for a change or a command's outcome
+	// to show in this node's store (default 10s).
+	CommandTimeout time.Duration
 	// Ranker, when set, asks the model to rank and explain each new
 	// proposal in the background; Policies retrieves the policy text it
 	// is given. Work waits in a bounded queue: when it is full, proposals
@@ -71,10 +74,11 @@ type Proposer struct {
 	queue  map[string]uint64 // flight key -> log offset of its change
 	wake   chan struct{}
 	flush  chan struct{}
+	kick   chan struct{} // a command was appended on this node
 }
 
 // Open prepares the proposer and, unless Standby, starts its loops:
-// planning, the outbox publisher and the ranking.
+// planning, the outbox publisher, the ranking and the booking engine.
 func (p *Proposer) Open() error {
 	if p.Logger == nil {
 		p.Logger = slog.Default()
@@ -92,6 +96,7 @@ func (p *Proposer) Open() error {
 	p.queue = map[string]uint64{}
 	p.wake = make(chan struct{}, 1)
 	p.flush = make(chan struct{}, 1)
+	p.kick = make(chan struct{}, 1)
 	p.rankQ = newRankQueue(4096)
 	if p.Standby {
 		return nil
@@ -107,15 +112,17 @@ func (p *Proposer) run() {
 		return
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.wg.Add(3)
+	p.wg.Add(4)
 	go p.planLoop()
 	go p.outboxLoop()
 	go p.rankLoop()
+	go p.engineLoop()
 }
 
 // Start runs the loops on this node, which now holds the singleton lease.
-// The flights that are disrupted now are planned again: the node that
-// planned them before kept its proposals in its own store.
+// The flights that are disrupted now are planned again: what the node
+// before planned and did not yet offer is lost with it, and what it did
+// offer comes back under the same ids, which the store keeps once.
 func (p *Proposer) Start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -306,15 +313,7 @@ func (p *Proposer) PlanFlight(ctx context.Context, key string, offset uint64) ([
 	if err != nil {
 		return nil, err
 	}
-	stored, err := p.Store.SaveProposals(ctx, props, func(pr *Proposal) ([]*Event, error) {
-		var to []string
-		if o := pr.ChosenOption(); o != nil {
-			to = o.Flights
-		}
-		e, err := NewEvent("rebooking-proposed-"+pr.ID, "apron/proposer", TypeRebookingProposed, pr.Locator, now,
-			RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, ToFlights: to, Rationale: pr.Rationale, LogOffset: pr.LogOffset, Rules: pr.RulesVersion})
-		return []*Event{e}, err
-	})
+	stored, err := p.offer(ctx, props, now)
 	if err != nil {
 		return nil, err
 	}
@@ -408,8 +407,47 @@ func ProposalID(locator, flight string, offset uint64, replace []string, options
 	return fmt.Sprintf("p-%s-%d-%s", locator, offset, hex.EncodeToString(h[:4]))
 }
 
-// stored queues the new proposals of a flight for ranking, has the outbox
-// publish their events and tells the listener.
+// offer puts new proposals on the control topic, waits until this node's
+// store has applied them, and publishes rebooking.proposed for those it
+// stored (an identical pending one of the same booking, or a decided one
+// of the same id, keeps them out). It returns those stored.
+func (p *Proposer) offer(ctx context.Context, props []*Proposal, now time.Time) ([]*Proposal, error) {
+	evs := make([]*Event, 0, len(props))
+	for _, pr := range props {
+		e, err := newProposalChange(fmt.Sprintf("proposal-planned-%s-%d", pr.ID, now.UnixNano()), now,
+			ProposalChange{Op: OpPlanned, ProposalID: pr.ID, Locator: pr.Locator, Flight: pr.Flight, Proposal: pr, At: now})
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, e)
+	}
+	offs, err := p.appendControl(ctx, evs)
+	if err != nil {
+		return nil, err
+	}
+	var stored []*Proposal
+	var out []*Event
+	for i, pr := range props {
+		got, err := p.Store.Proposal(ctx, pr.ID)
+		if err != nil || got.ControlOffset != offs[i] {
+			continue
+		}
+		stored = append(stored, got)
+		var to []string
+		if o := got.ChosenOption(); o != nil {
+			to = o.Flights
+		}
+		e, err := NewEvent("rebooking-proposed-"+got.ID, "apron/proposer", TypeRebookingProposed, got.Locator, now,
+			RebookingData{ProposalID: got.ID, Locator: got.Locator, FromFlight: got.Flight, ToFlights: to, Rationale: got.Rationale, LogOffset: got.LogOffset, Rules: got.RulesVersion})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return stored, p.appendOut(ctx, out)
+}
+
+// stored queues the new proposals of a flight for ranking.
 func (p *Proposer) stored(ctx context.Context, key string, bookings int, stored []*Proposal) {
 	for _, pr := range stored {
 		if p.Ranker == nil || len(pr.Options) < 2 {
@@ -423,15 +461,12 @@ func (p *Proposer) stored(ctx context.Context, key string, bookings int, stored 
 		return
 	}
 	p.Logger.Info("proposals", "flight", key, "bookings", bookings, "new", len(stored))
-	p.Flush()
-	if p.Listener != nil {
-		p.Listener.ProposalsChanged(context.WithoutCancel(ctx), key)
-	}
 }
 
-// outboxLoop publishes queued events to the log, in order, then removes
-// them. Their ids are fixed in the outbox, so a repeat after a crash is
-// stored once.
+// outboxLoop publishes queued events (account changes a command made
+// beside the running node) to the log, in order, then removes them.
+// Their ids are fixed in the outbox, so a repeat after a crash is stored
+// once.
 func (p *Proposer) outboxLoop() {
 	defer p.wg.Done()
 	t := time.NewTicker(500 * time.Millisecond)
@@ -504,48 +539,87 @@ func (p *Proposer) decider() ExecutionDecider {
 }
 
 // Approve has the booking engine execute option of a proposal for actor
-// (empty: the proposal's chosen option). The same idempotency key twice
-// changes nothing the second time. If the seats are gone the proposal
-// fails and a fresh one is planned from the current state; its id comes
-// back in the execution. If the option can no longer be booked (departed,
-// boarding closed, cancelled since) nothing is executed: the proposal is
-// planned again and ECONFLICT (wrapping ErrOptionGone) says why and what
-// became of it.
+// (empty: the proposal's chosen one): it appends an approval command to
+// the control topic and waits until this node's store shows the engine's
+// outcome, which the engine on the lease holder decides in log order
+// (engine.go). The same idempotency key twice changes nothing the second
+// time. If the seats are gone the proposal fails and a fresh one is
+// planned from the current state; its id comes back in the execution. If
+// the option can no longer be booked (departed, boarding closed,
+// cancelled since) nothing is executed: the proposal is planned again and
+// ECONFLICT (wrapping ErrOptionGone) says why and what became of it.
+// ENOTFOUND for an unknown proposal; EUNAVAILABLE when no engine decided
+// within CommandTimeout.
 func (p *Proposer) Approve(ctx context.Context, id, key, actor, option string) (*Execution, error) {
-	ex, err := p.Engine.Execute(ctx, ExecutionRequest{ProposalID: id, Key: key, Actor: actor, Option: option, Now: p.Now()}, p.decider())
-	if errors.Is(err, ErrOptionGone) {
-		msg := ErrorMessage(err)
-		pr, rerr := p.replan(ctx, id)
-		switch {
-		case rerr != nil:
-			p.Logger.Warn("replanning after a refused approval", "proposal", id, "err", rerr)
-		case pr.Status == ProposalSuperseded && pr.ReplacedBy != "":
-			msg += "; planned again as proposal " + pr.ReplacedBy
-		case pr.Status == ProposalExpired:
-			msg += "; no option is left and the proposal expired: " + pr.DecisionReason
-		}
-		p.Logger.Info("approval refused", "proposal", id, "by", actor, "why", msg)
-		return nil, fmt.Errorf("%w%w", ErrOptionGone, Errorf(ECONFLICT, "%s", msg))
-	}
+	pr, err := p.Store.Proposal(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	p.Flush()
+	cmd := ProposalCommand{Kind: CommandApprove, ProposalID: id, Locator: pr.Locator, Flight: pr.Flight, Key: key, Option: option, Actor: actor, At: p.Now()}
+	// The key names the command: the same approval sent twice is one entry.
+	st, dup, err := p.command(ctx, "approve-"+key, cmd)
+	if err != nil {
+		return nil, err
+	}
+	out := st.Outcome
+	if out.Result == OutcomeRefused {
+		p.Logger.Info("approval refused", "proposal", id, "by", actor, "why", out.Message)
+		if out.Gone {
+			return nil, fmt.Errorf("%w%w", ErrOptionGone, Errorf(out.Code, "%s", out.Message))
+		}
+		return nil, Errorf(out.Code, "%s", out.Message)
+	}
+	ex := &Execution{ProposalID: id, Outcome: out.Result, Detail: out.Detail, Option: out.Option, Proposed: out.Proposed, Repeated: dup || out.Repeated}
 	if ex.Outcome == ProposalFailed && !ex.Repeated {
-		if pr, err := p.Store.Proposal(ctx, id); err == nil {
-			fresh, err := p.PlanFlight(ctx, pr.Flight, pr.LogOffset)
-			if err != nil {
-				p.Logger.Warn("replanning after a failed rebooking", "proposal", id, "err", err)
-			}
-			for _, f := range fresh {
-				if f.Locator == pr.Locator {
-					ex.NewID = f.ID
-				}
-			}
+		// The failure stands whether or not the re-plan is heard of.
+		if rs, err := p.awaitCommand(ctx, st.Offset, func(c *CommandState) bool { return c.Replanned }); err == nil {
+			ex.NewID = rs.NewID
+		} else {
+			p.Logger.Warn("no re-plan after a failed rebooking", "proposal", id, "err", err)
 		}
 	}
 	p.Logger.Info("approval", "proposal", id, "by", actor, "outcome", ex.Outcome, "option", ex.Option, "proposed", ex.Proposed, "repeated", ex.Repeated)
 	return ex, nil
+}
+
+// command appends a command with the event id and waits for its
+// believed outcome in this node's store; dup says the log already held
+// the command (the same id sent before).
+func (p *Proposer) command(ctx context.Context, id string, cmd ProposalCommand) (*CommandState, bool, error) {
+	e, err := NewEvent(id, "apron/console", TypeProposalCommand, proposalKey(cmd.Locator), cmd.At, cmd)
+	if err != nil {
+		return nil, false, err
+	}
+	res, err := p.Log.Append(ctx, TopicControl, []*Event{e})
+	if err != nil {
+		return nil, false, fmt.Errorf("append %s of %s: %w", cmd.Kind, cmd.ProposalID, err)
+	}
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+	st, err := p.awaitCommand(ctx, res[0].Offset, func(c *CommandState) bool { return c.Outcome != nil })
+	return st, res[0].Duplicate, err
+}
+
+// awaitCommand polls this node's store until the command at offset
+// satisfies done; EUNAVAILABLE after CommandTimeout, saying what waited.
+func (p *Proposer) awaitCommand(ctx context.Context, offset uint64, done func(*CommandState) bool) (*CommandState, error) {
+	var st *CommandState
+	timeout := p.applyTimeout()
+	err := pollUntil(ctx, timeout, 10*time.Millisecond, func(ctx context.Context) (bool, error) {
+		c, err := p.Store.Command(ctx, offset)
+		if ErrorCode(err) == ENOTFOUND {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		st = c
+		return done(c), nil
+	}, func() error {
+		return Errorf(EUNAVAILABLE, "the request is on the log (control@%d), but no booking engine decided it within %s (does a node of the site hold the lease?); an engine decides it when one runs: look at the proposal before asking again", offset, timeout)
+	})
+	return st, err
 }
 
 // FlightApproval is the outcome of one proposal in a bulk approval:
@@ -646,25 +720,34 @@ func (p *Proposer) flightLookup(ctx context.Context) func(string) *Flight {
 	}
 }
 
-// expire marks a pending proposal expired with the reason and has
-// rebooking.expired published.
+// expire marks a pending proposal expired with the reason (a change on
+// the control topic) and publishes rebooking.expired; a proposal decided
+// meanwhile stays as it is.
 func (p *Proposer) expire(ctx context.Context, pr *Proposal, reason string, now time.Time) error {
+	ch, err := newProposalChange(fmt.Sprintf("proposal-expired-%s-%d", pr.ID, now.UnixNano()), now,
+		ProposalChange{Op: OpExpired, ProposalID: pr.ID, Locator: pr.Locator, Flight: pr.Flight, Reason: reason, At: now})
+	if err != nil {
+		return err
+	}
+	if _, err := p.appendControl(ctx, []*Event{ch}); err != nil {
+		return err
+	}
+	got, err := p.Store.Proposal(ctx, pr.ID)
+	if err != nil {
+		return err
+	}
+	if got.Status != ProposalExpired || got.DecisionReason != reason || !got.DecidedAt.Equal(now) {
+		return nil // decided meanwhile
+	}
 	e, err := NewEvent("rebooking-expired-"+pr.ID, "apron/proposer", TypeRebookingExpired, pr.Locator, now,
 		RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, Reason: reason, Rules: pr.RulesVersion})
 	if err != nil {
 		return err
 	}
-	if err := p.Store.ExpireProposal(ctx, pr.ID, reason, now, e); err != nil {
-		if ErrorCode(err) == ECONFLICT {
-			return nil // decided meanwhile
-		}
+	if err := p.appendOut(ctx, []*Event{e}); err != nil {
 		return err
 	}
 	p.Logger.Info("proposal expired", "proposal", pr.ID, "reason", reason)
-	p.Flush()
-	if p.Listener != nil {
-		p.Listener.ProposalsChanged(context.WithoutCancel(ctx), pr.Flight)
-	}
 	return nil
 }
 
@@ -752,15 +835,28 @@ func (p *Proposer) Sweep(ctx context.Context) error {
 	return nil
 }
 
-// Reject records a person's rejection with the reason.
+// Reject records a person's rejection with the reason: a rejection
+// command on the control topic, decided by the booking engine like an
+// approval. EINVALID without a reason, ENOTFOUND for an unknown proposal,
+// ECONFLICT when it is no longer pending, EUNAVAILABLE when no engine
+// decided within CommandTimeout.
 func (p *Proposer) Reject(ctx context.Context, id, actor, reason string) error {
 	if reason == "" {
 		return Errorf(EINVALID, "reason: say why the proposal is rejected")
 	}
-	if err := p.Engine.Reject(ctx, RejectionRequest{ProposalID: id, Actor: actor, Reason: reason, Now: p.Now()}, DecideRejection); err != nil {
+	pr, err := p.Store.Proposal(ctx, id)
+	if err != nil {
 		return err
 	}
-	p.Flush()
+	now := p.Now()
+	cmd := ProposalCommand{Kind: CommandReject, ProposalID: id, Locator: pr.Locator, Flight: pr.Flight, Reason: reason, Actor: actor, At: now}
+	st, _, err := p.command(ctx, fmt.Sprintf("reject-%s-%d", id, now.UnixNano()), cmd)
+	if err != nil {
+		return err
+	}
+	if out := st.Outcome; out.Result == OutcomeRefused {
+		return Errorf(out.Code, "%s", out.Message)
+	}
 	return nil
 }
 
@@ -851,18 +947,33 @@ func (p *Proposer) RankProposal(ctx context.Context, id string) error {
 			to = o.Flights
 		}
 	}
-	e, err := NewEvent("rebooking-ranked-"+pr.ID, "apron/assistant", TypeRebookingProposed, pr.Locator, p.Now(),
-		RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, ToFlights: to, Rationale: r.Rationale, Citations: r.Citations, LogOffset: pr.LogOffset})
+	now := p.Now()
+	rec := &RankingRecord{ModelRationale: r.ModelRationale, Choice: r.Choice, Rationale: r.Rationale, Citations: r.Citations, Model: r.Model, Digest: r.Digest, PromptHash: r.PromptHash}
+	ch, err := newProposalChange(fmt.Sprintf("proposal-ranked-%s-%d", pr.ID, now.UnixNano()), now,
+		ProposalChange{Op: OpRanked, ProposalID: pr.ID, Locator: pr.Locator, Flight: pr.Flight, Ranking: rec, At: now})
 	if err != nil {
 		return err
 	}
-	if err := p.Store.SaveRanking(ctx, pr.ID, r, e); err != nil {
+	if _, err := p.appendControl(ctx, []*Event{ch}); err != nil {
 		return err
 	}
-	p.Logger.Info("ranked", "proposal", pr.ID, "model_rationale", r.ModelRationale, "choice", r.Choice, "findings", len(r.Findings))
-	p.Flush()
-	if p.Listener != nil {
-		p.Listener.ProposalsChanged(context.WithoutCancel(ctx), pr.Flight)
+	got, err := p.Store.Proposal(ctx, pr.ID)
+	if err != nil {
+		return err
 	}
+	if got.Status != ProposalPending || got.PromptHash != r.PromptHash || got.Model != r.Model {
+		return Errorf(ECONFLICT, "proposal %s was decided before the model answered", pr.ID)
+	}
+	if r.ModelRationale {
+		e, err := NewEvent("rebooking-ranked-"+pr.ID, "apron/assistant", TypeRebookingProposed, pr.Locator, now,
+			RebookingData{ProposalID: pr.ID, Locator: pr.Locator, FromFlight: pr.Flight, ToFlights: to, Rationale: r.Rationale, Citations: r.Citations, LogOffset: pr.LogOffset})
+		if err != nil {
+			return err
+		}
+		if err := p.appendOut(ctx, []*Event{e}); err != nil {
+			return err
+		}
+	}
+	p.Logger.Info("ranked", "proposal", pr.ID, "model_rationale", r.ModelRationale, "choice", r.Choice, "findings", len(r.Findings))
 	return nil
 }

@@ -50,6 +50,8 @@ var dataSchemaOfType = map[string]string{
 	TypeErasureCompleted:  "erasure-completed.json",
 	TypeUserChanged:       "user.json",
 	TypeTokenChanged:      "token.json",
+	TypeProposalChanged:   "proposal-changed.json",
+	TypeProposalCommand:   "proposal-command.json",
 }
 
 // FieldError names one field of one event and why it was refused.

@@ -8,7 +8,8 @@ import (
 )
 
 // Lease elects the one node of a cluster that runs the singletons (the
-// bridge to central, the outbox publisher, disruption planning).
+// bridge to central, the outbox publisher, disruption planning and the
+// booking engine).
 type Lease interface {
 	// Acquire blocks until this node holds the lease or ctx ends. held
 	// ends when the lease is lost or released, or ctx ends; release gives

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,7 +21,15 @@ type Lease struct {
 	Key    string // default "singletons"
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	epoch atomic.Uint64
 }
+
+// Epoch is the KV revision at which this node last acquired the lease.
+// Revisions only grow, so a later holder's epoch is higher: the booking
+// engine stamps it on each outcome, and an outcome with a lower epoch than
+// one already believed is ignored (decision 0028).
+func (l *Lease) Epoch() uint64 { return l.epoch.Load() }
 
 // NewLease returns the singleton lease of b's cluster.
 func NewLease(b *Broker) *Lease {
@@ -100,6 +109,7 @@ func (l *Lease) tryAcquire(ctx context.Context, me string) (uint64, error) {
 }
 
 func (l *Lease) hold(ctx context.Context, me string, rev uint64, sent time.Time) (context.Context, func(context.Context), error) {
+	l.epoch.Store(rev)
 	held, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

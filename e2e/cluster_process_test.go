@@ -83,7 +83,7 @@ func (c *procCluster) holder(via *procNode) (string, error) {
 		return "", err
 	}
 	for _, line := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(line, "proposer (planning and outbox)"); ok {
+		if rest, ok := strings.CutPrefix(line, "proposer (planning, booking engine and outbox)"); ok {
 			h := strings.TrimSpace(rest)
 			if strings.HasPrefix(h, "none") {
 				return "", nil

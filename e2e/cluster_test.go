@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -262,5 +263,204 @@ func TestSingleNodeClusterStatus(t *testing.T) {
 	}
 	if h := body["singletons"].([]any)[0].(map[string]any)["holder"]; h != "apron" {
 		t.Fatalf("singleton holder %v, want this node", h)
+	}
+}
+
+// clusterFlight is a flight of today's FRA-JFK service departing dep
+// (real time: the nodes of a cluster test run on the real clock).
+func clusterFlight(tb testing.TB, id, number string, dep time.Time, status string, capY int) (string, string) {
+	tb.Helper()
+	date := dep.UTC().Format("2006-01-02")
+	f := app.Flight{Flight: app.FlightKey("LH", number, date), Carrier: "LH", Number: number, Date: date, Origin: "FRA", Destination: "JFK",
+		ScheduledDeparture: dep, ScheduledArrival: dep.Add(9 * time.Hour), Status: status, Capacity: map[string]int{"Y": capY}}
+	at := time.Now().Add(-time.Hour)
+	if status != app.FlightScheduled {
+		at = time.Now()
+	}
+	e, err := app.NewEvent(id, "central", app.TypeFlightStatus, f.Flight, at, f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f.Flight, string(e.Raw)
+}
+
+func clusterBooking(tb testing.TB, loc, flight string) string {
+	tb.Helper()
+	b := app.Booking{Locator: loc, Status: "active", Passengers: []app.BookingPassenger{{ID: "P-" + loc, Name: "Pax " + loc, Tier: "none"}},
+		Segments: []app.Segment{{Flight: flight, Cabin: "Y"}}}
+	e, err := app.NewEvent("b-"+loc, "central", app.TypeBookingCreated, loc, time.Now().Add(-time.Hour), b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(e.Raw)
+}
+
+// pendingProposal waits until m shows the pending proposal of booking loc.
+func pendingProposal(tb testing.TB, m *node.Main, loc string) *app.Proposal {
+	tb.Helper()
+	var got *app.Proposal
+	checkFor(tb, 60*time.Second, func() error {
+		ps, err := m.Store.Proposals(context.Background(), app.ProposalFilter{Status: app.ProposalPending})
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if p.Locator == loc && p.ChosenOption() != nil {
+				got = p
+				return nil
+			}
+		}
+		return fmt.Errorf("%s shows no pending proposal of %s", m.Config.Cluster.Node, loc)
+	})
+	return got
+}
+
+// TestClusterSellsTheLastSeatOnce: two bookings whose flights were
+// cancelled are both offered the last seat of LH402; their approvals are
+// made at the same moment through the two nodes that do not hold the
+// lease. The booking
+// engine, on the lease holder, decides the two commands in log order:
+// exactly one executes, the other fails with the reason (409), and every
+// node shows the same proposals, the same execution and no seat left.
+func TestClusterSellsTheLastSeatOnce(t *testing.T) {
+	ms := openCluster(t, clusterConfigs(t, 3))
+	now := time.Now()
+	lh400, f1 := clusterFlight(t, "s1", "400", now.Add(3*time.Hour), app.FlightScheduled, 3)
+	// LH404 is full with BBBBBB, so it is no option for AAAAAA.
+	lh404, f2 := clusterFlight(t, "s2", "404", now.Add(3*time.Hour+30*time.Minute), app.FlightScheduled, 1)
+	lh402, f3 := clusterFlight(t, "s3", "402", now.Add(6*time.Hour), app.FlightScheduled, 1)
+	postRetry := func(m *node.Main, topic string, lines ...string) {
+		checkFor(t, 60*time.Second, func() error {
+			if code, body := post(t, m.HTTP.URL()+"/api/v1/topics/"+topic+"/events", strings.Join(lines, "\n")); code != 200 {
+				return fmt.Errorf("ingest %s on %s: %d %v", topic, m.Config.Cluster.Node, code, body)
+			}
+			return nil
+		})
+	}
+	postRetry(ms[0], "flights", f1, f2, f3)
+	postRetry(ms[1], "bookings", clusterBooking(t, "AAAAAA", lh400), clusterBooking(t, "BBBBBB", lh404))
+	for _, m := range ms {
+		checkFor(t, 60*time.Second, func() error {
+			if _, err := m.Store.Booking(context.Background(), "BBBBBB"); err != nil {
+				return fmt.Errorf("%s: %w", m.Config.Cluster.Node, err)
+			}
+			return nil
+		})
+	}
+	// One cancellation after the other: each booking is offered LH402's
+	// one seat while nobody holds it yet.
+	_, c1 := clusterFlight(t, "s4", "400", now.Add(3*time.Hour), app.FlightCancelled, 3)
+	postRetry(ms[2], "flights", c1)
+	a := pendingProposal(t, ms[0], "AAAAAA")
+	_, c2 := clusterFlight(t, "s5", "404", now.Add(3*time.Hour+30*time.Minute), app.FlightCancelled, 1)
+	postRetry(ms[2], "flights", c2)
+	b := pendingProposal(t, ms[1], "BBBBBB")
+	for _, p := range []*app.Proposal{a, b} {
+		if o := p.ChosenOption(); o.Flights[0] != lh402 {
+			t.Fatalf("%s is offered %v, want %s", p.Locator, o.Flights, lh402)
+		}
+	}
+
+	// Through the two nodes that do not run the booking engine.
+	var via []*node.Main
+	checkFor(t, 60*time.Second, func() error {
+		if hs := holders(ms); len(hs) != 1 {
+			return fmt.Errorf("%d nodes run the singletons, want 1", len(hs))
+		}
+		via = nil
+		for _, m := range ms {
+			if !m.Singletons.State().Holding {
+				via = append(via, m)
+			}
+		}
+		return nil
+	})
+	// Each shows the proposal it is asked to approve.
+	a, b = pendingProposal(t, via[0], "AAAAAA"), pendingProposal(t, via[1], "BBBBBB")
+	type answer struct {
+		node string
+		code int
+		body map[string]any
+		took time.Duration
+	}
+	answers := make([]answer, 2)
+	var wg sync.WaitGroup
+	for i, req := range []struct {
+		m *node.Main
+		p *app.Proposal
+	}{{via[0], a}, {via[1], b}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			code, body := post(t, req.m.HTTP.URL()+"/api/v1/proposals/"+req.p.ID+"/approve", "")
+			answers[i] = answer{req.m.Config.Cluster.Node, code, body, time.Since(start)}
+		}()
+	}
+	wg.Wait()
+	var won, lost int
+	for _, an := range answers {
+		t.Logf("approval through %s answered %d after %s", an.node, an.code, an.took.Round(time.Millisecond))
+		ex, _ := an.body["execution"].(map[string]any)
+		switch {
+		case an.code == 200 && ex["outcome"] == app.ProposalExecuted:
+			won++
+		case an.code == 409 && ex["outcome"] == app.ProposalFailed && strings.Contains(fmt.Sprint(ex["detail"]), "seat(s) left"):
+			lost++
+			t.Logf("the approval through %s lost: %v", an.node, ex["detail"])
+		default:
+			t.Fatalf("approval through %s: %d %v", an.node, an.code, an.body)
+		}
+	}
+	if won != 1 || lost != 1 {
+		t.Fatalf("%d approvals executed and %d failed, want one each: %+v", won, lost, answers)
+	}
+
+	// Every node, once it has applied the control topic as far as the
+	// log holds it now: the same proposals, one execution, no seat left,
+	// the winner's booking on LH402.
+	ti, err := via[0].Broker.Topic(context.Background(), app.TopicControl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want string
+	for _, m := range ms {
+		checkFor(t, 60*time.Second, func() error {
+			if pos, err := m.Store.Position(context.Background(), app.ControlConsumer, app.TopicControl); err != nil || pos < ti.LastOffset {
+				return fmt.Errorf("%s has applied control up to %d, the log holds %d (%v)", m.Config.Cluster.Node, pos, ti.LastOffset, err)
+			}
+			if left, err := m.Store.SeatsLeft(context.Background(), lh402, "Y"); err != nil || left != 0 {
+				return fmt.Errorf("%s: %d seats left on %s (%v)", m.Config.Cluster.Node, left, lh402, err)
+			}
+			moved := 0
+			for _, loc := range []string{"AAAAAA", "BBBBBB"} {
+				if bk, err := m.Store.Booking(context.Background(), loc); err == nil && bk.Segments[0].Flight == lh402 {
+					moved++
+				}
+			}
+			if moved != 1 {
+				return fmt.Errorf("%s: %d bookings on %s, want 1", m.Config.Cluster.Node, moved, lh402)
+			}
+			return nil
+		})
+		ps, err := m.Store.Proposals(context.Background(), app.ProposalFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		executed := 0
+		for _, p := range ps {
+			if p.Status == app.ProposalExecuted {
+				executed++
+			}
+		}
+		if executed != 1 {
+			t.Fatalf("%s shows %d executed proposals", m.Config.Cluster.Node, executed)
+		}
+		got := proposalsJSON(t, ps)
+		if want == "" {
+			want = got
+		} else if got != want {
+			t.Fatalf("%s shows other proposals than %s:\n%s\n%s", m.Config.Cluster.Node, ms[0].Config.Cluster.Node, got, want)
+		}
 	}
 }

@@ -136,9 +136,10 @@ func TestOneProcessPerDataDirectory(t *testing.T) {
 }
 
 // TestRebuildKeepsUsersTokensAndProposals builds a node's state with
-// proposals, a console user and an API token, stops it, runs `apron
-// rebuild`, and starts it again: the token authenticates, the user logs
-// in, the proposals are there with their decisions, and a check passes.
+// proposals (one approved, one rejected), a console user and an API
+// token, stops it, runs `apron rebuild`, and starts it again: the token
+// authenticates, the user logs in, the proposals are exactly as before
+// (recreated from the control topic, not copied), and a check passes.
 func TestRebuildKeepsUsersTokensAndProposals(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
@@ -156,17 +157,22 @@ func TestRebuildKeepsUsersTokensAndProposals(t *testing.T) {
 		}
 		return nil
 	})
-	gold := s.proposals(app.ProposalPending)[0]
+	pending := s.proposals(app.ProposalPending)
+	gold, plain := pending[0], pending[1]
 	if code, ex := s.approve(gold.ID); code != 200 || ex.Outcome != app.ProposalExecuted {
 		t.Fatalf("approve: %d %+v", code, ex)
 	}
-	s.m.Proposer.Flush()
+	s.reject(plain.ID, "passenger prefers tomorrow")
 	addUser(t, s.m, "gate1", app.RoleAgent, "correct horse battery")
 	waitCaughtUp(t, s.m, 10*time.Second)
 	before := map[string]int{}
-	for _, st := range []string{"", app.ProposalPending, app.ProposalExecuted} {
+	for _, st := range []string{"", app.ProposalPending, app.ProposalExecuted, app.ProposalRejected} {
 		before[st] = len(s.proposals(st))
 	}
+	if before[app.ProposalExecuted] != 1 || before[app.ProposalRejected] != 1 {
+		t.Fatalf("proposals before the rebuild: %v", before)
+	}
+	beforeAll := proposalsJSON(t, s.proposals(""))
 	if err := s.m.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +189,11 @@ func TestRebuildKeepsUsersTokensAndProposals(t *testing.T) {
 	}
 	if strings.Contains(out, "map[") {
 		t.Fatalf("rebuild prints a Go map: %s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "kept:") && strings.Contains(line, "proposals") {
+			t.Fatalf("the rebuild copied the proposals instead of replaying them: %s", line)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(data, "state.db.rebuild")); err == nil {
 		t.Fatal("rebuild left state.db.rebuild behind")
@@ -208,6 +219,9 @@ func TestRebuildKeepsUsersTokensAndProposals(t *testing.T) {
 		if got := len(s2.proposals(st)); got != n {
 			t.Fatalf("%q proposals: %d after the rebuild, %d before", st, got, n)
 		}
+	}
+	if after := proposalsJSON(t, s2.proposals("")); after != beforeAll {
+		t.Fatalf("proposals differ after the rebuild:\nbefore %s\nafter  %s", beforeAll, after)
 	}
 	if n, err := s2.m.Store.CountUsers(context.Background()); err != nil || n != 1 {
 		t.Fatalf("users after the rebuild: %d %v (a fresh admin?)", n, err)
@@ -414,4 +428,23 @@ func TestHealthAsksTheNode(t *testing.T) {
 	if err == nil || !strings.Contains(errOut, "127.0.0.1:"+port+"/healthz") {
 		t.Fatalf("health with the node stopped: %v %s", err, errOut)
 	}
+}
+
+// proposalsJSON is every field of ps as the API shows them, and the
+// control entry that offered each, for an exact comparison.
+func proposalsJSON(tb testing.TB, ps []*app.Proposal) string {
+	tb.Helper()
+	type withOffset struct {
+		Proposal      *app.Proposal `json:"proposal"`
+		ControlOffset uint64        `json:"control_offset"`
+	}
+	out := make([]withOffset, len(ps))
+	for i, p := range ps {
+		out[i] = withOffset{p, p.ControlOffset}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
 }

@@ -311,6 +311,12 @@ func TestErasureLeavesNothingOnDisk(t *testing.T) {
 	if ans := askAPI(t, m, "Which passengers are on LH400?"); strings.Contains(ans, "Vexquorrin") {
 		t.Errorf("an answer after the erasure quotes the person: %q", ans)
 	}
+	// The proposals' history on the control topic was replaced by a
+	// restore of the redacted rows: a replay gives the same store.
+	waitCaughtUp(t, m, 10*time.Second)
+	if diff, err := node.CheckStore(context.Background(), m.Broker, m.Store, t.TempDir()+"/check.db", m.Broker.Trusted); err != nil || len(diff) > 0 {
+		t.Errorf("after the erasure the store differs from a rebuild: %v %v", diff, err)
+	}
 	m.Store.Checkpoint(context.Background())
 	if err := m.Close(context.Background()); err != nil {
 		t.Fatal(err)

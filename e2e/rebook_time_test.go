@@ -284,3 +284,105 @@ func TestBulkApprovalExecutesEachOnce(t *testing.T) {
 		return nil
 	})
 }
+
+// TestApprovalWithoutABookingEngineSaysSo: with the booking engine
+// stopped (in a cluster: no node holds the lease) an approval is put on
+// the log but nobody decides it; the request ends with 503 saying so, and
+// the engine decides the approval once it runs again.
+func TestApprovalWithoutABookingEngineSaysSo(t *testing.T) {
+	s := newScenario(t)
+	lh400 := "LH400-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
+	)
+	s.ingest("bookings", s.booking("WAIT01", "P1", "none", nil, lh400))
+	waitCaughtUp(t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	p := s.pendingFor("WAIT01")
+	if err := s.m.Proposer.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	code, body := s.call("POST", "/api/v1/proposals/"+p.ID+"/approve", s.tok, "")
+	msg, _ := body["error"].(string)
+	if code != 503 || body["code"] != app.EUNAVAILABLE || !strings.Contains(msg, "no booking engine decided it") {
+		t.Fatalf("approval without an engine: %d %v", code, body)
+	}
+	if got, _ := s.m.Store.Proposal(context.Background(), p.ID); got.Status != app.ProposalPending {
+		t.Fatalf("undecided approval changed the proposal: %s", got.Status)
+	}
+	if err := s.m.Proposer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if got, _ := s.m.Store.Proposal(context.Background(), p.ID); got.Status != app.ProposalExecuted {
+			return fmt.Errorf("proposal %s", got.Status)
+		}
+		return nil
+	})
+	// Asked again, the same approval is the one already decided.
+	if code, ex := s.approve(p.ID); code != 200 || !ex.Repeated || ex.Outcome != app.ProposalExecuted {
+		t.Fatalf("approval again: %d %+v", code, ex)
+	}
+}
+
+// TestEnginePublishesAnOutcomesEventsAgain: the lease holder died after
+// its outcome reached the log and before the booking change did (the
+// outcome is appended here by hand, as that engine left it). The next
+// booking engine to start publishes booking.changed and
+// rebooking.executed, and the passenger moves.
+func TestEnginePublishesAnOutcomesEventsAgain(t *testing.T) {
+	s := newScenario(t)
+	ctx := context.Background()
+	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
+	)
+	s.ingest("bookings", s.booking("LOST01", "P1", "none", nil, lh400))
+	waitCaughtUp(t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	p := s.pendingFor("LOST01")
+	if err := s.m.Proposer.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := s.m.Clock()
+	key := "proposal-LOST01" // the control topic's key of the booking's proposals
+	cmd, _ := app.NewEvent("approve-by-hand", "apron/console", app.TypeProposalCommand, key, now,
+		app.ProposalCommand{Kind: app.CommandApprove, ProposalID: p.ID, Locator: "LOST01", Flight: lh400, Key: "k-lost", Actor: "gate1", At: now})
+	res, err := s.m.Broker.Append(ctx, app.TopicControl, []*app.Event{cmd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := now.Add(time.Millisecond)
+	out, _ := app.NewEvent("outcome-by-hand", "apron/proposer", app.TypeProposalChanged, key, now, app.ProposalChange{
+		Op: app.OpDecided, ProposalID: p.ID, Locator: "LOST01", Flight: lh400, At: now,
+		Outcome: &app.Outcome{Command: res[0].Offset, Basis: res[0].Offset, Kind: app.CommandApprove, Result: app.ProposalExecuted, Detail: "moved 1 passenger(s) to " + lh402,
+			Option: p.Chosen, Proposed: true, Key: "k-lost", Actor: "gate1", At: now, Holds: []app.SeatHold{{Flight: lh402, Cabin: "Y", Seats: 1, EventTime: at}}}})
+	if _, err := s.m.Broker.Append(ctx, app.TopicControl, []*app.Event{out}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if got, _ := s.m.Store.Proposal(ctx, p.ID); got.Status != app.ProposalExecuted {
+			return fmt.Errorf("proposal %s", got.Status)
+		}
+		return nil
+	})
+	if b, _ := s.m.Store.Booking(ctx, "LOST01"); b.Segments[0].Flight != lh400 {
+		t.Fatalf("the booking moved without its event: %+v", b.Segments)
+	}
+	if err := s.m.Proposer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		b, err := s.m.Store.Booking(ctx, "LOST01")
+		if err != nil || b.Segments[0].Flight != lh402 {
+			return fmt.Errorf("booking %+v %v", b, err)
+		}
+		return nil
+	})
+	executed, err := s.m.Broker.Last(ctx, app.TopicRebookings, "LOST01")
+	if err != nil || !strings.Contains(string(executed.Data), app.TypeRebookingExecuted) {
+		t.Fatalf("last rebooking event of LOST01: %s %v", executed.Data, err)
+	}
+}

@@ -16,7 +16,7 @@ import (
 // the users another node of the cluster made, then puts on the log the
 // accounts a store made before they went through it.
 func (m *Main) openControl(ctx context.Context) error {
-	m.Control = &app.ControlMaterializer{Log: m.Broker, Store: m.Store, Trusted: m.Broker.Trusted, Logger: m.Logger}
+	m.Control = &app.ControlMaterializer{Log: m.Broker, Store: m.Store, Trusted: m.Broker.Trusted, Logger: m.Logger, Proposals: m.HTTP}
 	ti, err := m.Broker.Topic(ctx, app.TopicControl)
 	if err != nil {
 		return fmt.Errorf("control topic: %w", err)

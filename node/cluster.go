@@ -98,7 +98,8 @@ func (m *Main) openSingletons(context.Context) error {
 		return nil
 	}
 	m.Lease = broker.NewLease(m.Broker)
-	duties := []app.NamedDuty{{Name: "proposer (planning and outbox)", Duty: m.Proposer}, {Name: "compaction", Duty: &compactionDuty{b: m.Broker}}}
+	m.Proposer.Epoch = m.Lease.Epoch
+	duties := []app.NamedDuty{{Name: "proposer (planning, booking engine and outbox)", Duty: m.Proposer}, {Name: "compaction", Duty: &compactionDuty{b: m.Broker}}}
 	if len(m.Config.Kafka.Brokers) > 0 {
 		m.bridgeDuty = &bridgeDuty{m: m}
 		duties = append(duties, app.NamedDuty{Name: "bridge", Duty: m.bridgeDuty})
@@ -146,7 +147,7 @@ func (m *Main) clusterState(ctx context.Context) ui.ClusterState {
 		}
 		holder = h
 	}
-	names := []string{"proposer (planning and outbox)", "compaction"}
+	names := []string{"proposer (planning, booking engine and outbox)", "compaction"}
 	if len(m.Config.Kafka.Brokers) > 0 {
 		names = append(names, "bridge")
 	}

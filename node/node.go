@@ -239,7 +239,7 @@ func (m *Main) openEmbedder(context.Context) error {
 }
 
 func (m *Main) newProposer(context.Context) error {
-	m.Proposer = &app.Proposer{Store: m.Store, Engine: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock, Rules: m.Config.RebookRules(),
+	m.Proposer = &app.Proposer{Store: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock, Rules: m.Config.RebookRules(),
 		Standby: m.Config.Cluster.Name != ""}
 	return nil
 }
@@ -269,7 +269,6 @@ func (m *Main) openChat(context.Context) error {
 // materialiser, the embedding stage and the assist stage.
 func (m *Main) openPipeline(context.Context) error {
 	m.HTTP.Proposals = m.Proposer
-	m.Proposer.Listener = m.HTTP
 	m.Materializer = &app.Materializer{
 		Log: m.Broker, Store: m.Store, Logger: m.Logger, Trusted: m.Broker.Trusted, Validator: m.Config.Validator(),
 		Listener: app.StateListeners{m.Proposer, m.HTTP},

@@ -10,8 +10,8 @@ import (
 	"github.com/apron-edge/apron/app"
 )
 
-// ApplyControl applies a batch of user and token changes from the control
-// topic and moves the control consumer's position to upto in one
+// ApplyControl applies a batch of user, token and proposal changes and
+// commands from the control topic and moves the control consumer's position to upto in one
 // transaction. Each change carries the whole record, so a later one
 // replaces an earlier one; a changed password or a disabled user ends the
 // user's sessions, as the local changes did.
@@ -27,6 +27,10 @@ func (s *Store) ApplyControl(ctx context.Context, changes []app.ControlChange, u
 				err = applyUser(ctx, tx, ch.User, ch.Offset)
 			case ch.Token != nil:
 				err = applyToken(ctx, tx, ch.Token, ch.Offset)
+			case ch.Proposal != nil:
+				err = applyProposalChange(ctx, tx.Tx, ch.Proposal, ch.Offset)
+			case ch.Command != nil:
+				err = applyCommand(ctx, tx.Tx, ch.Command, ch.Offset)
 			}
 			if err != nil {
 				return fmt.Errorf("%s@%d: %w", ch.Type, ch.Offset, err)

@@ -69,7 +69,12 @@ func TestProposalCursorWalksEveryProposalOnce(t *testing.T) {
 		ps = append(ps, &app.Proposal{ID: fmt.Sprintf("p-%02d", i), Locator: fmt.Sprintf("LOC%03d", i), Flight: []string{"LH400-2026-11-25", "LH402-2026-11-25"}[i%2],
 			Reason: "cancelled", Rank: i / 3, CreatedAt: t0})
 	}
-	if _, err := s.SaveProposals(ctx, ps, func(*app.Proposal) ([]*app.Event, error) { return nil, nil }); err != nil {
+	var changes []app.ControlChange
+	for i, p := range ps {
+		changes = append(changes, app.ControlChange{Type: app.TypeProposalChanged, Offset: uint64(i + 1),
+			Proposal: &app.ProposalChange{Op: app.OpPlanned, ProposalID: p.ID, Locator: p.Locator, Flight: p.Flight, Proposal: p}})
+	}
+	if err := s.ApplyControl(ctx, changes, uint64(len(ps)), t0); err != nil {
 		t.Fatal(err)
 	}
 	all, err := s.Proposals(ctx, app.ProposalFilter{Status: app.ProposalPending})

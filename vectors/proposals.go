@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/apron-edge/apron/app"
 )
@@ -25,58 +24,49 @@ func fingerprint(p *app.Proposal) string {
 	return hex.EncodeToString(h.Sum(nil))[:24]
 }
 
-// SaveProposals stores new pending proposals and queues their
-// rebooking.proposed events in the outbox, in one transaction. A proposal
-// identical to a pending one of the same booking is skipped; a different
-// one supersedes it. It returns the proposals actually stored.
-func (s *Store) SaveProposals(ctx context.Context, ps []*app.Proposal, events func(*app.Proposal) ([]*app.Event, error)) ([]*app.Proposal, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("save proposals: %w", err)
+// saveProposal stores a new pending proposal, offered by the control
+// entry at offset: a proposal identical to a pending one of the same
+// booking is skipped; a different one supersedes it. It reports whether
+// the proposal was stored.
+func saveProposal(ctx context.Context, tx *sql.Tx, p *app.Proposal, offset uint64) (bool, error) {
+	fp := fingerprint(p)
+	var n int
+	// The same id is the same disruption planned again with the same
+	// options (ids hold no planning time): a person's decision on it
+	// stands; one the planner superseded or expired is offered again.
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM proposals WHERE (id = ? AND status NOT IN ('superseded', 'expired')) OR (locator = ? AND status = 'pending' AND fingerprint = ?)`, p.ID, p.Locator, fp).Scan(&n); err != nil {
+		return false, fmt.Errorf("save proposal %s: %w", p.ID, err)
 	}
-	defer func() { _ = tx.Rollback() }()
-	var stored []*app.Proposal
-	for _, p := range ps {
-		fp := fingerprint(p)
-		var n int
-		// The same id is the same disruption planned again with the same
-		// options (ids hold no planning time): a person's decision on it
-		// stands; one the planner superseded or expired is offered again.
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM proposals WHERE (id = ? AND status NOT IN ('superseded', 'expired')) OR (locator = ? AND status = 'pending' AND fingerprint = ?)`, p.ID, p.Locator, fp).Scan(&n); err != nil {
-			return nil, fmt.Errorf("save proposals: %w", err)
-		}
-		if n > 0 {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM proposals WHERE id = ?`, p.ID); err != nil {
-			return nil, fmt.Errorf("save proposals: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'superseded', replaced_by = ? WHERE locator = ? AND status = 'pending'`, p.ID, p.Locator); err != nil {
-			return nil, fmt.Errorf("save proposals: %w", err)
-		}
-		need, _ := json.Marshal(p.Need)
-		opts, _ := json.Marshal(p.Options)
-		cites, _ := json.Marshal(p.Citations)
-		mr := 0
-		if p.ModelRationale {
-			mr = 1
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO proposals (id, locator, flight, reason, rank, status, need, options, chosen, rationale, model_rationale, citations, model, model_digest, prompt_hash, log_offset, created_at, fingerprint, rules_version)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			p.ID, p.Locator, p.Flight, p.Reason, p.Rank, app.ProposalPending, string(need), string(opts), p.Chosen, p.Rationale, mr, string(cites),
-			p.Model, p.ModelDigest, p.PromptHash, p.LogOffset, ts(p.CreatedAt), fp, p.RulesVersion); err != nil {
-			return nil, fmt.Errorf("insert proposal: %w", err)
-		}
-		evs, err := events(p)
-		if err != nil {
-			return nil, fmt.Errorf("save proposals: %w", err)
-		}
-		if err := addOutbox(ctx, tx, evs); err != nil {
-			return nil, fmt.Errorf("save proposals: %w", err)
-		}
-		stored = append(stored, p)
+	if n > 0 {
+		return false, nil
 	}
-	return stored, tx.Commit()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM proposals WHERE id = ?`, p.ID); err != nil {
+		return false, fmt.Errorf("save proposal %s: %w", p.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'superseded', replaced_by = ? WHERE locator = ? AND status = 'pending'`, p.ID, p.Locator); err != nil {
+		return false, fmt.Errorf("save proposal %s: %w", p.ID, err)
+	}
+	need, _ := json.Marshal(p.Need)
+	opts, _ := json.Marshal(p.Options)
+	cites, _ := json.Marshal(nonNilStrings(p.Citations))
+	mr := 0
+	if p.ModelRationale {
+		mr = 1
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO proposals (id, locator, flight, reason, rank, status, need, options, chosen, rationale, model_rationale, citations, model, model_digest, prompt_hash, log_offset, created_at, fingerprint, rules_version, control_offset)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		p.ID, p.Locator, p.Flight, p.Reason, p.Rank, app.ProposalPending, string(need), string(opts), p.Chosen, p.Rationale, mr, string(cites),
+		p.Model, p.ModelDigest, p.PromptHash, p.LogOffset, ts(p.CreatedAt), fp, p.RulesVersion, offset); err != nil {
+		return false, fmt.Errorf("insert proposal: %w", err)
+	}
+	return true, nil
+}
+
+func nonNilStrings(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
 }
 
 func addOutbox(ctx context.Context, tx *sql.Tx, evs []*app.Event) error {
@@ -88,7 +78,7 @@ func addOutbox(ctx context.Context, tx *sql.Tx, evs []*app.Event) error {
 	return nil
 }
 
-const proposalCols = `id, locator, flight, reason, rank, status, need, options, chosen, rationale, model_rationale, citations, model, model_digest, prompt_hash, log_offset, created_at, decided_by, decided_at, decision_reason, replaced_by, rules_version, approved_option, approved_proposed`
+const proposalCols = `id, locator, flight, reason, rank, status, need, options, chosen, rationale, model_rationale, citations, model, model_digest, prompt_hash, log_offset, created_at, decided_by, decided_at, decision_reason, replaced_by, rules_version, approved_option, approved_proposed, control_offset`
 
 type rowScanner interface{ Scan(...any) error }
 
@@ -98,7 +88,7 @@ func scanProposal(r rowScanner) (*app.Proposal, error) {
 	var mr, proposed int
 	if err := r.Scan(&p.ID, &p.Locator, &p.Flight, &p.Reason, &p.Rank, &p.Status, &need, &opts, &p.Chosen, &p.Rationale, &mr, &cites,
 		&p.Model, &p.ModelDigest, &p.PromptHash, &p.LogOffset, &created, &p.DecidedBy, &decided, &p.DecisionReason, &p.ReplacedBy,
-		&p.RulesVersion, &p.ApprovedOption, &proposed); err != nil {
+		&p.RulesVersion, &p.ApprovedOption, &proposed, &p.ControlOffset); err != nil {
 		return nil, err
 	}
 	p.ModelRationale, p.Proposed = mr == 1, proposed == 1
@@ -107,38 +97,6 @@ func scanProposal(r rowScanner) (*app.Proposal, error) {
 	_ = json.Unmarshal([]byte(opts), &p.Options)
 	_ = json.Unmarshal([]byte(cites), &p.Citations)
 	return &p, nil
-}
-
-// SaveRanking records the model's ranking of a pending proposal: with a
-// valid model answer its choice, rationale and citations; in any case the
-// model, digest and prompt hash that were tried. The event goes to the
-// outbox only with a model rationale. ECONFLICT if no longer pending.
-func (s *Store) SaveRanking(ctx context.Context, id string, r app.Ranking, event *app.Event) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("save ranking of %s: %w", id, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	var res sql.Result
-	if r.ModelRationale {
-		cites, _ := json.Marshal(r.Citations)
-		res, err = tx.ExecContext(ctx, `UPDATE proposals SET chosen = ?, rationale = ?, citations = ?, model_rationale = 1, model = ?, model_digest = ?, prompt_hash = ? WHERE id = ? AND status = 'pending'`,
-			r.Choice, r.Rationale, string(cites), r.Model, r.Digest, r.PromptHash, id)
-	} else {
-		res, err = tx.ExecContext(ctx, `UPDATE proposals SET model = ?, model_digest = ?, prompt_hash = ? WHERE id = ? AND status = 'pending'`, r.Model, r.Digest, r.PromptHash, id)
-	}
-	if err != nil {
-		return fmt.Errorf("save ranking of %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return app.Errorf(app.ECONFLICT, "proposal %s was decided before the model answered", id)
-	}
-	if r.ModelRationale && event != nil {
-		if err := addOutbox(ctx, tx, []*app.Event{event}); err != nil {
-			return fmt.Errorf("save ranking of %s: %w", id, err)
-		}
-	}
-	return tx.Commit()
 }
 
 // Proposal returns one proposal. Returns ENOTFOUND.
@@ -244,44 +202,38 @@ func (s *Store) SeatsLeft(ctx context.Context, flight, cabin string) (int, error
 	return seatsLeft(ctx, s.rdb, flight, cabin)
 }
 
-// Execute is the built-in booking engine (app.BookingEngine). In one write
-// transaction it returns the recorded execution of a known idempotency
-// key, or reads the proposal and its booking, lets decide decide with a
-// seat count on the same transaction (so a seat is never sold twice), and
-// applies the decided change: the proposal's outcome, the seat holds, the
-// execution record and the outbox events. Returns ENOTFOUND for an
-// unknown proposal and decide's error unchanged.
-func (s *Store) Execute(ctx context.Context, req app.ExecutionRequest, decide app.ExecutionDecider) (*app.Execution, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+// DecideExecution reads, in one read transaction, the proposal of req,
+// its booking, seats and flights, and returns what decide makes of them;
+// it changes nothing (the booking engine appends the outcome, and the
+// control materialiser applies it). Returns ENOTFOUND for an unknown
+// proposal and decide's error unchanged.
+func (s *Store) DecideExecution(ctx context.Context, req app.ExecutionRequest, decide app.ExecutionDecider) (*app.ExecutionChange, error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var ex app.Execution
-	var proposed int
-	err = tx.QueryRowContext(ctx, `SELECT proposal_id, outcome, detail, option_id, proposed FROM executions WHERE idempotency_key = ?`, req.Key).
-		Scan(&ex.ProposalID, &ex.Outcome, &ex.Detail, &ex.Option, &proposed)
-	if err == nil {
-		ex.Repeated, ex.Proposed = true, proposed == 1
-		return &ex, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("look up idempotency key: %w", err)
-	}
 	in, err := executionInput(ctx, tx, req)
 	if err != nil {
 		return nil, err
 	}
-	ch, err := decide(ctx, in)
-	if err != nil {
-		return nil, err
+	return decide(ctx, in)
+}
+
+// ExecutionByKey returns the execution recorded for an idempotency key.
+// Returns ENOTFOUND.
+func (s *Store) ExecutionByKey(ctx context.Context, key string) (*app.Execution, error) {
+	var ex app.Execution
+	var proposed int
+	err := s.rdb.QueryRowContext(ctx, `SELECT proposal_id, outcome, detail, option_id, proposed FROM executions WHERE idempotency_key = ?`, key).
+		Scan(&ex.ProposalID, &ex.Outcome, &ex.Detail, &ex.Option, &proposed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, app.Errorf(app.ENOTFOUND, "no execution with key %q", key)
+	} else if err != nil {
+		return nil, fmt.Errorf("look up idempotency key: %w", err)
 	}
-	if err := applyExecution(ctx, tx, in, ch); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit execution of %s: %w", req.ProposalID, err)
-	}
-	return &ch.Execution, nil
+	ex.Proposed = proposed == 1
+	return &ex, nil
 }
 
 // executionInput reads what the booking engine's decision needs.
@@ -326,28 +278,28 @@ func (t txSeats) SeatsLeft(ctx context.Context, flight, cabin string) (int, erro
 	return seatsLeft(ctx, t.tx, flight, cabin)
 }
 
-// applyExecution stores a decided execution.
-func applyExecution(ctx context.Context, tx *sql.Tx, in app.ExecutionInput, ch *app.ExecutionChange) error {
-	p, req, ex := in.Proposal, in.Request, ch.Execution
-	for _, h := range ch.Holds {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO seat_holds (proposal_id, locator, flight_key, cabin, seats, event_time) VALUES (?,?,?,?,?,?)`,
+// applyExecution stores a believed execution outcome: the seat holds,
+// the proposal's outcome and the record of its idempotency key.
+func applyExecution(ctx context.Context, tx *sql.Tx, p *app.Proposal, out *app.Outcome) error {
+	for _, h := range out.Holds {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO seat_holds (proposal_id, locator, flight_key, cabin, seats, event_time) VALUES (?,?,?,?,?,?)`,
 			p.ID, p.Locator, h.Flight, h.Cabin, h.Seats, ts(h.EventTime)); err != nil {
 			return fmt.Errorf("hold seats on %s: %w", h.Flight, err)
 		}
 	}
 	proposed := 0
-	if ex.Proposed {
+	if out.Proposed {
 		proposed = 1
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?, approved_option = ?, approved_proposed = ? WHERE id = ?`,
-		ex.Outcome, req.Actor, ts(req.Now), ex.Detail, ex.Option, proposed, p.ID); err != nil {
-		return fmt.Errorf("mark proposal %s %s: %w", p.ID, ex.Outcome, err)
+		out.Result, out.Actor, ts(out.At), out.Detail, out.Option, proposed, p.ID); err != nil {
+		return fmt.Errorf("mark proposal %s %s: %w", p.ID, out.Result, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO executions (idempotency_key, proposal_id, outcome, detail, created_at, option_id, proposed) VALUES (?,?,?,?,?,?,?)`,
-		req.Key, p.ID, ex.Outcome, ex.Detail, ts(req.Now), ex.Option, proposed); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO executions (idempotency_key, proposal_id, outcome, detail, created_at, option_id, proposed) VALUES (?,?,?,?,?,?,?)`,
+		out.Key, p.ID, out.Result, out.Detail, ts(out.At), out.Option, proposed); err != nil {
 		return fmt.Errorf("record execution of %s: %w", p.ID, err)
 	}
-	return addOutbox(ctx, tx, ch.Events)
+	return nil
 }
 
 // txProposal reads a proposal inside a transaction. Returns ENOTFOUND.
@@ -359,65 +311,6 @@ func txProposal(ctx context.Context, tx *sql.Tx, id string) (*app.Proposal, erro
 		return nil, fmt.Errorf("load proposal %s: %w", id, err)
 	}
 	return p, nil
-}
-
-// Reject is the built-in booking engine's rejection: in one transaction
-// it reads the proposal, lets decide decide, records the person's
-// rejection and queues decide's event. Returns ENOTFOUND for an unknown
-// proposal and decide's error unchanged.
-func (s *Store) Reject(ctx context.Context, req app.RejectionRequest, decide app.RejectionDecider) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	p, err := txProposal(ctx, tx, req.ProposalID)
-	if err != nil {
-		return err
-	}
-	e, err := decide(p, req)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'rejected', decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ?`,
-		req.Actor, ts(req.Now), req.Reason, p.ID); err != nil {
-		return fmt.Errorf("mark proposal %s rejected: %w", p.ID, err)
-	}
-	if err := addOutbox(ctx, tx, []*app.Event{e}); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit rejection of %s: %w", p.ID, err)
-	}
-	return nil
-}
-
-// ExpireProposal marks a pending proposal expired with the reason, the
-// time and the proposer as the decider, and queues its event, in one
-// transaction. ECONFLICT if it is no longer pending.
-func (s *Store) ExpireProposal(ctx context.Context, id, reason string, at time.Time, event *app.Event) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("expire proposal %s: %w", id, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	res, err := tx.ExecContext(ctx, `UPDATE proposals SET status = 'expired', decided_by = 'apron/proposer', decided_at = ?, decision_reason = ? WHERE id = ? AND status = 'pending'`,
-		ts(at), reason, id)
-	if err != nil {
-		return fmt.Errorf("expire proposal %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return app.Errorf(app.ECONFLICT, "proposal %s is no longer pending", id)
-	}
-	if event != nil {
-		if err := addOutbox(ctx, tx, []*app.Event{event}); err != nil {
-			return fmt.Errorf("expire proposal %s: %w", id, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit expiry of %s: %w", id, err)
-	}
-	return nil
 }
 
 // Outbox returns up to limit queued events in order.

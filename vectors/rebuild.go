@@ -9,14 +9,14 @@ import (
 )
 
 // KeptTables are the tables of the store that no replay of the log can
-// recreate: who is logged in (sessions, which stay local; users and API
-// tokens come from the control topic), what staff decided (proposals,
-// seat holds, executions), what they asked (the question history) and
-// what waits to be published (the outbox). A rebuild copies them from the
+// recreate: who is logged in (sessions, which stay local; users, API
+// tokens, proposals, staff's commands and their outcomes come from the
+// control topic), what they asked (the question history) and what waits
+// to be published (the outbox). A rebuild copies them from the
 // store it replaces; everything else is derived from the log. Sessions
 // are kept so that a rebuild does not log everybody out: those of a user
 // the log recreated under the same id and name.
-var KeptTables = []string{"sessions", "proposals", "seat_holds", "executions", "outbox", "ask_history"}
+var KeptTables = []string{"sessions", "outbox", "ask_history"}
 
 // DerivedConsumers are the consumers whose output a rebuild recreates; a
 // rebuilt store starts them over. The positions of every other consumer

@@ -263,6 +263,10 @@ func (s *Store) Checksum(ctx context.Context) (map[string]string, error) {
 		// From the control topic; when a token was last used is local.
 		"users":      `SELECT id, name, role, password_hash, disabled, created_at, log_offset FROM users ORDER BY id`,
 		"api_tokens": `SELECT id, name, role, hash, created_at, revoked_at, log_offset FROM api_tokens ORDER BY id`,
+		"proposals":  `SELECT ` + proposalCols + ` FROM proposals ORDER BY id`,
+		"seat_holds": `SELECT proposal_id, locator, flight_key, cabin, seats, event_time FROM seat_holds ORDER BY proposal_id, flight_key`,
+		"executions": `SELECT idempotency_key, proposal_id, outcome, detail, created_at, option_id, proposed FROM executions ORDER BY idempotency_key`,
+		"commands":   `SELECT ` + commandCols + `, epoch FROM commands ORDER BY command_offset`,
 	}
 	out := map[string]string{}
 	for name, q := range tables {
