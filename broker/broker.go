@@ -61,7 +61,7 @@ type Config struct {
 	EventTopicAge   time.Duration // rebookings, assist, deadletter: retention (0 = forever)
 	MaxBytes        int64         // per topic, 0 = unlimited
 	MaxStore        int64         // all topics together on disk, 0 = as the disk allows
-	MaxBatch        int           // events per group commit, at most 1000
+	MaxBatch        int           // events per group commit, at most MaxRequestEvents
 	// MinFree is the space appends leave free on the log's disk (for the
 	// state store, and to recover); below it they are refused with
 	// ENOSPACE. 0 turns the check off.
@@ -87,7 +87,7 @@ func DefaultConfig() Config {
 		DuplicateWindow: 2 * time.Hour,
 		HistoryWindow:   7 * 24 * time.Hour,
 		EventTopicAge:   30 * 24 * time.Hour,
-		MaxBatch:        1000,
+		MaxBatch:        4000,
 		MinFree:         64 << 20,
 		RecoverInterval: time.Second,
 		ClusterWait:     2 * time.Minute,
@@ -135,8 +135,8 @@ func (c *Config) Validate() error {
 	if c.RecoverInterval < 0 {
 		return app.Errorf(app.EINVALID, "nats.recover_interval: must not be negative")
 	}
-	if c.MaxBatch < 1 || c.MaxBatch > 1000 {
-		return app.Errorf(app.EINVALID, "nats.max_batch: must be between 1 and 1000, got %d", c.MaxBatch)
+	if c.MaxBatch < 1 || c.MaxBatch > MaxRequestEvents {
+		return app.Errorf(app.EINVALID, "nats.max_batch: must be between 1 and %d, got %d", MaxRequestEvents, c.MaxBatch)
 	}
 	return c.Cluster.Validate()
 }

@@ -222,7 +222,7 @@ func TestConfigValidate(t *testing.T) {
 		{"public with auth", func(c *broker.Config) { c.ClientAddr, c.ClientUser, c.ClientPassword = "0.0.0.0:4222", "u", "p" }, ""},
 		{"bad addr", func(c *broker.Config) { c.ClientAddr = "nohost" }, "nats.addr"},
 		{"half tls", func(c *broker.Config) { c.TLSCert = "x.pem" }, "nats.tls_cert"},
-		{"batch too big", func(c *broker.Config) { c.MaxBatch = 5000 }, "nats.max_batch"},
+		{"batch too big", func(c *broker.Config) { c.MaxBatch = broker.MaxRequestEvents + 1 }, "nats.max_batch"},
 	}
 	for _, tt := range tests {
 		c := broker.DefaultConfig()
