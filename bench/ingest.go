@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -211,18 +210,7 @@ func openIngestNode(ctx context.Context, dir string) (*ingestNode, error) {
 	ncfg.HTTP = "127.0.0.1:0"
 	ncfg.NATS.Addr = ""
 	ncfg.Ollama.URL = "" // measure ingest, not the model
-	n := &ingestNode{m: node.NewMain(ncfg, slog.New(slog.DiscardHandler)), client: &http.Client{Timeout: time.Minute}}
-	n.m.Demo = true // no first-start admin, so no one-time password on standard output
-	if err := n.m.Open(ctx); err != nil {
-		return nil, err
-	}
-	n.m.Materializer.Listener = app.StateListeners{app.StateListenerFunc(func(topic string, off uint64, _ []app.StateChange) {
-		if topic == app.TopicFlights {
-			n.applied.Store(off, time.Now())
-			n.lastApplied.Store(off)
-		}
-	}), n.m.Materializer.Listener}
-	return n, nil
+	return openIngestNodeWith(ctx, ncfg)
 }
 
 func (n *ingestNode) authorize(ctx context.Context) error {

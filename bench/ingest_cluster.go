@@ -94,7 +94,7 @@ func benchNodeConfig(dir string) node.Config {
 // openIngestNodeWith opens a node for the ingest benchmarks on cfg.
 func openIngestNodeWith(ctx context.Context, cfg node.Config) (*ingestNode, error) {
 	n := &ingestNode{m: node.NewMain(cfg, slog.New(slog.DiscardHandler)), client: &http.Client{Timeout: time.Minute}}
-	n.m.Demo = true
+	n.m.Demo = true // no first-start admin, so no one-time password on standard output
 	if err := n.m.Open(ctx); err != nil {
 		_ = n.m.Close(context.Background())
 		return nil, err
