@@ -17,12 +17,8 @@ import (
 // accounts a store made before they went through it.
 func (m *Main) openControl(ctx context.Context) error {
 	m.Control = &app.ControlMaterializer{Log: m.Broker, Store: m.Store, Trusted: m.Broker.Trusted, Logger: m.Logger, Proposals: m.HTTP}
-	ti, err := m.Broker.Topic(ctx, app.TopicControl)
-	if err != nil {
-		return fmt.Errorf("control topic: %w", err)
-	}
-	if err := m.Control.CatchUp(ctx, ti.LastOffset); err != nil {
-		return fmt.Errorf("catch up with the control topic: %w", err)
+	if err := m.catchUpControl(ctx); err != nil {
+		return err
 	}
 	if err := m.Control.Open(); err != nil {
 		return err
@@ -34,6 +30,38 @@ func (m *Main) openControl(ctx context.Context) error {
 		}}
 	m.HTTP.Auth = m.Accounts
 	return adoptUnlogged(ctx, m.Store, m.Broker, m.Accounts.Applied)
+}
+
+// catchUpControl applies the control topic up to its head before the
+// node serves, so it knows every account. A node starting with its
+// cluster may find the topic's replicas still electing a leader ("no
+// responders"): it tries again for up to a minute, where a single node
+// fails at once.
+func (m *Main) catchUpControl(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := m.tryCatchUpControl(ctx)
+		if err == nil || m.Config.Cluster.Name == "" || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		m.Logger.Warn("control topic not ready yet, trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (m *Main) tryCatchUpControl(ctx context.Context) error {
+	ti, err := m.Broker.Topic(ctx, app.TopicControl)
+	if err != nil {
+		return fmt.Errorf("control topic: %w", err)
+	}
+	if err := m.Control.CatchUp(ctx, ti.LastOffset); err != nil {
+		return fmt.Errorf("catch up with the control topic: %w", err)
+	}
+	return nil
 }
 
 // adoptUnlogged appends, for every user and token the store holds that
