@@ -73,24 +73,18 @@ func CheckStore(ctx context.Context, log app.Log, live *vectors.Store, tmpPath s
 		return nil, err
 	}
 	defer func() { _ = fresh.Close(context.Background()) }()
-	upto := map[string]uint64{}
+	// The live store's checksum and the positions it reflects come from
+	// one snapshot, so a node that keeps applying (the planner appending
+	// proposals) is compared with a rebuild up to exactly those positions.
+	topics := map[string]string{app.TopicControl: app.ControlConsumer}
 	for _, t := range app.StateTopics {
-		p, err := live.Position(ctx, app.StateConsumer, t)
-		if err != nil {
-			return nil, err
-		}
-		upto[t] = p
+		topics[t] = app.StateConsumer
 	}
-	p, err := live.Position(ctx, app.ControlConsumer, app.TopicControl)
+	a, upto, err := live.ChecksumAt(ctx, topics)
 	if err != nil {
 		return nil, err
 	}
-	upto[app.TopicControl] = p
 	if err := app.Replay(ctx, log, fresh, upto, trusted); err != nil {
-		return nil, err
-	}
-	a, err := live.Checksum(ctx)
-	if err != nil {
 		return nil, err
 	}
 	b, err := fresh.Checksum(ctx)

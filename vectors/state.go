@@ -350,7 +350,7 @@ func scrubBookingsOf(ctx context.Context, tx *txc, passengerID string) error {
 	return rows.Err()
 }
 
-func hashRows(ctx context.Context, db *sql.DB, q string) (string, int, error) {
+func hashRows(ctx context.Context, db queryer, q string) (string, int, error) {
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return "", 0, fmt.Errorf("hash rows: %w", err)

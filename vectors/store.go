@@ -252,6 +252,38 @@ func setPosition(ctx context.Context, tx *sql.Tx, consumer, topic string, off ui
 // Checksum hashes the materialised state (every state table, ordered by
 // key) so that a live store can be compared with a rebuild from the log.
 func (s *Store) Checksum(ctx context.Context) (map[string]string, error) {
+	return checksum(ctx, s.db)
+}
+
+// ChecksumAt is Checksum together with the positions of the consumers
+// of topics (topic -> consumer), read in one read transaction: a store
+// that keeps applying the log gives the checksum of exactly the state at
+// those positions, which a rebuild up to them must equal.
+func (s *Store) ChecksumAt(ctx context.Context, topics map[string]string) (map[string]string, map[string]uint64, error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("checksum: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	upto := map[string]uint64{}
+	for topic, consumer := range topics {
+		var off uint64
+		err := tx.QueryRowContext(ctx, `SELECT log_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?`, consumer, topic).Scan(&off)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, nil, fmt.Errorf("checksum: position of %s on %s: %w", consumer, topic, err)
+		}
+		upto[topic] = off
+	}
+	sums, err := checksum(ctx, tx)
+	return sums, upto, err
+}
+
+// queryer is a database or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func checksum(ctx context.Context, db queryer) (map[string]string, error) {
 	tables := map[string]string{
 		"flights":            `SELECT key, data, event_id, event_time, log_offset FROM flights ORDER BY key`,
 		"bookings":           `SELECT locator, status, data, event_id, event_time, log_offset FROM bookings ORDER BY locator`,
@@ -270,7 +302,7 @@ func (s *Store) Checksum(ctx context.Context) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	for name, q := range tables {
-		h, n, err := hashRows(ctx, s.db, q)
+		h, n, err := hashRows(ctx, db, q)
 		if err != nil {
 			return nil, fmt.Errorf("checksum %s: %w", name, err)
 		}
