@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -23,10 +24,15 @@ import (
 
 // crashToken creates an API token with role in the data directory of a
 // node that is not running.
-func crashToken(tb testing.TB, bin, dir, role, name string) string {
+func crashToken(tb testing.TB, bin, dir, role, name string, extra ...string) string {
 	tb.Helper()
-	out, err := exec.Command(bin, "token", "add", "--role", role, "--data", dir, name).Output()
+	args := append([]string{"token", "add", "--role", role, "--data", dir}, extra...)
+	out, err := exec.Command(bin, append(args, name)...).Output()
 	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			tb.Fatalf("token add: %v: %s", err, ee.Stderr)
+		}
 		tb.Fatalf("token add: %v", err)
 	}
 	return strings.TrimSpace(string(out))

@@ -176,7 +176,9 @@ func fillAndRecover(t *testing.T, bin string, minFree int64) {
 	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, `{"nats": {"min_free": %d}}`, minFree), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	token := crashToken(t, bin, data, "agent", "disk-test")
+	// The token goes on the log too, so the command needs the same free
+	// space setting as the node.
+	token := crashToken(t, bin, data, "agent", "disk-test", "--config", cfgFile)
 	ballast := filepath.Join(mnt, "ballast")
 	if err := os.WriteFile(ballast, make([]byte, 10<<20), 0o600); err != nil {
 		t.Fatal(err)
