@@ -231,26 +231,66 @@ func stateChecksums(t *testing.T, pn *procNode) map[string]string {
 // flightsApplied returns nil once pn's state has applied its flights
 // topic up to the topic's head, and the head holds want entries.
 func flightsApplied(pn *procNode, want uint64) error {
+	head, err := flightsHead(pn)
+	if err == nil && head != want {
+		err = fmt.Errorf("%s: flights head %d, want %d", pn.name, head, want)
+	}
+	return err
+}
+
+// flightsHead returns the flights topic's head once pn's state has
+// applied all of it.
+func flightsHead(pn *procNode) (uint64, error) {
 	req, _ := http.NewRequest("GET", "http://"+pn.http+"/api/v1/topics", nil)
 	req.Header.Set("Authorization", "Bearer "+pn.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	var body topicsBody
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return fmt.Errorf("%s: topics: %w", pn.name, err)
+		return 0, fmt.Errorf("%s: topics: %w", pn.name, err)
 	}
 	for _, c := range body.Consumers {
 		if c.Consumer == app.StateConsumer && c.Topic == app.TopicFlights {
-			if c.Head != want || c.Offset != c.Head {
-				return fmt.Errorf("%s: flights applied to %d of %d (want %d)", pn.name, c.Offset, c.Head, want)
+			if c.Offset != c.Head {
+				return 0, fmt.Errorf("%s: flights applied to %d of %d", pn.name, c.Offset, c.Head)
 			}
-			return nil
+			return c.Head, nil
 		}
 	}
-	return fmt.Errorf("%s: no state position on flights yet", pn.name)
+	return 0, fmt.Errorf("%s: no state position on flights yet", pn.name)
+}
+
+// onceEach fails unless every acknowledged id, and every id read through
+// pn, is in counts exactly once.
+func onceEach(t *testing.T, pn *procNode, acked map[string]bool, counts map[string]int) {
+	t.Helper()
+	for id := range acked {
+		if counts[id] != 1 {
+			t.Fatalf("through %s: acknowledged event %s is %d times in the log", pn.name, id, counts[id])
+		}
+	}
+	for id, n := range counts {
+		if n != 1 {
+			t.Fatalf("through %s: event %s is %d times in the log", pn.name, id, n)
+		}
+	}
+}
+
+// requireEqualStates compares the stopped nodes' state checksums.
+func (c *procCluster) requireEqualStates(t *testing.T) {
+	t.Helper()
+	want := stateChecksums(t, c.nodes[0])
+	for _, pn := range c.nodes[1:] {
+		got := stateChecksums(t, pn)
+		for table, sum := range want {
+			if got[table] != sum {
+				t.Fatalf("%s's %s differs from %s's (%s, %s)", pn.name, table, c.nodes[0].name, got[table], sum)
+			}
+		}
+	}
 }
 
 // clusterRequests are the flight events and rebooking outcomes one node
@@ -421,28 +461,11 @@ func TestClusterProcessesSurviveSIGKILL(t *testing.T) {
 		for id, n := range countByID(t, pn, app.TopicRebookings) {
 			counts[id] += n
 		}
-		for id := range acked {
-			if counts[id] != 1 {
-				t.Fatalf("through %s: acknowledged event %s is %d times in the log", pn.name, id, counts[id])
-			}
-		}
-		for id, n := range counts {
-			if n != 1 {
-				t.Fatalf("through %s: event %s is %d times in the log", pn.name, id, n)
-			}
-		}
+		onceEach(t, pn, acked, counts)
 	}
 	// Every node's state is the same projection of the same log.
 	c.stopAll(t)
-	want := stateChecksums(t, c.nodes[0])
-	for _, pn := range c.nodes[1:] {
-		got := stateChecksums(t, pn)
-		for table, sum := range want {
-			if got[table] != sum {
-				t.Fatalf("%s's %s differs from %s's (%s, %s)", pn.name, table, c.nodes[0].name, got[table], sum)
-			}
-		}
-	}
+	c.requireEqualStates(t)
 	t.Logf("%d events acknowledged across three nodes, each once in the log read through every node; %d outcomes once each in Kafka", len(acked), len(seen))
 }
 

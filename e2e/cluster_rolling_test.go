@@ -174,52 +174,9 @@ func TestClusterRollingRestart(t *testing.T) {
 		t.Fatalf("the nodes' flights heads differ: %v", heads)
 	}
 	for _, pn := range c.nodes {
-		counts := countByID(t, pn, app.TopicFlights)
-		for id := range acked {
-			if counts[id] != 1 {
-				t.Fatalf("through %s: acknowledged event %s is %d times in the log", pn.name, id, counts[id])
-			}
-		}
-		for id, n := range counts {
-			if n != 1 {
-				t.Fatalf("through %s: event %s is %d times in the log", pn.name, id, n)
-			}
-		}
+		onceEach(t, pn, acked, countByID(t, pn, app.TopicFlights))
 	}
 	c.stopAll(t)
-	want := stateChecksums(t, c.nodes[0])
-	for _, pn := range c.nodes[1:] {
-		got := stateChecksums(t, pn)
-		for table, sum := range want {
-			if got[table] != sum {
-				t.Fatalf("%s's %s differs from %s's (%s, %s)", pn.name, table, c.nodes[0].name, got[table], sum)
-			}
-		}
-	}
+	c.requireEqualStates(t)
 	t.Logf("%d events acknowledged through a rolling restart of three nodes (%d requests refused or cut while a node stopped); flights head %d on every node", len(acked), failed, head)
-}
-
-// flightsHead returns the flights topic's head once pn's state has
-// applied all of it.
-func flightsHead(pn *procNode) (uint64, error) {
-	req, _ := http.NewRequest("GET", "http://"+pn.http+"/api/v1/topics", nil)
-	req.Header.Set("Authorization", "Bearer "+pn.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var body topicsBody
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return 0, fmt.Errorf("%s: topics: %w", pn.name, err)
-	}
-	for _, c := range body.Consumers {
-		if c.Consumer == app.StateConsumer && c.Topic == app.TopicFlights {
-			if c.Offset != c.Head {
-				return 0, fmt.Errorf("%s: flights applied to %d of %d", pn.name, c.Offset, c.Head)
-			}
-			return c.Head, nil
-		}
-	}
-	return 0, fmt.Errorf("%s: no state position on flights yet", pn.name)
 }
