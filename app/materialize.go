@@ -284,19 +284,19 @@ func (m *Materializer) Decode(topic string, le LogEntry) (StateChange, error) {
 	switch e.Type {
 	case TypeFlightScheduled, TypeFlightStatus:
 		ch.Flight = new(Flight)
-		err = json.Unmarshal(e.Data, ch.Flight)
+		err = decodeJSON(e.Data, ch.Flight)
 	case TypeBookingCreated, TypeBookingChanged, TypeBookingCancelled:
 		ch.Booking = new(Booking)
-		err = json.Unmarshal(e.Data, ch.Booking)
+		err = decodeJSON(e.Data, ch.Booking)
 		if err == nil && e.Type == TypeBookingCancelled {
 			ch.Booking.Status = BookingCancelled
 		}
 	case TypePassengerUpserted, TypePassengerErased:
 		ch.Passenger = new(Passenger)
-		err = json.Unmarshal(e.Data, ch.Passenger)
+		err = decodeJSON(e.Data, ch.Passenger)
 	case TypeDocumentUpserted, TypeDocumentDeleted:
 		ch.Document = new(Document)
-		err = json.Unmarshal(e.Data, ch.Document)
+		err = decodeJSON(e.Data, ch.Document)
 	default:
 		return StateChange{}, &ValidationError{Fields: []FieldError{{Field: "type", Reason: fmt.Sprintf("%q carries no state", e.Type)}}}
 	}

@@ -268,7 +268,7 @@ func (v *Validator) parseFull(raw []byte, topic string) (*Event, error) {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "subject", Reason: fmt.Sprintf("must equal the entity key %q carried in data", key)}}}
 	}
 	var e Event
-	if err := json.Unmarshal(raw, &e); err != nil {
+	if err := decodeJSON(raw, &e); err != nil {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "(event)", Reason: err.Error()}}}
 	}
 	e.Raw = append(json.RawMessage(nil), raw...)
@@ -304,7 +304,7 @@ func entityKeyField(typ string) string {
 // refuses anything that does not decode.
 func ParseTrusted(raw []byte) (*Event, error) {
 	var e Event
-	if err := json.Unmarshal(raw, &e); err != nil {
+	if err := decodeJSON(raw, &e); err != nil {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "(event)", Reason: err.Error()}}}
 	}
 	if e.ID == "" || e.Subject == "" || e.Type == "" || len(e.Data) == 0 {
