@@ -70,6 +70,10 @@ func dsn(path string, readOnly bool) string {
 	// positions commit with the state they produced.
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_cache_size", "-32000")
+	// Each connection keeps its prepared statements: the token lookup of
+	// every API request and the materialiser's statements are not parsed
+	// and planned again each time.
+	q.Set("_stmt_cache_size", "64")
 	// Deleted content is overwritten with zeros, so an erased person's
 	// rows leave no bytes in free pages or free space on live pages
 	// (docs/decisions/0017-erasure.md).
