@@ -13,6 +13,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/apron-edge/apron/app"
@@ -56,9 +57,26 @@ type benchResult struct {
 	events int
 	dur    time.Duration
 	note   string
+	cpu    time.Duration // CPU time of the whole process during the run, when measured
 }
 
 func (r benchResult) rate() float64 { return float64(r.events) / r.dur.Seconds() }
+
+// cpuPerEvent is the process's CPU time per event of the run ("-" when not
+// measured): steadier than the rate on a shared machine.
+func (r benchResult) cpuPerEvent() string {
+	if r.cpu <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(r.cpu.Microseconds())/float64(r.events))
+}
+
+// processCPU is the CPU time this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // ingestFlags are the flags of `apron bench ingest`.
 type ingestFlags struct {
@@ -73,7 +91,7 @@ func parseIngestFlags(cfg IngestConfig, args []string) (ingestFlags, error) {
 	batch := fs.Int("batch", 1000, "events per NDJSON request")
 	clients := fs.Int("clients", 4, "concurrent HTTP clients")
 	rounds := fs.Int("rounds", 2, "rounds of every run; the order alternates from one round to the next")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node's runs of the first round to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node's batched run of the first round to this file")
 	cluster := fs.Bool("cluster", false, "three in-process nodes of one cluster (R3) beside a single node (R1) instead (ingest_cluster.go)")
 	if err := fs.Parse(args); err != nil {
 		return ingestFlags{}, err
@@ -156,14 +174,16 @@ func ingestRound(ctx context.Context, cfg IngestConfig, fl ingestFlags, n *inges
 		return nil
 	}
 	nodeRuns := func() error {
+		evs := FlightEvents(fl.events, "ndjson-"+tag)
+		stop := func() {}
 		if fl.cpuProfile != "" && round == 0 {
-			stop, err := startCPUProfile(fl.cpuProfile)
-			if err != nil {
+			var err error
+			if stop, err = startCPUProfile(fl.cpuProfile); err != nil {
 				return err
 			}
-			defer stop()
 		}
-		batched, err := n.benchNDJSON(ctx, cfg.Timeout, fl, FlightEvents(fl.events, "ndjson-"+tag))
+		batched, err := n.benchNDJSON(ctx, cfg.Timeout, fl, evs)
+		stop()
 		if err != nil {
 			return err
 		}
@@ -268,11 +288,11 @@ func (n *ingestNode) benchNDJSON(ctx context.Context, timeout time.Duration, fl 
 	for i := 0; i < len(evs); i += fl.batch {
 		bodies = append(bodies, ndjsonBody(evs[i:min(i+fl.batch, len(evs))]))
 	}
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	if err := runClients(fl.clients, len(bodies), func(i int) error { return n.post(bodies[i]) }); err != nil {
 		return nil, err
 	}
-	ackDur := time.Since(start)
+	ackDur, ackCPU := time.Since(start), processCPU()-cpu
 	head, _ := n.m.Broker.Topic(ctx, app.TopicFlights)
 	for n.lastApplied.Load() < head.LastOffset {
 		if time.Since(start) > timeout {
@@ -280,10 +300,10 @@ func (n *ingestNode) benchNDJSON(ctx context.Context, timeout time.Duration, fl 
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	stateDur := time.Since(start)
+	stateDur, stateCPU := time.Since(start), processCPU()-cpu
 	return []benchResult{
-		{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to ack", fl.batch, fl.clients), fl.events, ackDur, "durable"},
-		{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to state", fl.batch, fl.clients), fl.events, stateDur, "durable"},
+		{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to ack", fl.batch, fl.clients), fl.events, ackDur, "durable", ackCPU},
+		{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to state", fl.batch, fl.clients), fl.events, stateDur, "durable", stateCPU},
 	}, nil
 }
 
@@ -291,11 +311,11 @@ func (n *ingestNode) benchNDJSON(ctx context.Context, timeout time.Duration, fl 
 // commit across requests.
 func (n *ingestNode) benchSingles(events int, tag string) (benchResult, error) {
 	singles := FlightEvents(min(events/4, 4000), "single-"+tag)
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	if err := runClients(32, len(singles), func(i int) error { return n.post(singles[i].Raw) }); err != nil {
 		return benchResult{}, err
 	}
-	return benchResult{"apron HTTP single events, 32 clients, to ack", len(singles), time.Since(start), "durable"}, nil
+	return benchResult{"apron HTTP single events, 32 clients, to ack", len(singles), time.Since(start), "durable", processCPU() - cpu}, nil
 }
 
 // freshness measures acknowledgement to visible state, one request at a
@@ -333,9 +353,9 @@ func reportIngest(out io.Writer, fl ingestFlags, eventBytes int, rounds [][]benc
 		if i%2 == 1 {
 			order = "node first"
 		}
-		fmt.Fprintf(out, "\nround %d (%s)\n%-62s %10s %12s\n", i+1, order, "run", "events", "events/s")
+		fmt.Fprintf(out, "\nround %d (%s)\n%-62s %10s %12s %14s\n", i+1, order, "run", "events", "events/s", "cpu-µs/event")
 		for _, r := range res {
-			fmt.Fprintf(out, "%-62s %10d %12.0f\n", r.name, r.events, r.rate())
+			fmt.Fprintf(out, "%-62s %10d %12.0f %14s\n", r.name, r.events, r.rate(), r.cpuPerEvent())
 		}
 		durable := res[runNDJSONAck].rate()
 		fmt.Fprintf(out, "batched durable ingest vs per-message fsync: %.1fx (aim >= 10x)\n", durable/res[runEachSync].rate())

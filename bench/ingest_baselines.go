@@ -32,15 +32,15 @@ func openBenchBroker(dir string, c broker.Config) (*broker.Broker, error) {
 
 // warmAndTime publishes a warm-up set of events, then times publishing
 // the measured set.
-func warmAndTime(warm, timed []*app.Event, publish func([]*app.Event) error) (time.Duration, error) {
+func warmAndTime(warm, timed []*app.Event, publish func([]*app.Event) error) (time.Duration, time.Duration, error) {
 	if err := publish(warm); err != nil {
-		return 0, fmt.Errorf("warm-up: %w", err)
+		return 0, 0, fmt.Errorf("warm-up: %w", err)
 	}
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	if err := publish(timed); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return time.Since(start), nil
+	return time.Since(start), processCPU() - cpu, nil
 }
 
 // benchPublishEachSync is baseline 1: one message at a time, fsync on every write.
@@ -51,7 +51,7 @@ func benchPublishEachSync(ctx context.Context, cfg IngestConfig, fl ingestFlags,
 		return benchResult{}, err
 	}
 	defer func() { _ = b.Close(ctx) }()
-	d, err := warmAndTime(FlightEvents(perMsg/10, "sync-warm-"+tag), FlightEvents(perMsg, "sync-"+tag), func(evs []*app.Event) error {
+	d, cpu, err := warmAndTime(FlightEvents(perMsg/10, "sync-warm-"+tag), FlightEvents(perMsg, "sync-"+tag), func(evs []*app.Event) error {
 		for _, e := range evs {
 			if _, err := b.PublishOne(ctx, app.TopicFlights, broker.MessageOf(e)); err != nil {
 				return fmt.Errorf("publish with fsync: %w", err)
@@ -59,7 +59,7 @@ func benchPublishEachSync(ctx context.Context, cfg IngestConfig, fl ingestFlags,
 		}
 		return nil
 	})
-	return benchResult{"jetstream publish, one at a time, fsync each", perMsg, d, "baseline"}, err
+	return benchResult{"jetstream publish, one at a time, fsync each", perMsg, d, "baseline", cpu}, err
 }
 
 // benchPublishAtomicBatch is the reference: JetStream's own atomic batch
@@ -70,7 +70,7 @@ func benchPublishAtomicBatch(ctx context.Context, cfg IngestConfig, fl ingestFla
 		return benchResult{}, err
 	}
 	defer func() { _ = b.Close(ctx) }()
-	d, err := warmAndTime(FlightEvents(fl.events/10, "atomic-warm-"+tag), FlightEvents(fl.events, "atomic-"+tag), func(evs []*app.Event) error {
+	d, cpu, err := warmAndTime(FlightEvents(fl.events/10, "atomic-warm-"+tag), FlightEvents(fl.events, "atomic-"+tag), func(evs []*app.Event) error {
 		for i := 0; i < len(evs); i += fl.batch {
 			var msgs []*nats.Msg
 			for _, e := range evs[i:min(i+fl.batch, len(evs))] {
@@ -82,7 +82,7 @@ func benchPublishAtomicBatch(ctx context.Context, cfg IngestConfig, fl ingestFla
 		}
 		return nil
 	})
-	return benchResult{fmt.Sprintf("jetstream atomic batch %d/batch, fsync per batch", fl.batch), fl.events, d, "reference"}, err
+	return benchResult{fmt.Sprintf("jetstream atomic batch %d/batch, fsync per batch", fl.batch), fl.events, d, "reference", cpu}, err
 }
 
 // benchPublishAsync is baseline 2: asynchronous publish, no fsync
@@ -94,7 +94,7 @@ func benchPublishAsync(ctx context.Context, cfg IngestConfig, fl ingestFlags, ta
 	}
 	defer func() { _ = b.Close(ctx) }()
 	js := b.JetStream()
-	d, err := warmAndTime(FlightEvents(fl.events/10, "async-warm-"+tag), FlightEvents(fl.events, "async-"+tag), func(evs []*app.Event) error {
+	d, cpu, err := warmAndTime(FlightEvents(fl.events/10, "async-warm-"+tag), FlightEvents(fl.events, "async-"+tag), func(evs []*app.Event) error {
 		for _, e := range evs {
 			if _, err := js.PublishMsgAsync(logMsg(e)); err != nil {
 				return fmt.Errorf("async publish: %w", err)
@@ -107,7 +107,7 @@ func benchPublishAsync(ctx context.Context, cfg IngestConfig, fl ingestFlags, ta
 			return fmt.Errorf("async publish did not complete in %s", cfg.Timeout)
 		}
 	})
-	return benchResult{"jetstream async publish, no fsync", fl.events, d, "ceiling"}, err
+	return benchResult{"jetstream async publish, no fsync", fl.events, d, "ceiling", cpu}, err
 }
 
 // logMsg is e as the node writes it to the log, deduplicated by id.

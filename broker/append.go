@@ -81,7 +81,13 @@ func (b *Broker) AppendMessages(ctx context.Context, topic string, msgs []Messag
 		return nil, app.Errorf(app.EUNAVAILABLE, "log is shutting down")
 	}
 	results := make([]app.AppendResult, len(msgs))
-	r := &appendReq{topic: topic, msgs: msgs, results: results, done: make(chan error, 1)}
+	// The messages are built (headers, seal) here, in the caller's
+	// goroutine: the committer is the one serial step of every append.
+	nmsgs := make([]*nats.Msg, len(msgs))
+	for i, m := range msgs {
+		nmsgs[i] = c.natsMsg(m)
+	}
+	r := &appendReq{topic: topic, msgs: msgs, nmsgs: nmsgs, results: results, done: make(chan error, 1)}
 	select {
 	case c.queue <- r:
 	case <-ctx.Done():
@@ -110,6 +116,7 @@ const maxPayload = 8 << 20
 type appendReq struct {
 	topic   string
 	msgs    []Message
+	nmsgs   []*nats.Msg // msgs as built for the log, for an atomic batch
 	results []app.AppendResult
 	done    chan error
 }
@@ -279,9 +286,7 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 func (c *committer) publishBatch(ctx context.Context, batch []*appendReq, n int) error {
 	msgs := make([]*nats.Msg, 0, n)
 	for _, r := range batch {
-		for _, m := range r.msgs {
-			msgs = append(msgs, c.natsMsg(m))
-		}
+		msgs = append(msgs, r.nmsgs...)
 	}
 	ack, err := jetstreamext.PublishMsgBatch(ctx, c.b.js, msgs)
 	if err == nil && ack != nil && ack.BatchSize == uint64(len(msgs)) {
