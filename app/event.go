@@ -191,6 +191,13 @@ func NewEvent(id, source, typ, subject string, t time.Time, data any) (*Event, e
 }
 
 // LogEntry is one event as stored in the log, with its position.
+// Headers the log stores with every event it appends, read without
+// decoding the event (the broker sets them).
+const (
+	LogHeaderEventType = "Apron-Event-Type"
+	LogHeaderEventTime = "Apron-Event-Time"
+)
+
 type LogEntry struct {
 	Topic     string
 	Offset    uint64 // stream sequence; offsets start at 1

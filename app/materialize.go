@@ -193,12 +193,68 @@ func NewestPerKey(topic string, changes []StateChange) []StateChange {
 	return out
 }
 
+// supersededFlights marks, in a batch of flights, the entries this node
+// sealed that a newer entry of the same key in the batch replaces
+// (Version.Newer, from the offset and the event time the log stored in
+// the entry's headers). NewestPerKey would drop their changes anyway: a
+// flight event is the whole flight, and nothing else reads a superseded
+// one, so they are not decoded at all (decision 0020, addendum). Bookings
+// are not skipped: a superseded booking change may still name an erased
+// passenger, whose log entry must be redacted. An entry without readable
+// headers is never marked, and is decoded as before.
+func (m *Materializer) supersededFlights(topic string, entries []LogEntry) []bool {
+	if topic != TopicFlights || len(entries) < 2 || m.Trusted == nil {
+		return nil
+	}
+	newest := make(map[string]int, len(entries))
+	versions := make([]Version, len(entries))
+	var skip []bool
+	for i, le := range entries {
+		v, ok := headerVersion(le)
+		if !ok || !m.Trusted(le) {
+			continue
+		}
+		versions[i] = v
+		j, seen := newest[le.Key]
+		if !seen {
+			newest[le.Key] = i
+			continue
+		}
+		if skip == nil {
+			skip = make([]bool, len(entries))
+		}
+		if v.Newer(versions[j]) {
+			skip[j], newest[le.Key] = true, i
+		} else {
+			skip[i] = true
+		}
+	}
+	return skip
+}
+
+// headerVersion is the version of a flight entry as its headers give it.
+func headerVersion(le LogEntry) (Version, bool) {
+	typ, at := le.Headers[LogHeaderEventType], le.Headers[LogHeaderEventTime]
+	if len(typ) != 1 || len(at) != 1 || (typ[0] != TypeFlightScheduled && typ[0] != TypeFlightStatus) {
+		return Version{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, at[0])
+	if err != nil {
+		return Version{}, false
+	}
+	return Version{EventTime: t.UTC(), Offset: le.Offset}, true
+}
+
 // decodeBatch turns entries into state changes, and the ones that do not
 // decode into dead letters carrying the reason.
 func (m *Materializer) decodeBatch(topic string, entries []LogEntry) ([]StateChange, []*Event, error) {
 	changes := make([]StateChange, 0, len(entries))
 	var dead []*Event
-	for _, le := range entries {
+	superseded := m.supersededFlights(topic, entries)
+	for i, le := range entries {
+		if superseded != nil && superseded[i] {
+			continue
+		}
 		ch, err := m.Decode(topic, le)
 		if err != nil {
 			dl, derr := DeadLetter(le, err)

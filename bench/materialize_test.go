@@ -145,7 +145,9 @@ func flightEntries(n int, distinct bool) []app.LogEntry {
 			}
 			e = ne
 		}
-		out[i] = app.LogEntry{Topic: app.TopicFlights, Offset: uint64(i + 1), Subject: app.LogSubject(app.TopicFlights, e.Subject), Key: e.Subject, Stored: stored, Data: e.Raw}
+		// The headers the log stores with each event it appends.
+		h := map[string][]string{app.LogHeaderEventType: {e.Type}, app.LogHeaderEventTime: {e.Time.UTC().Format(time.RFC3339Nano)}}
+		out[i] = app.LogEntry{Topic: app.TopicFlights, Offset: uint64(i + 1), Subject: app.LogSubject(app.TopicFlights, e.Subject), Key: e.Subject, Stored: stored, Headers: h, Data: e.Raw}
 	}
 	return out
 }

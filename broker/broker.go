@@ -31,8 +31,8 @@ const (
 
 // Headers apron sets on every stored event.
 const (
-	HeaderEventType = "Apron-Event-Type"
-	HeaderEventTime = "Apron-Event-Time"
+	HeaderEventType = app.LogHeaderEventType
+	HeaderEventTime = app.LogHeaderEventTime
 	HeaderKey       = "Apron-Key"
 )
 
