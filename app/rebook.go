@@ -414,16 +414,31 @@ func rejoins(n Need, byKey map[string]*Flight) []rejoin {
 // itinerary, then the earliest arrival at the final destination, then
 // fewer changes, then the earliest departure.
 func Options(n Need, flights []*Flight, seats SeatsLeft, rules RebookRules) []Option {
+	return newFlightIndex(flights).options(n, seats, rules)
+}
+
+// flightIndex is the flights options are built from, by origin (in the
+// order given) and by key; PlanAll builds it once for all its needs.
+type flightIndex struct {
+	byOrigin map[string][]*Flight
+	byKey    map[string]*Flight
+}
+
+func newFlightIndex(flights []*Flight) *flightIndex {
+	x := &flightIndex{byOrigin: map[string][]*Flight{}, byKey: make(map[string]*Flight, len(flights))}
+	for _, f := range flights {
+		x.byOrigin[f.Origin] = append(x.byOrigin[f.Origin], f)
+		x.byKey[f.Flight] = f
+	}
+	return x
+}
+
+func (x *flightIndex) options(n Need, seats SeatsLeft, rules RebookRules) []Option {
 	usable := func(f *Flight) bool {
 		return bookable(f) && !f.Departure().Before(n.Earliest) && !f.Departure().After(n.Latest) && !slices.Contains(n.Replace, f.Flight)
 	}
-	byOrigin := map[string][]*Flight{}
-	byKey := map[string]*Flight{}
-	for _, f := range flights {
-		byOrigin[f.Origin] = append(byOrigin[f.Origin], f)
-		byKey[f.Flight] = f
-	}
-	ends := rejoins(n, byKey)
+	byOrigin := x.byOrigin
+	ends := rejoins(n, x.byKey)
 	var out []Option
 	add := func(path ...*Flight) {
 		cabin := pathCabin(n, path, seats, rules)
@@ -636,14 +651,16 @@ func PlanAll(needs []Need, flights []*Flight, seats SeatsLeft, rules RebookRules
 		}
 		return sorted[i].Locator < sorted[j].Locator
 	})
-	held := map[string]int{}
-	left := func(flight, cabin string) int { return seats(flight, cabin) - held[flight+"/"+cabin] }
+	type seat struct{ flight, cabin string }
+	held := map[seat]int{}
+	left := func(flight, cabin string) int { return seats(flight, cabin) - held[seat{flight, cabin}] }
 	plans := make([]Plan, 0, len(sorted))
+	idx := newFlightIndex(flights)
 	for _, n := range sorted {
-		opts := Options(n, flights, left, rules)
+		opts := idx.options(n, left, rules)
 		if len(opts) > 0 {
 			for _, f := range opts[0].Flights {
-				held[f+"/"+opts[0].Cabin] += n.Pax
+				held[seat{f, opts[0].Cabin}] += n.Pax
 			}
 		}
 		plans = append(plans, Plan{Need: n, Options: opts})
