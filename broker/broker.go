@@ -258,8 +258,13 @@ func (b *Broker) prepare() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if b.sealKey, err = loadSealKey(b.Config.Dir); err != nil {
-		return "", err
+	// A cluster node's seal key is derived from the cluster's secret
+	// (serverOptions): a random key of its own in the log's directory would
+	// be unused, and a backup would carry it as if it mattered.
+	if !b.Config.Cluster.Clustered() {
+		if b.sealKey, err = loadSealKey(b.Config.Dir); err != nil {
+			return "", err
+		}
 	}
 	return internalPass, nil
 }

@@ -96,7 +96,12 @@ func (m *Main) Open(ctx context.Context) error {
 // be trusted, and site applications would need new NATS credentials).
 func (m *Main) newBackup() *app.Backup {
 	bc := m.Config.BrokerConfig()
-	files := map[string]string{"log/" + broker.SealKeyFile: filepath.Join(bc.Dir, broker.SealKeyFile)}
+	files := map[string]string{}
+	// A cluster node has no seal key file: its key comes from the
+	// cluster's secret, which a restore needs anyway.
+	if !bc.Cluster.Clustered() {
+		files["log/"+broker.SealKeyFile] = filepath.Join(bc.Dir, broker.SealKeyFile)
+	}
 	if _, err := os.Stat(bc.CredentialsFile); err == nil {
 		files["nats-credentials.json"] = bc.CredentialsFile
 	}
