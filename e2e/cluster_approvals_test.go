@@ -111,11 +111,12 @@ func setUpLastSeat(t *testing.T, c *procCluster) *lastSeat {
 }
 
 type approvalAnswer struct {
-	node  string
-	code  int
-	body  map[string]any
-	took  time.Duration
-	tries int
+	node        string
+	code        int
+	body        map[string]any
+	took        time.Duration
+	tries       int
+	unavailable string // the first 503's reason
 }
 
 // approveAtOnce approves the two bookings' proposals at the same moment,
@@ -135,12 +136,16 @@ func (ls *lastSeat) approveAtOnce(t *testing.T, via []*procNode) string {
 			defer wg.Done()
 			start := time.Now()
 			an := approvalAnswer{node: via[i].name}
-			for an.tries < 10 {
+			for {
 				an.tries++
 				an.code, an.body = post(t, "http://"+via[i].http+"/api/v1/proposals/"+ps[i].ID+"/approve", "")
-				if an.code != 503 {
+				if an.code != 503 || time.Since(start) > 2*time.Minute {
 					break
 				}
+				if an.unavailable == "" {
+					an.unavailable = fmt.Sprint(an.body["error"])
+				}
+				time.Sleep(500 * time.Millisecond)
 			}
 			an.took = time.Since(start)
 			answers[i] = an
@@ -150,7 +155,7 @@ func (ls *lastSeat) approveAtOnce(t *testing.T, via []*procNode) string {
 	var winner string
 	lost := 0
 	for _, an := range answers {
-		t.Logf("approval through %s answered %d after %s (%d tries)", an.node, an.code, an.took.Round(time.Millisecond), an.tries)
+		t.Logf("approval through %s answered %d after %s (%d tries; first 503: %q)", an.node, an.code, an.took.Round(time.Millisecond), an.tries, an.unavailable)
 		ex, _ := an.body["execution"].(map[string]any)
 		switch {
 		case an.code == 200 && ex["outcome"] == app.ProposalExecuted && winner == "":
