@@ -246,7 +246,7 @@ func (m *Main) openEmbedder(context.Context) error {
 
 func (m *Main) newProposer(context.Context) error {
 	m.Proposer = &app.Proposer{Store: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock, Rules: m.Config.RebookRules(),
-		Standby: m.Config.Cluster.Name != ""}
+		Standby: m.Config.Cluster.Name != "", DuplicateWindow: m.Config.BrokerConfig().DuplicateWindow}
 	return nil
 }
 
