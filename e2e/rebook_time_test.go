@@ -476,4 +476,3 @@ func TestEnginePublishesFailuresAndRejectionsAgain(t *testing.T) {
 		}
 	}
 }
-
