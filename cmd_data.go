@@ -53,18 +53,33 @@ func runRebuild(ctx context.Context, args []string) error {
 }
 
 // runCheck implements `apron check`: the state store against a rebuild
-// from the log up to the store's positions (node stopped).
+// from the log up to the store's positions. With the node stopped the
+// command opens the log itself; while the node runs (it holds the data
+// directory), the node checks its own store over its API, which is also
+// the only way to check a cluster node's (its log opens only with its
+// cluster).
 func runCheck(ctx context.Context, args []string) error {
-	cfg, _, err := node.LoadConfig("check", args)
+	var token *string
+	cfg, _, err := node.LoadConfigWithFlags("check", args, func(fs *flag.FlagSet) {
+		token = fs.String("token", os.Getenv("APRON_TOKEN"), "admin API token, to check a running node (env APRON_TOKEN)")
+	})
 	if err != nil {
 		return err
 	}
 	lock, err := node.LockData(cfg.Data, false)
+	if app.ErrorCode(err) == app.ECONFLICT {
+		fmt.Fprintf(os.Stderr, "apron check: data directory %s, in use by process %s: asking the node at %s\n", cfg.AbsData(), node.LockHolder(cfg.Data), cfg.HTTP)
+		return checkRunningNode(ctx, cfg, *token)
+	}
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
 	fmt.Fprintf(os.Stderr, "apron check: data directory %s\n", cfg.AbsData())
+	if marker, ok := node.ClusterLogMarker(cfg); ok {
+		return app.Errorf(app.EINVALID, "data directory %s belongs to a node of a cluster (%s exists) and its node is stopped: "+
+			"its log opens only with its cluster, so start the node and run apron check --token T --http ADDR beside it", cfg.AbsData(), marker)
+	}
 	logger := node.NewLogger(cfg.LogLevel)
 	b, err := node.OpenLogOnly(cfg, logger)
 	if err != nil {
@@ -76,14 +91,38 @@ func runCheck(ctx context.Context, args []string) error {
 		return err
 	}
 	defer func() { _ = live.Close(context.Background()) }()
-	diff, err := node.CheckStore(ctx, b, live, filepath.Join(cfg.Data, "check.db"), b.Trusted)
+	rep, err := node.CheckStoreReport(ctx, b, live, filepath.Join(cfg.Data, "check.db"), b.Trusted)
 	if err != nil {
 		return err
 	}
-	if len(diff) > 0 {
-		return app.Errorf(app.ECONFLICT, "state store differs from a rebuild: %v", diff)
+	return printCheck(rep, "state store")
+}
+
+// checkRunningNode asks the running node to check its own state store
+// against a rebuild from its log (POST /api/v1/admin/check).
+func checkRunningNode(ctx context.Context, cfg node.Config, token string) error {
+	if token == "" {
+		return app.Errorf(app.EINVALID, "token: required: data directory %s is in use by process %s, and a running node checks its own state "+
+			"over its API: give an admin token (--token or APRON_TOKEN) and the node's address (--http, now %s)", cfg.AbsData(), node.LockHolder(cfg.Data), cfg.HTTP)
 	}
-	fmt.Println("state store equals a rebuild from the log")
+	body, err := callNode(ctx, http.MethodPost, nodeURL(cfg)+"/api/v1/admin/check", token, nil)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	var rep app.CheckReport
+	if err := json.Unmarshal(body, &rep); err != nil {
+		return fmt.Errorf("check: the node's answer: %w", err)
+	}
+	return printCheck(rep, "state store of the node at "+cfg.HTTP)
+}
+
+// printCheck says what a check found; a store that differs is an error.
+func printCheck(rep app.CheckReport, what string) error {
+	upto := rep.UptoString(append([]string{app.TopicControl}, app.StateTopics...))
+	if !rep.Equal() {
+		return app.Errorf(app.ECONFLICT, "%s differs from a rebuild from the log up to %s: %v", what, upto, rep.Tables())
+	}
+	fmt.Printf("%s equals a rebuild from the log up to %s (%d ms)\n", what, upto, rep.TookMS)
 	return nil
 }
 

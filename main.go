@@ -31,7 +31,7 @@ Usage:
   apron demo    [flags]   run the node with a simulated airport day
   apron health [-ready]   ask the running node for /healthz (or /readyz); fails unless it answers 200
   apron rebuild [flags]   rebuild the state from the log, keeping users, tokens, proposals (node stopped)
-  apron check   [flags]   prove the state store equals a rebuild (node stopped)
+  apron check   [flags]   prove the state store equals a rebuild (a running node checks itself: --token)
   apron search  WORDS...  hybrid search over the index
   apron backup DIR --token T   an online backup of the running node into the new directory DIR (admin token)
   apron restore DIR --data D   make the new data directory D from the backup DIR, and check it

@@ -27,6 +27,10 @@ type CommandStore interface {
 	// UnshownExecutions returns the commands whose believed outcome
 	// executed a rebooking that the state's bookings do not show yet.
 	UnshownExecutions(ctx context.Context) ([]*CommandState, error)
+	// FailedAndRejected returns the commands whose believed outcome
+	// failed an approval or rejected a proposal (not repeats), decided
+	// at or after since, in log order.
+	FailedAndRejected(ctx context.Context, since time.Time) ([]*CommandState, error)
 }
 
 // engineLoop is the booking engine: on the lease holder only, it decides
@@ -42,6 +46,9 @@ func (p *Proposer) engineLoop() {
 	r := newRetrier(p.Logger, "booking engine", 100*time.Millisecond, 5*time.Second)
 	if err := p.republish(p.ctx); err != nil && p.ctx.Err() == nil {
 		p.Logger.Warn("publishing the events of executed rebookings again", "err", err)
+	}
+	if err := p.republishRefusals(p.ctx); err != nil && p.ctx.Err() == nil {
+		p.Logger.Warn("publishing the events of failed and rejected rebookings again", "err", err)
 	}
 	for {
 		select {
@@ -240,4 +247,60 @@ func (p *Proposer) republish(ctx context.Context) error {
 		p.Logger.Info("published an executed rebooking's events again", "proposal", pr.ID, "command", c.Offset)
 	}
 	return nil
+}
+
+// republishRefusals appends again rebooking.failed and rebooking.rejected
+// of the outcomes believed within three quarters of the log's duplicate
+// window (the rest of it covers the clocks of the nodes that stamped the
+// commands): an engine that stopped between such an outcome and its
+// event left central without it, and nothing in the state shows which.
+// Their ids are the first engine's, so those that did reach the log are
+// stored once. Older outcomes are not sent again: the log would store a
+// second copy.
+func (p *Proposer) republishRefusals(ctx context.Context) error {
+	if p.DuplicateWindow <= 0 {
+		return nil
+	}
+	cs, err := p.Store.FailedAndRejected(ctx, p.Now().Add(-p.DuplicateWindow*3/4))
+	if err != nil {
+		return err
+	}
+	var evs []*Event
+	for _, c := range cs {
+		e, err := p.refusalEvent(ctx, c)
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			evs = append(evs, e)
+		}
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	if err := p.appendOut(ctx, evs); err != nil {
+		return err
+	}
+	p.Logger.Info("published failed and rejected rebookings' events again", "events", len(evs))
+	return nil
+}
+
+// refusalEvent is the event a failed or rejected outcome published, made
+// again from the proposal and the outcome; nil when the proposal no
+// longer has the option (nothing to say it with).
+func (p *Proposer) refusalEvent(ctx context.Context, c *CommandState) (*Event, error) {
+	out := c.Outcome
+	pr, err := p.Store.Proposal(ctx, c.Command.ProposalID)
+	if err != nil {
+		return nil, err
+	}
+	if out.Result == ProposalRejected {
+		return RejectedEvent(pr, out.Actor, out.Reason, out.At)
+	}
+	for i := range pr.Options {
+		if pr.Options[i].ID == out.Option {
+			return FailedEvent(pr, &pr.Options[i], out.Actor, out.Detail, out.At)
+		}
+	}
+	return nil, nil
 }

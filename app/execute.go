@@ -144,8 +144,7 @@ func (d Decider) Execution(ctx context.Context, in ExecutionInput) (*ExecutionCh
 	ch := &ExecutionChange{Execution: Execution{ProposalID: p.ID, Option: opt.ID, Proposed: proposed}}
 	if fail != "" {
 		ch.Execution.Outcome, ch.Execution.Detail = ProposalFailed, fail
-		data.Reason = fail
-		e, err := NewEvent("rebooking-failed-"+p.ID, "apron/booking-engine", TypeRebookingFailed, p.Locator, now, data)
+		e, err := FailedEvent(p, opt, req.Actor, fail, now)
 		if err != nil {
 			return nil, err
 		}
@@ -270,10 +269,25 @@ func DecideRejection(p *Proposal, req RejectionRequest) (*Event, error) {
 	if p.Status != ProposalPending {
 		return nil, Errorf(ECONFLICT, "proposal %s is %s, not pending", p.ID, p.Status)
 	}
+	return RejectedEvent(p, req.Actor, req.Reason, req.Now)
+}
+
+// FailedEvent is rebooking.failed for an approval of opt of p that could
+// not move the passengers, saying why. Its id is fixed by the proposal,
+// so the engine that publishes it again (engine.go) stores it once.
+func FailedEvent(p *Proposal, opt *Option, actor, reason string, at time.Time) (*Event, error) {
+	proposed := opt.ID == p.Chosen
+	return NewEvent("rebooking-failed-"+p.ID, "apron/booking-engine", TypeRebookingFailed, p.Locator, at,
+		RebookingData{ProposalID: p.ID, Locator: p.Locator, FromFlight: p.Flight, ToFlights: opt.Flights, Actor: actor, Option: opt.ID, Proposed: &proposed, Reason: reason})
+}
+
+// RejectedEvent is rebooking.rejected of p, by whom and why; its id is
+// fixed by the proposal, as FailedEvent's.
+func RejectedEvent(p *Proposal, actor, reason string, at time.Time) (*Event, error) {
 	var to []string
 	if o := p.ChosenOption(); o != nil {
 		to = o.Flights
 	}
-	return NewEvent("rebooking-rejected-"+p.ID, "apron/booking-engine", TypeRebookingRejected, p.Locator, req.Now,
-		RebookingData{ProposalID: p.ID, Locator: p.Locator, FromFlight: p.Flight, ToFlights: to, Actor: req.Actor, Reason: req.Reason})
+	return NewEvent("rebooking-rejected-"+p.ID, "apron/booking-engine", TypeRebookingRejected, p.Locator, at,
+		RebookingData{ProposalID: p.ID, Locator: p.Locator, FromFlight: p.Flight, ToFlights: to, Actor: actor, Reason: reason})
 }

@@ -59,6 +59,11 @@ type Proposer struct {
 	// SweepEvery is how often pending proposals are checked for options
 	// that stopped being bookable (Sweep); default 15s.
 	SweepEvery time.Duration
+	// DuplicateWindow is how long the log de-duplicates an event id: a
+	// starting engine publishes again the failed and rejected outcomes'
+	// events decided within most of it (0: none), which the log stores
+	// once whether or not the engine before it got to send them.
+	DuplicateWindow time.Duration
 	// Standby: Open does not start the loops; Start does, when this node
 	// holds the cluster's singleton lease, and Stop ends them when it
 	// loses it. Questions, approvals and lists are served either way.

@@ -214,6 +214,15 @@ func (b *Broker) Open() error {
 	return nil
 }
 
+// ClusterLogMarker reports whether the log in dir was written by a node
+// of a cluster, and the file that says so (the JetStream meta group's
+// store, which a single node never writes).
+func ClusterLogMarker(dir string) (string, bool) {
+	meta := filepath.Join(dir, "jetstream", "$SYS", "_js_", "_meta_")
+	_, err := os.Stat(meta)
+	return meta, err == nil
+}
+
 // refuseClusterLogAlone refuses to open, as a single node, a log that a
 // cluster node wrote: the server would not recover its replicated topics
 // and would create empty single-replica topics beside their data.
@@ -221,8 +230,7 @@ func (b *Broker) refuseClusterLogAlone() error {
 	if b.Config.Cluster.Clustered() {
 		return nil
 	}
-	meta := filepath.Join(b.Config.Dir, "jetstream", "$SYS", "_js_", "_meta_")
-	if _, err := os.Stat(meta); err == nil {
+	if meta, ok := ClusterLogMarker(b.Config.Dir); ok {
 		return app.Errorf(app.EINVALID, "log %s belongs to a node of a cluster (%s exists): it opens only with its cluster settings "+
 			"(cluster.name, cluster.peers, cluster.secret_file), not as a single node", b.Config.Dir, meta)
 	}
@@ -250,8 +258,13 @@ func (b *Broker) prepare() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if b.sealKey, err = loadSealKey(b.Config.Dir); err != nil {
-		return "", err
+	// A cluster node's seal key is derived from the cluster's secret
+	// (serverOptions): a random key of its own in the log's directory would
+	// be unused, and a backup would carry it as if it mattered.
+	if !b.Config.Cluster.Clustered() {
+		if b.sealKey, err = loadSealKey(b.Config.Dir); err != nil {
+			return "", err
+		}
 	}
 	return internalPass, nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/bench"
+	"github.com/apron-edge/apron/broker"
 	"github.com/apron-edge/apron/vectors"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,7 +30,28 @@ import (
 // procNode is one `apron serve` of a cluster, run as a child process.
 type procNode struct {
 	name, dir, http, nats, token string
+	out                          *lineBuffer // its standard output
 	*crashNode
+}
+
+// lineBuffer collects a child's standard output, safe to read while the
+// child writes, and copies it to the test's stderr.
+type lineBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lineBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, _ = os.Stderr.Write(p)
+	return b.buf.Write(p)
+}
+
+func (b *lineBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // procCluster is n `apron serve` processes of one cluster on loopback:
@@ -37,9 +61,13 @@ type procCluster struct {
 	nodes []*procNode
 }
 
+var firstStartPassword = regexp.MustCompile(`created user "admin" with one-time password (\S+)`)
+
 // startProcCluster starts n nodes of cluster "site" with extra flags
-// each and waits until every node answers its cluster status with the
-// lease held by one of them.
+// each, makes one admin API token on the formed cluster (every node's
+// accounts come from the cluster's log, so each node's state is all a
+// projection of it) and waits until every node answers its cluster
+// status with the lease held by one of them.
 func startProcCluster(t *testing.T, bin string, n int, extra ...string) *procCluster {
 	t.Helper()
 	secret := filepath.Join(t.TempDir(), "cluster.secret")
@@ -56,14 +84,20 @@ func startProcCluster(t *testing.T, bin string, n int, extra ...string) *procClu
 	}
 	c := &procCluster{bin: bin}
 	for i := 0; i < n; i++ {
-		pn := &procNode{name: fmt.Sprintf("node%c", 'a'+i), dir: t.TempDir(), http: freePort(t), nats: freePort(t)}
-		pn.token = crashToken(t, bin, pn.dir, "admin", "cluster-test")
+		pn := &procNode{name: fmt.Sprintf("node%c", 'a'+i), dir: t.TempDir(), http: freePort(t), nats: freePort(t), out: &lineBuffer{}}
 		args := append([]string{"--config", conf, "--cluster", "site", "--node", pn.name, "--cluster-listen", routes[i],
 			"--peers", strings.Join(routes, ","), "--cluster-secret", secret, "--nats", pn.nats, "--log-level", "error"}, extra...)
-		pn.crashNode = startCrashNode(t, bin, pn.dir, pn.http, args...)
+		pn.crashNode = startCrashNodeTo(t, pn.out, bin, pn.dir, pn.http, args...)
 		c.nodes = append(c.nodes, pn)
 	}
+	token := c.adminToken(t)
 	for _, pn := range c.nodes {
+		// Its seal key comes from the cluster's secret, not a file of its own.
+		if _, err := os.Stat(filepath.Join(pn.dir, "log", broker.SealKeyFile)); !os.IsNotExist(err) {
+			t.Fatalf("%s wrote a seal key file of its own (%v)", pn.name, err)
+		}
+		pn.token = token
+		testTokens.Store("http://"+pn.http, token)
 		checkFor(t, 2*time.Minute, func() error {
 			h, err := c.holder(pn)
 			if err == nil && h == "" {
@@ -73,6 +107,61 @@ func startProcCluster(t *testing.T, bin string, n int, extra ...string) *procClu
 		})
 	}
 	return c
+}
+
+// adminToken logs in as the first-start admin on the one node that
+// printed its password (the cluster stores one first-start admin) and
+// makes an admin API token on its admin page: a control entry on the
+// cluster's log, which every node applies.
+func (c *procCluster) adminToken(t *testing.T) string {
+	t.Helper()
+	var first *procNode
+	var password string
+	checkFor(t, 2*time.Minute, func() error {
+		for _, pn := range c.nodes {
+			if m := firstStartPassword.FindStringSubmatch(pn.out.String()); m != nil {
+				first, password = pn, m[1]
+				return nil
+			}
+		}
+		return fmt.Errorf("no node has printed the first-start admin's password yet")
+	})
+	for _, pn := range c.nodes {
+		if pn != first && firstStartPassword.MatchString(pn.out.String()) {
+			t.Fatalf("%s printed a first-start password too: the cluster has two first admins", pn.name)
+		}
+	}
+	base := "http://" + first.http
+	checkFor(t, 2*time.Minute, func() error {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	})
+	var token string
+	checkFor(t, 2*time.Minute, func() error {
+		cl := browser(t)
+		if resp := login(t, cl, base, "admin", password); resp.StatusCode != http.StatusSeeOther {
+			return fmt.Errorf("%s: login: %d", first.name, resp.StatusCode)
+		}
+		req, _ := http.NewRequest("POST", base+"/admin/tokens", strings.NewReader(url.Values{"name": {"cluster-test"}, "role": {app.RoleAdmin}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", base)
+		resp, err := cl.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		tok := regexp.MustCompile(`apron_[A-Za-z0-9_-]{43}`).Find(b)
+		if resp.StatusCode != 200 || tok == nil {
+			return fmt.Errorf("%s: token: %d", first.name, resp.StatusCode)
+		}
+		token = string(tok)
+		return nil
+	})
+	return token
 }
 
 // holder asks via, with `apron cluster status`, which node runs the
@@ -206,7 +295,7 @@ func countByID(t *testing.T, pn *procNode, topic string) map[string]int {
 }
 
 // stateChecksums opens the state store of a stopped node and returns its
-// checksum per table, the accounts made before the node joined left out.
+// checksum per table.
 func stateChecksums(t *testing.T, pn *procNode) map[string]string {
 	t.Helper()
 	st := vectors.NewStore(filepath.Join(pn.dir, "state.db"))
@@ -219,12 +308,6 @@ func stateChecksums(t *testing.T, pn *procNode) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Each node's test token (and the user behind it) was written into
-	// its own data directory before the node joined the cluster, so those
-	// rows differ by design; every other table is a projection of the
-	// cluster's log.
-	delete(sum, "api_tokens")
-	delete(sum, "users")
 	return sum
 }
 
@@ -293,6 +376,30 @@ func (c *procCluster) requireEqualStates(t *testing.T) {
 	}
 }
 
+// requireChecks runs `apron check` beside each running node: the node
+// checks its own state against a rebuild from the cluster's log, up to
+// the positions of one snapshot of its store, every table included.
+func (c *procCluster) requireChecks(t *testing.T, nodes []*procNode) {
+	t.Helper()
+	for _, pn := range nodes {
+		out, errOut, err := runApron(t, c.bin, "", "", "check", "--data", pn.dir, "--http", pn.http, "--token", pn.token)
+		if err != nil || !strings.Contains(out, "equals a rebuild from the log up to control@") {
+			t.Fatalf("%s: apron check beside the running node: %v\n%s%s", pn.name, err, out, errOut)
+		}
+		t.Logf("%s: %s", pn.name, strings.TrimSpace(out))
+	}
+}
+
+// requireStoppedCheckRefused: a stopped cluster node's log opens only
+// with its cluster, so `apron check` says to start the node.
+func (c *procCluster) requireStoppedCheckRefused(t *testing.T, pn *procNode) {
+	t.Helper()
+	_, errOut, err := runApron(t, c.bin, "", "", "check", "--data", pn.dir)
+	if err == nil || !strings.Contains(errOut, "belongs to a node of a cluster") || !strings.Contains(errOut, "start the node") {
+		t.Fatalf("%s: apron check of the stopped cluster node: %v\n%s", pn.name, err, errOut)
+	}
+}
+
 // clusterRequests are the flight events and rebooking outcomes one node
 // takes, tagged so that no two nodes post the same id.
 func clusterRequests(tag string, flights, outcomes int) []ndjsonRequest {
@@ -339,10 +446,15 @@ func outcomeRequestsTagged(tag string, n, per int) []ndjsonRequest {
 // TestClusterProcessesSurviveSIGKILL runs three `apron serve` processes of
 // one cluster with the bridge to a real Kafka. Ingest goes through all
 // three at once while the node holding the lease (bridge, outbox,
-// planning) is SIGKILLed and later restarted. Afterwards every
-// acknowledged event is in every node's log exactly once, every node's
-// state equals `apron check`'s rebuild, and every acknowledged rebooking
-// outcome is in Kafka exactly once (the bridge resumed on another node).
+// planning, booking engine) is SIGKILLed and later restarted. Once the
+// lease has moved, two approvals of the last seat go through the two
+// nodes left at the same moment: one executes, the other fails with the
+// reason. Afterwards every acknowledged event is in every node's log
+// exactly once, every node shows the one execution, each running node's
+// state equals a rebuild from the log (`apron check` beside it), the
+// stopped nodes' states are equal, and every acknowledged rebooking
+// outcome and the execution's event are in Kafka exactly once (the
+// bridge resumed on another node).
 func TestClusterProcessesSurviveSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three nodes and Kafka as child processes")
@@ -361,6 +473,10 @@ func TestClusterProcessesSurviveSIGKILL(t *testing.T) {
 	if victim == nil {
 		t.Fatalf("cluster status names %q as the holder, not one of the nodes", first)
 	}
+	// Two bookings offered the last seat of one flight, planned by the
+	// node that is about to be killed.
+	seat := setUpLastSeat(t, c)
+	wantHead := uint64(3*1500 + seat.flights)
 
 	var clients []*crashClient
 	total := 0
@@ -413,6 +529,10 @@ func TestClusterProcessesSurviveSIGKILL(t *testing.T) {
 		return nil
 	})
 	t.Logf("%s SIGKILLed with %d clients posting; %s took the lease %s later", victim.name, running, next, failover.Round(time.Millisecond))
+	// The last seat, approved for both bookings at the same moment through
+	// the two nodes left, while ingest goes on: the new holder's booking
+	// engine sells it once.
+	winner := seat.approveAtOnce(t, survivors)
 	victim.start() // its client retries until it is back
 
 	acked := map[string]bool{}
@@ -425,7 +545,7 @@ func TestClusterProcessesSurviveSIGKILL(t *testing.T) {
 		}
 	}
 	for _, pn := range c.nodes {
-		checkFor(t, 2*time.Minute, func() error { return flightsApplied(pn, 3*1500) })
+		checkFor(t, 2*time.Minute, func() error { return flightsApplied(pn, wantHead) })
 	}
 	if h, err := c.holder(victim); err != nil || h == "" {
 		t.Fatalf("after the restart: holder %q, %v", h, err)
@@ -436,14 +556,17 @@ func TestClusterProcessesSurviveSIGKILL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !regexp.MustCompile(`(?m)^flights\s+4500\s+4500\s+0$`).MatchString(out) {
-			t.Fatalf("%s: cluster status does not show its flights state at 4500 of 4500:\n%s", pn.name, out)
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^flights\s+%d\s+%d\s+0$`, wantHead, wantHead)).MatchString(out) {
+			t.Fatalf("%s: cluster status does not show its flights state at %d of %d:\n%s", pn.name, wantHead, wantHead, out)
 		}
 	}
 
-	// The bridge resumed on another node: every acknowledged outcome is in
-	// Kafka exactly once.
-	outcomes := map[string]bool{}
+	// Every node, the restarted one too, shows the one execution.
+	seat.requireOneExecution(t, c.nodes, winner)
+
+	// The bridge resumed on another node: every acknowledged outcome, and
+	// the last seat's execution, is in Kafka exactly once.
+	outcomes := map[string]bool{"rebooking-executed-" + winner: true}
 	for id := range acked {
 		if strings.Contains(id, "-out-") {
 			outcomes[id] = true
@@ -463,9 +586,12 @@ func TestClusterProcessesSurviveSIGKILL(t *testing.T) {
 		}
 		onceEach(t, pn, acked, counts)
 	}
-	// Every node's state is the same projection of the same log.
+	// Each node's state equals a rebuild from the log, and every node's
+	// state is the same projection of the same log.
+	c.requireChecks(t, c.nodes)
 	c.stopAll(t)
 	c.requireEqualStates(t)
+	c.requireStoppedCheckRefused(t, victim)
 	t.Logf("%d events acknowledged across three nodes, each once in the log read through every node; %d outcomes once each in Kafka", len(acked), len(seen))
 }
 
@@ -555,9 +681,6 @@ func TestClusterPartition(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	c := startProcCluster(t, bin, 3)
-	for _, pn := range c.nodes {
-		testTokens.Store("http://"+pn.http, pn.token)
-	}
 	a, b, lone := c.nodes[0], c.nodes[1], c.nodes[2]
 	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	const key = "LH400-2026-11-25"

@@ -111,6 +111,7 @@ func TestEveryRouteChecksTheRole(t *testing.T) {
 		{"POST", "/api/v1/flights/LH400-2026-11-25/proposals/approve", app.RoleSupervisor},
 		{"POST", "/api/v1/proposals/p-X/reject", app.RoleAgent},
 		{"POST", "/api/v1/admin/backup", app.RoleAdmin},
+		{"POST", "/api/v1/admin/check", app.RoleAdmin},
 	}
 	rank := map[string]int{app.RoleViewer: 1, app.RoleAgent: 2, app.RoleSupervisor: 3, app.RoleAdmin: 4}
 	c := browser(t)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -41,17 +42,25 @@ func crashToken(tb testing.TB, bin, dir, role, name string, extra ...string) str
 // crashNode is a child `apron serve` that a test kills with SIGKILL and
 // restarts on the same data directory and address.
 type crashNode struct {
-	tb   testing.TB
-	bin  string
-	args []string
-	cmd  *exec.Cmd
+	tb     testing.TB
+	bin    string
+	args   []string
+	cmd    *exec.Cmd
+	stdout io.Writer // the child's standard output (nil: the test's stderr)
 }
 
 // startCrashNode starts `apron serve` on dir at httpAddr without NATS or
 // a model, with extra flags; the child is killed at cleanup if still up.
 func startCrashNode(tb testing.TB, bin, dir, httpAddr string, extra ...string) *crashNode {
 	tb.Helper()
-	n := &crashNode{tb: tb, bin: bin, args: append([]string{"serve", "--data", dir, "--http", httpAddr, "--nats", ""}, extra...)}
+	return startCrashNodeTo(tb, nil, bin, dir, httpAddr, extra...)
+}
+
+// startCrashNodeTo is startCrashNode with the child's standard output
+// going to stdout, where the first start prints the admin's password.
+func startCrashNodeTo(tb testing.TB, stdout io.Writer, bin, dir, httpAddr string, extra ...string) *crashNode {
+	tb.Helper()
+	n := &crashNode{tb: tb, bin: bin, args: append([]string{"serve", "--data", dir, "--http", httpAddr, "--nats", ""}, extra...), stdout: stdout}
 	n.start()
 	tb.Cleanup(func() {
 		if n.cmd.ProcessState == nil {
@@ -66,6 +75,9 @@ func (n *crashNode) start() {
 	n.tb.Helper()
 	cmd := exec.Command(n.bin, n.args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if n.stdout != nil {
+		cmd.Stdout = n.stdout
+	}
 	cmd.Env = append(os.Environ(), "APRON_OLLAMA_URL=")
 	if err := cmd.Start(); err != nil {
 		n.tb.Fatal(err)

@@ -69,7 +69,8 @@ func startServe(tb testing.TB, bin, data string) (*exec.Cmd, string) {
 // TestOneProcessPerDataDirectory starts a node and then, on the same data
 // directory, a second node on other ports and the commands that need the
 // node stopped: each fails at once, naming the running node's pid, and the
-// node keeps serving. Commands given a directory that does not exist fail
+// node keeps serving; `apron check` asks the running node instead, with
+// an admin token. Commands given a directory that does not exist fail
 // without creating it, also the default ./data.
 func TestOneProcessPerDataDirectory(t *testing.T) {
 	bin := buildBinary(t)
@@ -80,7 +81,6 @@ func TestOneProcessPerDataDirectory(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "--data", data, "--http", freePort(t), "--nats", freePort(t)},
 		{"demo", "--data", data, "--http", freePort(t), "--nats", ""},
-		{"check", "--data", data},
 		{"rebuild", "--data", data},
 	} {
 		start := time.Now()
@@ -92,6 +92,16 @@ func TestOneProcessPerDataDirectory(t *testing.T) {
 		if time.Since(start) > 20*time.Second {
 			t.Fatalf("%s took %s to refuse", args[0], time.Since(start))
 		}
+	}
+	// check beside the node asks the node, which needs an admin token.
+	if _, errOut, err := runApron(t, bin, "", "", "check", "--data", data); err == nil ||
+		!strings.Contains(errOut, "in use by process "+pid) || !strings.Contains(errOut, "token: required") {
+		t.Fatalf("check beside a running node without a token: %v\n%s", err, errOut)
+	}
+	tok := crashToken(t, bin, data, "admin", "checker")
+	if out, errOut, err := runApron(t, bin, "", "", "check", "--data", data, "--http", strings.TrimPrefix(base, "http://"), "--token", tok); err != nil ||
+		!strings.Contains(out, "equals a rebuild from the log up to control@") {
+		t.Fatalf("check beside a running node: %v\n%s%s", err, out, errOut)
 	}
 	if resp, err := http.Get(base + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("the first node after the refusals: %v %v", err, resp)

@@ -179,3 +179,33 @@ func natsConnect(tb testing.TB, m *node.Main) *nats.Conn {
 	tb.Cleanup(nc.Close)
 	return nc
 }
+
+// readAll reads topic of m's log from its first entry to its last.
+func readAll(tb testing.TB, m *node.Main, topic string) []app.LogEntry {
+	tb.Helper()
+	ctx := context.Background()
+	ti, err := m.Broker.Topic(ctx, topic)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r, err := m.Broker.NewReader(ctx, topic, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer r.Close()
+	var out []app.LogEntry
+	for len(out) == 0 || out[len(out)-1].Offset < ti.LastOffset {
+		entries, err := r.Next(ctx, 1000, 2*time.Second)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if len(entries) == 0 {
+			if ti.LastOffset == 0 {
+				return nil
+			}
+			tb.Fatalf("%s ended before its last offset %d", topic, ti.LastOffset)
+		}
+		out = append(out, entries...)
+	}
+	return out
+}

@@ -154,6 +154,43 @@ func TestNodeOnlyEventsNeedTheAdminRole(t *testing.T) {
 	}
 }
 
+// TestControlEntriesAreRefusedToEveryCaller: the node seals what it
+// appends, so an approval command, a decided outcome or an account sent
+// through the ingest API would be believed as the node's own. No caller
+// may send them, an admin neither: 403 naming each event and its type,
+// and nothing is stored.
+func TestControlEntriesAreRefusedToEveryCaller(t *testing.T) {
+	m := MustRunMain(t)
+	url := m.HTTP.URL() + "/api/v1/topics/control/events"
+	now := time.Now().Add(-time.Minute)
+	const key = "proposal-ABC123"
+	cmd, _ := app.NewEvent("forged-command", "apron/console", app.TypeProposalCommand, key, now,
+		app.ProposalCommand{Kind: app.CommandApprove, ProposalID: "p-1", Locator: "ABC123", Flight: "LH400-2026-11-25", Key: "k-1", Actor: "mallory", At: now})
+	out, _ := app.NewEvent("forged-outcome", "apron/proposer", app.TypeProposalChanged, key, now, app.ProposalChange{
+		Op: app.OpDecided, ProposalID: "p-1", Locator: "ABC123", Flight: "LH400-2026-11-25", At: now,
+		Outcome: &app.Outcome{Command: 1, Basis: 1, Kind: app.CommandApprove, Result: app.ProposalExecuted, Key: "k-1", Actor: "mallory", At: now}})
+	user, _ := app.NewEvent("forged-user", "apron/console", app.TypeUserChanged, "mallory", now,
+		app.UserData{Name: "mallory", Role: app.RoleAdmin, PasswordHash: "$argon2id$v=19$m=65536,t=1,p=2$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", CreatedAt: now})
+	before := lastOffset(t, m, app.TopicControl)
+	for _, e := range []*app.Event{cmd, out, user} {
+		code, body := postAs(t, url, "application/json", string(e.Raw))
+		if code != http.StatusForbidden || !strings.Contains(body, e.Type) || !strings.Contains(body, e.ID) || !strings.Contains(body, "no caller may send") {
+			t.Fatalf("admin sending %s: %d %s, want 403 naming it and its type", e.Type, code, body)
+		}
+	}
+	// Mixed with an event the caller may send: the whole request is refused.
+	ok, _ := app.NewEvent("fine-1", "central", app.TypeFlightStatus, "LH400-2026-11-25", now, map[string]any{})
+	if code, body := postAs(t, url, "application/x-ndjson", string(ok.Raw)+"\n"+string(cmd.Raw)); code < 400 {
+		t.Fatalf("a request mixing a control entry: %d %s", code, body)
+	}
+	if after := lastOffset(t, m, app.TopicControl); after != before {
+		t.Fatalf("control topic moved from %d to %d: a forged entry was stored", before, after)
+	}
+	if _, _, err := m.Store.UserByName(context.Background(), "mallory"); app.ErrorCode(err) != app.ENOTFOUND {
+		t.Fatalf("the forged admin exists: %v", err)
+	}
+}
+
 // TestLoginNamesAreBoundedAndCostTheSame: a huge name is refused before it
 // is logged or remembered; an unknown name takes as long as a wrong
 // password.

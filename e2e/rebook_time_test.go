@@ -386,3 +386,93 @@ func TestEnginePublishesAnOutcomesEventsAgain(t *testing.T) {
 		t.Fatalf("last rebooking event of LOST01: %s %v", executed.Data, err)
 	}
 }
+
+// TestEnginePublishesFailuresAndRejectionsAgain: the lease holder died
+// after a failed approval's and a rejection's outcomes reached the log
+// and before their rebooking.failed and rebooking.rejected did (the
+// outcomes are appended here by hand, as that engine left them). The
+// next booking engine to start publishes both, under the ids the first
+// engine would have used; one starting after it stores nothing twice.
+func TestEnginePublishesFailuresAndRejectionsAgain(t *testing.T) {
+	s := newScenario(t)
+	ctx := context.Background()
+	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
+	)
+	s.ingest("bookings", s.booking("FAIL01", "P1", "none", nil, lh400), s.booking("REJE01", "P2", "none", nil, lh400))
+	waitCaughtUp(t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	failed, rejected := s.pendingFor("FAIL01"), s.pendingFor("REJE01")
+	if err := s.m.Proposer.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := s.m.Clock()
+	decided := func(p *app.Proposal, cmd app.ProposalCommand, out app.Outcome) {
+		t.Helper()
+		key := "proposal-" + p.Locator
+		ce, _ := app.NewEvent("command-by-hand-"+p.Locator, "apron/console", app.TypeProposalCommand, key, now, cmd)
+		res, err := s.m.Broker.Append(ctx, app.TopicControl, []*app.Event{ce})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Command, out.Basis, out.Kind, out.Actor, out.At = res[0].Offset, res[0].Offset, cmd.Kind, cmd.Actor, now
+		oe, _ := app.NewEvent("outcome-by-hand-"+p.Locator, "apron/proposer", app.TypeProposalChanged, key, now, app.ProposalChange{
+			Op: app.OpDecided, ProposalID: p.ID, Locator: p.Locator, Flight: lh400, At: now, Outcome: &out})
+		if _, err := s.m.Broker.Append(ctx, app.TopicControl, []*app.Event{oe}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	why := "only 0 seat(s) left in Y on " + lh402 + " for 1 passenger(s)"
+	decided(failed, app.ProposalCommand{Kind: app.CommandApprove, ProposalID: failed.ID, Locator: "FAIL01", Flight: lh400, Key: "k-fail", Actor: "gate1", At: now},
+		app.Outcome{Result: app.ProposalFailed, Detail: why, Option: failed.Chosen, Proposed: true, Key: "k-fail"})
+	decided(rejected, app.ProposalCommand{Kind: app.CommandReject, ProposalID: rejected.ID, Locator: "REJE01", Flight: lh400, Reason: "the passenger stays in Frankfurt", Actor: "gate2", At: now},
+		app.Outcome{Result: app.ProposalRejected, Reason: "the passenger stays in Frankfurt"})
+	checkFor(t, 10*time.Second, func() error {
+		for p, status := range map[*app.Proposal]string{failed: app.ProposalFailed, rejected: app.ProposalRejected} {
+			if got, _ := s.m.Store.Proposal(ctx, p.ID); got.Status != status {
+				return fmt.Errorf("proposal %s is %s, want %s", p.ID, got.Status, status)
+			}
+		}
+		return nil
+	})
+	want := map[string]string{"rebooking-failed-" + failed.ID: app.TypeRebookingFailed, "rebooking-rejected-" + rejected.ID: app.TypeRebookingRejected}
+	rebookings := func() map[string]int {
+		counts := map[string]int{}
+		for _, le := range readAll(t, s.m, app.TopicRebookings) {
+			e, err := app.ParseTrusted(le.Data)
+			if err == nil && want[e.ID] == e.Type {
+				counts[e.ID]++
+			}
+		}
+		return counts
+	}
+	if got := rebookings(); len(got) != 0 {
+		t.Fatalf("before an engine started again the log holds %v", got)
+	}
+	for round := 1; round <= 2; round++ {
+		if err := s.m.Proposer.Start(); err != nil {
+			t.Fatal(err)
+		}
+		checkFor(t, 10*time.Second, func() error {
+			if got := rebookings(); len(got) != len(want) {
+				return fmt.Errorf("start %d: the log holds %v of %v", round, got, want)
+			}
+			return nil
+		})
+		if err := s.m.Proposer.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, n := range rebookings() {
+		if n != 1 {
+			t.Fatalf("%s is %d times on the log after two engines started", id, n)
+		}
+	}
+	for _, le := range readAll(t, s.m, app.TopicRebookings) {
+		if e, err := app.ParseTrusted(le.Data); err == nil && e.ID == "rebooking-failed-"+failed.ID && !strings.Contains(string(le.Data), why) {
+			t.Fatalf("rebooking.failed of FAIL01 does not say why: %s", le.Data)
+		}
+	}
+}

@@ -37,6 +37,13 @@ func OpenLogOnly(cfg Config, logger *slog.Logger) (*broker.Broker, error) {
 	return b, nil
 }
 
+// ClusterLogMarker reports whether the data directory's log belongs to a
+// node of a cluster, and the file that says so: such a log opens only
+// with its cluster, so the offline commands cannot read it.
+func ClusterLogMarker(cfg Config) (string, bool) {
+	return broker.ClusterLogMarker(cfg.BrokerConfig().Dir)
+}
+
 // OpenStoreOnly opens the state store of the data directory; it works while
 // the node runs (SQLite serialises the writers), so it takes no lock.
 // Returns ENOTFOUND when the data directory does not exist or holds no
@@ -59,18 +66,30 @@ func OpenStoreOnly(cfg Config) (*vectors.Store, error) {
 // CheckStore replays the log into a fresh store at tmpPath, up to exactly
 // the live store's positions, and returns the tables whose contents differ.
 func CheckStore(ctx context.Context, log app.Log, live *vectors.Store, tmpPath string, trusted func(app.LogEntry) bool) ([]string, error) {
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		_ = os.Remove(tmpPath + suffix)
+	rep, err := CheckStoreReport(ctx, log, live, tmpPath, trusted)
+	if err != nil {
+		return nil, err
 	}
-	defer func() {
+	return rep.Tables(), nil
+}
+
+// CheckStoreReport is CheckStore with the positions it replayed up to and
+// the differing tables' checksums, sorted by table. It reads the log
+// through any app.Log, so a running node checks its own store against
+// its own (or its cluster's) log while it keeps applying.
+func CheckStoreReport(ctx context.Context, log app.Log, live *vectors.Store, tmpPath string, trusted func(app.LogEntry) bool) (app.CheckReport, error) {
+	start := time.Now()
+	removeDB := func() {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			_ = os.Remove(tmpPath + suffix)
 		}
-	}()
+	}
+	removeDB()
+	defer removeDB()
 	fresh := vectors.NewStore(tmpPath)
 	fresh.Logger = slog.New(slog.DiscardHandler)
 	if err := fresh.Open(); err != nil {
-		return nil, err
+		return app.CheckReport{}, fmt.Errorf("open the rebuild's store: %w", err)
 	}
 	defer func() { _ = fresh.Close(context.Background()) }()
 	// The live store's checksum and the positions it reflects come from
@@ -82,22 +101,24 @@ func CheckStore(ctx context.Context, log app.Log, live *vectors.Store, tmpPath s
 	}
 	a, upto, err := live.ChecksumAt(ctx, topics)
 	if err != nil {
-		return nil, err
+		return app.CheckReport{}, err
 	}
 	if err := app.Replay(ctx, log, fresh, upto, trusted); err != nil {
-		return nil, err
+		return app.CheckReport{}, fmt.Errorf("replay the log: %w", err)
 	}
 	b, err := fresh.Checksum(ctx)
 	if err != nil {
-		return nil, err
+		return app.CheckReport{}, err
 	}
-	var diff []string
+	rep := app.CheckReport{Upto: upto, Differs: []app.TableDiff{}}
 	for k, v := range a {
 		if b[k] != v {
-			diff = append(diff, fmt.Sprintf("%s (live %s, rebuild %s)", k, v, b[k]))
+			rep.Differs = append(rep.Differs, app.TableDiff{Table: k, Live: v, Rebuild: b[k]})
 		}
 	}
-	return diff, nil
+	sort.Slice(rep.Differs, func(i, j int) bool { return rep.Differs[i].Table < rep.Differs[j].Table })
+	rep.TookMS = time.Since(start).Milliseconds()
+	return rep, nil
 }
 
 // RebuildSummary is what a rebuild did.

@@ -16,6 +16,17 @@ import (
 // process that uses the directory; it holds that process's pid.
 const LockFile = "apron.lock"
 
+// LockHolder returns the pid written in dir's lock file by the process
+// that holds (or last held) it, or "unknown".
+func LockHolder(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, LockFile))
+	holder := strings.TrimSpace(string(b))
+	if _, err := strconv.Atoi(holder); err != nil {
+		return "unknown"
+	}
+	return holder
+}
+
 // DataLock is the exclusive hold of one process on a data directory. The
 // log's own files are not locked against a second process (NATS reopens
 // them happily), so two nodes on one directory would both write; this
@@ -45,14 +56,9 @@ func LockData(dir string, create bool) (*DataLock, error) {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		b, _ := os.ReadFile(path)
 		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			holder := strings.TrimSpace(string(b))
-			if _, perr := strconv.Atoi(holder); perr != nil {
-				holder = "unknown"
-			}
-			return nil, app.Errorf(app.ECONFLICT, "data directory %s is in use by process %s (a running apron node or command); stop it first", abs(dir), holder)
+			return nil, app.Errorf(app.ECONFLICT, "data directory %s is in use by process %s (a running apron node or command); stop it first", abs(dir), LockHolder(dir))
 		}
 		return nil, fmt.Errorf("lock data directory %s: %w", dir, err)
 	}

@@ -96,7 +96,12 @@ func (m *Main) Open(ctx context.Context) error {
 // be trusted, and site applications would need new NATS credentials).
 func (m *Main) newBackup() *app.Backup {
 	bc := m.Config.BrokerConfig()
-	files := map[string]string{"log/" + broker.SealKeyFile: filepath.Join(bc.Dir, broker.SealKeyFile)}
+	files := map[string]string{}
+	// A cluster node has no seal key file: its key comes from the
+	// cluster's secret, which a restore needs anyway.
+	if !bc.Cluster.Clustered() {
+		files["log/"+broker.SealKeyFile] = filepath.Join(bc.Dir, broker.SealKeyFile)
+	}
 	if _, err := os.Stat(bc.CredentialsFile); err == nil {
 		files["nats-credentials.json"] = bc.CredentialsFile
 	}
@@ -196,6 +201,7 @@ func (m *Main) newHTTP(context.Context) error {
 		Validator: m.Config.Validator(),
 		Rebooking: m.Config.RebookRules(),
 		Backup:    m.newBackup(),
+		Check:     &StateCheck{Log: m.Broker, Store: m.Store, Dir: m.Config.Data, Trusted: m.Broker.Trusted},
 	}
 	limits := app.DefaultClassLimits()
 	for _, c := range []string{app.ClassInteractive, app.ClassSummary} {
@@ -240,7 +246,7 @@ func (m *Main) openEmbedder(context.Context) error {
 
 func (m *Main) newProposer(context.Context) error {
 	m.Proposer = &app.Proposer{Store: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock, Rules: m.Config.RebookRules(),
-		Standby: m.Config.Cluster.Name != ""}
+		Standby: m.Config.Cluster.Name != "", DuplicateWindow: m.Config.BrokerConfig().DuplicateWindow}
 	return nil
 }
 

@@ -280,7 +280,22 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 // mayIngest refuses the whole request when it holds events of a type the
 // caller's role may not send: those only the node produces (a client that
 // could send them would forge an execution or an answer) and erasures.
+// The control topic's entries (accounts, proposals, approval commands and
+// their outcomes) no caller may send, an admin included: the node seals
+// what it appends, so such an entry would be believed as the console's
+// or the booking engine's own.
 func (s *Server) mayIngest(p *app.Principal, topic string, events []*app.Event) error {
+	var control []string
+	for _, e := range events {
+		if app.TopicOf(e.Type) == app.TopicControl {
+			control = append(control, fmt.Sprintf("%q (%s)", e.ID, e.Type))
+		}
+	}
+	if len(control) > 0 {
+		s.metrics.ingestRefused.WithLabelValues(topic, "control").Add(float64(len(control)))
+		return app.Errorf(app.EFORBIDDEN, "type: these events are the node's own control entries, which no caller may send whatever its role "+
+			"(accounts go through the console or apron user/token, approvals through the proposals API): %s; nothing was stored", strings.Join(control, ", "))
+	}
 	var refused []string
 	var need string
 	for _, e := range events {

@@ -86,6 +86,9 @@ type Server struct {
 	Erasures ErasureLister
 	// Backup writes online backups (nil: none).
 	Backup Backuper
+	// Check compares the state store with a rebuild from the log (nil:
+	// none).
+	Check StateChecker
 	// Auth keeps users, sessions and API tokens.
 	Auth        app.AuthStore
 	SessionIdle time.Duration // a session ends after this long unused
@@ -207,6 +210,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/bookings/{locator}", s.require(agent, s.handleBooking))
 	mux.HandleFunc("GET /api/v1/passengers/{id}", s.require(agent, s.handlePassenger))
 	mux.HandleFunc("POST /api/v1/admin/backup", s.require(admin, s.handleBackup))
+	mux.HandleFunc("POST /api/v1/admin/check", s.require(admin, s.handleCheck))
 	if s.Proposals != nil {
 		mux.HandleFunc("GET /api/v1/proposals", s.require(agent, s.handleProposalsAPI))
 		mux.HandleFunc("GET /api/v1/proposals/{id}", s.require(agent, s.handleProposalAPI))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/apron-edge/apron/app"
 )
@@ -281,6 +282,30 @@ func sqlValue(v any) any {
 		return int64(f)
 	}
 	return v
+}
+
+// FailedAndRejected returns the commands whose believed outcome failed an
+// approval or rejected a proposal, not repeats, decided at or after since
+// (the command's time), in log order.
+func (s *Store) FailedAndRejected(ctx context.Context, since time.Time) ([]*app.CommandState, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT c.command_offset, c.data, c.outcome, c.outcome_offset, c.replanned, c.new_id FROM commands c
+		WHERE c.outcome IS NOT NULL AND json_extract(c.outcome, '$.result') IN ('failed', 'rejected')
+		AND COALESCE(json_extract(c.outcome, '$.repeated'), 0) = 0 ORDER BY c.command_offset`)
+	if err != nil {
+		return nil, fmt.Errorf("failed and rejected outcomes: %w", err)
+	}
+	defer rows.Close()
+	var out []*app.CommandState
+	for rows.Next() {
+		c, err := scanCommand(rows)
+		if err != nil {
+			return nil, fmt.Errorf("failed and rejected outcomes: %w", err)
+		}
+		if c.Outcome != nil && !c.Outcome.At.Before(since) {
+			out = append(out, c)
+		}
+	}
+	return out, rows.Err()
 }
 
 // UnshownExecutions returns the commands whose believed outcome executed
