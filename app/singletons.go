@@ -53,6 +53,7 @@ type Singletons struct {
 	holding bool
 	since   time.Time
 	changes int
+	stopBy  time.Time // set by Close: every stop step ends by then
 }
 
 // SingletonState is this node's part in the lease.
@@ -86,8 +87,27 @@ func (s *Singletons) Close(ctx context.Context) error {
 	if s.cancel == nil {
 		return nil
 	}
+	if dl, ok := ctx.Deadline(); ok {
+		// The duties stop and the lease is released within the node's
+		// shutdown deadline, leaving a little of it to what closes after.
+		s.mu.Lock()
+		s.stopBy = dl.Add(-time.Until(dl) / 10)
+		s.mu.Unlock()
+	}
 	s.cancel()
 	return waitGroup(ctx, &s.wg)
+}
+
+// stopContext bounds one stop step: by d, and once Close has given a
+// deadline, by that deadline too.
+func (s *Singletons) stopContext(d time.Duration) (context.Context, context.CancelFunc) {
+	s.mu.Lock()
+	by := s.stopBy
+	s.mu.Unlock()
+	if !by.IsZero() && time.Until(by) < d {
+		return context.WithDeadline(context.Background(), by)
+	}
+	return context.WithTimeout(context.Background(), d)
 }
 
 // State reports whether this node holds the lease.
@@ -150,7 +170,7 @@ func (s *Singletons) start() (int, error) {
 // stop stops the first n duties in reverse order.
 func (s *Singletons) stop(n int) {
 	for i := n - 1; i >= 0; i-- {
-		ctx, cancel := context.WithTimeout(context.Background(), s.StopTimeout)
+		ctx, cancel := s.stopContext(s.StopTimeout)
 		if err := s.Duties[i].Stop(ctx); err != nil {
 			s.Logger.Error("stopping a singleton", "duty", s.Duties[i].Name, "err", err)
 		}
@@ -159,7 +179,7 @@ func (s *Singletons) stop(n int) {
 }
 
 func (s *Singletons) release(release func(context.Context)) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := s.stopContext(5 * time.Second)
 	defer cancel()
 	release(ctx)
 }

@@ -237,7 +237,7 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 	if err := c.b.checkRoom(c.topic, size); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.b.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(c.b.appends, 30*time.Second)
 	defer cancel()
 	// The server does not answer a publish whose store failed; its log
 	// line about it ends the wait.
@@ -270,6 +270,10 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 	}
 	if werr := c.b.Writable(); werr != nil {
 		return werr
+	}
+	if c.b.appends.Err() != nil {
+		return app.Errorf(app.EUNAVAILABLE, "the node is shutting down and the log did not confirm these events on %s before its deadline: they may or may not be stored; "+
+			"send the same request again, to another node or once this one is back (events are de-duplicated by source and id)", c.topic)
 	}
 	if qerr := c.b.quorumError(c.topic, err, ctx.Err()); qerr != nil {
 		return qerr

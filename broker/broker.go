@@ -162,6 +162,10 @@ type Broker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// appends parents every commit's wait for the log; FailAppendsAt
+	// ends it before the node's shutdown deadline.
+	appends     context.Context
+	stopAppends context.CancelFunc
 
 	mu         sync.Mutex
 	committers map[string]*committer
@@ -297,8 +301,21 @@ func (b *Broker) start(internalPass string) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.appends, b.stopAppends = context.WithCancel(b.ctx)
 	b.committers = map[string]*committer{}
 	return nil
+}
+
+// FailAppendsAt makes every append still waiting for the log at t fail
+// (EUNAVAILABLE, "may or may not be stored") and every later one fail at
+// once. A node shutting down while its cluster has no quorum answers its
+// callers, and its stages stop, within its shutdown deadline instead of
+// each waiting out the log's 30 s for a quorum that is not coming back.
+func (b *Broker) FailAppendsAt(t time.Time) {
+	if b.stopAppends == nil {
+		return
+	}
+	time.AfterFunc(time.Until(t), b.stopAppends)
 }
 
 // serverOptions are the embedded server's options: JetStream on the log's

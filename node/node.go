@@ -14,6 +14,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/apron-edge/apron/app"
@@ -113,13 +116,31 @@ func (m *Main) push(closer func(context.Context) error) {
 	m.closers = append(m.closers, closer)
 }
 
+// closerName names a closer for the error of a shutdown that failed.
+func closerName(f func(context.Context) error) string {
+	fn := runtime.FuncForPC(reflect.ValueOf(f).Pointer())
+	if fn == nil {
+		return "a step"
+	}
+	name := fn.Name()
+	name = name[strings.LastIndex(name, "/")+1:]
+	return strings.TrimSuffix(name, "-fm")
+}
+
 // Close shuts down in reverse order of opening: HTTP (with ctx's
 // deadline), the pipeline stages, the supervised Ollama once nothing uses
 // it, the state store, the bridge, the log.
 func (m *Main) Close(ctx context.Context) error {
+	if dl, ok := ctx.Deadline(); ok && m.Broker != nil {
+		// Appends still waiting for a cluster's quorum give up before the
+		// deadline, so the stages waiting on them stop in time.
+		m.Broker.FailAppendsAt(dl.Add(-time.Until(dl) / 4))
+	}
 	var errs []error
 	for i := len(m.closers) - 1; i >= 0; i-- {
-		errs = append(errs, m.closers[i](ctx))
+		if err := m.closers[i](ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", closerName(m.closers[i]), err))
+		}
 	}
 	m.closers = nil
 	return errors.Join(errs...)
