@@ -102,7 +102,9 @@ func (m *ControlMaterializer) run() {
 	defer m.wg.Done()
 	f := &follower{
 		stage: "control materializer", topic: TopicControl, log: m.Log, logger: m.Logger, batch: 500,
-		minBackoff: 100 * time.Millisecond, maxBackoff: 10 * time.Second,
+		// Approvals wait on this projection: after a failover, while the
+		// topic elects a leader, it tries again every 2 s at most.
+		minBackoff: 100 * time.Millisecond, maxBackoff: 2 * time.Second,
 		start: func(ctx context.Context) (uint64, error) {
 			return m.Store.Position(ctx, ControlConsumer, TopicControl)
 		},
