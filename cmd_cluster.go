@@ -94,5 +94,17 @@ func printClusterStatus(st node.ClusterState) {
 	for _, l := range st.StateLag {
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", l.Topic, l.Applied, l.LastOffset, l.Behind)
 	}
+	fmt.Fprintln(w, "\nNODE\tREPORTED\tBEHIND (MOST)\tPER TOPIC")
+	for _, n := range st.Nodes {
+		at := fmt.Sprintf("%d s ago", n.AgeSeconds)
+		if n.Node == st.Node {
+			at = "now (this node)"
+		}
+		var per []string
+		for _, l := range n.StateLag {
+			per = append(per, fmt.Sprintf("%s %d", l.Topic, l.Behind))
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", n.Node, at, n.Behind(), strings.Join(per, ", "))
+	}
 	_ = w.Flush()
 }

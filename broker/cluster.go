@@ -220,6 +220,8 @@ func (b *Broker) createTopics(wait time.Duration) error {
 				defer wg.Done()
 				if _, err := b.js.CreateOrUpdateKeyValue(ctx, b.leaseBucketConfig()); err != nil {
 					errs[len(app.Topics)] = fmt.Errorf("create lease bucket: %w", err)
+				} else if _, err := b.js.CreateOrUpdateKeyValue(ctx, b.nodesBucketConfig()); err != nil {
+					errs[len(app.Topics)] = fmt.Errorf("create node report bucket: %w", err)
 				}
 			}()
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -195,6 +196,11 @@ func TestClusterSurvivesLosingTheSingletonNode(t *testing.T) {
 			}
 			return fmt.Errorf("%s: no flights state lag in %v", m.Config.Cluster.Node, body["state_lag"])
 		})
+	}
+	// And every node shows every node's, from the reports in the
+	// cluster's node bucket.
+	for _, m := range ms {
+		checkFor(t, 60*time.Second, func() error { return showsEveryNodesState(t, m, ms, 1) })
 	}
 
 	var rest []*node.Main
@@ -463,4 +469,29 @@ func TestClusterSellsTheLastSeatOnce(t *testing.T) {
 			t.Fatalf("%s shows other proposals than %s:\n%s\n%s", m.Config.Cluster.Node, ms[0].Config.Cluster.Node, got, want)
 		}
 	}
+}
+
+// showsEveryNodesState checks that m's cluster status lists the state of
+// every node of ms, each with flights applied up to head and nothing
+// behind.
+func showsEveryNodesState(t *testing.T, m *node.Main, ms []*node.Main, head float64) error {
+	_, body := get(t, m.HTTP.URL()+"/api/v1/cluster")
+	nodes, _ := body["nodes"].([]any)
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		n := n.(map[string]any)
+		for _, l := range n["state_lag"].([]any) {
+			l := l.(map[string]any)
+			if l["topic"] == app.TopicFlights && (l["applied"].(float64) != head || l["behind"].(float64) != 0) {
+				return fmt.Errorf("%s shows %v with flights %v, want applied %v, behind 0", m.Config.Cluster.Node, n["node"], l, head)
+			}
+		}
+		seen[n["node"].(string)] = true
+	}
+	for _, o := range ms {
+		if !seen[o.Config.Cluster.Node] {
+			return fmt.Errorf("%s shows the state of %v, not of %s", m.Config.Cluster.Node, slices.Collect(maps.Keys(seen)), o.Config.Cluster.Node)
+		}
+	}
+	return nil
 }

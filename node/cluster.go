@@ -2,9 +2,12 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/apron-edge/apron/app"
 	"github.com/apron-edge/apron/broker"
@@ -97,6 +100,17 @@ func (m *Main) openSingletons(context.Context) error {
 	if m.Config.Cluster.Name == "" {
 		return nil
 	}
+	rctx, stopReports := context.WithCancel(context.Background())
+	reported := make(chan struct{})
+	go func() { defer close(reported); m.reportNode(rctx) }()
+	m.push(func(ctx context.Context) error {
+		stopReports()
+		select {
+		case <-reported:
+		case <-ctx.Done():
+		}
+		return nil
+	})
 	m.Lease = broker.NewLease(m.Broker)
 	m.Proposer.Epoch = m.Lease.Epoch
 	duties := []app.NamedDuty{{Name: "proposer (planning, booking engine and outbox)", Duty: m.Proposer}, {Name: "compaction", Duty: &compactionDuty{b: m.Broker}}}
@@ -139,6 +153,9 @@ func (m *Main) clusterState(ctx context.Context) ui.ClusterState {
 		cs.Topics = append(cs.Topics, ct)
 	}
 	cs.StateLag = m.stateLag(ctx, bs.Topics, &cs)
+	if cs.Clustered {
+		cs.Nodes = m.nodesState(ctx, bs.Topics, cs.StateLag, &cs)
+	}
 	holder := bs.Node
 	if m.Singletons != nil {
 		h, err := m.Lease.Holder(ctx)
@@ -160,12 +177,21 @@ func (m *Main) clusterState(ctx context.Context) ui.ClusterState {
 // stateLag compares this node's state positions with the topics' last
 // offsets.
 func (m *Main) stateLag(ctx context.Context, topics []broker.TopicReplica, cs *ui.ClusterState) []ui.ClusterStateLag {
-	pos, err := m.Store.Positions(ctx)
+	applied, err := m.appliedPositions(ctx)
 	if err != nil {
 		if cs.Error == "" {
 			cs.Error = app.ErrorMessage(err)
 		}
 		return nil
+	}
+	return lagAgainst(topics, applied)
+}
+
+// appliedPositions is the state materialiser's position on each topic.
+func (m *Main) appliedPositions(ctx context.Context) (map[string]uint64, error) {
+	pos, err := m.Store.Positions(ctx)
+	if err != nil {
+		return nil, err
 	}
 	applied := map[string]uint64{}
 	for _, p := range pos {
@@ -173,6 +199,65 @@ func (m *Main) stateLag(ctx context.Context, topics []broker.TopicReplica, cs *u
 			applied[p.Topic] = p.Offset
 		}
 	}
+	return applied, nil
+}
+
+// nodeReport is what a node of a cluster reports of itself every
+// nodeReportEvery.
+type nodeReport struct {
+	Applied map[string]uint64 `json:"applied"` // state position per topic
+}
+
+const nodeReportEvery = 5 * time.Second
+
+// reportNode runs on every node of a cluster: it stores the node's state
+// positions in the cluster's node bucket, so that every node shows every
+// node's lag.
+func (m *Main) reportNode(ctx context.Context) {
+	t := time.NewTicker(nodeReportEvery)
+	defer t.Stop()
+	for {
+		if applied, err := m.appliedPositions(ctx); err == nil {
+			b, _ := json.Marshal(nodeReport{Applied: applied})
+			rctx, cancel := context.WithTimeout(ctx, nodeReportEvery)
+			if err := m.Broker.ReportNode(rctx, b); err != nil && ctx.Err() == nil {
+				m.Logger.Debug("report node state", "err", err)
+			}
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// nodesState is every node's state lag against topics: this node's own
+// (own), the others' from their last reports.
+func (m *Main) nodesState(ctx context.Context, topics []broker.TopicReplica, own []ui.ClusterStateLag, cs *ui.ClusterState) []ui.ClusterNodeState {
+	out := []ui.ClusterNodeState{{Node: cs.Node, ReportedAt: time.Now(), StateLag: own}}
+	reports, err := m.Broker.NodeReports(ctx)
+	if err != nil {
+		if cs.Error == "" {
+			cs.Error = app.ErrorMessage(err)
+		}
+		return out
+	}
+	for _, r := range reports {
+		var nr nodeReport
+		if r.Node == cs.Node || json.Unmarshal(r.Value, &nr) != nil {
+			continue
+		}
+		out = append(out, ui.ClusterNodeState{Node: r.Node, ReportedAt: r.Stored, AgeSeconds: int(max(time.Since(r.Stored), 0) / time.Second),
+			StateLag: lagAgainst(topics, nr.Applied)})
+	}
+	slices.SortFunc(out[1:], func(a, b ui.ClusterNodeState) int { return strings.Compare(a.Node, b.Node) })
+	return out
+}
+
+// lagAgainst is the lag of applied positions on each state topic.
+func lagAgainst(topics []broker.TopicReplica, applied map[string]uint64) []ui.ClusterStateLag {
 	var out []ui.ClusterStateLag
 	for _, t := range topics {
 		if !slices.Contains(app.StateTopics, t.Topic) {

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // ClusterState is the node's cluster as the console and the API show it.
@@ -20,7 +21,30 @@ type ClusterState struct {
 	// StateLag is this node's materialiser on each state topic: how far
 	// its state store is behind the replicated log.
 	StateLag []ClusterStateLag `json:"state_lag"`
-	Error    string            `json:"error,omitempty"` // what could not be read
+	// Nodes is every node's state store against the log as this node
+	// sees the log now: its own read now, the others' from what each
+	// reported last (every few seconds). A node that has not reported for
+	// ten minutes is missing.
+	Nodes []ClusterNodeState `json:"nodes"`
+	Error string             `json:"error,omitempty"` // what could not be read
+}
+
+// ClusterNodeState is one node's state positions and when it reported
+// them.
+type ClusterNodeState struct {
+	Node       string            `json:"node"`
+	ReportedAt time.Time         `json:"reported_at"`
+	AgeSeconds int               `json:"age_seconds"` // of the report, when it was read
+	StateLag   []ClusterStateLag `json:"state_lag"`
+}
+
+// Behind is the most entries the node's state is behind on any topic.
+func (n ClusterNodeState) Behind() uint64 {
+	var most uint64
+	for _, l := range n.StateLag {
+		most = max(most, l.Behind)
+	}
+	return most
 }
 
 // ClusterTopic is one topic's Raft group.
