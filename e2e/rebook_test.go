@@ -176,6 +176,11 @@ func TestCancellationToApprovedRebooking(t *testing.T) {
 		if len(b.Segments) != 1 || b.Segments[0].Flight != lh402 {
 			return fmt.Errorf("booking segments %+v", b.Segments)
 		}
+		// The booking change and rebooking.executed go to two topics:
+		// the booking may show moved before the event is on the log.
+		if r, err := s.m.Broker.Topic(context.Background(), app.TopicRebookings); err != nil || r.Messages < 4 {
+			return fmt.Errorf("rebookings topic holds %d events (%v), want the executed one too", r.Messages, err)
+		}
 		return nil
 	})
 	rebookings, _ := s.m.Broker.Topic(context.Background(), app.TopicRebookings)
