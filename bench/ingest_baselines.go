@@ -36,11 +36,11 @@ func warmAndTime(warm, timed []*app.Event, publish func([]*app.Event) error) (ti
 	if err := publish(warm); err != nil {
 		return 0, 0, fmt.Errorf("warm-up: %w", err)
 	}
-	start, cpu := time.Now(), processCPU()
+	start, cpu := time.Now(), CPUTime()
 	if err := publish(timed); err != nil {
 		return 0, 0, err
 	}
-	return time.Since(start), processCPU() - cpu, nil
+	return time.Since(start), CPUTime() - cpu, nil
 }
 
 // benchPublishEachSync is baseline 1: one message at a time, fsync on every write.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,7 +34,7 @@ func BenchmarkMaterialize(b *testing.B) {
 					}
 					m := &app.Materializer{Store: s, Trusted: func(app.LogEntry) bool { return true }}
 					b.StartTimer()
-					start, cpu := time.Now(), cpuTime()
+					start, cpu := time.Now(), bench.CPUTime()
 					for i := 0; i < len(entries); i += batch {
 						if err := m.ApplyEntries(context.Background(), app.TopicFlights, entries[i:min(i+batch, len(entries))]); err != nil {
 							b.Fatal(err)
@@ -58,7 +57,7 @@ func BenchmarkMaterialize(b *testing.B) {
 		b.Run(keys+"/decode", func(b *testing.B) {
 			m := &app.Materializer{Trusted: func(app.LogEntry) bool { return true }}
 			for b.Loop() {
-				start, cpu := time.Now(), cpuTime()
+				start, cpu := time.Now(), bench.CPUTime()
 				for _, le := range entries {
 					if _, err := m.Decode(app.TopicFlights, le); err != nil {
 						b.Fatal(err)
@@ -80,7 +79,7 @@ func benchStoreOnly(b *testing.B, changes []app.StateChange, collapse bool) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		start, cpu := time.Now(), cpuTime()
+		start, cpu := time.Now(), bench.CPUTime()
 		for i := 0; i < len(changes); i += 500 {
 			batch := changes[i:min(i+500, len(changes))]
 			last := batch[len(batch)-1].Version.Offset
@@ -98,17 +97,9 @@ func benchStoreOnly(b *testing.B, changes []app.StateChange, collapse bool) {
 	}
 }
 
-// cpuTime is the CPU time the process has used: on a shared machine the
-// work per event is steadier than the wall-clock rate.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func reportRates(b *testing.B, n int, start time.Time, cpu time.Duration) {
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
-	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(n), "cpu-µs/event")
+	b.ReportMetric(float64((bench.CPUTime()-cpu).Microseconds())/float64(n), "cpu-µs/event")
 }
 
 func decodeAll(b *testing.B, entries []app.LogEntry) []app.StateChange {
