@@ -19,6 +19,10 @@ type Reader struct {
 	b     *Broker
 	topic string
 	cons  jetstream.Consumer
+	// abandoned is set when a Next gave up on its fetch because its ctx
+	// ended; the fetch may still be running, so the reader is not used
+	// again.
+	abandoned bool
 }
 
 // NewReader returns a reader positioned at offset from (1 = the beginning).
@@ -48,7 +52,37 @@ func (b *Broker) NewReader(ctx context.Context, topic string, from uint64) (app.
 // Next returns up to max entries, waiting up to wait for the first one. It
 // returns whatever is available as soon as something is, and an empty
 // slice, not an error, when nothing arrived in time.
+//
+// A fetch takes no context, and without a quorum the client recreates its
+// consumer a few times, each attempt waiting out its own timeout: Next
+// returns ctx's error as soon as ctx ends, so a node that closes does not
+// wait for it, and the reader is done.
 func (r *Reader) Next(ctx context.Context, max int, wait time.Duration) ([]app.LogEntry, error) {
+	if r.abandoned {
+		return nil, fmt.Errorf("read %s: the reader gave up on a fetch when its context ended", r.topic)
+	}
+	if ctx.Done() == nil {
+		return r.next(max, wait)
+	}
+	type result struct {
+		out []app.LogEntry
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := r.next(max, wait)
+		done <- result{out, err}
+	}()
+	select {
+	case res := <-done:
+		return res.out, res.err
+	case <-ctx.Done():
+		r.abandoned = true
+		return nil, ctx.Err()
+	}
+}
+
+func (r *Reader) next(max int, wait time.Duration) ([]app.LogEntry, error) {
 	out, err := r.fetch(r.cons.FetchNoWait(max))
 	if err != nil || len(out) > 0 {
 		return out, err
