@@ -214,6 +214,9 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"wheelchair passengers on cancelled flights":                          true,
 		"how many cancellations so far":                                       true,
 		"which passengers were on the flight cancelled 2027-03-09":            true,
+		"whats cancelled this morning?":                                       true,
+		"what's delayed right now":                                            true,
+		"anything cancelled?":                                                 true,
 	} {
 		if got := ParseQuestion(text, now).Structured(); got != want {
 			t.Errorf("%q: structured %v, want %v", text, got, want)

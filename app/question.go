@@ -116,7 +116,8 @@ func ParseQuestion(text string, today time.Time) Question {
 	if m := reAskDate.FindStringSubmatch(text); m != nil {
 		q.Date = m[1]
 	}
-	q.Day = q.Date != "" || slices.Contains(words, "today") || slices.Contains(words, "tonight")
+	q.Day = q.Date != "" || slices.Contains(words, "today") || slices.Contains(words, "tonight") ||
+		slices.ContainsFunc(dayPhrases, func(p string) bool { return strings.Contains(lower, p) })
 	for _, m := range reAskFlight.FindAllStringSubmatch(text, -1) {
 		des := strings.ToUpper(m[1] + m[2])
 		if strings.ToUpper(m[1]) == "EU" { // "EU 261" is the regulation
@@ -181,5 +182,12 @@ func ParseQuestion(text string, today time.Time) Question {
 func (q Question) Structured() bool {
 	lower := strings.ToLower(q.Text)
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) ||
-		q.Status != "" && (q.Count || q.Day || strings.Contains(lower, "flights"))
+		q.Status != "" && (q.Count || q.Day || strings.Contains(lower, "flights") || reAskWhatStatus.MatchString(lower))
 }
+
+// dayPhrases put a question in the site's day as "today" does.
+var dayPhrases = []string{"this morning", "this afternoon", "this evening", "right now", "so far", "at the moment", "currently"}
+
+// reAskWhatStatus is a status asked for as such: "what's cancelled",
+// "anything delayed?", "which are diverted".
+var reAskWhatStatus = regexp.MustCompile(`\b(what'?s|whats|what is|what are|which are|which ones are|anything|any)\s+(cancell?ed|delayed|diverted)\b`)
