@@ -16,8 +16,11 @@ import (
 
 // runCluster dispatches `apron cluster SUBCOMMAND`.
 func runCluster(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "status" {
+	if len(args) == 0 {
 		return app.Errorf(app.EINVALID, "cluster: want a subcommand: status")
+	}
+	if args[0] != "status" {
+		return app.Errorf(app.EINVALID, "cluster: unknown subcommand %q: the one subcommand is status (apron cluster status --token T)", args[0])
 	}
 	return runClusterStatus(ctx, args[1:])
 }
