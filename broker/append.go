@@ -211,7 +211,6 @@ func (c *committer) natsMsg(m Message) *nats.Msg {
 	if !m.EventTime.IsZero() {
 		nm.Header.Set(HeaderEventTime, m.EventTime.UTC().Format(time.RFC3339Nano))
 	}
-	nm.Header.Set(HeaderKey, m.Key)
 	if m.Validated {
 		nm.Header.Set(HeaderValidated, c.b.seal(m.Data))
 	}

@@ -33,7 +33,6 @@ const (
 const (
 	HeaderEventType = app.LogHeaderEventType
 	HeaderEventTime = app.LogHeaderEventTime
-	HeaderKey       = "Apron-Key"
 )
 
 // Config configures the embedded log.
@@ -170,6 +169,7 @@ type Broker struct {
 	mu         sync.Mutex
 	committers map[string]*committer
 	sealKey    []byte
+	macs       sync.Pool // keyed HMACs of sealKey, set once at open
 	creds      Credentials
 	storage    storage
 }
