@@ -202,8 +202,8 @@ func NewestPerKey(topic string, changes []StateChange) []StateChange {
 // are not skipped: a superseded booking change may still name an erased
 // passenger, whose log entry must be redacted. An entry without readable
 // headers is never marked, and is decoded as before.
-func (m *Materializer) supersededFlights(topic string, entries []LogEntry) []bool {
-	if topic != TopicFlights || len(entries) < 2 || m.Trusted == nil {
+func (m *Materializer) supersededFlights(topic string, entries []LogEntry, trusted []bool) []bool {
+	if topic != TopicFlights || len(entries) < 2 || trusted == nil {
 		return nil
 	}
 	newest := make(map[string]int, len(entries))
@@ -211,7 +211,7 @@ func (m *Materializer) supersededFlights(topic string, entries []LogEntry) []boo
 	var skip []bool
 	for i, le := range entries {
 		v, ok := headerVersion(le)
-		if !ok || !m.Trusted(le) {
+		if !ok || !trusted[i] {
 			continue
 		}
 		versions[i] = v
@@ -250,12 +250,20 @@ func headerVersion(le LogEntry) (Version, bool) {
 func (m *Materializer) decodeBatch(topic string, entries []LogEntry) ([]StateChange, []*Event, error) {
 	changes := make([]StateChange, 0, len(entries))
 	var dead []*Event
-	superseded := m.supersededFlights(topic, entries)
+	// Each seal is checked once: the ranking and the decoding both ask.
+	var trusted []bool
+	if m.Trusted != nil {
+		trusted = make([]bool, len(entries))
+		for i, le := range entries {
+			trusted[i] = m.Trusted(le)
+		}
+	}
+	superseded := m.supersededFlights(topic, entries, trusted)
 	for i, le := range entries {
 		if superseded != nil && superseded[i] {
 			continue
 		}
-		ch, err := m.Decode(topic, le)
+		ch, err := m.decode(topic, le, trusted != nil && trusted[i])
 		if err != nil {
 			dl, derr := DeadLetter(le, err)
 			if derr != nil {
@@ -316,13 +324,18 @@ func (m *Materializer) forgetErased(ctx context.Context, topic string, changes [
 
 // Decode validates one log entry and turns it into a state change.
 func (m *Materializer) Decode(topic string, le LogEntry) (StateChange, error) {
+	return m.decode(topic, le, m.Trusted != nil && m.Trusted(le))
+}
+
+// decode is Decode with the entry's seal already checked.
+func (m *Materializer) decode(topic string, le LogEntry, trusted bool) (StateChange, error) {
 	v := m.Validator
 	if v == nil {
 		v = DefaultValidator()
 	}
 	var e *Event
 	var err error
-	if m.Trusted != nil && m.Trusted(le) {
+	if trusted {
 		e, err = ParseTrusted(le.Data)
 	} else {
 		e, err = v.Parse(le.Data, topic)
@@ -335,7 +348,7 @@ func (m *Materializer) Decode(topic string, le LogEntry) (StateChange, error) {
 	}
 	ch := StateChange{Type: e.Type, Source: e.Source, Key: e.Subject, Version: Version{EventID: e.ID, EventTime: e.Time.UTC(), Offset: le.Offset}, LogTime: le.Stored.UTC()}
 	if e.Type == TypePassengerErased {
-		ch.RequestedBy = m.requestedBy(le, e)
+		ch.RequestedBy = m.requestedBy(le, e, trusted)
 	}
 	switch e.Type {
 	case TypeFlightScheduled, TypeFlightStatus:
@@ -369,11 +382,11 @@ const LogHeaderKafkaTopic = "Kafka-Topic"
 // requestedBy says who asked for the erasure e: the user the ingest API
 // recorded in RequestedByAttr on an entry this node sealed, central for
 // an entry mirrored from Kafka, else RequestedByUnknown.
-func (m *Materializer) requestedBy(le LogEntry, e *Event) string {
+func (m *Materializer) requestedBy(le LogEntry, e *Event, trusted bool) string {
 	if t := le.Headers[LogHeaderKafkaTopic]; len(t) > 0 {
 		return "central (Kafka topic " + t[0] + ")"
 	}
-	if m.Trusted == nil || !m.Trusted(le) {
+	if !trusted {
 		return RequestedByUnknown
 	}
 	var ext map[string]json.RawMessage
