@@ -48,7 +48,8 @@ type Proposer struct {
 	// the booking engine stamps it on each outcome.
 	Epoch func() uint64
 	// CommandTimeout bounds the wait for a change or a command's outcome
-	// to show in this node's store (default 10s).
+	// to show in this node's store (default 10s; a cluster node waits
+	// longer, for the engine of the node that takes over the lease).
 	CommandTimeout time.Duration
 	// Ranker, when set, asks the model to rank and explain each new
 	// proposal in the background; Policies retrieves the policy text it

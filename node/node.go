@@ -268,6 +268,13 @@ func (m *Main) openEmbedder(context.Context) error {
 func (m *Main) newProposer(context.Context) error {
 	m.Proposer = &app.Proposer{Store: m.Store, Log: m.Broker, Logger: m.Logger, Now: m.Clock, Rules: m.Config.RebookRules(),
 		Standby: m.Config.Cluster.Name != "", DuplicateWindow: m.Config.BrokerConfig().DuplicateWindow}
+	if m.Config.Cluster.Name != "" {
+		// An approval sent as the booking engine's node fails waits for the
+		// next holder: the old lease runs out, the lease bucket and the
+		// control topic elect new leaders, and the engine catches up. The
+		// SIGKILL process test measures 10-12 s with a 3 s lease.
+		m.Proposer.CommandTimeout = 10*time.Second + 2*time.Duration(m.Config.Cluster.LeaseTTL)
+	}
 	return nil
 }
 
