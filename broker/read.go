@@ -19,10 +19,12 @@ type Reader struct {
 	b     *Broker
 	topic string
 	cons  jetstream.Consumer
-	// abandoned is set when a Next gave up on its fetch because its ctx
-	// ended; the fetch may still be running, so the reader is not used
-	// again.
+	// abandoned is set when a Next gave up on its fetch (its ctx ended, or
+	// the fetch stalled); the fetch may still be running, so the reader is
+	// not used again.
 	abandoned bool
+	// read fetches for Next: r.next, or a stand-in in a unit test.
+	read func(max int, wait time.Duration) ([]app.LogEntry, error)
 }
 
 // NewReader returns a reader positioned at offset from (1 = the beginning).
@@ -46,23 +48,25 @@ func (b *Broker) NewReader(ctx context.Context, topic string, from uint64) (app.
 	if err != nil {
 		return nil, fmt.Errorf("reader %s@%d: %w", topic, from, err)
 	}
-	return &Reader{b: b, topic: topic, cons: cons}, nil
+	r := &Reader{b: b, topic: topic, cons: cons}
+	r.read = r.next
+	return r, nil
 }
 
 // Next returns up to max entries, waiting up to wait for the first one. It
 // returns whatever is available as soon as something is, and an empty
 // slice, not an error, when nothing arrived in time.
 //
-// A fetch takes no context, and without a quorum the client recreates its
-// consumer a few times, each attempt waiting out its own timeout: Next
+// A fetch takes no context, and when the topic's leader is lost the
+// client recreates its consumer a few times, each attempt waiting out its
+// own timeout (half a minute in all, measured after a SIGKILL): Next
 // returns ctx's error as soon as ctx ends, so a node that closes does not
-// wait for it, and the reader is done.
+// wait for it, and an error once the fetch has taken stallGrace longer
+// than wait, so that the caller reads again from its stored position with
+// a new reader, which finds the new leader. Either way the reader is done.
 func (r *Reader) Next(ctx context.Context, max int, wait time.Duration) ([]app.LogEntry, error) {
 	if r.abandoned {
-		return nil, fmt.Errorf("read %s: the reader gave up on a fetch when its context ended", r.topic)
-	}
-	if ctx.Done() == nil {
-		return r.next(max, wait)
+		return nil, fmt.Errorf("read %s: the reader gave up on a fetch that did not answer", r.topic)
 	}
 	type result struct {
 		out []app.LogEntry
@@ -70,17 +74,27 @@ func (r *Reader) Next(ctx context.Context, max int, wait time.Duration) ([]app.L
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, err := r.next(max, wait)
+		out, err := r.read(max, wait)
 		done <- result{out, err}
 	}()
+	stalled := time.NewTimer(wait + stallGrace)
+	defer stalled.Stop()
 	select {
 	case res := <-done:
 		return res.out, res.err
 	case <-ctx.Done():
 		r.abandoned = true
 		return nil, ctx.Err()
+	case <-stalled.C:
+		r.abandoned = true
+		return nil, app.Errorf(app.EUNAVAILABLE, "read %s: the log did not answer a fetch within %s (its leader may be changing); reading again from the stored position", r.topic, wait+stallGrace)
 	}
 }
+
+// stallGrace is how much longer than its wait a fetch may take before
+// the reader gives it up. A healthy fetch answers within its wait; the
+// consumer it recreates first answers in milliseconds.
+const stallGrace = 4 * time.Second
 
 func (r *Reader) next(max int, wait time.Duration) ([]app.LogEntry, error) {
 	out, err := r.fetch(r.cons.FetchNoWait(max))
