@@ -57,8 +57,12 @@ func (br *Bridge) openOutboundConsumer(ctx context.Context, topic string) (jetst
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", name, err)
 	}
+	// Reused only when nothing was delivered past the acknowledged floor:
+	// a consumer whose leader was lost may hold a delivered pointer ahead
+	// of a pending list that did not reach its new leader, and what lies
+	// between would never be delivered again.
 	info := cons.CachedInfo()
-	if info.NumAckPending == 0 && info.Config.MaxAckPending == cfg.MaxAckPending {
+	if info.NumAckPending == 0 && info.Delivered.Stream == info.AckFloor.Stream && info.Config.MaxAckPending == cfg.MaxAckPending {
 		return cons, nil
 	}
 	if err := s.DeleteConsumer(ctx, name); err != nil {

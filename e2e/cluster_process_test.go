@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -616,10 +617,15 @@ func kafkaIDs(t *testing.T, addr, topic string, want map[string]bool) map[string
 				}
 			}
 		})
+		var missing []string
 		for id := range want {
 			if seen[id] == 0 {
-				return fmt.Errorf("%d of %d outcomes in Kafka", len(seen), len(want))
+				missing = append(missing, id)
 			}
+		}
+		if len(missing) > 0 {
+			sort.Strings(missing)
+			return fmt.Errorf("%d of %d outcomes not in Kafka (of %d ids read), among them %v", len(missing), len(want), len(seen), missing[:min(len(missing), 5)])
 		}
 		return nil
 	})
