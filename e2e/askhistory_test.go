@@ -100,6 +100,26 @@ func TestAskHistoryThroughTheAPI(t *testing.T) {
 		t.Fatalf("ask in the console: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// The Ask page fetches its history section alone after an answer.
+	frag, err := c.Get(m.HTTP.URL() + "/ask?part=history")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(frag.Body)
+	frag.Body.Close()
+	if html := strings.TrimSpace(string(b)); frag.StatusCode != 200 || !strings.HasPrefix(html, `<section class="card" data-testid="ask-history">`) ||
+		strings.Contains(html, "<html") || !strings.Contains(html, "hotel vouchers after a cancellation?") {
+		t.Fatalf("the history section: %d %s", frag.StatusCode, b)
+	}
+	if bad, err := c.Get(m.HTTP.URL() + "/ask?part=answers"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(bad.Body)
+		bad.Body.Close()
+		if bad.StatusCode != 400 || !strings.Contains(string(b), "part: want") {
+			t.Fatalf("an unknown part of the page: %d %s", bad.StatusCode, b)
+		}
+	}
 
 	code, own := historyAs(t, m, desk, "/api/v1/ask/history")
 	if code != 200 || len(own.Questions) != 2 || own.Next != "" {

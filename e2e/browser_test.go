@@ -575,8 +575,9 @@ func boardOnATablet(t *testing.T, ctx context.Context, base, date string) {
 	}
 }
 
-// askAndSeeTheHistory asks a facts question on the Ask page and finds it,
-// answered, in the person's history when the page is opened again.
+// askAndSeeTheHistory asks a facts question on the Ask page, sees it on
+// top of the person's history once answered, without loading the page
+// again, and finds it, answered, when the page is opened again.
 func askAndSeeTheHistory(t *testing.T, ctx context.Context, base string) {
 	t.Helper()
 	err := chromedp.Do(ctx,
@@ -585,6 +586,21 @@ func askAndSeeTheHistory(t *testing.T, ctx context.Context, base string) {
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="ask-question"]`), "What is the status of LH300?"),
 		chromedp.Click(chromedp.CSS(`[data-testid="ask-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-sources"] li`)),
+	)
+	if err != nil {
+		t.Fatalf("ask: %v", err)
+	}
+	checkFor(t, 30*time.Second, func() error {
+		list, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid="ask-history"]`)))
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(list, "What is the status of LH300?") {
+			return fmt.Errorf("the page's history does not show the question just answered: %q", list)
+		}
+		return nil
+	})
+	err = chromedp.Do(ctx,
 		chromedp.Navigate(base+"/ask"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-history-item"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="ask-history-item"] summary`)),

@@ -72,8 +72,30 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleAskPage(w http.ResponseWriter, r *http.Request) {
 	v := AskView{Chrome: s.chrome(r.Context(), principalOf(r)), Available: s.Asker != nil, Airport: s.Hub}
+	// ?part=history is the history section alone: the page fetches it
+	// after an answer, so the question just asked shows at the top. Its
+	// "older" link is the page's own.
+	q := r.URL.Query()
+	part := q.Get("part")
+	if part != "" && part != "history" {
+		s.pageError(w, r, app.Errorf(app.EINVALID, "part: want \"history\" or nothing, got %q", part))
+		return
+	}
+	if part != "" {
+		q.Del("part")
+		r = r.Clone(r.Context())
+		r.URL.RawQuery = q.Encode()
+	}
 	if err := s.askHistoryView(r, &v); err != nil {
 		s.pageError(w, r, err)
+		return
+	}
+	if part == "history" {
+		if !v.HasHistory {
+			http.NotFound(w, r)
+			return
+		}
+		s.render(w, r, http.StatusOK, askHistory(v))
 		return
 	}
 	s.render(w, r, http.StatusOK, AskPage(v))

@@ -61,6 +61,25 @@
     clearInterval(timer); timer = null; controller = null;
     stop.hidden = true;
     if (text) meta.textContent = text;
+    refreshHistory();
+  }
+  // The node records every question before it answers "done" or "error":
+  // the history section, rendered again by the server, shows it on top.
+  function refreshHistory() {
+    var section = document.querySelector('[data-testid="ask-history"]');
+    if (!section) return;
+    var q = new URLSearchParams(location.search);
+    q.set("part", "history");
+    fetch("/ask?" + q.toString(), { headers: { "Accept": "text/html" } })
+      .then(function (resp) { return resp.ok ? resp.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var t = document.createElement("template");
+        t.innerHTML = html.trim();
+        var fresh = t.content.querySelector('[data-testid="ask-history"]');
+        if (fresh) section.replaceWith(fresh);
+      })
+      .catch(function () {});
   }
   stop.addEventListener("click", function () { if (controller) controller.abort(); finish("Stopped. Ask again to retry."); });
   form.addEventListener("submit", function (ev) {
