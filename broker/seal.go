@@ -47,7 +47,8 @@ func loadSealKey(dir string) ([]byte, error) {
 
 // seal is the hex of the first 16 bytes of data's HMAC-SHA256 under the
 // node's key. The keyed hashes are pooled: Reset returns one to its keyed
-// state without hashing the key again, a third of a 444-byte event's cost.
+// state without hashing the key again (hmac.New was a quarter of the
+// seal's time in the batched ingest profile).
 func (b *Broker) seal(data []byte) string {
 	mac, _ := b.macs.Get().(hash.Hash)
 	if mac == nil {
