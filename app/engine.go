@@ -44,12 +44,7 @@ func (p *Proposer) engineLoop() {
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	r := newRetrier(p.Logger, "booking engine", 100*time.Millisecond, 5*time.Second)
-	if err := p.republish(p.ctx); err != nil && p.ctx.Err() == nil {
-		p.Logger.Warn("publishing the events of executed rebookings again", "err", err)
-	}
-	if err := p.republishRefusals(p.ctx); err != nil && p.ctx.Err() == nil {
-		p.Logger.Warn("publishing the events of failed and rejected rebookings again", "err", err)
-	}
+	p.publishAgain(p.ctx, r)
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -72,6 +67,30 @@ func (p *Proposer) engineLoop() {
 			}
 			r.ok()
 		}
+	}
+}
+
+// publishAgain appends again what an engine before this one decided but
+// may not have published (it stopped between an outcome and its events).
+// An engine that starts after a node died may find a topic's leader still
+// being elected, so a refused append is tried again until ctx ends.
+func (p *Proposer) publishAgain(ctx context.Context, r *retrier) {
+	for _, again := range []struct {
+		what string
+		run  func(context.Context) error
+	}{{"executed rebookings", p.republish}, {"failed and rejected rebookings", p.republishRefusals}} {
+		for {
+			err := again.run(ctx)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			if !appendRetryable(err) {
+				p.Logger.Warn("publishing the events of "+again.what+" again", "err", err)
+				break
+			}
+			r.failed(ctx, fmt.Errorf("publishing the events of %s again: %w", again.what, err))
+		}
+		r.ok()
 	}
 }
 
@@ -110,12 +129,51 @@ func (p *Proposer) decideCommand(ctx context.Context, c *CommandState) error {
 	if st.Outcome == nil || st.OutcomeOff != offs[0] {
 		// Not believed (stale basis or epoch, or decided by another
 		// engine): the next round decides it again if it is still open.
+		// When another engine's outcome is the one believed, that engine
+		// may have stopped before publishing its events: what the state
+		// shows unsent goes out again.
+		if st.Outcome != nil {
+			p.publishAgain(ctx, newRetrier(p.Logger, "booking engine", 100*time.Millisecond, 2*time.Second))
+		}
 		return nil
 	}
-	if err := p.appendOut(ctx, events); err != nil {
-		return fmt.Errorf("publish outcome of control@%d: %w", c.Offset, err)
+	if err := p.publishAfter(ctx, fmt.Sprintf("the outcome of control@%d", c.Offset), events); err != nil {
+		return err
 	}
 	return p.afterOutcome(ctx, c, out)
+}
+
+// publishAfter appends the events that follow a change already on the control
+// topic (an outcome, proposals, an expiry, a ranking), trying again until
+// the log takes them or the duty stops. The change is believed: nothing
+// comes back to it, so an event given up here would reach neither the
+// state nor central until another engine starts, and a topic whose
+// leader is being elected after a node died refuses appends for a few
+// seconds. An append that can never go in (invalid events) is not tried
+// again.
+func (p *Proposer) publishAfter(ctx context.Context, what string, events []*Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	r := newRetrier(p.Logger, "publishing the events of "+what, 100*time.Millisecond, 2*time.Second)
+	for {
+		err := p.appendOut(ctx, events)
+		if err == nil {
+			r.ok()
+			return nil
+		}
+		if ctx.Err() != nil || !appendRetryable(err) {
+			return fmt.Errorf("publish the events of %s: %w", what, err)
+		}
+		r.failed(ctx, err)
+	}
+}
+
+// appendRetryable tells a refused append that may go in later (the log
+// unavailable, or its disk full) from one that never will.
+func appendRetryable(err error) bool {
+	c := ErrorCode(err)
+	return c == EUNAVAILABLE || c == ENOSPACE
 }
 
 // decide turns a command into its outcome and the events it publishes

@@ -174,9 +174,12 @@ func (d Decider) Execution(ctx context.Context, in ExecutionInput) (*ExecutionCh
 }
 
 // ExecutedEvents are the events of an executed rebooking of booking b
-// onto opt at time at: booking.changed with the passengers moved, and
-// rebooking.executed with data. Their ids are fixed by the proposal, so
-// the engine that publishes them again (engine.go) stores them once.
+// onto opt at time at: rebooking.executed with data, then booking.changed
+// with the passengers moved. Their ids are fixed by the proposal, so the
+// engine that publishes them again (engine.go) stores them once. The
+// order matters: the engine appends them in it, and only the second shows
+// in the state, so a booking the state shows changed means both are on
+// the log, and one it does not show is published again, both events.
 func ExecutedEvents(p *Proposal, opt *Option, b *Booking, at time.Time, data RebookingData) ([]*Event, error) {
 	nb := *b
 	nb.Segments = rebookedSegments(b.Segments, opt, p.Need)
@@ -188,7 +191,7 @@ func ExecutedEvents(p *Proposal, opt *Option, b *Booking, at time.Time, data Reb
 	if err != nil {
 		return nil, err
 	}
-	return []*Event{be, ee}, nil
+	return []*Event{ee, be}, nil
 }
 
 // gone reads the flights of opt in the transaction and says why opt can no

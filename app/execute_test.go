@@ -35,7 +35,7 @@ func TestDecideExecution(t *testing.T) {
 		events   []string
 	}{
 		{"executes with seats on every flight", proposal(ProposalPending), booking(BookingActive), seatMap{"LH402-2026-11-25/Y": 2, "UA10-2026-11-25/Y": 5}, "", "",
-			ProposalExecuted, []string{TypeBookingChanged, TypeRebookingExecuted}},
+			ProposalExecuted, []string{TypeRebookingExecuted, TypeBookingChanged}},
 		{"fails when one flight is short", proposal(ProposalPending), booking(BookingActive), seatMap{"LH402-2026-11-25/Y": 2, "UA10-2026-11-25/Y": 1}, "", "",
 			ProposalFailed, []string{TypeRebookingFailed}},
 		{"fails for a cancelled booking", proposal(ProposalPending), booking(BookingCancelled), seatMap{"LH402-2026-11-25/Y": 9, "UA10-2026-11-25/Y": 9}, "", "",

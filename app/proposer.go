@@ -450,7 +450,7 @@ func (p *Proposer) offer(ctx context.Context, props []*Proposal, now time.Time) 
 		}
 		out = append(out, e)
 	}
-	return stored, p.appendOut(ctx, out)
+	return stored, p.publishAfter(ctx, fmt.Sprintf("%d new proposal(s)", len(out)), out)
 }
 
 // stored queues the new proposals of a flight for ranking.
@@ -750,7 +750,7 @@ func (p *Proposer) expire(ctx context.Context, pr *Proposal, reason string, now 
 	if err != nil {
 		return err
 	}
-	if err := p.appendOut(ctx, []*Event{e}); err != nil {
+	if err := p.publishAfter(ctx, "the expiry of proposal "+pr.ID, []*Event{e}); err != nil {
 		return err
 	}
 	p.Logger.Info("proposal expired", "proposal", pr.ID, "reason", reason)
@@ -976,7 +976,7 @@ func (p *Proposer) RankProposal(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := p.appendOut(ctx, []*Event{e}); err != nil {
+		if err := p.publishAfter(ctx, "the ranking of proposal "+pr.ID, []*Event{e}); err != nil {
 			return err
 		}
 	}

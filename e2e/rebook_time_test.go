@@ -381,9 +381,8 @@ func TestEnginePublishesAnOutcomesEventsAgain(t *testing.T) {
 		}
 		return nil
 	})
-	// The booking's change and the rebooking event go to two topics, so
-	// the booking may show moved before the event is on the log; and the
-	// planner, stopped above in the middle of its work, may send the
+	// The rebooking event goes on the log before the booking's change;
+	// the planner, stopped above in the middle of its work, may send the
 	// proposal's rebooking.proposed after it. The executed event must be
 	// on the log once.
 	checkFor(t, 10*time.Second, func() error {
@@ -398,6 +397,84 @@ func TestEnginePublishesAnOutcomesEventsAgain(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// refusingLog is the node's log with appends to one topic refused, as a
+// topic whose leader is being elected refuses them, the first n times.
+type refusingLog struct {
+	app.Log
+	topic string
+	mu    sync.Mutex
+	n     int
+}
+
+func (l *refusingLog) Append(ctx context.Context, topic string, events []*app.Event) ([]app.AppendResult, error) {
+	l.mu.Lock()
+	refuse := topic == l.topic && l.n > 0
+	if refuse {
+		l.n--
+	}
+	l.mu.Unlock()
+	if refuse {
+		return nil, app.Errorf(app.EUNAVAILABLE, "append to %s: no leader elected yet", topic)
+	}
+	return l.Log.Append(ctx, topic, events)
+}
+
+func (l *refusingLog) left() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
+}
+
+// TestEngineOutlastsARefusedPublish: the booking engine's outcome is on
+// the log and believed, and then the rebookings topic refuses appends for
+// a while (its leader died with a node). The engine keeps the decided
+// outcome's events until the log takes them: the approval answers once,
+// rebooking.executed is on the log once and the passenger moves. Before,
+// the events were dropped with the error and nothing sent them later.
+func TestEngineOutlastsARefusedPublish(t *testing.T) {
+	s := newScenario(t)
+	ctx := context.Background()
+	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
+	)
+	s.ingest("bookings", s.booking("HOLD01", "P1", "none", nil, lh400))
+	waitCaughtUp(t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	p := s.pendingFor("HOLD01")
+	if err := s.m.Proposer.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	refusing := &refusingLog{Log: s.m.Proposer.Log, topic: app.TopicRebookings, n: 3}
+	s.m.Proposer.Log = refusing
+	if err := s.m.Proposer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code, ex := s.approve(p.ID); code != 200 || ex.Outcome != app.ProposalExecuted {
+		t.Fatalf("approval: %d %+v", code, ex)
+	}
+	checkFor(t, 20*time.Second, func() error {
+		n := 0
+		for _, le := range readAll(t, s.m, app.TopicRebookings) {
+			if le.Key == "HOLD01" && strings.Contains(string(le.Data), `"type":"`+app.TypeRebookingExecuted+`"`) {
+				n++
+			}
+		}
+		if n != 1 {
+			return fmt.Errorf("%d rebooking.executed events of HOLD01 on the log, want 1 (%d refusals left)", n, refusing.left())
+		}
+		b, err := s.m.Store.Booking(ctx, "HOLD01")
+		if err != nil || b.Segments[0].Flight != lh402 {
+			return fmt.Errorf("booking %+v %v", b, err)
+		}
+		return nil
+	})
+	if refusing.left() != 0 {
+		t.Fatalf("the log refused %d appends fewer than it was set to: the test proved nothing", refusing.left())
+	}
 }
 
 // TestEnginePublishesFailuresAndRejectionsAgain: the lease holder died
