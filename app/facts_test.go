@@ -217,9 +217,25 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"whats cancelled this morning?":                                       true,
 		"what's delayed right now":                                            true,
 		"anything cancelled?":                                                 true,
+		"which flights are running late at the moment?":                       true,
+		"anything late?":       true,
+		"any delays right now": true,
+		"what's running late":  true,
+		"what do we owe passengers when a flight is running late": false,
 	} {
 		if got := ParseQuestion(text, now).Structured(); got != want {
 			t.Errorf("%q: structured %v, want %v", text, got, want)
+		}
+	}
+	// Other words for a status ask for the same list.
+	for text, want := range map[string]string{
+		"which flights are running late at the moment?": FlightDelayed,
+		"any delays right now":                          FlightDelayed,
+		"how many diversions today":                     FlightDiverted,
+		"what's boarding now":                           FlightBoarding,
+	} {
+		if got := ParseQuestion(text, now).Status; got != want {
+			t.Errorf("%q: status %q, want %q", text, got, want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -79,7 +80,8 @@ var tierWords = map[string]string{"platinum": "platinum", "gold": "gold", "silve
 
 var statusWords = map[string]string{
 	"cancelled": FlightCancelled, "canceled": FlightCancelled, "cancellation": FlightCancelled, "cancellations": FlightCancelled,
-	"delayed": FlightDelayed, "diverted": FlightDiverted, "diversion": FlightDiverted, "boarding": FlightBoarding,
+	"delayed": FlightDelayed, "delays": FlightDelayed,
+	"diverted": FlightDiverted, "diversion": FlightDiverted, "diversions": FlightDiverted, "boarding": FlightBoarding,
 }
 
 var peopleWords = []string{"passenger", "passengers", "pax", "who", "people", "travellers", "travelers", "traveller",
@@ -165,6 +167,9 @@ func ParseQuestion(text string, today time.Time) Question {
 			q.Status = s
 		}
 	}
+	if q.Status == "" && reAskLate.MatchString(lower) {
+		q.Status = FlightDelayed
+	}
 	q.Count = slices.ContainsFunc(countWords, func(c string) bool { return strings.Contains(lower, c) })
 	q.Connects = has(connectWords)
 	q.Misses = has(missWords) && q.Connects || slices.Contains(words, "misconnect") || slices.Contains(words, "misconnecting")
@@ -182,12 +187,26 @@ func ParseQuestion(text string, today time.Time) Question {
 func (q Question) Structured() bool {
 	lower := strings.ToLower(q.Text)
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) ||
-		q.Status != "" && (q.Count || q.Day || strings.Contains(lower, "flights") || reAskWhatStatus.MatchString(lower))
+		q.Status != "" && (q.Count || q.Day || strings.Contains(lower, "flights") || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
 
 // dayPhrases put a question in the site's day as "today" does.
 var dayPhrases = []string{"this morning", "this afternoon", "this evening", "right now", "so far", "at the moment", "currently"}
 
 // reAskWhatStatus is a status asked for as such: "what's cancelled",
-// "anything delayed?", "which are diverted".
-var reAskWhatStatus = regexp.MustCompile(`\b(what'?s|whats|what is|what are|which are|which ones are|anything|any)\s+(cancell?ed|delayed|diverted)\b`)
+// "anything delayed?", "which are diverted", "any delays". Its words are
+// statusWords'.
+var reAskWhatStatus = func() *regexp.Regexp {
+	words := slices.Sorted(maps.Keys(statusWords))
+	return regexp.MustCompile(`\b(what'?s|whats|what is|what are|which are|which ones are|anything|any)\s+(` + strings.Join(words, "|") + `)\b`)
+}()
+
+// reAskLate names the delayed flights in other words: "running late",
+// "late departures", "flights are late". "late" alone does not: "a
+// passenger who checks in late" is about the passenger.
+var reAskLate = regexp.MustCompile(`\b(running\s+late|late\s+(flights|departures|arrivals)|flights?\s+(are\s+|is\s+)?late|(what'?s|whats|what is|what are|which are|which ones are|anything|any)\s+late)\b`)
+
+// reAskWhatLate asks for them as such, as reAskWhatStatus does: "what's
+// running late", "anything late?". "when a flight is running late" asks
+// for the procedure.
+var reAskWhatLate = regexp.MustCompile(`\b(what'?s|whats|what is|what are|which are|which ones are|anything|any)\s+(running\s+)?late\b`)
