@@ -197,6 +197,18 @@ func TestParseQuestionTellsLocatorsFromWords(t *testing.T) {
 	if len(q.Flights) != 0 {
 		t.Errorf("EU 261 read as a flight: %+v", q.Flights)
 	}
+	// A date's year, or a short word before a number, is not a flight.
+	for text, want := range map[string][]FlightMention{
+		"any delays on 2027-03-10":              nil,
+		"which flights leave at 10 today":       nil,
+		"is OS 87 on 2027-03-10 late":           {{Designator: "OS87", Date: "2027-03-10"}},
+		"gate of os87-2027-03-10":               {{Designator: "OS87", Date: "2027-03-10"}},
+		"AT 800 and LH400 to JFK on 2027-03-09": {{Designator: "AT800", Date: "2027-03-09"}, {Designator: "LH400", Date: "2027-03-09"}},
+	} {
+		if got := ParseQuestion(text, now).Flights; !slices.Equal(got, want) {
+			t.Errorf("%q: flights %+v, want %+v", text, got, want)
+		}
+	}
 }
 
 // A status word in a question about the procedure ("after a cancellation")

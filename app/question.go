@@ -96,6 +96,26 @@ var countWords = []string{"how many", "number of", "count", "total"}
 // bookingWords make a six-character token a record locator for sure.
 var bookingWords = []string{"booking", "pnr", "locator", "record", "reservation"}
 
+// wordsBeforeNumbers are short words a question puts before a number
+// ("on 2026-12-03", "at 10", "in 2"): written in lower case with a space,
+// they are not a flight's designator.
+var wordsBeforeNumbers = map[string]bool{"on": true, "at": true, "in": true, "by": true, "to": true, "of": true, "is": true,
+	"or": true, "as": true, "it": true, "be": true, "do": true, "go": true, "no": true, "so": true, "up": true, "we": true,
+	"my": true, "me": true, "he": true, "us": true, "am": true, "an": true, "if": true}
+
+// notDesignator tells a match of reAskFlight (m: whole, letters, number,
+// date) that ends at end of text from a flight: a number that is the
+// year of a date ("on 2026-12-03"), or a short lower-case word with a
+// space before a number ("at 10").
+func notDesignator(text string, m []string, end int) bool {
+	if reDateTail.MatchString(text[end:]) {
+		return true
+	}
+	return strings.Contains(m[0], " ") && m[1] == strings.ToLower(m[1]) && wordsBeforeNumbers[m[1]]
+}
+
+var reDateTail = regexp.MustCompile(`^-[01][0-9]-[0-3][0-9]`)
+
 // notAirports are upper-case three-letter words that are not airports.
 var notAirports = map[string]bool{"THE": true, "AND": true, "FOR": true, "SSR": true, "PRM": true, "ETA": true, "ETD": true,
 	"STD": true, "STA": true, "MCT": true, "EUR": true, "USD": true, "VIP": true, "PNR": true, "ALL": true, "ANY": true, "WHO": true, "HOW": true}
@@ -120,9 +140,16 @@ func ParseQuestion(text string, today time.Time) Question {
 	}
 	q.Day = q.Date != "" || slices.Contains(words, "today") || slices.Contains(words, "tonight") ||
 		slices.ContainsFunc(dayPhrases, func(p string) bool { return strings.Contains(lower, p) })
-	for _, m := range reAskFlight.FindAllStringSubmatch(text, -1) {
+	for _, ix := range reAskFlight.FindAllStringSubmatchIndex(text, -1) {
+		m := []string{text[ix[0]:ix[1]], text[ix[2]:ix[3]], text[ix[4]:ix[5]], ""}
+		if ix[6] >= 0 {
+			m[3] = text[ix[6]:ix[7]]
+		}
 		des := strings.ToUpper(m[1] + m[2])
 		if strings.ToUpper(m[1]) == "EU" { // "EU 261" is the regulation
+			continue
+		}
+		if notDesignator(text, m, ix[1]) {
 			continue
 		}
 		date := m[3]
