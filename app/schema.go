@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -334,11 +336,21 @@ func (v *Validator) fieldErrors(err error, prefix string) []FieldError {
 		if prefix != "" {
 			loc = append([]string{prefix}, loc...)
 		}
-		fe := FieldError{Field: orDefault(strings.Join(loc, "."), "(event)"), Reason: e.ErrorKind.LocalizedString(v.printer)}
-		if k := fe.String(); !seen[k] {
-			seen[k] = true
-			out = append(out, fe)
+		add := func(fe FieldError) {
+			if k := fe.String(); !seen[k] {
+				seen[k] = true
+				out = append(out, fe)
+			}
 		}
+		// A missing property is named as the field itself, so that the
+		// sender finds it where it should have been.
+		if req, ok := e.ErrorKind.(*kind.Required); ok {
+			for _, p := range req.Missing {
+				add(FieldError{Field: strings.Join(append(slices.Clone(loc), p), "."), Reason: "required, but missing"})
+			}
+			return
+		}
+		add(FieldError{Field: orDefault(strings.Join(loc, "."), "(event)"), Reason: e.ErrorKind.LocalizedString(v.printer)})
 	}
 	walk(ve)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Field < out[j].Field })

@@ -24,7 +24,7 @@ func TestValidatorParse(t *testing.T) {
 		{"valid flight", goodFlight, "flights", "", ""},
 		{"not json", `{"specversion":`, "flights", "(event)", "not valid JSON"},
 		{"array", `[1]`, "flights", "(event)", "JSON object"},
-		{"missing id", strings.Replace(goodFlight, `"id":"e1",`, "", 1), "flights", "(event)", "id"},
+		{"missing id", strings.Replace(goodFlight, `"id":"e1",`, "", 1), "flights", "id", "required"},
 		{"bad specversion", strings.Replace(goodFlight, `"1.0"`, `"0.3"`, 1), "flights", "specversion", ""},
 		{"bad time", strings.Replace(goodFlight, `"time":"2026-11-25T08:00:00Z"`, `"time":"yesterday"`, 1), "flights", "time", "date-time"},
 		{"unknown type", strings.Replace(goodFlight, `"type":"flight.status"`, `"type":"flight.teleported"`, 1), "flights", "type", "unknown event type"},
