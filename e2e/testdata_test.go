@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apron-edge/apron/app"
+	"github.com/apron-edge/apron/node"
+)
+
+// The sample site in testdata/site-vie is a morning at Vienna written by
+// hand, not by the simulator: other carriers, other airports, another
+// day. testdata/refused holds requests the ingest API must refuse; each
+// NAME.ndjson is posted to the topic its name starts with, and NAME.want
+// lists what the refusal must say, one "LINE FIELD REASON" per line
+// (REASON a part of the reason).
+const sampleSite = "testdata/site-vie" // tests run from the repository root
+
+// TestSampleSiteThroughTheNode posts the sample site through the ingest
+// API of a real node and reads it back as staff would: the state shows
+// the morning's delays, the cancellation and the gate change; questions
+// in several wordings answer with the right flights and passengers,
+// cited; the cancellation is planned onto a later flight of the same
+// route; and every refused request fails with its line, field and
+// reason, storing nothing.
+func TestSampleSiteThroughTheNode(t *testing.T) {
+	clock := func() time.Time { return time.Date(2026, 12, 3, 5, 30, 0, 0, time.UTC) }
+	m := mustRunMainOn(t, clock)
+	base := m.HTTP.URL()
+	for _, topic := range []string{app.TopicFlights, app.TopicPassengers, app.TopicBookings, app.TopicDocuments} {
+		body, err := os.ReadFile(filepath.Join(sampleSite, topic+".ndjson"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Count(strings.TrimSpace(string(body)), "\n") + 1
+		code, out := post(t, base+"/api/v1/topics/"+topic+"/events", string(body))
+		if code != 200 || out["accepted"] != float64(lines) {
+			t.Fatalf("%s: %d %v, want all %d accepted", topic, code, out, lines)
+		}
+	}
+	waitCaughtUp(t, m, 20*time.Second)
+
+	for key, want := range map[string]string{"OS451-2026-12-03": "delayed", "OS411-2026-12-03": "cancelled", "OS87-2026-12-03": "delayed", "OS455-2026-12-03": "scheduled"} {
+		code, body := get(t, base+"/api/v1/flights/"+key)
+		f, _ := body["flight"].(map[string]any)
+		if code != 200 || f["status"] != want {
+			t.Fatalf("flight %s: %d %v, want %s", key, code, body, want)
+		}
+		if key == "OS87-2026-12-03" && f["gate"] != "G36" {
+			t.Fatalf("OS87 kept gate %v after its gate change", f["gate"])
+		}
+	}
+
+	tok := useToken(t, m, app.RoleAgent)
+	asks := []struct {
+		question  string
+		want, not []string // citations the answer must and must not have
+	}{
+		{"which flights are running late at the moment?", []string{"OS451-2026-12-03", "OS87-2026-12-03"}, []string{"OS455-2026-12-03", "OS411-2026-12-03"}},
+		{"any delays on 2026-12-03", []string{"OS451-2026-12-03", "OS87-2026-12-03"}, []string{"OS459-2026-12-03"}},
+		{"how many cancellations today?", []string{"OS411-2026-12-03"}, []string{"OS451-2026-12-03"}},
+		{"who is booked on OS411 today", []string{"VQ7K2M", "VN4P8R"}, []string{"VB2X9T"}},
+		{"status of booking VC5H3L", []string{"VC5H3L"}, []string{"VQ7K2M"}},
+	}
+	for _, a := range asks {
+		ans := askAs(t, m, tok, a.question)
+		if ans.Kind != app.AnswerFacts || ans.NotInData {
+			t.Fatalf("%q answered %s: %q", a.question, ans.Kind, ans.Answer)
+		}
+		for _, id := range a.want {
+			if !slices.Contains(ans.Citations, id) {
+				t.Fatalf("%q: the answer does not cite %s: %q %v", a.question, id, ans.Answer, ans.Citations)
+			}
+		}
+		for _, id := range a.not {
+			if slices.Contains(ans.Citations, id) {
+				t.Fatalf("%q: the answer cites %s, which it does not ask for: %q", a.question, id, ans.Answer)
+			}
+		}
+	}
+	ans := askAs(t, m, tok, "who is on OS411 today")
+	for _, name := range []string{"Lena Hofer", "Tomas Novak", "Claire Dubois"} {
+		if !strings.Contains(ans.Answer, name) {
+			t.Fatalf("the passengers of OS411 leave out %s: %q", name, ans.Answer)
+		}
+	}
+
+	// The cancelled OS411 is planned: both its bookings onto OS417, the
+	// later flight of the same route, and nothing onto a flight that
+	// does not go to Paris.
+	checkFor(t, 20*time.Second, func() error {
+		code, body := get(t, base+"/api/v1/proposals?status=pending&flight=OS411-2026-12-03")
+		if code != 200 {
+			return fmt.Errorf("proposals: %d %v", code, body)
+		}
+		raw, _ := json.Marshal(body["proposals"])
+		var ps []*app.Proposal
+		if err := json.Unmarshal(raw, &ps); err != nil {
+			return err
+		}
+		got := map[string]bool{}
+		for _, p := range ps {
+			for _, o := range p.Options {
+				if !slices.Contains(o.Flights, "OS417-2026-12-03") {
+					return fmt.Errorf("proposal %s for %s offers %v", p.ID, p.Locator, o.Flights)
+				}
+			}
+			got[p.Locator] = len(p.Options) > 0
+		}
+		if !got["VQ7K2M"] || !got["VN4P8R"] {
+			return fmt.Errorf("pending proposals with options for OS411: %v, want VQ7K2M and VN4P8R", got)
+		}
+		return nil
+	})
+
+	refused, err := filepath.Glob("testdata/refused/*.ndjson")
+	if err != nil || len(refused) == 0 {
+		t.Fatalf("no refused samples: %v", err)
+	}
+	for _, path := range refused {
+		name := strings.TrimSuffix(filepath.Base(path), ".ndjson")
+		topic, _, _ := strings.Cut(name, ".")
+		body, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(strings.TrimSuffix(path, ".ndjson") + ".want")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		before := topicHead(t, m, topic)
+		code, out := post(t, base+"/api/v1/topics/"+topic+"/events", string(body))
+		if code != 400 || out["code"] != app.EINVALID {
+			t.Fatalf("%s: %d %v, want 400 invalid", name, code, out)
+		}
+		said := refusalLines(out)
+		for _, w := range strings.Split(strings.TrimSpace(string(want)), "\n") {
+			f := strings.SplitN(w, " ", 3)
+			if len(f) != 3 {
+				t.Fatalf("%s.want: %q is not \"LINE FIELD REASON\"", name, w)
+			}
+			if !slices.ContainsFunc(said, func(s string) bool {
+				return strings.HasPrefix(s, f[0]+" "+f[1]+" ") && strings.Contains(s, f[2])
+			}) {
+				t.Fatalf("%s: the refusal does not say %q; it says %q", name, w, said)
+			}
+		}
+		if after := topicHead(t, m, topic); after != before {
+			t.Fatalf("%s: the refused request stored %d event(s)", name, after-before)
+		}
+	}
+}
+
+// refusalLines flattens a 400's errors to "LINE FIELD REASON" strings.
+func refusalLines(out map[string]any) []string {
+	var said []string
+	lines, _ := out["errors"].([]any)
+	for _, l := range lines {
+		lm, _ := l.(map[string]any)
+		errs, _ := lm["errors"].([]any)
+		for _, e := range errs {
+			em, _ := e.(map[string]any)
+			said = append(said, fmt.Sprintf("%v %v %v", lm["line"], em["field"], em["reason"]))
+		}
+	}
+	return said
+}
+
+func topicHead(t *testing.T, m *node.Main, topic string) uint64 {
+	t.Helper()
+	ti, err := m.Broker.Topic(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ti.LastOffset
+}
