@@ -9,8 +9,8 @@ import (
 	"github.com/apron-edge/apron/app"
 )
 
-// TestReaderGivesUpAStalledFetch: a fetch that does not answer (the
-// client recreating a consumer whose leader is gone) ends Next with
+// TestReaderGivesUpAStalledFetch: a fetch that does not answer (its
+// server lost, the client waiting out timeouts) ends Next with
 // EUNAVAILABLE once it is stallGrace past its wait, and the reader is
 // done; a fetch that answers in time is returned as it is; a context that
 // ends ends Next at once.
