@@ -45,6 +45,10 @@ func (p *Proposer) engineLoop() {
 	defer tick.Stop()
 	r := newRetrier(p.Logger, "booking engine", 100*time.Millisecond, 5*time.Second)
 	p.publishAgain(p.ctx, r)
+	// failed: a decision ended in an error, maybe after its outcome went
+	// on the log (its state applied it late): once the engine decides
+	// again, what the state shows unsent goes out first.
+	failed := false
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -53,6 +57,10 @@ func (p *Proposer) engineLoop() {
 		case <-p.kick:
 		}
 		for p.ctx.Err() == nil {
+			if failed {
+				p.publishAgain(p.ctx, r)
+				failed = false
+			}
 			cmds, err := p.Store.UndecidedCommands(p.ctx, 50)
 			if err != nil {
 				r.failed(p.ctx, err)
@@ -62,6 +70,7 @@ func (p *Proposer) engineLoop() {
 				break
 			}
 			if err := p.decideCommand(p.ctx, cmds[0]); err != nil {
+				failed = true
 				r.failed(p.ctx, err)
 				break
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -399,22 +400,28 @@ func TestEnginePublishesAnOutcomesEventsAgain(t *testing.T) {
 	})
 }
 
-// refusingLog is the node's log with appends to one topic refused, as a
-// topic whose leader is being elected refuses them, the first n times.
+// refusingLog is the node's log with appends to one topic refused the
+// first n times: EUNAVAILABLE, as a topic whose leader is being elected
+// refuses them, unless code says otherwise.
 type refusingLog struct {
 	app.Log
 	topic string
+	code  string
+	typ   string // only appends with an event of this type ("" any)
 	mu    sync.Mutex
 	n     int
 }
 
 func (l *refusingLog) Append(ctx context.Context, topic string, events []*app.Event) ([]app.AppendResult, error) {
 	l.mu.Lock()
-	refuse := topic == l.topic && l.n > 0
+	refuse := topic == l.topic && l.n > 0 && (l.typ == "" || slices.ContainsFunc(events, func(e *app.Event) bool { return e.Type == l.typ }))
 	if refuse {
 		l.n--
 	}
 	l.mu.Unlock()
+	if refuse && l.code != "" {
+		return nil, app.Errorf(l.code, "append to %s: refused by the test", topic)
+	}
 	if refuse {
 		return nil, app.Errorf(app.EUNAVAILABLE, "append to %s: no leader elected yet", topic)
 	}
@@ -428,12 +435,28 @@ func (l *refusingLog) left() int {
 }
 
 // TestEngineOutlastsARefusedPublish: the booking engine's outcome is on
-// the log and believed, and then the rebookings topic refuses appends for
-// a while (its leader died with a node). The engine keeps the decided
-// outcome's events until the log takes them: the approval answers once,
+// the log and believed, and then the rebookings topic refuses the
+// outcome's rebooking.executed: for a while (its leader died with a
+// node), or once with an error the engine does not retry in place. The
+// engine keeps the decided outcome's events until the log takes them, or
+// sends them again on its next round: the approval answers once,
 // rebooking.executed is on the log once and the passenger moves. Before,
 // the events were dropped with the error and nothing sent them later.
 func TestEngineOutlastsARefusedPublish(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		log  *refusingLog
+	}{
+		{"unavailable three times", &refusingLog{topic: app.TopicRebookings, typ: app.TypeRebookingExecuted, n: 3}},
+		// An error the engine does not retry in place ends the decision;
+		// the engine's next round publishes what the state shows unsent.
+		{"an internal error once", &refusingLog{topic: app.TopicRebookings, typ: app.TypeRebookingExecuted, n: 1, code: app.EINTERNAL}},
+	} {
+		t.Run(c.name, func(t *testing.T) { engineOutlastsARefusedPublish(t, c.log) })
+	}
+}
+
+func engineOutlastsARefusedPublish(t *testing.T, refusing *refusingLog) {
 	s := newScenario(t)
 	ctx := context.Background()
 	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
@@ -448,7 +471,7 @@ func TestEngineOutlastsARefusedPublish(t *testing.T) {
 	if err := s.m.Proposer.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	refusing := &refusingLog{Log: s.m.Proposer.Log, topic: app.TopicRebookings, n: 3}
+	refusing.Log = s.m.Proposer.Log
 	s.m.Proposer.Log = refusing
 	if err := s.m.Proposer.Start(); err != nil {
 		t.Fatal(err)
