@@ -94,7 +94,7 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 			return out, err
 		}
 	}
-	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.Status != "" {
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.ListsAirport) {
 		if err := f.day(ctx, q, today, &out); err != nil {
 			return out, err
 		}
@@ -432,7 +432,9 @@ func (f *Facts) proposals(ctx context.Context, fl *FlightRecord, out *FactAnswer
 
 // day answers questions about the flights of a day by status ("which
 // flights are cancelled today", "how many passengers are on delayed
-// flights"), optionally at one airport.
+// flights"), optionally at one airport, or about all the day's flights
+// to or from one airport ("departures to LHR today"). An airport with no
+// flight that day is not in the data.
 func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnswer) error {
 	date := q.Date
 	if date == "" {
@@ -450,6 +452,20 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 	if airport != "" {
 		where = " at " + airport
 	}
+	if q.ToAirport != q.FromAirport {
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+			return q.ToAirport && r.Destination != airport || q.FromAirport && r.Origin != airport
+		})
+		where = map[bool]string{true: " to ", false: " from "}[q.ToAirport] + airport
+	}
+	if q.Status == "" && len(fs) == 0 {
+		out.Missing = append(out.Missing, "flight"+where+" on "+date)
+		return nil
+	}
+	label := "flights"
+	if q.Status != "" {
+		label = q.Status + " flights"
+	}
 	total := 0
 	var lines []Fact
 	for _, fl := range fs {
@@ -461,11 +477,11 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 			}
 			n := len(list)
 			total += n
-			line.Text += fmt.Sprintf("; %d %s", n, describeSelection(q))
+			line.Text += "; " + plural(n, describeSelection(q))
 		}
 		lines = append(lines, line)
 	}
-	head := fmt.Sprintf("%s on %s%s", plural(len(fs), q.Status+" flights"), date, where)
+	head := fmt.Sprintf("%s on %s%s", plural(len(fs), label), date, where)
 	if q.People || q.Count {
 		head += fmt.Sprintf(", with %s in all", plural(total, describeSelection(q)))
 	}

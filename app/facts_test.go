@@ -239,6 +239,19 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 			t.Errorf("%q: structured %v, want %v", text, got, want)
 		}
 	}
+	// The day's flights to or from one airport, whatever their status.
+	for text, want := range map[string][3]bool{ // lists, to, from
+		"departures to LHR today":                  {true, true, false},
+		"arrivals from CDG on 2027-03-09":          {true, false, true},
+		"flights at VIE today":                     {true, false, false},
+		"what is the procedure for flights to USA": {false, false, false},
+		"LHR flights":                              {false, false, false},
+	} {
+		q := ParseQuestion(text, now)
+		if got := [3]bool{q.ListsAirport, q.ToAirport, q.FromAirport}; got != want || q.Structured() != want[0] {
+			t.Errorf("%q: lists, to, from = %v (structured %v), want %v", text, got, q.Structured(), want)
+		}
+	}
 	// Other words for a status ask for the same list.
 	for text, want := range map[string]string{
 		"which flights are running late at the moment?": FlightDelayed,

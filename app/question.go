@@ -42,6 +42,13 @@ type Question struct {
 	Misses   bool     // asks who misses a connection
 	Proposal bool     // asks about rebooking proposals
 	Timing   bool     // asks about times, delays, gates or status
+	// ListsAirport: the day's flights to or from one airport, whatever
+	// their status ("departures to LHR today", "flights from CDG on
+	// 2026-12-03"); ToAirport and FromAirport say which way when the
+	// question does.
+	ListsAirport bool
+	ToAirport    bool
+	FromAirport  bool
 }
 
 // FlightMention is a flight designator named in a question.
@@ -203,8 +210,17 @@ func ParseQuestion(text string, today time.Time) Question {
 	q.People = has(peopleWords) || len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Connects
 	q.Proposal = has(proposalWords)
 	q.Timing = has(timingWords)
+	if len(q.Airports) == 1 && q.Day && has(listWords) {
+		q.ListsAirport = true
+		code := strings.ToLower(q.Airports[0])
+		q.ToAirport = regexp.MustCompile(`\b(to|for|into)\s+` + code + `\b`).MatchString(lower)
+		q.FromAirport = regexp.MustCompile(`\b(from|out of)\s+` + code + `\b`).MatchString(lower)
+	}
 	return q
 }
+
+// listWords ask for flights as a list.
+var listWords = []string{"flights", "departures", "arrivals", "departing", "arriving", "leaving"}
 
 // Structured reports whether the question names something the state
 // store answers: a flight, a booking, a passenger, or a count or list of
@@ -213,7 +229,7 @@ func ParseQuestion(text string, today time.Time) Question {
 // cancelled flights is asked with a count, a day or the word flights.
 func (q Question) Structured() bool {
 	lower := strings.ToLower(q.Text)
-	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) ||
+	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport ||
 		q.Status != "" && (q.Count || q.Day || strings.Contains(lower, "flights") || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
 

@@ -27,7 +27,7 @@ const sampleSite = "testdata/site-vie" // tests run from the repository root
 // API of a real node and reads it back as staff would: the state shows
 // the morning's delays, the cancellation and the gate change; questions
 // in several wordings answer with the right flights and passengers,
-// cited; the cancellation is planned onto a later flight of the same
+// cited, and with "Not in the data" where nothing answers; the cancellation is planned onto a later flight of the same
 // route; and every refused request fails with its line, field and
 // reason, storing nothing.
 func TestSampleSiteThroughTheNode(t *testing.T) {
@@ -68,6 +68,8 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 		{"how many cancellations today?", []string{"OS411-2026-12-03"}, []string{"OS451-2026-12-03"}},
 		{"who is booked on OS411 today", []string{"VQ7K2M", "VN4P8R"}, []string{"VB2X9T"}},
 		{"status of booking VC5H3L", []string{"VC5H3L"}, []string{"VQ7K2M"}},
+		{"departures to LHR today", []string{"OS451-2026-12-03", "OS455-2026-12-03", "OS459-2026-12-03", "BA697-2026-12-03"}, []string{"OS411-2026-12-03", "OS87-2026-12-03"}},
+		{"how many passengers on flights to CDG today", []string{"OS411-2026-12-03", "OS417-2026-12-03"}, []string{"OS451-2026-12-03"}},
 	}
 	for _, a := range asks {
 		ans := askAs(t, m, tok, a.question)
@@ -83,6 +85,13 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 			if slices.Contains(ans.Citations, id) {
 				t.Fatalf("%q: the answer cites %s, which it does not ask for: %q", a.question, id, ans.Answer)
 			}
+		}
+	}
+	// An airport with no flight that day, and flights that do not come
+	// from where the question says, are not in the data.
+	for _, q := range []string{"flights to XYZ today", "arrivals from LHR today"} {
+		if ans := askAs(t, m, tok, q); !ans.NotInData || len(ans.Citations) != 0 {
+			t.Fatalf("%q answered %s: %q %v, want not in the data", q, ans.Kind, ans.Answer, ans.Citations)
 		}
 	}
 	ans := askAs(t, m, tok, "who is on OS411 today")
