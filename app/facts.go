@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -166,6 +167,11 @@ func (out *FactAnswer) add(text string, c Citation) {
 // passengers, connections or proposals when the question asks for them.
 func (f *Facts) flight(ctx context.Context, q Question, fl *FlightRecord, out *FactAnswer) error {
 	out.add(f.describeFlight(&fl.Flight), flightCite(fl))
+	if q.Seats {
+		if err := f.seats(ctx, fl, out); err != nil {
+			return err
+		}
+	}
 	if q.Proposal {
 		if err := f.proposals(ctx, fl, out); err != nil {
 			return err
@@ -174,6 +180,31 @@ func (f *Facts) flight(ctx context.Context, q Question, fl *FlightRecord, out *F
 	if q.People || q.Count && !q.Timing {
 		return f.flightPassengers(ctx, q, fl, out)
 	}
+	return nil
+}
+
+// seats says how many seats of each cabin of a flight are free, as the
+// booking engine counts them (bookings and the holds of executed
+// rebookings), when the store can count them.
+func (f *Facts) seats(ctx context.Context, fl *FlightRecord, out *FactAnswer) error {
+	sc, ok := f.Store.(SeatCounter)
+	if !ok {
+		return nil
+	}
+	des := fl.Carrier + fl.Number
+	if len(fl.Capacity) == 0 {
+		out.add(des+" has no seat capacity on record", flightCite(fl))
+		return nil
+	}
+	var parts []string
+	for _, cabin := range slices.Sorted(maps.Keys(fl.Capacity)) {
+		left, err := sc.SeatsLeft(ctx, fl.Flight.Flight, cabin)
+		if err != nil {
+			return fmt.Errorf("seats left on %s: %w", fl.Flight.Flight, err)
+		}
+		parts = append(parts, fmt.Sprintf("%s %d of %d", cabin, max(left, 0), fl.Capacity[cabin]))
+	}
+	out.add(des+" seats free by cabin: "+strings.Join(parts, ", "), flightCite(fl))
 	return nil
 }
 
@@ -528,7 +559,7 @@ func (f *Facts) passengers(ctx context.Context, q Question, out *FactAnswer) err
 			if len(p.SSR) > 0 {
 				line += ", " + strings.Join(p.SSR, " ")
 			}
-			line += fmt.Sprintf("): %d bookings", len(bs))
+			line += "): " + plural(len(bs), "bookings")
 			out.add(line, c)
 			for _, b := range bs {
 				if err := f.booking(ctx, b, out); err != nil {
@@ -548,7 +579,7 @@ func plural(n int, phrase string) string {
 	}
 	words := strings.SplitN(phrase, " ", 3)
 	for i, w := range words {
-		if strings.HasSuffix(w, "s") && (w == "passengers" || w == "flights" || w == "proposals") {
+		if strings.HasSuffix(w, "s") && (w == "passengers" || w == "flights" || w == "proposals" || w == "bookings") {
 			words[i] = strings.TrimSuffix(w, "s")
 			break
 		}

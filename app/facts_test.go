@@ -140,7 +140,7 @@ func TestFactsAnswerTheQuestionsStaffAsk(t *testing.T) {
 		{question: "How many passengers are on cancelled flights today?", want: []string{"1 cancelled flight on 2027-03-09, with 3 passengers in all"}},
 		{question: "Where is IB9999?", missing: []string{"flight IB9999"}},
 		{question: "Show booking AB12CD", missing: []string{"booking AB12CD"}},
-		{question: "What bookings does Iker Zubiri have?", want: []string{"Iker Zubiri (X4, platinum, WCHR): 1 bookings", "Booking RT5K8N"}},
+		{question: "What bookings does Iker Zubiri have?", want: []string{"Iker Zubiri (X4, platinum, WCHR): 1 booking", "Booking RT5K8N"}},
 	}
 	for _, c := range cases {
 		t.Run(c.question, func(t *testing.T) {
@@ -250,6 +250,15 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		q := ParseQuestion(text, now)
 		if got := [3]bool{q.ListsAirport, q.ToAirport, q.FromAirport}; got != want || q.Structured() != want[0] {
 			t.Errorf("%q: lists, to, from = %v (structured %v), want %v", text, got, q.Structured(), want)
+		}
+	}
+	// Free seats, and a name with its possessive.
+	if q := ParseQuestion("is LH402 full?", now); !q.Seats || len(q.Flights) != 1 {
+		t.Errorf("\"is LH402 full?\": seats %v, flights %v", q.Seats, q.Flights)
+	}
+	for _, text := range []string{"is Maximilian Auer's flight on time", "is Maximilian Auer’s flight on time"} {
+		if q := ParseQuestion(text, now); !slices.Equal(q.Names, []string{"Maximilian Auer"}) {
+			t.Errorf("%q: names %q", text, q.Names)
 		}
 	}
 	// Other words for a status ask for the same list.

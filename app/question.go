@@ -49,6 +49,7 @@ type Question struct {
 	ListsAirport bool
 	ToAirport    bool
 	FromAirport  bool
+	Seats        bool // asks about free seats ("is LH402 full", "seats left")
 }
 
 // FlightMention is a flight designator named in a question.
@@ -70,7 +71,7 @@ var (
 	reAskDate    = regexp.MustCompile(`\b(20[0-9]{2}-[01][0-9]-[0-3][0-9])\b`)
 	reAskToken6  = regexp.MustCompile(`\b[A-Za-z0-9]{6}\b`)
 	reAskAirport = regexp.MustCompile(`\b[A-Z]{3}\b`)
-	reAskName    = regexp.MustCompile(`\b\p{Lu}[\p{Ll}'-]+(?:\s+\p{Lu}[\p{Ll}'-]+){1,2}\b`)
+	reAskName    = regexp.MustCompile(`\b\p{Lu}[\p{Ll}'’-]+(?:\s+\p{Lu}[\p{Ll}'’-]+){1,2}\b`)
 	reAskWord    = regexp.MustCompile(`[\p{L}\p{N}]+`)
 )
 
@@ -186,6 +187,8 @@ func ParseQuestion(text string, today time.Time) Question {
 		}
 	}
 	for _, n := range reAskName.FindAllString(text, -1) {
+		// "Maximilian Auer's flight" names Maximilian Auer.
+		n = strings.TrimSuffix(strings.TrimSuffix(n, "'s"), "’s")
 		q.Names = append(q.Names, n)
 	}
 	for _, w := range words {
@@ -210,6 +213,7 @@ func ParseQuestion(text string, today time.Time) Question {
 	q.People = has(peopleWords) || len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Connects
 	q.Proposal = has(proposalWords)
 	q.Timing = has(timingWords)
+	q.Seats = has(seatWords)
 	if len(q.Airports) == 1 && q.Day && has(listWords) {
 		q.ListsAirport = true
 		code := strings.ToLower(q.Airports[0])
@@ -218,6 +222,9 @@ func ParseQuestion(text string, today time.Time) Question {
 	}
 	return q
 }
+
+// seatWords ask about a flight's free seats.
+var seatWords = []string{"seat", "seats", "full", "space", "availability", "available", "capacity", "oversold", "overbooked"}
 
 // listWords ask for flights as a list.
 var listWords = []string{"flights", "departures", "arrivals", "departing", "arriving", "leaving"}

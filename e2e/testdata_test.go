@@ -104,6 +104,7 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 	// The cancelled OS411 is planned: both its bookings onto OS417, the
 	// later flight of the same route, and nothing onto a flight that
 	// does not go to Paris.
+	var family *app.Proposal // VN4P8R: two passengers
 	checkFor(t, 20*time.Second, func() error {
 		code, body := get(t, base+"/api/v1/proposals?status=pending&flight=OS411-2026-12-03")
 		if code != 200 {
@@ -122,9 +123,30 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 				}
 			}
 			got[p.Locator] = len(p.Options) > 0
+			if p.Locator == "VN4P8R" {
+				family = p
+			}
 		}
 		if !got["VQ7K2M"] || !got["VN4P8R"] {
 			return fmt.Errorf("pending proposals with options for OS411: %v, want VQ7K2M and VN4P8R", got)
+		}
+		return nil
+	})
+
+	// Approved, the family's rebooking takes two seats of OS417, and the
+	// assistant counts them.
+	seatsOf := func() string {
+		return askAs(t, m, tok, "is OS417 full?").Answer
+	}
+	if a := seatsOf(); !strings.Contains(a, "OS417 seats free by cabin: C 12 of 12, Y 140 of 140") {
+		t.Fatalf("seats of OS417 before the approval: %q", a)
+	}
+	if code, body := post(t, base+"/api/v1/proposals/"+family.ID+"/approve", ""); code != 200 {
+		t.Fatalf("approve %s: %d %v", family.ID, code, body)
+	}
+	checkFor(t, 20*time.Second, func() error {
+		if a := seatsOf(); !strings.Contains(a, "Y 138 of 140") {
+			return fmt.Errorf("seats of OS417 after the approval: %q", a)
 		}
 		return nil
 	})
