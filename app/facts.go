@@ -100,6 +100,11 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 			return out, err
 		}
 	}
+	if len(out.Facts) == 0 && len(out.Missing) == 0 && q.AcrossDay() {
+		if err := f.dayPassengers(ctx, q, today, &out); err != nil {
+			return out, err
+		}
+	}
 	if len(out.Facts) == 0 && len(out.Missing) == 0 && len(q.Names) > 0 {
 		if err := f.passengers(ctx, q, &out); err != nil {
 			return out, err
@@ -523,6 +528,56 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 			break
 		}
 		out.add(l.Text, l.Cite)
+	}
+	return nil
+}
+
+// dayPassengers answers for the passengers a question selects on every
+// flight of a day ("how many wheelchair passengers today", "who
+// misconnects today"): how many on how many flights, then each flight
+// with some, and its passengers, up to maxListed lines of passengers.
+func (f *Facts) dayPassengers(ctx context.Context, q Question, today string, out *FactAnswer) error {
+	date := q.Date
+	if date == "" {
+		date = today
+	}
+	fs, err := f.Store.Flights(ctx, FlightFilter{Date: date})
+	if err != nil {
+		return fmt.Errorf("read flights: %w", err)
+	}
+	what := describeSelection(q)
+	type found struct {
+		fl   *FlightRecord
+		list []paxOnFlight
+	}
+	var with []found
+	total := 0
+	for _, fl := range fs {
+		list, err := f.selectPax(ctx, q, fl)
+		if err != nil {
+			return err
+		}
+		if len(list) > 0 {
+			with = append(with, found{fl, list})
+			total += len(list)
+		}
+	}
+	out.add(fmt.Sprintf("%s on %s of %s", plural(total, what), plural(len(with), "flights"), date),
+		Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
+	listed := 0
+	for _, w := range with {
+		out.add(f.describeFlight(&w.fl.Flight)+"; "+plural(len(w.list), what), flightCite(w.fl))
+		if q.Count && !slices.Contains(strings.Fields(strings.ToLower(q.Text)), "who") {
+			continue
+		}
+		for _, p := range w.list {
+			if listed == maxListed {
+				out.add(fmt.Sprintf("… and %d more %s (listing %d of %d)", total-maxListed, what, maxListed, total), flightCite(w.fl))
+				return nil
+			}
+			out.add(f.describePax(&w.fl.Flight, p), bookingCite(p.booking))
+			listed++
+		}
 	}
 	return nil
 }

@@ -252,6 +252,19 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 			t.Errorf("%q: lists, to, from = %v (structured %v), want %v", text, got, q.Structured(), want)
 		}
 	}
+	// Some passengers on every flight of a day; not a procedure.
+	for text, want := range map[string]bool{
+		"how many passengers need wheelchairs today":                      true,
+		"gold and silver passengers today":                                true,
+		"who misses their connection today":                               true,
+		"when must we inform the assistance service for a WCHR passenger": false,
+		"wheelchair passengers on OS411 today":                            false, // one flight
+		"gold passengers on cancelled flights today":                      false, // by status
+	} {
+		if got := ParseQuestion(text, now).AcrossDay(); got != want {
+			t.Errorf("%q: across the day %v, want %v", text, got, want)
+		}
+	}
 	// Free seats, and a name with its possessive.
 	if q := ParseQuestion("is LH402 full?", now); !q.Seats || len(q.Flights) != 1 {
 		t.Errorf("\"is LH402 full?\": seats %v, flights %v", q.Seats, q.Flights)

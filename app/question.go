@@ -226,6 +226,15 @@ func ParseQuestion(text string, today time.Time) Question {
 // seatWords ask about a flight's free seats.
 var seatWords = []string{"seat", "seats", "full", "space", "availability", "available", "capacity", "oversold", "overbooked"}
 
+// AcrossDay reports whether the question asks for some passengers on
+// every flight of a day, not one flight nor flights by status: "how many
+// wheelchair passengers today", "gold passengers today", "who misconnects
+// today".
+func (q Question) AcrossDay() bool {
+	return q.Day && q.People && q.Status == "" && !q.ListsAirport && (len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Misses) &&
+		len(q.Flights) == 0 && len(q.Names) == 0 && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure })
+}
+
 // listWords ask for flights as a list.
 var listWords = []string{"flights", "departures", "arrivals", "departing", "arriving", "leaving"}
 
@@ -236,7 +245,7 @@ var listWords = []string{"flights", "departures", "arrivals", "departing", "arri
 // cancelled flights is asked with a count, a day or the word flights.
 func (q Question) Structured() bool {
 	lower := strings.ToLower(q.Text)
-	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport ||
+	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() ||
 		q.Status != "" && (q.Count || q.Day || strings.Contains(lower, "flights") || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
 

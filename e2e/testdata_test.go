@@ -70,6 +70,8 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 		{"status of booking VC5H3L", []string{"VC5H3L"}, []string{"VQ7K2M"}},
 		{"departures to LHR today", []string{"OS451-2026-12-03", "OS455-2026-12-03", "OS459-2026-12-03", "BA697-2026-12-03"}, []string{"OS411-2026-12-03", "OS87-2026-12-03"}},
 		{"how many passengers on flights to CDG today", []string{"OS411-2026-12-03", "OS417-2026-12-03"}, []string{"OS451-2026-12-03"}},
+		{"how many passengers need wheelchairs today", []string{"OS411-2026-12-03"}, []string{"OS451-2026-12-03", "OS87-2026-12-03"}},
+		{"gold and silver passengers today", []string{"OS411-2026-12-03", "VQ7K2M", "OS451-2026-12-03", "VB2X9T"}, []string{"VN4P8R", "OS87-2026-12-03"}},
 	}
 	for _, a := range asks {
 		ans := askAs(t, m, tok, a.question)
