@@ -125,7 +125,10 @@ func (r *Reader) next(max int, wait time.Duration) (out []app.LogEntry, err erro
 		}
 	}
 	opts := []jetstream.FetchOpt{jetstream.FetchMaxWait(wait)}
-	if hb := wait / 4; hb >= 100*time.Millisecond {
+	// As long as the client allows (under half the wait): it fails the
+	// fetch after two missed, and a busy box must not look like a lost
+	// server.
+	if hb := wait * 2 / 5; hb >= 100*time.Millisecond {
 		opts = append(opts, jetstream.FetchHeartbeat(hb))
 	}
 	out, err = r.fetch(r.cons.Fetch(1, opts...))
