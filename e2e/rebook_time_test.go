@@ -292,14 +292,7 @@ func TestBulkApprovalExecutesEachOnce(t *testing.T) {
 // the engine decides the approval once it runs again.
 func TestApprovalWithoutABookingEngineSaysSo(t *testing.T) {
 	s := newScenario(t)
-	lh400 := "LH400-2026-11-25"
-	s.ingest("flights",
-		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
-		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
-	)
-	s.ingest("bookings", s.booking("WAIT01", "P1", "none", nil, lh400))
-	waitCaughtUp(t, s.m, 10*time.Second)
-	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	s.cancelLH400("WAIT01")
 	p := s.pendingFor("WAIT01")
 	if err := s.m.Proposer.Stop(context.Background()); err != nil {
 		t.Fatal(err)
@@ -336,13 +329,7 @@ func TestEnginePublishesAnOutcomesEventsAgain(t *testing.T) {
 	s := newScenario(t)
 	ctx := context.Background()
 	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
-	s.ingest("flights",
-		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
-		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
-	)
-	s.ingest("bookings", s.booking("LOST01", "P1", "none", nil, lh400))
-	waitCaughtUp(t, s.m, 10*time.Second)
-	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	s.cancelLH400("LOST01")
 	p := s.pendingFor("LOST01")
 	if err := s.m.Proposer.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -459,14 +446,8 @@ func TestEngineOutlastsARefusedPublish(t *testing.T) {
 func engineOutlastsARefusedPublish(t *testing.T, refusing *refusingLog) {
 	s := newScenario(t)
 	ctx := context.Background()
-	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
-	s.ingest("flights",
-		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
-		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
-	)
-	s.ingest("bookings", s.booking("HOLD01", "P1", "none", nil, lh400))
-	waitCaughtUp(t, s.m, 10*time.Second)
-	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	lh402 := "LH402-2026-11-25"
+	s.cancelLH400("HOLD01")
 	p := s.pendingFor("HOLD01")
 	if err := s.m.Proposer.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -510,13 +491,7 @@ func TestEnginePublishesFailuresAndRejectionsAgain(t *testing.T) {
 	s := newScenario(t)
 	ctx := context.Background()
 	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
-	s.ingest("flights",
-		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
-		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
-	)
-	s.ingest("bookings", s.booking("FAIL01", "P1", "none", nil, lh400), s.booking("REJE01", "P2", "none", nil, lh400))
-	waitCaughtUp(t, s.m, 10*time.Second)
-	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	s.cancelLH400("FAIL01", "REJE01")
 	failed, rejected := s.pendingFor("FAIL01"), s.pendingFor("REJE01")
 	if err := s.m.Proposer.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -588,4 +563,23 @@ func TestEnginePublishesFailuresAndRejectionsAgain(t *testing.T) {
 			t.Fatalf("rebooking.failed of FAIL01 does not say why: %s", le.Data)
 		}
 	}
+}
+
+// cancelLH400 sets up LH400 and LH402 FRA→JFK with three seats each, a
+// booking of one passenger on LH400 for each locator, and cancels LH400:
+// the planner proposes LH402 for each.
+func (s *scenario) cancelLH400(locators ...string) {
+	s.t.Helper()
+	lh400 := "LH400-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 3),
+	)
+	var bookings []string
+	for i, l := range locators {
+		bookings = append(bookings, s.booking(l, fmt.Sprintf("P%d", i+1), "none", nil, lh400))
+	}
+	s.ingest("bookings", bookings...)
+	waitCaughtUp(s.t, s.m, 10*time.Second)
+	s.ingest("flights", s.flight("f3", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
 }
