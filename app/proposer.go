@@ -244,6 +244,11 @@ func (p *Proposer) planLoop() {
 	defer p.wg.Done()
 	sweep := time.NewTicker(p.SweepEvery)
 	defer sweep.Stop()
+	// A flight whose planning the log refused for now (a topic electing
+	// its leader after a node died, a full disk) is planned again after a
+	// backoff, rather than left unplanned until it changes again.
+	retry := NewBackoff(200*time.Millisecond, 10*time.Second)
+	var again <-chan time.Time
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -254,6 +259,8 @@ func (p *Proposer) planLoop() {
 			}
 			continue
 		case <-p.wake:
+		case <-again:
+			again = nil
 		}
 		p.mu.Lock()
 		work := p.queue
@@ -264,13 +271,36 @@ func (p *Proposer) planLoop() {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
+		failed := false
 		for _, k := range keys {
 			if p.ctx.Err() != nil {
 				return
 			}
-			if _, err := p.PlanFlight(p.ctx, k, work[k]); err != nil {
-				p.Logger.Warn("planning failed", "flight", k, "err", err)
+			_, err := p.PlanFlight(p.ctx, k, work[k])
+			if err == nil {
+				continue
 			}
+			if p.ctx.Err() != nil {
+				return
+			}
+			if !appendRetryable(err) {
+				p.Logger.Warn("planning failed", "flight", k, "err", err)
+				continue
+			}
+			failed = true
+			p.mu.Lock()
+			if off, queued := p.queue[k]; !queued || off < work[k] {
+				p.queue[k] = work[k]
+			}
+			p.mu.Unlock()
+			p.Logger.Warn("planning failed: planning the flight again", "flight", k, "err", err)
+		}
+		if failed {
+			if again == nil {
+				again = time.After(retry.Next())
+			}
+		} else {
+			retry.Reset()
 		}
 	}
 }

@@ -481,6 +481,94 @@ func engineOutlastsARefusedPublish(t *testing.T, refusing *refusingLog) {
 	}
 }
 
+// TestPlannerPlansAgainAfterARefusedAppend: the control topic refuses the
+// planner's proposals for a while (its leader died with a node). The
+// planner plans the flight again after a backoff, and the booking gets
+// its proposal; before, the disruption stayed unplanned until the flight
+// changed again.
+func TestPlannerPlansAgainAfterARefusedAppend(t *testing.T) {
+	s := newScenario(t)
+	ctx := context.Background()
+	if err := s.m.Proposer.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	refusing := &refusingLog{Log: s.m.Proposer.Log, topic: app.TopicControl, typ: app.TypeProposalChanged, n: 2}
+	s.m.Proposer.Log = refusing
+	if err := s.m.Proposer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.cancelLH400("LATER1")
+	p := s.pendingFor("LATER1")
+	if refusing.left() != 0 {
+		t.Fatalf("the control topic refused %d appends fewer than it was set to: the test proved nothing", refusing.left())
+	}
+	if len(p.Options) == 0 || p.Options[0].Flights[0] != "LH402-2026-11-25" {
+		t.Fatalf("proposal after the refusals: %+v", p.Options)
+	}
+}
+
+// TestPlannerPublishesAProposalAgain: the planner stored a proposal and
+// then could not publish its rebooking.proposed (the append refused with
+// an error it does not retry), as a planner that loses its lease between
+// the two leaves it. The next planner to start (a lease move) plans the
+// disruption again (the proposal's planned entry is stored again) and
+// publishes the event under its first id: central gets it, once.
+func TestPlannerPublishesAProposalAgain(t *testing.T) {
+	s := newScenario(t)
+	ctx := context.Background()
+	if err := s.m.Proposer.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	refusing := &refusingLog{Log: s.m.Proposer.Log, topic: app.TopicRebookings, typ: app.TypeRebookingProposed, n: 1, code: app.EINTERNAL}
+	s.m.Proposer.Log = refusing
+	if err := s.m.Proposer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.cancelLH400("UNSENT")
+	p := s.pendingFor("UNSENT")
+	proposed := func() int {
+		n := 0
+		for _, le := range readAll(t, s.m, app.TopicRebookings) {
+			if e, err := app.ParseTrusted(le.Data); err == nil && e.ID == "rebooking-proposed-"+p.ID {
+				n++
+			}
+		}
+		return n
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if refusing.left() != 0 {
+			return fmt.Errorf("the planner has not tried to publish yet")
+		}
+		return nil
+	})
+	if n := proposed(); n != 0 {
+		t.Fatalf("rebooking.proposed is %d times on the log after its append was refused", n)
+	}
+	if err := s.m.Proposer.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.m.Proposer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if n := proposed(); n != 1 {
+			return fmt.Errorf("rebooking.proposed of %s is %d times on the log, want 1", p.ID, n)
+		}
+		return nil
+	})
+	// A third planner stores nothing twice.
+	if err := s.m.Proposer.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.m.Proposer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if n := proposed(); n != 1 {
+		t.Fatalf("after another start rebooking.proposed of %s is %d times on the log", p.ID, n)
+	}
+}
+
 // TestEnginePublishesFailuresAndRejectionsAgain: the lease holder died
 // after a failed approval's and a rejection's outcomes reached the log
 // and before their rebooking.failed and rebooking.rejected did (the
