@@ -535,7 +535,8 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 // dayPassengers answers for the passengers a question selects on every
 // flight of a day ("how many wheelchair passengers today", "who
 // misconnects today"): how many on how many flights, then each flight
-// with some, and its passengers, up to maxListed lines of passengers.
+// with some and its passengers (only the flights when just a count is
+// asked), up to maxListed lines, then how many more.
 func (f *Facts) dayPassengers(ctx context.Context, q Question, today string, out *FactAnswer) error {
 	date := q.Date
 	if date == "" {
@@ -564,20 +565,28 @@ func (f *Facts) dayPassengers(ctx context.Context, q Question, today string, out
 	}
 	out.add(fmt.Sprintf("%s on %s of %s", plural(total, what), plural(len(with), "flights"), date),
 		Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
-	listed := 0
-	for _, w := range with {
-		out.add(f.describeFlight(&w.fl.Flight)+"; "+plural(len(w.list), what), flightCite(w.fl))
-		if q.Count && !slices.Contains(strings.Fields(strings.ToLower(q.Text)), "who") {
-			continue
+	names := !q.Count || slices.Contains(strings.Fields(strings.ToLower(q.Text)), "who")
+	lines, shown := 0, 0 // lines added after the count; passengers they cover
+	for i, w := range with {
+		if lines >= maxListed {
+			out.add(fmt.Sprintf("… and %s on %s (listing %d of %d flights)", plural(total-shown, what), plural(len(with)-i, "more flights"), i, len(with)),
+				Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
+			return nil
 		}
-		for _, p := range w.list {
-			if listed == maxListed {
-				out.add(fmt.Sprintf("… and %d more %s (listing %d of %d)", total-maxListed, what, maxListed, total), flightCite(w.fl))
-				return nil
+		out.add(f.describeFlight(&w.fl.Flight)+"; "+plural(len(w.list), what), flightCite(w.fl))
+		lines++
+		for j, p := range w.list {
+			if !names {
+				break
+			}
+			if lines >= maxListed {
+				out.add(fmt.Sprintf("… and %d more on %s", len(w.list)-j, w.fl.Carrier+w.fl.Number), flightCite(w.fl))
+				break
 			}
 			out.add(f.describePax(&w.fl.Flight, p), bookingCite(p.booking))
-			listed++
+			lines++
 		}
+		shown += len(w.list)
 	}
 	return nil
 }
