@@ -125,8 +125,14 @@ func (a *Asker) Ask(ctx context.Context, req AskRequest, emit func(AskUpdate)) (
 		out.ElapsedMS = time.Since(start).Milliseconds()
 		return out, err
 	}
-	if q.Structured() || len(q.Names) > 0 {
-		fa, err := a.Facts.Answer(ctx, q, now)
+	fq := q
+	if !q.Structured() && len(q.Names) == 0 && len(q.NameGuesses) > 0 {
+		// Only the guessed names: the rest of the question asked for
+		// nothing the state answers.
+		fq = Question{Text: q.Text, Names: q.NameGuesses}
+	}
+	if fq.Structured() || len(fq.Names) > 0 {
+		fa, err := a.Facts.Answer(ctx, fq, now)
 		if err != nil {
 			return done(err)
 		}

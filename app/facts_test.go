@@ -265,6 +265,20 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 			t.Errorf("%q: across the day %v, want %v", text, got, want)
 		}
 	}
+	// A name typed in lower case is guessed from word pairs, only in a
+	// question about people.
+	for text, want := range map[string][]string{
+		"who is tomas novak booked on":                 {"tomas novak"},
+		"where is maria de la cruz flying":             {"maria de", "de la", "la cruz"},
+		"in which order do we rebook after a delay":    nil,
+		"who is rebooked first after a cancellation":   {"first after"},
+		"Who is Tomas Novak booked on":                 nil,              // a name already
+		"what is the hotel policy for stranded people": {"hotel policy"}, // only an exact name counts
+	} {
+		if got := ParseQuestion(text, now).NameGuesses; !slices.Equal(got, want) {
+			t.Errorf("%q: name guesses %q, want %q", text, got, want)
+		}
+	}
 	// Free seats, and a name with its possessive.
 	if q := ParseQuestion("is LH402 full?", now); !q.Seats || len(q.Flights) != 1 {
 		t.Errorf("\"is LH402 full?\": seats %v, flights %v", q.Seats, q.Flights)

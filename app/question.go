@@ -25,6 +25,11 @@ type Question struct {
 	// Names are runs of two or three capitalised words (candidate
 	// passenger names).
 	Names []string
+	// NameGuesses are pairs of consecutive words that may be a name
+	// typed in lower case ("who is tomas novak booked on"), when the
+	// question has no capitalised name and asks about people; only an
+	// exact match of a passenger's name counts.
+	NameGuesses []string
 	// Date is the local date the question is about ("" for the site's
 	// today), from "today", "tomorrow", "yesterday" or an ISO date.
 	Date string
@@ -214,6 +219,9 @@ func ParseQuestion(text string, today time.Time) Question {
 	q.Proposal = has(proposalWords)
 	q.Timing = has(timingWords)
 	q.Seats = has(seatWords)
+	if len(q.Names) == 0 && (has(peopleWords) || slices.Contains(words, "where")) {
+		q.NameGuesses = nameGuesses(words)
+	}
 	if len(q.Airports) == 1 && q.Day && has(listWords) {
 		q.ListsAirport = true
 		code := strings.ToLower(q.Airports[0])
@@ -234,6 +242,44 @@ func (q Question) AcrossDay() bool {
 	return q.Day && q.People && q.Status == "" && !q.ListsAirport && (len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Misses) &&
 		len(q.Flights) == 0 && len(q.Names) == 0 && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure })
 }
+
+// nameGuesses are up to maxNameGuesses pairs of consecutive words of
+// letters that are not question words (who, is, booked, flight...).
+func nameGuesses(words []string) []string {
+	var out []string
+	for i := 0; i+1 < len(words) && len(out) < maxNameGuesses; i++ {
+		a, b := words[i], words[i+1]
+		if notNameWord(a) || notNameWord(b) {
+			continue
+		}
+		out = append(out, a+" "+b)
+	}
+	return out
+}
+
+const maxNameGuesses = 6
+
+func notNameWord(w string) bool {
+	if len([]rune(w)) < 2 || strings.ContainsAny(w, "0123456789") {
+		return true
+	}
+	return nonNameWords[w] || slices.Contains(peopleWords, w) || slices.Contains(timingWords, w) ||
+		slices.Contains(proposalWords, w) || slices.Contains(connectWords, w) || slices.Contains(bookingWords, w) ||
+		statusWords[w] != "" || ssrWords[w] != nil || tierWords[w] != ""
+}
+
+// nonNameWords are the other words a question about a person is made of.
+var nonNameWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`a an the is are was were be been am do does did has have had can could will would should
+		what which whom whose where why how when this that these those there here it its of in on at to for from by with
+		and or not no any all some my our your their his her him them me we you they she he i please show tell find
+		look up give list get see check need needs flying flies fly going travel travelling traveling seat seats
+		today tomorrow yesterday tonight now right currently morning afternoon evening day date booked`) {
+		m[w] = true
+	}
+	return m
+}()
 
 // listWords ask for flights as a list.
 var listWords = []string{"flights", "departures", "arrivals", "departing", "arriving", "leaving"}

@@ -71,6 +71,7 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 		{"departures to LHR today", []string{"OS451-2026-12-03", "OS455-2026-12-03", "OS459-2026-12-03", "BA697-2026-12-03"}, []string{"OS411-2026-12-03", "OS87-2026-12-03"}},
 		{"how many passengers on flights to CDG today", []string{"OS411-2026-12-03", "OS417-2026-12-03"}, []string{"OS451-2026-12-03"}},
 		{"how many passengers need wheelchairs today", []string{"OS411-2026-12-03"}, []string{"OS451-2026-12-03", "OS87-2026-12-03"}},
+		{"who is tomas novak booked on", []string{"VP2", "VN4P8R", "OS411-2026-12-03"}, []string{"VQ7K2M"}},
 		{"gold and silver passengers today", []string{"OS411-2026-12-03", "VQ7K2M", "OS451-2026-12-03", "VB2X9T"}, []string{"VN4P8R", "OS87-2026-12-03"}},
 	}
 	for _, a := range asks {
@@ -88,6 +89,10 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 				t.Fatalf("%q: the answer cites %s, which it does not ask for: %q", a.question, id, ans.Answer)
 			}
 		}
+	}
+	// A procedure question stays one, in this site's own documents.
+	if ans := askAs(t, m, tok, "who gets rebooked first after a cancellation in Vienna"); ans.Kind != app.AnswerPolicy || !slices.Contains(ans.Citations, "vie-cancellation-care") {
+		t.Fatalf("the rebooking order answered %s: %q %v", ans.Kind, ans.Answer, ans.Citations)
 	}
 	// An airport with no flight that day, and flights that do not come
 	// from where the question says, are not in the data.
@@ -149,6 +154,12 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 	checkFor(t, 20*time.Second, func() error {
 		if a := seatsOf(); !strings.Contains(a, "Y 138 of 140") {
 			return fmt.Errorf("seats of OS417 after the approval: %q", a)
+		}
+		// The booking's change is the engine's last event: once the
+		// state shows it, nothing more is on its way to the log.
+		code, body := get(t, base+"/api/v1/bookings/VN4P8R")
+		if raw, _ := json.Marshal(body); code != 200 || !strings.Contains(string(raw), "OS417-2026-12-03") {
+			return fmt.Errorf("booking VN4P8R after the approval: %d %s", code, raw)
 		}
 		return nil
 	})
