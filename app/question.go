@@ -116,10 +116,10 @@ var wordsBeforeNumbers = map[string]bool{"on": true, "at": true, "in": true, "by
 	"or": true, "as": true, "it": true, "be": true, "do": true, "go": true, "no": true, "so": true, "up": true, "we": true,
 	"my": true, "me": true, "he": true, "us": true, "am": true, "an": true, "if": true}
 
-// notDesignator tells a match of reAskFlight (m: whole, letters, number,
-// date) that ends at end of text from a flight: a number that is the
-// year of a date ("on 2026-12-03"), or a short lower-case word with a
-// space before a number ("at 10").
+// notDesignator tells a match of reAskFlight that is not a flight (m:
+// the match, its letters, number and date; end: where it ends in text):
+// a number that is the year of a date ("on 2026-12-03"), or a short
+// lower-case word with a space before a number ("at 10").
 func notDesignator(text string, m []string, end int) bool {
 	if reDateTail.MatchString(text[end:]) {
 		return true
