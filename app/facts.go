@@ -58,6 +58,9 @@ type Facts struct {
 	Store FactStore
 	Rules RebookRules
 	Zone  *time.Location // the site's zone, for "today" and labels
+	// Hub is the site's airport: a time window's departures leave from
+	// it and its arrivals land there ("" counts every flight).
+	Hub string
 }
 
 // Answer runs the deterministic tools the question asks for.
@@ -95,7 +98,7 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 			return out, err
 		}
 	}
-	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.ListsAirport) {
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.ListsAirport || q.Window != nil) {
 		if err := f.day(ctx, q, today, &out); err != nil {
 			return out, err
 		}
@@ -480,13 +483,23 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 	if len(q.Airports) == 1 {
 		airport = q.Airports[0]
 	}
-	fs, err := f.Store.Flights(ctx, FlightFilter{Date: date, Status: q.Status, Airport: airport})
+	fs, err := f.dayFlights(ctx, q, date, FlightFilter{Date: date, Status: q.Status, Airport: airport})
 	if err != nil {
-		return fmt.Errorf("read flights: %w", err)
+		return err
 	}
 	where := ""
 	if airport != "" {
 		where = " at " + airport
+	}
+	if w := q.Window; w != nil {
+		to := w.To.In(f.zone()).Format("15:04")
+		if to == "00:00" && w.To.After(w.From) {
+			to = "24:00" // the end of the day
+		}
+		where += fmt.Sprintf(" %s %s–%s", map[bool]string{true: "arriving", false: "departing"}[w.Arrivals], w.From.In(f.zone()).Format("15:04"), to)
+		if f.Hub != "" {
+			where += map[bool]string{true: " at ", false: " from "}[w.Arrivals] + f.Hub
+		}
 	}
 	if q.ToAirport != q.FromAirport {
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
@@ -494,7 +507,7 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 		})
 		where = map[bool]string{true: " to ", false: " from "}[q.ToAirport] + airport
 	}
-	if q.Status == "" && len(fs) == 0 {
+	if q.Status == "" && q.Window == nil && len(fs) == 0 {
 		out.Missing = append(out.Missing, "flight"+where+" on "+date)
 		return nil
 	}
@@ -589,6 +602,51 @@ func (f *Facts) dayPassengers(ctx context.Context, q Question, today string, out
 		shown += len(w.list)
 	}
 	return nil
+}
+
+// dayFlights reads the flights of filter; with a time window, those of
+// the days it may touch (an arrival in it can have left the day before),
+// kept when they leave from the hub (arrive there) within it, in order.
+func (f *Facts) dayFlights(ctx context.Context, q Question, date string, filter FlightFilter) ([]*FlightRecord, error) {
+	w := q.Window
+	if w == nil {
+		fs, err := f.Store.Flights(ctx, filter)
+		if err != nil {
+			return nil, fmt.Errorf("read flights: %w", err)
+		}
+		return fs, nil
+	}
+	var dates []string
+	for d := w.From.In(f.zone()).AddDate(0, 0, -1); !d.After(w.To.In(f.zone())); d = d.AddDate(0, 0, 1) {
+		dates = append(dates, d.Format(time.DateOnly))
+	}
+	seen := map[string]bool{}
+	var out []*FlightRecord
+	for _, d := range dates {
+		filter.Date = d
+		fs, err := f.Store.Flights(ctx, filter)
+		if err != nil {
+			return nil, fmt.Errorf("read flights of %s: %w", d, err)
+		}
+		for _, fl := range fs {
+			t, at := fl.Departure(), fl.Origin
+			if w.Arrivals {
+				t, at = fl.Arrival(), fl.Destination
+			}
+			if seen[fl.Flight.Flight] || t.Before(w.From) || !t.Before(w.To) || f.Hub != "" && at != f.Hub {
+				continue
+			}
+			seen[fl.Flight.Flight] = true
+			out = append(out, fl)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *FlightRecord) int {
+		if w.Arrivals {
+			return a.Arrival().Compare(b.Arrival())
+		}
+		return a.Departure().Compare(b.Departure())
+	})
+	return out, nil
 }
 
 func maxOffset(fs []*FlightRecord) uint64 {

@@ -279,6 +279,28 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 			t.Errorf("%q: name guesses %q, want %q", text, got, want)
 		}
 	}
+	// A time of day, in the site's zone.
+	cet := time.FixedZone("CET", 3600)
+	at := time.Date(2027, 3, 9, 9, 15, 0, 0, cet)
+	for text, want := range map[string]*TimeWindow{
+		"departures in the next hour":         {From: at, To: at.Add(time.Hour)},
+		"what lands in the next 30 minutes":   {From: at, To: at.Add(30 * time.Minute), Arrivals: true},
+		"what leaves after 12:00":             {From: time.Date(2027, 3, 9, 12, 0, 0, 0, cet), To: time.Date(2027, 3, 10, 0, 0, 0, 0, cet)},
+		"arrivals between 10 and 12:30":       {From: time.Date(2027, 3, 9, 10, 0, 0, 0, cet), To: time.Date(2027, 3, 9, 12, 30, 0, 0, cet), Arrivals: true},
+		"flights before 9 on 2027-03-10":      {From: time.Date(2027, 3, 10, 0, 0, 0, 0, cet), To: time.Date(2027, 3, 10, 9, 0, 0, 0, cet)},
+		"what leaves after 25:00":             nil,
+		"compensation after 3 hours of delay": nil,
+	} {
+		q := ParseQuestion(text, at)
+		switch {
+		case want == nil && q.Window != nil:
+			t.Errorf("%q: window %+v, want none", text, *q.Window)
+		case want != nil && (q.Window == nil || !q.Window.From.Equal(want.From) || !q.Window.To.Equal(want.To) || q.Window.Arrivals != want.Arrivals):
+			t.Errorf("%q: window %+v, want %+v", text, q.Window, *want)
+		case want != nil && !q.Structured():
+			t.Errorf("%q: not read as a list of flights", text)
+		}
+	}
 	// Free seats, and a name with its possessive.
 	if q := ParseQuestion("is LH402 full?", now); !q.Seats || len(q.Flights) != 1 {
 		t.Errorf("\"is LH402 full?\": seats %v, flights %v", q.Seats, q.Flights)

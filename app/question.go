@@ -55,6 +55,16 @@ type Question struct {
 	ToAirport    bool
 	FromAirport  bool
 	Seats        bool // asks about free seats ("is LH402 full", "seats left")
+	// Window is a time of day the question asks about ("in the next
+	// hour", "after 12:00", "between 10 and 12"), in the site's zone; nil
+	// when it names none.
+	Window *TimeWindow
+}
+
+// TimeWindow is a span of the site's time: departures in it, or arrivals.
+type TimeWindow struct {
+	From, To time.Time // [From, To)
+	Arrivals bool
 }
 
 // FlightMention is a flight designator named in a question.
@@ -222,6 +232,11 @@ func ParseQuestion(text string, today time.Time) Question {
 	if len(q.Names) == 0 && (has(peopleWords) || slices.Contains(words, "where")) {
 		q.NameGuesses = nameGuesses(words)
 	}
+	q.Window = timeWindow(lower, q.Date, today)
+	if q.Window != nil {
+		q.Window.Arrivals = has(arrivalWords)
+		q.Day = true
+	}
 	if len(q.Airports) == 1 && q.Day && has(listWords) {
 		q.ListsAirport = true
 		code := strings.ToLower(q.Airports[0])
@@ -230,6 +245,83 @@ func ParseQuestion(text string, today time.Time) Question {
 	}
 	return q
 }
+
+var (
+	reAskNext    = regexp.MustCompile(`\bnext\s+(?:([0-9]{1,2})\s+)?(hour|hours|minutes|mins)\b`)
+	reAskAfter   = regexp.MustCompile(`\b(after|from|before|until|till)\s+([0-9]{1,2})(?::([0-9]{2}))?\b`)
+	reDuration   = regexp.MustCompile(`^\s*(hours?|hrs?|h|minutes?|mins?|days?)\b`) // "after 3 hours" is no time of day
+	reAskBetween = regexp.MustCompile(`\bbetween\s+([0-9]{1,2})(?::([0-9]{2}))?\s+and\s+([0-9]{1,2})(?::([0-9]{2}))?\b`)
+)
+
+// timeWindow reads a time of day from a question: "(in) the next hour",
+// "next 2 hours", "next 30 minutes" (from now), "after 12:00", "before
+// 9", "between 10 and 12:30" (on date, or today). Hours beyond 23 or
+// minutes beyond 59 are no time.
+func timeWindow(lower, date string, now time.Time) *TimeWindow {
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
+	if d, err := time.ParseInLocation(time.DateOnly, date, now.Location()); err == nil {
+		day = d
+	}
+	at := func(h, m string) (time.Time, bool) {
+		hh, mm := atoi(h), 0
+		if m != "" {
+			mm = atoi(m)
+		}
+		if hh > 23 || mm > 59 {
+			return time.Time{}, false
+		}
+		return day.Add(time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute), true
+	}
+	if m := reAskBetween.FindStringSubmatch(lower); m != nil {
+		from, ok1 := at(m[1], m[2])
+		to, ok2 := at(m[3], m[4])
+		if ok1 && ok2 && to.After(from) {
+			return &TimeWindow{From: from, To: to}
+		}
+	}
+	if m := reAskNext.FindStringSubmatch(lower); m != nil {
+		n := 1
+		if m[1] != "" {
+			n = atoi(m[1])
+		}
+		d := time.Duration(n) * time.Hour
+		if strings.HasPrefix(m[2], "min") {
+			d = time.Duration(n) * time.Minute
+		}
+		if d > 0 {
+			return &TimeWindow{From: now, To: now.Add(d)}
+		}
+	}
+	if ix := reAskAfter.FindStringSubmatchIndex(lower); ix != nil && !reDuration.MatchString(lower[ix[1]:]) {
+		m := []string{lower[ix[0]:ix[1]], lower[ix[2]:ix[3]], lower[ix[4]:ix[5]], ""}
+		if ix[6] >= 0 {
+			m[3] = lower[ix[6]:ix[7]]
+		}
+		t, ok := at(m[2], m[3])
+		if !ok {
+			return nil
+		}
+		if m[1] == "after" || m[1] == "from" {
+			return &TimeWindow{From: t, To: day.AddDate(0, 0, 1)}
+		}
+		return &TimeWindow{From: day, To: t}
+	}
+	return nil
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, r := range s {
+		n = n*10 + int(r-'0')
+	}
+	return n
+}
+
+// arrivalWords make a time window about arrivals.
+var arrivalWords = []string{"arrivals", "arriving", "arrive", "arrives", "land", "lands", "landing", "inbound"}
+
+// windowWords ask for the flights in a time window.
+var windowWords = []string{"leave", "leaves", "depart", "departs", "arrive", "arrives", "land", "lands", "landing", "inbound", "outbound"}
 
 // seatWords ask about a flight's free seats.
 var seatWords = []string{"seat", "seats", "full", "space", "availability", "available", "capacity", "oversold", "overbooked"}
@@ -291,7 +383,9 @@ var listWords = []string{"flights", "departures", "arrivals", "departing", "arri
 // cancelled flights is asked with a count, a day or the word flights.
 func (q Question) Structured() bool {
 	lower := strings.ToLower(q.Text)
-	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() ||
+	words := reAskWord.FindAllString(lower, -1)
+	window := q.Window != nil && slices.ContainsFunc(words, func(w string) bool { return slices.Contains(listWords, w) || slices.Contains(windowWords, w) })
+	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
 		q.Status != "" && (q.Count || q.Day || strings.Contains(lower, "flights") || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
 

@@ -32,7 +32,7 @@ const sampleSite = "testdata/site-vie" // tests run from the repository root
 // reason, storing nothing.
 func TestSampleSiteThroughTheNode(t *testing.T) {
 	clock := func() time.Time { return time.Date(2026, 12, 3, 5, 30, 0, 0, time.UTC) }
-	m := mustRunMainOn(t, clock)
+	m := mustRunMainOn(t, clock, func(c *node.Config) { c.Hub, c.TimeZone = "VIE", "Europe/Vienna" })
 	base := m.HTTP.URL()
 	for _, topic := range []string{app.TopicFlights, app.TopicPassengers, app.TopicBookings, app.TopicDocuments} {
 		body, err := os.ReadFile(filepath.Join(sampleSite, topic+".ndjson"))
@@ -71,6 +71,11 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 		{"departures to LHR today", []string{"OS451-2026-12-03", "OS455-2026-12-03", "OS459-2026-12-03", "BA697-2026-12-03"}, []string{"OS411-2026-12-03", "OS87-2026-12-03"}},
 		{"how many passengers on flights to CDG today", []string{"OS411-2026-12-03", "OS417-2026-12-03"}, []string{"OS451-2026-12-03"}},
 		{"how many passengers need wheelchairs today", []string{"OS411-2026-12-03"}, []string{"OS451-2026-12-03", "OS87-2026-12-03"}},
+		// 06:30 in Vienna: OS411 (07:10 UTC) is the one departure of the
+		// next two hours; after 12:00 local (11:00 UTC) come OS87 (now
+		// 11:30), BA697, OS417 and OS459.
+		{"departures in the next 2 hours", []string{"OS411-2026-12-03"}, []string{"OS451-2026-12-03", "OS455-2026-12-03"}},
+		{"what leaves after 12:00", []string{"OS87-2026-12-03", "BA697-2026-12-03", "OS417-2026-12-03", "OS459-2026-12-03"}, []string{"OS455-2026-12-03", "OS451-2026-12-03"}},
 		{"who is tomas novak booked on", []string{"VP2", "VN4P8R", "OS411-2026-12-03"}, []string{"VQ7K2M"}},
 		{"gold and silver passengers today", []string{"OS411-2026-12-03", "VQ7K2M", "OS451-2026-12-03", "VB2X9T"}, []string{"VN4P8R", "OS87-2026-12-03"}},
 	}
