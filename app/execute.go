@@ -108,7 +108,7 @@ func (d Decider) Execution(ctx context.Context, in ExecutionInput) (*ExecutionCh
 		now = d.Now()
 	}
 	if p.Status != ProposalPending {
-		return nil, Errorf(ECONFLICT, "proposal %s is %s, not pending", p.ID, p.Status)
+		return nil, Errorf(ECONFLICT, "proposal %s is %s, not pending%s", p.ID, p.Status, whyNotPending(p))
 	}
 	pick := req.Option
 	if pick == "" {
@@ -270,7 +270,7 @@ type RejectionDecider func(p *Proposal, req RejectionRequest) (*Event, error)
 // and why.
 func DecideRejection(p *Proposal, req RejectionRequest) (*Event, error) {
 	if p.Status != ProposalPending {
-		return nil, Errorf(ECONFLICT, "proposal %s is %s, not pending", p.ID, p.Status)
+		return nil, Errorf(ECONFLICT, "proposal %s is %s, not pending%s", p.ID, p.Status, whyNotPending(p))
 	}
 	return RejectedEvent(p, req.Actor, req.Reason, req.Now)
 }
@@ -293,4 +293,18 @@ func RejectedEvent(p *Proposal, actor, reason string, at time.Time) (*Event, err
 	}
 	return NewEvent("rebooking-rejected-"+p.ID, "apron/booking-engine", TypeRebookingRejected, p.Locator, at,
 		RebookingData{ProposalID: p.ID, Locator: p.Locator, FromFlight: p.Flight, ToFlights: to, Actor: actor, Reason: reason})
+}
+
+// whyNotPending says after a refusal why a decided proposal was decided
+// (an expiry's reason: "no option left (opt-1: no seats left)"), and which
+// proposal replaced it; "" when it says nothing.
+func whyNotPending(p *Proposal) string {
+	var why string
+	if p.DecisionReason != "" {
+		why = ": " + p.DecisionReason
+	}
+	if p.ReplacedBy != "" {
+		why += "; see proposal " + p.ReplacedBy
+	}
+	return why
 }
