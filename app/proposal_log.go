@@ -26,6 +26,9 @@ const (
 	// OpRestored stands for the erased history of a booking's proposals
 	// (an erasure): the redacted rows, by table.
 	OpRestored = "restored"
+	// OpAdopted puts on the log a booking's proposals that a store made
+	// before they went through it (Records: their rows, by table).
+	OpAdopted = "adopted"
 )
 
 // TableRows are rows of the store's tables, column by column, by table.
@@ -105,7 +108,7 @@ type ProposalChange struct {
 	Outcome    *Outcome       `json:"outcome,omitempty"` // decided
 	Command    uint64         `json:"command,omitempty"` // replanned: the command whose failure was planned again
 	NewID      string         `json:"new_id,omitempty"`  // replanned
-	Records    TableRows      `json:"records,omitempty"` // restored
+	Records    TableRows      `json:"records,omitempty"` // restored, adopted
 }
 
 // CommandState is what a node's store knows of a command: nil Outcome
@@ -122,6 +125,12 @@ type CommandState struct {
 // proposalKey is the control topic key of a booking's proposal changes:
 // a locator cannot be mistaken for a user name or a token hash.
 func proposalKey(locator string) string { return "proposal-" + locator }
+
+// NewProposalChange builds a proposal.changed event of source under the
+// booking's control topic key; id must be unique per change.
+func NewProposalChange(id, source string, at time.Time, ch ProposalChange) (*Event, error) {
+	return NewEvent(id, source, TypeProposalChanged, proposalKey(ch.Locator), at, ch)
+}
 
 // newProposalChange builds a proposal.changed event; id must be unique
 // per change (the log de-duplicates by it).

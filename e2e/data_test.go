@@ -3,8 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -457,4 +460,154 @@ func proposalsJSON(tb testing.TB, ps []*app.Proposal) string {
 		tb.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestProposalsFromBeforeTheLogAreAdopted makes a store look as one made
+// before the proposals went onto the log (their control entries gone
+// from the log, control_offset 0, no commands), then: a node started on
+// it puts them on the log, once, and `apron rebuild` recreates them with
+// their executions and seat holds; a rebuild run straight on such a
+// store (never started since) recreates them too.
+func TestProposalsFromBeforeTheLogAreAdopted(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	s := newScenario(t, func(c *node.Config) { c.Data = data })
+	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 5),
+	)
+	s.ingest("bookings", s.booking("GOLD01", "P1", "gold", nil, lh400), s.booking("PLAIN1", "P3", "none", nil, lh400))
+	s.ingest("flights", s.flight("f5", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	checkFor(t, 10*time.Second, func() error {
+		if ps := s.proposals(app.ProposalPending); len(ps) != 2 {
+			return fmt.Errorf("%d pending proposals", len(ps))
+		}
+		return nil
+	})
+	pending := s.proposals(app.ProposalPending)
+	if code, ex := s.approve(pending[0].ID); code != 200 || ex.Outcome != app.ProposalExecuted {
+		t.Fatalf("approve: %d %+v", code, ex)
+	}
+	s.reject(pending[1].ID, "passenger prefers tomorrow")
+	waitCaughtUp(t, s.m, 10*time.Second)
+	ctx := context.Background()
+	seats := func(st interface {
+		SeatsLeft(context.Context, string, string) (int, error)
+	}) int {
+		n, err := st.SeatsLeft(ctx, lh402, "Y")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	seatsBefore := seats(s.m.Store)
+	plain := func(ps []*app.Proposal) string {
+		b, err := json.Marshal(ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	before := plain(s.proposals(""))
+	if err := s.m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := node.DefaultConfig()
+	cfg.Data, cfg.NATS.Addr = data, ""
+	// controlEntries counts the control topic's entries of a booking's
+	// proposals; makeOld takes them off the log and marks the rows as
+	// made before it.
+	controlEntries := func(loc string) int {
+		b, err := node.OpenLogOnly(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close(ctx)
+		n := 0
+		if err := b.Entries(ctx, app.TopicControl, "proposal-"+loc, func(app.LogEntry) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	makeOld := func() {
+		t.Helper()
+		b, err := node.OpenLogOnly(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, loc := range []string{"GOLD01", "PLAIN1"} {
+			if _, err := b.EraseKeyBefore(ctx, app.TopicControl, "proposal-"+loc, math.MaxInt64); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite3", "file:"+filepath.Join(data, "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for _, q := range []string{`UPDATE proposals SET control_offset = 0`, `DELETE FROM commands`} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, loc := range []string{"GOLD01", "PLAIN1"} {
+			if n := controlEntries(loc); n != 0 {
+				t.Fatalf("%d control entries of %s left", n, loc)
+			}
+		}
+	}
+	rebuild := func() {
+		t.Helper()
+		out, errOut, err := runApron(t, bin, "", "", "rebuild", "--data", data)
+		if err != nil {
+			t.Fatalf("rebuild: %v\n%s%s", err, out, errOut)
+		}
+	}
+	// after starts the node on the store and checks the proposals, the
+	// seats they hold and that every one is from the log.
+	after := func(when string) {
+		t.Helper()
+		s2 := newScenario(t, func(c *node.Config) { c.Data = data })
+		ps := s2.proposals("")
+		if got := plain(ps); got != before {
+			t.Fatalf("proposals %s:\n got %s\nwant %s", when, got, before)
+		}
+		for _, p := range ps {
+			if p.ControlOffset == 0 {
+				t.Fatalf("proposal %s %s is not from the log", p.ID, when)
+			}
+		}
+		if n := seats(s2.m.Store); n != seatsBefore {
+			t.Fatalf("free seats on %s %s: %d, %d before", lh402, when, n, seatsBefore)
+		}
+		waitCaughtUp(t, s2.m, 10*time.Second)
+		if err := s2.m.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	makeOld()
+	after("after a start on the old store")
+	for _, loc := range []string{"GOLD01", "PLAIN1"} {
+		if n := controlEntries(loc); n != 1 {
+			t.Fatalf("%d control entries of %s after the start, want the one adoption", n, loc)
+		}
+	}
+	rebuild()
+	after("after a rebuild of the adopted store")
+	if out, errOut, err := runApron(t, bin, "", "", "check", "--data", data); err != nil {
+		t.Fatalf("check: %v\n%s%s", err, out, errOut)
+	}
+
+	makeOld()
+	rebuild()
+	after("after a rebuild straight on the old store")
+	if out, errOut, err := runApron(t, bin, "", "", "check", "--data", data); err != nil {
+		t.Fatalf("check: %v\n%s%s", err, out, errOut)
+	}
 }

@@ -29,7 +29,10 @@ func (m *Main) openControl(ctx context.Context) error {
 			return app.WaitForPosition(ctx, m.Store, app.ControlConsumer, app.TopicControl, offset, 10*time.Second)
 		}}
 	m.HTTP.Auth = m.Accounts
-	return adoptUnlogged(ctx, m.Store, m.Broker, m.Accounts.Applied)
+	if err := adoptUnlogged(ctx, m.Store, m.Broker, m.Accounts.Applied); err != nil {
+		return err
+	}
+	return adoptUnloggedProposals(ctx, m.Store, m.Broker, m.Clock(), m.Accounts.Applied)
 }
 
 // catchUpControl applies the control topic up to its head before the
@@ -95,6 +98,62 @@ func adoptUnlogged(ctx context.Context, st *vectors.Store, log app.Log, applied 
 	var last uint64
 	for _, r := range res {
 		last = max(last, r.Offset)
+	}
+	return applied(ctx, last)
+}
+
+// adoptAll puts on the log the accounts and proposals a store made
+// before they went through it, without waiting for the store to apply
+// them (a rebuild replays them into a new store).
+func adoptAll(ctx context.Context, st *vectors.Store, log app.Log) error {
+	if err := adoptUnlogged(ctx, st, log, func(context.Context, uint64) error { return nil }); err != nil {
+		return err
+	}
+	return adoptUnloggedProposals(ctx, st, log, time.Now(), nil)
+}
+
+// adoptUnloggedProposals appends, for every booking whose proposals the
+// store made before they went onto the log, one proposal.changed
+// (adopted) entry holding those rows with their executions and seat
+// holds, named by the booking so that a repeat stores it once, and waits
+// until the store has applied them (which marks them as from the log).
+// A rebuild then recreates them. applied may be nil (a rebuild replays
+// the log into a new store instead).
+func adoptUnloggedProposals(ctx context.Context, st *vectors.Store, log app.Log, now time.Time, applied func(context.Context, uint64) error) error {
+	locators, err := st.UnloggedProposals(ctx)
+	if err != nil || len(locators) == 0 {
+		return err
+	}
+	var evs []*app.Event
+	for _, loc := range locators {
+		recs, err := st.UnloggedProposalRecords(ctx, loc)
+		if err != nil {
+			return err
+		}
+		flight := "-"
+		if ps := recs["proposals"]; len(ps) > 0 {
+			if f, ok := ps[0]["flight"].(string); ok && f != "" {
+				flight = f
+			}
+		}
+		e, err := app.NewProposalChange("proposal-adopted-"+loc, "apron/node", now, app.ProposalChange{Op: app.OpAdopted, ProposalID: loc, Locator: loc, Flight: flight, Records: recs, At: now})
+		if err != nil {
+			return err
+		}
+		evs = append(evs, e)
+	}
+	var last uint64
+	for start := 0; start < len(evs); start += 500 {
+		res, err := log.Append(ctx, app.TopicControl, evs[start:min(start+500, len(evs))])
+		if err != nil {
+			return fmt.Errorf("put the proposals of %d bookings on the log: %w", len(locators), err)
+		}
+		for _, r := range res {
+			last = max(last, r.Offset)
+		}
+	}
+	if applied == nil {
+		return nil
 	}
 	return applied(ctx, last)
 }

@@ -152,21 +152,16 @@ func (s RebuildSummary) String() string {
 	return b.String()
 }
 
-// Rebuild replays the log into a fresh state store, copies into it the
-// tables no replay can recreate (vectors.KeptTables) from the current
-// store, and puts it in place of the current one. The caller holds the
+// Rebuild puts on the log what the current store made before it went
+// through the log (accounts, proposals), replays the log into a fresh
+// state store, copies into it the tables no replay can recreate
+// (vectors.KeptTables) from the current store, and puts it in place of
+// the current one. The caller holds the
 // data directory's lock. On failure the current store is untouched and
 // no temporary file is left behind.
 func Rebuild(ctx context.Context, cfg Config, b *broker.Broker, logger *slog.Logger) (RebuildSummary, error) {
 	start := time.Now()
 	sum := RebuildSummary{Heads: map[string]uint64{}}
-	for _, t := range append([]string{app.TopicControl}, app.StateTopics...) {
-		ti, err := b.Topic(ctx, t)
-		if err != nil {
-			return sum, err
-		}
-		sum.Heads[t] = ti.LastOffset
-	}
 	live := cfg.StatePath()
 	_, err := os.Stat(live)
 	haveLive := err == nil
@@ -177,9 +172,22 @@ func Rebuild(ctx context.Context, cfg Config, b *broker.Broker, logger *slog.Log
 		if err := old.Open(); err != nil {
 			return sum, fmt.Errorf("open the current state store: %w", err)
 		}
+		// What the store made before it went through the log goes onto
+		// the log first, so the replay recreates it.
+		if err := adoptAll(ctx, old, b); err != nil {
+			_ = old.Close(ctx)
+			return sum, err
+		}
 		if err := old.Close(ctx); err != nil {
 			return sum, err
 		}
+	}
+	for _, t := range append([]string{app.TopicControl}, app.StateTopics...) {
+		ti, err := b.Topic(ctx, t)
+		if err != nil {
+			return sum, err
+		}
+		sum.Heads[t] = ti.LastOffset
 	}
 	tmp := live + ".rebuild"
 	removeDB := func(path string) {

@@ -43,6 +43,15 @@ func applyProposalChange(ctx context.Context, tx *sql.Tx, ch *app.ProposalChange
 		return err
 	case app.OpRestored:
 		return applyRestored(ctx, tx, ch.Records)
+	case app.OpAdopted:
+		// The rows a store made before the proposals went onto the log:
+		// a replay inserts them as they were; the store they came from
+		// has them already. Either way they are from the log now.
+		if err := applyRestored(ctx, tx, ch.Records); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE proposals SET control_offset = ? WHERE locator = ? AND control_offset = 0`, offset, ch.Locator)
+		return err
 	}
 	return nil
 }
@@ -189,11 +198,51 @@ var proposalTables = []struct{ name, where, key string }{
 	{"seat_holds", `locator = ?`, ""},
 }
 
+// unloggedTables are the rows of a booking's proposals that were made
+// before the proposals went onto the log (control_offset 0), with their
+// commands, executions and seat holds.
+var unloggedTables = []struct{ name, where, key string }{
+	{"proposals", `locator = ? AND control_offset = 0`, "id"},
+	{"commands", `proposal_id IN (SELECT id FROM proposals WHERE locator = ? AND control_offset = 0)`, "command_offset"},
+	{"executions", `proposal_id IN (SELECT id FROM proposals WHERE locator = ? AND control_offset = 0)`, "idempotency_key"},
+	{"seat_holds", `proposal_id IN (SELECT id FROM proposals WHERE locator = ? AND control_offset = 0)`, ""},
+}
+
+// UnloggedProposals returns the locators of the bookings whose proposals
+// this store made before they went onto the log, in order.
+func (s *Store) UnloggedProposals(ctx context.Context) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT locator FROM proposals WHERE control_offset = 0 ORDER BY locator`)
+	if err != nil {
+		return nil, fmt.Errorf("proposals not on the log: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var loc string
+		if err := rows.Scan(&loc); err != nil {
+			return nil, fmt.Errorf("proposals not on the log: %w", err)
+		}
+		out = append(out, loc)
+	}
+	return out, rows.Err()
+}
+
+// UnloggedProposalRecords returns the rows of booking locator's proposals
+// that are not from the log, with their commands, executions and seat
+// holds, column by column.
+func (s *Store) UnloggedProposalRecords(ctx context.Context, locator string) (app.TableRows, error) {
+	return s.tableRows(ctx, unloggedTables, locator)
+}
+
 // ProposalRecords returns the rows of booking locator's proposals, their
 // commands, executions and seat holds, column by column.
 func (s *Store) ProposalRecords(ctx context.Context, locator string) (app.TableRows, error) {
+	return s.tableRows(ctx, proposalTables, locator)
+}
+
+func (s *Store) tableRows(ctx context.Context, tables []struct{ name, where, key string }, locator string) (app.TableRows, error) {
 	out := app.TableRows{}
-	for _, t := range proposalTables {
+	for _, t := range tables {
 		rows, err := s.rdb.QueryContext(ctx, `SELECT * FROM `+t.name+` WHERE `+t.where, locator)
 		if err != nil {
 			return nil, fmt.Errorf("%s of %s: %w", t.name, locator, err)
