@@ -127,6 +127,23 @@ func (e *Eraser) ErasePassenger(ctx context.Context, ch StateChange) (ErasureRep
 		return rep, fmt.Errorf("bookings of the erased: %w", err)
 	}
 	erased := map[string]bool{ch.Key: true}
+	if done, ok, err := e.completed(ctx, rep.Erasure); err != nil {
+		return rep, err
+	} else if ok {
+		// Completed before: by this node before a restart or a restore
+		// from backup, or by another node of the cluster. The log holds
+		// its outcome; doing it again would rewrite the proposals'
+		// history once more and, past the log's duplicate window, append
+		// a second audit record. Only this store's own proposals take
+		// the redaction, as every node's do.
+		if len(locators) > 0 {
+			described := terms.described()
+			if _, err := e.Store.RedactProposals(ctx, locators, func(p *Proposal) bool { return RedactProposal(p, described, erased) }); err != nil {
+				return rep, fmt.Errorf("redact proposals: %w", err)
+			}
+		}
+		return done, nil
+	}
 	for _, loc := range locators {
 		redacted, n, err := e.redactBooking(ctx, loc, erased, ch.Version.EventID, terms)
 		if err != nil {
@@ -160,6 +177,26 @@ func (e *Eraser) ErasePassenger(ctx context.Context, ch StateChange) (ErasureRep
 	e.logger().Info("passenger erased", "erasure", rep.Erasure, "requested_by", rep.RequestedBy, "bookings_redacted", rep.BookingsRedacted,
 		"rebookings_redacted", rep.RebookingsRedacted, "answers_erased", rep.AnswersErased, "log_entries_erased", rep.LogEntriesErased, "ms", rep.DurationMS)
 	return rep, nil
+}
+
+// completed returns the report of erasure ref from its audit record, and
+// whether the audit topic holds one.
+func (e *Eraser) completed(ctx context.Context, ref string) (ErasureReport, bool, error) {
+	le, err := e.Erase.Last(ctx, TopicAudit, ref)
+	if ErrorCode(err) == ENOTFOUND {
+		return ErasureReport{}, false, nil
+	} else if err != nil {
+		return ErasureReport{}, false, fmt.Errorf("audit record of erasure %s: %w", ref, err)
+	}
+	ev, err := ParseTrusted(le.Data)
+	if err != nil || ev.Type != TypeErasureCompleted {
+		return ErasureReport{}, false, err
+	}
+	var rep ErasureReport
+	if err := json.Unmarshal(ev.Data, &rep); err != nil {
+		return ErasureReport{}, false, fmt.Errorf("audit record of erasure %s: %w", ref, err)
+	}
+	return rep, true, nil
 }
 
 // redactLate redacts the bookings of a batch that name an erased person.

@@ -533,3 +533,98 @@ func TestErasureWithTheBridge(t *testing.T) {
 		t.Fatalf("after the erasure central got %d audit records and %d redacted copies (the report says %d): %+v", audit, copies, rep.RebookingsRedacted, rep)
 	}
 }
+
+// TestErasureIsNotDoneAgainOnANodeThatReplaysIt erases a person, then
+// starts the node again without its state, as a node restored from a
+// backup made before the erasure (or a new member of the cluster) does,
+// after the log's duplicate window has passed: the materialiser meets
+// passenger.erased again, and the erasure is not carried out a second
+// time (no second audit record, the proposals' history not rewritten
+// again), while the new state holds nothing of the person.
+func TestErasureIsNotDoneAgainOnANodeThatReplaysIt(t *testing.T) {
+	data := t.TempDir()
+	window := func(c *node.Config) { c.Data, c.NATS.DuplicateWindow = data, node.Duration(time.Second) }
+	s := newScenario(t, window)
+	p := erasedPerson
+	personOnTheRecord(t, s)
+	eraseOverAPI(t, s.m, p.id)
+	rep, _ := waitErasureAudited(t, s.m)
+	if rep.BookingsRedacted != 2 || rep.ProposalsRedacted < 1 {
+		t.Fatalf("the erasure: %+v", rep)
+	}
+	waitCaughtUp(t, s.m, 10*time.Second)
+	ctx := context.Background()
+	heads := func(m *node.Main) map[string]uint64 {
+		out := map[string]uint64{}
+		for _, topic := range []string{app.TopicAudit, app.TopicControl, app.TopicBookings, app.TopicRebookings} {
+			ti, err := m.Broker.Topic(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[topic] = ti.LastOffset
+		}
+		return out
+	}
+	before := heads(s.m)
+	if err := s.m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(filepath.Join(data, "state.db"+suffix)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // past the duplicate window
+
+	s2 := newScenario(t, window)
+	waitCaughtUp(t, s2.m, 20*time.Second)
+	ti, err := s2.m.Broker.Topic(ctx, app.TopicPassengers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		pos, err := s2.m.Store.Position(ctx, app.StateConsumer, app.TopicPassengers)
+		if err != nil || pos < ti.LastOffset {
+			return fmt.Errorf("passengers applied up to %d of %d (%v)", pos, ti.LastOffset, err)
+		}
+		return nil
+	})
+	// What the node appended since: the eraser's source on none of it.
+	// (A fresh planner offers its proposals again and the engine sends
+	// its rejections again; the log stores what changes nothing.)
+	after := heads(s2.m)
+	for topic, off := range before {
+		for o := off + 1; o <= after[topic]; o++ {
+			le, err := s2.m.Broker.Get(ctx, topic, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev, err := app.ParseTrusted(le.Data); err != nil || ev.Source == app.ErasureSource {
+				t.Errorf("%s@%d after the replay, from the eraser: the erasure was done again: %.300s (%v)", topic, o, le.Data, err)
+			}
+		}
+	}
+	n := 0
+	if err := s2.m.Broker.Entries(ctx, app.TopicAudit, "", func(le app.LogEntry) error {
+		if ev, err := app.ParseTrusted(le.Data); err == nil && ev.Type == app.TypeErasureCompleted {
+			n++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d audit records of the erasure, want 1", n)
+	}
+	if _, err := s2.m.Store.Passenger(ctx, p.id); app.ErrorCode(err) != app.ENOTFOUND {
+		t.Fatalf("the person's profile after the replay: %v", err)
+	}
+	for _, pr := range s2.proposals("") {
+		b, _ := json.Marshal(pr)
+		for _, needle := range needlesOf(p.name, p.seat, p.ssr) {
+			if strings.Contains(string(b), needle) {
+				t.Fatalf("proposal %s quotes %q after the replay: %s", pr.ID, needle, b)
+			}
+		}
+	}
+}

@@ -32,7 +32,7 @@ func (m *Main) openControl(ctx context.Context) error {
 	if err := adoptUnlogged(ctx, m.Store, m.Broker, m.Accounts.Applied); err != nil {
 		return err
 	}
-	return adoptUnloggedProposals(ctx, m.Store, m.Broker, m.Clock(), m.Accounts.Applied)
+	return adoptUnloggedProposals(ctx, m.Store, m.Broker, time.Now().UTC(), m.Accounts.Applied)
 }
 
 // catchUpControl applies the control topic up to its head before the
@@ -109,7 +109,7 @@ func adoptAll(ctx context.Context, st *vectors.Store, log app.Log) error {
 	if err := adoptUnlogged(ctx, st, log, func(context.Context, uint64) error { return nil }); err != nil {
 		return err
 	}
-	return adoptUnloggedProposals(ctx, st, log, time.Now(), nil)
+	return adoptUnloggedProposals(ctx, st, log, time.Now().UTC(), nil)
 }
 
 // adoptUnloggedProposals appends, for every booking whose proposals the
