@@ -469,6 +469,35 @@ func (f *Facts) proposals(ctx context.Context, fl *FlightRecord, out *FactAnswer
 	return nil
 }
 
+// placeFlights keeps of fs the flights to or from (or, the question
+// saying neither, either) an airport of place p, and says where: the
+// place with the airports its flights use ("to Paris (CDG, ORY)").
+func placeFlights(fs []*FlightRecord, q Question, p *PlaceMention) ([]*FlightRecord, string) {
+	var used []string
+	fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+		to, from := slices.Contains(p.Airports, r.Destination), slices.Contains(p.Airports, r.Origin)
+		keep := q.ToAirport && !q.FromAirport && to || q.FromAirport && !q.ToAirport && from || q.ToAirport == q.FromAirport && (to || from)
+		if keep {
+			for _, c := range []string{r.Destination, r.Origin} {
+				if slices.Contains(p.Airports, c) && !slices.Contains(used, c) {
+					used = append(used, c)
+				}
+			}
+		}
+		return !keep
+	})
+	where := map[bool]string{true: " to ", false: " from "}[q.ToAirport]
+	if q.ToAirport == q.FromAirport {
+		where = " at "
+	}
+	where += p.Name
+	if len(used) > 0 {
+		slices.Sort(used)
+		where += " (" + strings.Join(used, ", ") + ")"
+	}
+	return fs, where
+}
+
 // day answers questions about the flights of a day by status ("which
 // flights are cancelled today", "how many passengers are on delayed
 // flights"), optionally at one airport, or about all the day's flights
@@ -501,7 +530,9 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 			where += map[bool]string{true: " at ", false: " from "}[w.Arrivals] + f.Hub
 		}
 	}
-	if q.ToAirport != q.FromAirport {
+	if p := q.Place; p != nil && airport == "" {
+		fs, where = placeFlights(fs, q, p)
+	} else if q.ToAirport != q.FromAirport {
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
 			return q.ToAirport && r.Destination != airport || q.FromAirport && r.Origin != airport
 		})

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -141,6 +142,12 @@ func TestFactsAnswerTheQuestionsStaffAsk(t *testing.T) {
 		{question: "Where is IB9999?", missing: []string{"flight IB9999"}},
 		{question: "Show booking AB12CD", missing: []string{"booking AB12CD"}},
 		{question: "What bookings does Iker Zubiri have?", want: []string{"Iker Zubiri (X4, platinum, WCHR): 1 booking", "Booking RT5K8N"}},
+		// A city for an airport code.
+		{question: "flights to Barcelona today", want: []string{"to Barcelona (BCN)", "UX1093"}, not: []string{"IB6651", "IB3170"}, cites: []string{"UX1093-2027-03-09"}},
+		{question: "arrivals from paris today?", want: []string{"from paris (CDG)", "IB3170"}, not: []string{"UX1093", "IB6651"}},
+		{question: "any cancelled flights out of Paris today", want: []string{"IB3170"}, not: []string{"UX1093"}},
+		{question: "departures to Lima today", want: []string{"IB6651"}, not: []string{"UX1093"}},
+		{question: "flights to Tokyo today", missing: []string{"flight to Tokyo on 2027-03-09"}},
 	}
 	for _, c := range cases {
 		t.Run(c.question, func(t *testing.T) {
@@ -250,6 +257,35 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		q := ParseQuestion(text, now)
 		if got := [3]bool{q.ListsAirport, q.ToAirport, q.FromAirport}; got != want || q.Structured() != want[0] {
 			t.Errorf("%q: lists, to, from = %v (structured %v), want %v", text, got, q.Structured(), want)
+		}
+	}
+	// A place named instead of a code: which airports, which way (in a
+	// list of flights), and not a person's name.
+	for text, want := range map[string]string{ // place, airports, to/from, names
+		"departures to New York today":                 "New York [ISP JFK LGA NYS SWF] to []",
+		"flights from Zürich tomorrow":                 "Zürich [ZRH] from []",
+		"arrivals from Heathrow today":                 "Heathrow [LHR] from []",
+		"flights at Vienna today":                      "Vienna [VIE] - []",
+		"is Charlotte Weber flying to Charlotte today": "Charlotte [CLT] - [Charlotte Weber]",
+		"bookings for Charlotte Weber":                 "- [] - [Charlotte Weber]",
+		"departures to CDG today":                      "- [] to []", // the code itself
+		"flights to split today":                       "- [] - []",  // a common word, without a capital
+		"flights to Split today":                       "Split [SPU] to []",
+		"what do we do in the next hour":               "- [] - []",
+	} {
+		q := ParseQuestion(text, now)
+		place, codes, way := "-", []string(nil), "-"
+		if q.Place != nil {
+			place, codes = q.Place.Name, q.Place.Airports
+		}
+		switch {
+		case q.ToAirport && !q.FromAirport:
+			way = "to"
+		case q.FromAirport && !q.ToAirport:
+			way = "from"
+		}
+		if got := fmt.Sprintf("%s %v %s %v", place, codes, way, q.Names); got != want {
+			t.Errorf("%q: %s, want %s", text, got, want)
 		}
 	}
 	// Some passengers on every flight of a day; not a procedure.

@@ -54,7 +54,11 @@ type Question struct {
 	ListsAirport bool
 	ToAirport    bool
 	FromAirport  bool
-	Seats        bool // asks about free seats ("is LH402 full", "seats left")
+	// Place is a city or an airport's name the question gives instead
+	// of a code ("flights to Paris today"), with every airport of that
+	// name; the facts keep those the site's flights serve.
+	Place *PlaceMention
+	Seats bool // asks about free seats ("is LH402 full", "seats left")
 	// Window is a time of day the question asks about ("in the next
 	// hour", "after 12:00", "between 10 and 12"), in the site's zone; nil
 	// when it names none.
@@ -201,9 +205,17 @@ func ParseQuestion(text string, today time.Time) Question {
 			q.Airports = append(q.Airports, code)
 		}
 	}
-	for _, n := range reAskName.FindAllString(text, -1) {
+	nameSpans := reAskName.FindAllStringIndex(text, -1)
+	var placeSpan []int
+	if len(q.Airports) == 0 {
+		q.Place, placeSpan = placeIn(text, nameSpans)
+	}
+	for _, sp := range nameSpans {
+		if placeSpan != nil && sp[0] == placeSpan[0] && sp[1] == placeSpan[1] {
+			continue // "to New York" names a place, not a person
+		}
 		// "Maximilian Auer's flight" names Maximilian Auer.
-		n = strings.TrimSuffix(strings.TrimSuffix(n, "'s"), "’s")
+		n := strings.TrimSuffix(strings.TrimSuffix(text[sp[0]:sp[1]], "'s"), "’s")
 		q.Names = append(q.Names, n)
 	}
 	for _, w := range words {
@@ -242,6 +254,9 @@ func ParseQuestion(text string, today time.Time) Question {
 		code := strings.ToLower(q.Airports[0])
 		q.ToAirport = regexp.MustCompile(`\b(to|for|into)\s+` + code + `\b`).MatchString(lower)
 		q.FromAirport = regexp.MustCompile(`\b(from|out of)\s+` + code + `\b`).MatchString(lower)
+	}
+	if q.Place != nil && q.Day && has(listWords) {
+		q.ListsAirport, q.ToAirport, q.FromAirport = true, q.Place.To, q.Place.From
 	}
 	return q
 }

@@ -503,6 +503,7 @@ func buildQuestions(t *evalTruth, cfg EvalConfig) []evalQ {
 	qs = append(qs, flightQuestions(t, sample)...)
 	qs = append(qs, bookingQuestions(t, sample)...)
 	qs = append(qs, cancelledQuestions(t)...)
+	qs = append(qs, placeQuestions(t, sample)...)
 	qs = append(qs, policyQuestions()...)
 	return append(qs, notInDataQuestions()...)
 }
@@ -612,6 +613,54 @@ func cancelledQuestions(t *evalTruth) []evalQ {
 		qs = append(qs, evalQ{"facts", "cancelled", w, checkCancelled(t.date, cancelled)})
 	}
 	return qs
+}
+
+// placeQuestions ask for the day's flights to the cities (not the
+// codes) of up to two of the sampled flights' destinations.
+func placeQuestions(t *evalTruth, sample []string) []evalQ {
+	wordings := []string{"flights to %s today", "Which departures to %s today?"}
+	var qs []evalQ
+	var seen []string
+	for _, k := range sample {
+		name := app.PlaceName(t.flights[k].Destination)
+		if name == "" || slices.Contains(seen, name) || len(seen) == 2 {
+			continue
+		}
+		seen = append(seen, name)
+		codes := app.PlaceAirports(name)
+		var want []string
+		for _, fk := range t.order {
+			if f := t.flights[fk]; f.Date == t.date && slices.Contains(codes, f.Destination) {
+				want = append(want, fk)
+			}
+		}
+		text := name
+		if len(seen) == 2 {
+			text = strings.ToUpper(name[:1]) + name[1:]
+		}
+		qs = append(qs, evalQ{"facts", "place", fmt.Sprintf(wordings[len(seen)-1], text), checkFlightList(want)})
+	}
+	return qs
+}
+
+// checkFlightList wants a list of exactly these flights, each cited.
+func checkFlightList(want []string) func(app.AskAnswer) string {
+	return func(a app.AskAnswer) string {
+		if a.Kind != app.AnswerFacts || len(a.Facts) == 0 || a.NotInData {
+			return "kind " + a.Kind + ", want facts"
+		}
+		var got []string
+		for _, f := range a.Facts {
+			if f.Cite.Kind == app.KindFlight && !slices.Contains(got, f.Cite.ID) {
+				got = append(got, f.Cite.ID)
+			}
+		}
+		sort.Strings(got)
+		if len(want) <= 25 && !slices.Equal(got, want) {
+			return fmt.Sprintf("flights %v, the store has %v", got, want)
+		}
+		return ""
+	}
 }
 
 // policyQuestions ask policy questions, with the document that answers each.

@@ -1,0 +1,122 @@
+package app
+
+import (
+	_ "embed"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"unicode"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// places.tsv holds the airport codes of each place name (a city, a
+// metropolitan area, an airport's own short name such as "Heathrow"),
+// lower case with accents folded. scripts/gen-places.sh writes it.
+//
+//go:embed places.tsv
+var placesTSV string
+
+var places = sync.OnceValue(func() map[string][]string {
+	out := map[string][]string{}
+	for _, line := range strings.Split(placesTSV, "\n") {
+		name, codes, ok := strings.Cut(line, "\t")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out[name] = strings.Fields(codes)
+	}
+	return out
+})
+
+// PlaceAirports returns the airport codes of a place name as PlaceName
+// gives it ("paris": CDG, ORY and the rest).
+func PlaceAirports(name string) []string { return placeAirports(name) }
+
+// placeAirports returns the airport codes of a place name ("Paris":
+// CDG, ORY and the rest), nil for a name it does not know. A name that
+// is also a common word ("Split", "Nice") counts only with a capital.
+func placeAirports(name string) []string {
+	key := foldPlace(name)
+	if codes, ok := places()[key]; ok {
+		return codes
+	}
+	if r := []rune(name); len(r) > 0 && unicode.IsUpper(r[0]) {
+		return places()["~"+key]
+	}
+	return nil
+}
+
+// PlaceMention is a place a question names after a preposition, with
+// the airports that serve it and which way the question looks.
+type PlaceMention struct {
+	Name     string   `json:"name"`     // as the question gives it
+	Airports []string `json:"airports"` // every airport of that name
+	To       bool     `json:"to,omitempty"`
+	From     bool     `json:"from,omitempty"`
+}
+
+// rePlaceCue finds a preposition that may come before a place ("to",
+// "from", "into", "out of", "at", "in", "via"), and the up to three
+// words after it. "for" is left out: it comes before people's names.
+var rePlaceCue = regexp.MustCompile(`(?i)\b(to|from|into|out of|at|in|via)\s+([\p{L}'][\p{L}'.-]*(?:\s+[\p{L}'][\p{L}'.-]*){0,2})`)
+
+// placeIn returns the first place text names after a preposition,
+// the longest name first ("New York" before "New"), and its span. A
+// place within a longer span of names (the people a question names:
+// "Charlotte" of "to Charlotte Weber") is not one; a place that is the
+// whole of such a span ("to New York") is.
+func placeIn(text string, names [][]int) (*PlaceMention, []int) {
+	for _, m := range rePlaceCue.FindAllStringSubmatchIndex(text, -1) {
+		words := reWordSpan.FindAllStringIndex(text[m[4]:m[5]], -1)
+		for n := len(words); n > 0; n-- {
+			start, end := m[4], m[4]+words[n-1][1]
+			if slices.ContainsFunc(names, func(s []int) bool { return start < s[1] && s[0] < end && (s[0] < start || end < s[1]) }) {
+				continue
+			}
+			name := text[start:end]
+			codes := placeAirports(name)
+			if codes == nil {
+				continue
+			}
+			cue := strings.ToLower(text[m[2]:m[3]])
+			return &PlaceMention{Name: strings.TrimRight(name, ".'"), Airports: codes,
+				To: cue == "to" || cue == "into", From: cue == "from" || strings.HasPrefix(cue, "out")}, []int{start, end}
+		}
+	}
+	return nil, nil
+}
+
+var reWordSpan = regexp.MustCompile(`\S+`)
+
+// foldPlace lower-cases a name, drops its accents and hyphens and
+// trailing punctuation, as places.tsv holds names.
+func foldPlace(s string) string {
+	t := transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+	out, _, err := transform.String(t, s)
+	if err != nil {
+		out = s
+	}
+	out = strings.ToLower(strings.ReplaceAll(out, "-", " "))
+	out = strings.TrimRight(out, ".?!,;:'")
+	return strings.Join(strings.Fields(out), " ")
+}
+
+// PlaceName returns a place name of airport code as places.tsv holds it
+// (lower case): the one that names the most airports, the city before
+// the airport's own name, the shorter on a tie; "" when none does.
+func PlaceName(code string) string {
+	best, n := "", 0
+	for name, codes := range places() {
+		if strings.HasPrefix(name, "~") || !slices.Contains(codes, code) {
+			continue
+		}
+		if len(codes) > n || len(codes) == n && (len(name) < len(best) || len(name) == len(best) && name < best) {
+			best, n = name, len(codes)
+		}
+	}
+	return best
+}
