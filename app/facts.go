@@ -98,7 +98,13 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 			return out, err
 		}
 	}
-	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.ListsAirport || q.Window != nil) {
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.Pick != "" {
+		if err := f.pick(ctx, q, now, today, &out); err != nil {
+			return out, err
+		}
+		return out, nil
+	}
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.ListsAirport || q.Window != nil || q.DayFlights) {
 		if err := f.day(ctx, q, today, &out); err != nil {
 			return out, err
 		}
@@ -469,6 +475,121 @@ func (f *Facts) proposals(ctx context.Context, fl *FlightRecord, out *FactAnswer
 	return nil
 }
 
+// byStatus counts flights by status, the most common first:
+// "412 scheduled, 98 departed, 4 cancelled".
+func byStatus(fs []*FlightRecord) string {
+	n := map[string]int{}
+	var order []string
+	for _, fl := range fs {
+		if n[fl.Status] == 0 {
+			order = append(order, fl.Status)
+		}
+		n[fl.Status]++
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return n[b] - n[a] })
+	parts := make([]string, len(order))
+	for i, st := range order {
+		parts[i] = fmt.Sprintf("%d %s", n[st], st)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// pick answers for the one flight a question picks from a list: the
+// next to leave (today, then tomorrow), or the first or last of a day,
+// to or from its airport or place (from the hub when it names none),
+// leaving out cancelled flights and, for the next, those gone already;
+// then that flight as a question about it would be answered (its free
+// seats when asked). With a time of day, only flights within it count.
+func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today string, out *FactAnswer) error {
+	date := q.Date
+	if date == "" {
+		date = today
+	}
+	dates := []string{date}
+	if q.Pick == "next" && q.Date == "" {
+		d, _ := time.ParseInLocation(time.DateOnly, today, f.zone())
+		dates = append(dates, d.AddDate(0, 0, 1).Format(time.DateOnly))
+	}
+	airport := ""
+	if len(q.Airports) == 1 {
+		airport = q.Airports[0]
+	}
+	arrivals := q.FromAirport && !q.ToAirport || slices.ContainsFunc(strings.Fields(strings.ToLower(q.Text)), func(w string) bool {
+		return slices.Contains(arrivalWords, strings.Trim(w, "?.,!"))
+	})
+	when := func(r *FlightRecord) time.Time {
+		if arrivals {
+			return r.Arrival()
+		}
+		return r.Departure()
+	}
+	where := ""
+	var found *FlightRecord
+	for _, d := range dates {
+		fs, err := f.Store.Flights(ctx, FlightFilter{Date: d, Airport: airport})
+		if err != nil {
+			return fmt.Errorf("read flights: %w", err)
+		}
+		switch {
+		case q.Place != nil && airport == "":
+			var w string
+			if fs, w = placeFlights(fs, q, q.Place); where == "" || strings.Contains(w, "(") {
+				where = w
+			}
+		case airport != "" && q.ToAirport != q.FromAirport:
+			fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+				return q.ToAirport && r.Destination != airport || q.FromAirport && r.Origin != airport
+			})
+			where = map[bool]string{true: " to ", false: " from "}[q.ToAirport] + airport
+		case airport != "":
+			where = " at " + airport
+		}
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+			if r.Status == FlightCancelled || f.Hub != "" && (arrivals && r.Destination != f.Hub || !arrivals && r.Origin != f.Hub) {
+				return true
+			}
+			t := when(r)
+			if w := q.Window; w != nil && (t.Before(w.From) || !t.Before(w.To)) {
+				return true
+			}
+			gone := r.Status == FlightDeparted || r.Status == FlightArrived || r.Status == FlightDiverted
+			return q.Pick == "next" && (gone || t.Before(now))
+		})
+		slices.SortStableFunc(fs, func(a, b *FlightRecord) int { return when(a).Compare(when(b)) })
+		if len(fs) > 0 {
+			found = fs[0]
+			if q.Pick == "last" {
+				found = fs[len(fs)-1]
+			}
+			break
+		}
+	}
+	kind := map[bool]string{true: "arrival", false: "departure"}[arrivals]
+	if found == nil {
+		what := q.Pick + " " + kind + where
+		if q.Pick == "next" {
+			what += " after " + now.In(f.zone()).Format("15:04") + " on " + dates[0] + " or " + dates[len(dates)-1]
+		} else {
+			what += " on " + date
+		}
+		out.Missing = append(out.Missing, what)
+		return nil
+	}
+	head := fmt.Sprintf("The %s %s%s", q.Pick, kind, where)
+	switch q.Pick {
+	case "next":
+		head += " after " + now.In(f.zone()).Format("15:04")
+	default:
+		head += " on " + found.Date
+	}
+	head += ": " + found.Carrier + found.Number + " at " + when(found).In(f.zone()).Format("15:04")
+	if found.Date != today {
+		head += " on " + found.Date
+	}
+	out.add(head, flightCite(found))
+	return f.flight(ctx, q, found, out)
+}
+
 // placeFlights keeps of fs the flights to or from (or, the question
 // saying neither, either) an airport of place p, and says where: the
 // place with the airports its flights use ("to Paris (CDG, ORY)").
@@ -547,22 +668,32 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 		label = q.Status + " flights"
 	}
 	total := 0
+	counted := map[string]bool{}
 	var lines []Fact
 	for _, fl := range fs {
 		line := Fact{Text: f.describeFlight(&fl.Flight), Cite: flightCite(fl)}
-		if q.People || q.Count {
+		if q.People || q.Count && !q.DayFlights {
 			list, err := f.selectPax(ctx, q, fl)
 			if err != nil {
 				return err
 			}
 			n := len(list)
-			total += n
+			for _, p := range list {
+				// A person on two of the flights counts once in all.
+				if k := p.booking.Locator + "/" + p.pax.ID; !counted[k] {
+					counted[k] = true
+					total++
+				}
+			}
 			line.Text += "; " + plural(n, describeSelection(q))
 		}
 		lines = append(lines, line)
 	}
 	head := fmt.Sprintf("%s on %s%s", plural(len(fs), label), date, where)
-	if q.People || q.Count {
+	if q.DayFlights {
+		head += " (" + byStatus(fs) + ")"
+	}
+	if q.People || q.Count && !q.DayFlights {
 		head += fmt.Sprintf(", with %s in all", plural(total, describeSelection(q)))
 	}
 	out.add(head, Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})

@@ -148,6 +148,15 @@ func TestFactsAnswerTheQuestionsStaffAsk(t *testing.T) {
 		{question: "any cancelled flights out of Paris today", want: []string{"IB3170"}, not: []string{"UX1093"}},
 		{question: "departures to Lima today", want: []string{"IB6651"}, not: []string{"UX1093"}},
 		{question: "flights to Tokyo today", missing: []string{"flight to Tokyo on 2027-03-09"}},
+		{question: "flights to Barcelona", want: []string{"UX1093"}, not: []string{"IB6651"}}, // today, when it says which way
+		// One flight of a list, then as a question about it.
+		{question: "when is the next flight to Barcelona?", want: []string{"The next departure to Barcelona (BCN) after 08:00: UX1093 at 11:40", "UX1093 MAD→BCN"},
+			not: []string{"IB6651"}, cites: []string{"UX1093-2027-03-09"}},
+		{question: "what's the last departure to LIM today", want: []string{"The last departure to LIM on 2027-03-09: IB6651 at 12:00"}},
+		{question: "next arrival from Paris", missing: []string{"next arrival from Paris (CDG) after 08:00 on 2027-03-09 or 2027-03-10"}}, // IB3170 is cancelled
+		// All of a day's flights.
+		{question: "how many flights today?", want: []string{"3 flights on 2027-03-09 (2 scheduled, 1 cancelled)"}, not: []string{"passengers"}},
+		{question: "how many passengers are flying today", want: []string{"3 flights on 2027-03-09 (2 scheduled, 1 cancelled), with 4 passengers in all"}},
 	}
 	for _, c := range cases {
 		t.Run(c.question, func(t *testing.T) {
@@ -241,6 +250,7 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"any delays right now": true,
 		"what's running late":  true,
 		"what do we owe passengers when a flight is running late": false,
+		"what must we do when flights to London are cancelled":    false,
 	} {
 		if got := ParseQuestion(text, now).Structured(); got != want {
 			t.Errorf("%q: structured %v, want %v", text, got, want)

@@ -54,6 +54,12 @@ type Question struct {
 	ListsAirport bool
 	ToAirport    bool
 	FromAirport  bool
+	// Pick is "next", "first" or "last": the one flight of a list the
+	// question asks for ("the next flight to London").
+	Pick string
+	// DayFlights: every flight of a day, counted or listed ("how many
+	// flights today", "how many passengers are flying today").
+	DayFlights bool
 	// Place is a city or an airport's name the question gives instead
 	// of a code ("flights to Paris today"), with every airport of that
 	// name; the facts keep those the site's flights serve.
@@ -249,15 +255,36 @@ func ParseQuestion(text string, today time.Time) Question {
 		q.Window.Arrivals = has(arrivalWords)
 		q.Day = true
 	}
-	if len(q.Airports) == 1 && q.Day && has(listWords) {
-		q.ListsAirport = true
+	// Which way the question looks at its one airport or place.
+	var to, from bool
+	switch {
+	case len(q.Airports) == 1:
 		code := strings.ToLower(q.Airports[0])
-		q.ToAirport = regexp.MustCompile(`\b(to|for|into)\s+` + code + `\b`).MatchString(lower)
-		q.FromAirport = regexp.MustCompile(`\b(from|out of)\s+` + code + `\b`).MatchString(lower)
+		to = regexp.MustCompile(`\b(to|for|into)\s+` + code + `\b`).MatchString(lower)
+		from = regexp.MustCompile(`\b(from|out of)\s+` + code + `\b`).MatchString(lower)
+	case q.Place != nil:
+		to, from = q.Place.To, q.Place.From
 	}
-	if q.Place != nil && q.Day && has(listWords) {
-		q.ListsAirport, q.ToAirport, q.FromAirport = true, q.Place.To, q.Place.From
+	where := len(q.Airports) == 1 || q.Place != nil
+	policy := has(policyWords)
+	if m := reAskPick.FindStringSubmatch(lower); m != nil && !policy && len(q.Flights) == 0 {
+		// "the next flight to London", "first departure to CDG tomorrow"
+		q.Pick = pickWords[m[1]]
 	}
+	// A list of flights to or from one airport: of a day, or of today
+	// when the question says which way and is not about a procedure
+	// ("flights to Dubai").
+	if where && has(listWords) && (q.Day || (to || from) && !policy) {
+		q.ListsAirport, q.Day = true, true
+	}
+	if q.ListsAirport || q.Pick != "" {
+		q.ToAirport, q.FromAirport = to, from
+	}
+	// All of a day's flights, or its passengers: "how many flights
+	// today", "how many passengers are flying today".
+	q.DayFlights = q.Day && !where && q.Pick == "" && q.Status == "" && q.Window == nil && len(q.Flights) == 0 && len(q.Names) == 0 && !policy &&
+		len(q.SSR) == 0 && len(q.Tiers) == 0 && !q.Misses && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) &&
+		(has(listWords) && (q.Count || has(showWords)) || q.Count && has([]string{"passengers", "pax", "people", "flying", "travelling", "traveling"}))
 	return q
 }
 
@@ -333,7 +360,7 @@ func atoi(s string) int {
 }
 
 // arrivalWords make a time window about arrivals.
-var arrivalWords = []string{"arrivals", "arriving", "arrive", "arrives", "land", "lands", "landing", "inbound"}
+var arrivalWords = []string{"arrival", "arrivals", "arriving", "arrive", "arrives", "land", "lands", "landing", "inbound"}
 
 // windowWords ask for the flights in a time window.
 var windowWords = []string{"leave", "leaves", "depart", "departs", "arrive", "arrives", "land", "lands", "landing", "inbound", "outbound"}
@@ -391,6 +418,18 @@ var nonNameWords = func() map[string]bool {
 // listWords ask for flights as a list.
 var listWords = []string{"flights", "departures", "arrivals", "departing", "arriving", "leaving"}
 
+// showWords ask for a list ("list all flights today").
+var showWords = []string{"list", "show", "all", "every"}
+
+// policyWords make a question about a procedure, not a list of flights.
+var policyWords = []string{"procedure", "procedures", "policy", "policies", "rule", "rules", "should", "must", "entitled", "compensation", "allowed", "may", "owe"}
+
+// reAskPick finds a question for one flight of a list: the next, the
+// first or the last (of a day) flight, departure or arrival.
+var reAskPick = regexp.MustCompile(`\b(next|first|earliest|last|latest)\s+(?:[a-z]+\s+){0,2}?(?:flight|flights|departure|departures|arrival|arrivals|plane|service)\b`)
+
+var pickWords = map[string]string{"next": "next", "first": "first", "earliest": "first", "last": "last", "latest": "last"}
+
 // Structured reports whether the question names something the state
 // store answers: a flight, a booking, a passenger, or a count or list of
 // flights by status. A status word alone is not enough: "who is rebooked
@@ -401,7 +440,9 @@ func (q Question) Structured() bool {
 	words := reAskWord.FindAllString(lower, -1)
 	window := q.Window != nil && slices.ContainsFunc(words, func(w string) bool { return slices.Contains(listWords, w) || slices.Contains(windowWords, w) })
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
-		q.Status != "" && (q.Count || q.Day || strings.Contains(lower, "flights") || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
+		q.Pick != "" || q.DayFlights ||
+		q.Status != "" && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) &&
+			(q.Count || q.Day || strings.Contains(lower, "flights") || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
 
 // dayPhrases put a question in the site's day as "today" does.
