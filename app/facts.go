@@ -104,7 +104,7 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 		}
 		return out, nil
 	}
-	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.ListsAirport || q.Window != nil || q.DayFlights) {
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.ListsAirport || q.Window != nil || q.DayFlights || q.Gate != "") {
 		if err := f.day(ctx, q, today, &out); err != nil {
 			return out, err
 		}
@@ -545,7 +545,8 @@ func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today strin
 			where = " at " + airport
 		}
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
-			if r.Status == FlightCancelled || f.Hub != "" && (arrivals && r.Destination != f.Hub || !arrivals && r.Origin != f.Hub) {
+			if r.Status == FlightCancelled || f.Hub != "" && (arrivals && r.Destination != f.Hub || !arrivals && r.Origin != f.Hub) ||
+				q.Gate != "" && !strings.EqualFold(r.Gate, q.Gate) {
 				return true
 			}
 			t := when(r)
@@ -563,6 +564,9 @@ func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today strin
 			}
 			break
 		}
+	}
+	if q.Gate != "" {
+		where += " at gate " + q.Gate
 	}
 	kind := map[bool]string{true: "arrival", false: "departure"}[arrivals]
 	if found == nil {
@@ -598,6 +602,9 @@ func placeFlights(fs []*FlightRecord, q Question, p *PlaceMention) ([]*FlightRec
 	fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
 		to, from := slices.Contains(p.Airports, r.Destination), slices.Contains(p.Airports, r.Origin)
 		keep := q.ToAirport && !q.FromAirport && to || q.FromAirport && !q.ToAirport && from || q.ToAirport == q.FromAirport && (to || from)
+		if fp := q.FromPlace; fp != nil && !slices.Contains(fp.Airports, r.Origin) {
+			keep = false
+		}
 		if keep {
 			for _, c := range []string{r.Destination, r.Origin} {
 				if slices.Contains(p.Airports, c) && !slices.Contains(used, c) {
@@ -615,6 +622,9 @@ func placeFlights(fs []*FlightRecord, q Question, p *PlaceMention) ([]*FlightRec
 	if len(used) > 0 {
 		slices.Sort(used)
 		where += " (" + strings.Join(used, ", ") + ")"
+	}
+	if q.FromPlace != nil {
+		where = " from " + q.FromPlace.Name + where
 	}
 	return fs, where
 }
@@ -651,15 +661,21 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 			where += map[bool]string{true: " at ", false: " from "}[w.Arrivals] + f.Hub
 		}
 	}
+	if q.Gate != "" {
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return !strings.EqualFold(r.Gate, q.Gate) })
+		where += " at gate " + q.Gate
+	}
 	if p := q.Place; p != nil && airport == "" {
-		fs, where = placeFlights(fs, q, p)
+		var w string
+		fs, w = placeFlights(fs, q, p)
+		where += w
 	} else if q.ToAirport != q.FromAirport {
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
 			return q.ToAirport && r.Destination != airport || q.FromAirport && r.Origin != airport
 		})
 		where = map[bool]string{true: " to ", false: " from "}[q.ToAirport] + airport
 	}
-	if q.Status == "" && q.Window == nil && len(fs) == 0 {
+	if q.Status == "" && q.Window == nil && len(fs) == 0 && (q.ListsAirport || q.Gate != "") {
 		out.Missing = append(out.Missing, "flight"+where+" on "+date)
 		return nil
 	}

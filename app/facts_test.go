@@ -147,6 +147,8 @@ func TestFactsAnswerTheQuestionsStaffAsk(t *testing.T) {
 		{question: "arrivals from paris today?", want: []string{"from paris (CDG)", "IB3170"}, not: []string{"UX1093", "IB6651"}},
 		{question: "any cancelled flights out of Paris today", want: []string{"IB3170"}, not: []string{"UX1093"}},
 		{question: "departures to Lima today", want: []string{"IB6651"}, not: []string{"UX1093"}},
+		{question: "flights from Madrid to Barcelona today", want: []string{"from Madrid to Barcelona (BCN)", "UX1093"}, not: []string{"IB6651"}},
+		{question: "flights from Paris to Barcelona today", missing: []string{"flight from Paris to Barcelona on 2027-03-09"}},
 		{question: "flights to Tokyo today", missing: []string{"flight to Tokyo on 2027-03-09"}},
 		{question: "flights to Barcelona", want: []string{"UX1093"}, not: []string{"IB6651"}}, // today, when it says which way
 		// One flight of a list, then as a question about it.
@@ -154,6 +156,11 @@ func TestFactsAnswerTheQuestionsStaffAsk(t *testing.T) {
 			not: []string{"IB6651"}, cites: []string{"UX1093-2027-03-09"}},
 		{question: "what's the last departure to LIM today", want: []string{"The last departure to LIM on 2027-03-09: IB6651 at 12:00"}},
 		{question: "next arrival from Paris", missing: []string{"next arrival from Paris (CDG) after 08:00 on 2027-03-09 or 2027-03-10"}}, // IB3170 is cancelled
+		// A gate, not a flight.
+		{question: "which flights leave from gate K1093 today", want: []string{"1 flight on 2027-03-09 at gate K1093", "UX1093"}, not: []string{"IB6651"}},
+		{question: "what's at gate k6651", want: []string{"IB6651"}, not: []string{"UX1093"}},
+		{question: "next departure from gate K1093", want: []string{"The next departure at gate K1093 after 08:00: UX1093 at 11:40"}},
+		{question: "flights at gate Z99 today", missing: []string{"flight at gate Z99 on 2027-03-09"}},
 		// All of a day's flights.
 		{question: "how many flights today?", want: []string{"3 flights on 2027-03-09 (2 scheduled, 1 cancelled)"}, not: []string{"passengers"}},
 		{question: "how many passengers are flying today", want: []string{"3 flights on 2027-03-09 (2 scheduled, 1 cancelled), with 4 passengers in all"}},

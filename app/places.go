@@ -64,13 +64,25 @@ type PlaceMention struct {
 // words after it. "for" is left out: it comes before people's names.
 var rePlaceCue = regexp.MustCompile(`(?i)\b(to|from|into|out of|at|in|via)\s+([\p{L}'][\p{L}'.-]*(?:\s+[\p{L}'][\p{L}'.-]*){0,2})`)
 
-// placeIn returns the first place text names after a preposition,
-// the longest name first ("New York" before "New"), and its span. A
-// place within a longer span of names (the people a question names:
-// "Charlotte" of "to Charlotte Weber") is not one; a place that is the
-// whole of such a span ("to New York") is.
-func placeIn(text string, names [][]int) (*PlaceMention, []int) {
-	for _, m := range rePlaceCue.FindAllStringSubmatchIndex(text, -1) {
+// placesIn returns the places text names after prepositions, in order,
+// the longest name first at each ("New York" before "New"), with their
+// spans. A place within a longer span of names (the people a question
+// names: "Charlotte" of "to Charlotte Weber") is not one; a place that
+// is the whole of such a span ("to New York") is.
+func placesIn(text string, names [][]int) ([]*PlaceMention, [][]int) {
+	var out []*PlaceMention
+	var spans [][]int
+	// Each search starts after the last place found or the last cue
+	// that led to none, so "from Madrid to Barcelona" finds both.
+	for pos := 0; pos < len(text); {
+		m := rePlaceCue.FindStringSubmatchIndex(text[pos:])
+		if m == nil {
+			break
+		}
+		for i := range m {
+			m[i] += pos
+		}
+		pos = m[3]
 		words := reWordSpan.FindAllStringIndex(text[m[4]:m[5]], -1)
 		for n := len(words); n > 0; n-- {
 			start, end := m[4], m[4]+words[n-1][1]
@@ -83,11 +95,14 @@ func placeIn(text string, names [][]int) (*PlaceMention, []int) {
 				continue
 			}
 			cue := strings.ToLower(text[m[2]:m[3]])
-			return &PlaceMention{Name: strings.TrimRight(name, ".'"), Airports: codes,
-				To: cue == "to" || cue == "into", From: cue == "from" || strings.HasPrefix(cue, "out")}, []int{start, end}
+			out = append(out, &PlaceMention{Name: strings.TrimRight(name, ".'"), Airports: codes,
+				To: cue == "to" || cue == "into", From: cue == "from" || strings.HasPrefix(cue, "out")})
+			spans = append(spans, []int{start, end})
+			pos = end
+			break
 		}
 	}
-	return nil, nil
+	return out, spans
 }
 
 var reWordSpan = regexp.MustCompile(`\S+`)

@@ -57,6 +57,9 @@ type Question struct {
 	// Pick is "next", "first" or "last": the one flight of a list the
 	// question asks for ("the next flight to London").
 	Pick string
+	// Gate is a gate the question names ("which flights leave from gate
+	// B20"): the day's flights at it.
+	Gate string
 	// DayFlights: every flight of a day, counted or listed ("how many
 	// flights today", "how many passengers are flying today").
 	DayFlights bool
@@ -64,7 +67,10 @@ type Question struct {
 	// of a code ("flights to Paris today"), with every airport of that
 	// name; the facts keep those the site's flights serve.
 	Place *PlaceMention
-	Seats bool // asks about free seats ("is LH402 full", "seats left")
+	// FromPlace is where flights to Place leave from, when the question
+	// names both ("from Frankfurt to Paris").
+	FromPlace *PlaceMention
+	Seats     bool // asks about free seats ("is LH402 full", "seats left")
 	// Window is a time of day the question asks about ("in the next
 	// hour", "after 12:00", "between 10 and 12"), in the site's zone; nil
 	// when it names none.
@@ -140,14 +146,20 @@ var wordsBeforeNumbers = map[string]bool{"on": true, "at": true, "in": true, "by
 // the match, its letters, number and date; end: where it ends in text):
 // a number that is the year of a date ("on 2026-12-03"), or a short
 // lower-case word with a space before a number ("at 10").
-func notDesignator(text string, m []string, end int) bool {
-	if reDateTail.MatchString(text[end:]) {
+func notDesignator(text string, m []string, start, end int) bool {
+	if reDateTail.MatchString(text[end:]) || reGateBefore.MatchString(text[:start]) {
 		return true
 	}
 	return strings.Contains(m[0], " ") && m[1] == strings.ToLower(m[1]) && wordsBeforeNumbers[m[1]]
 }
 
 var reDateTail = regexp.MustCompile(`^-[01][0-9]-[0-3][0-9]`)
+
+// reGateBefore: "gate B20" names a gate, not flight B20.
+var reGateBefore = regexp.MustCompile(`(?i)\bgates?\s+$`)
+
+// reAskGate finds a gate the question names ("gate B20", "gate 5").
+var reAskGate = regexp.MustCompile(`(?i)\bgates?\s+([a-z]{0,2}[0-9]{1,4}[a-z]?)\b`)
 
 // notAirports are upper-case three-letter words that are not airports.
 var notAirports = map[string]bool{"THE": true, "AND": true, "FOR": true, "SSR": true, "PRM": true, "ETA": true, "ETD": true,
@@ -182,7 +194,7 @@ func ParseQuestion(text string, today time.Time) Question {
 		if strings.ToUpper(m[1]) == "EU" { // "EU 261" is the regulation
 			continue
 		}
-		if notDesignator(text, m, ix[1]) {
+		if notDesignator(text, m, ix[0], ix[1]) {
 			continue
 		}
 		date := m[3]
@@ -212,12 +224,25 @@ func ParseQuestion(text string, today time.Time) Question {
 		}
 	}
 	nameSpans := reAskName.FindAllStringIndex(text, -1)
-	var placeSpan []int
+	var placeSpans [][]int
 	if len(q.Airports) == 0 {
-		q.Place, placeSpan = placeIn(text, nameSpans)
+		var ps []*PlaceMention
+		ps, placeSpans = placesIn(text, nameSpans)
+		// "from Frankfurt to Paris": the place it goes to, from the other.
+		for _, p := range ps {
+			if q.Place == nil || p.To && !q.Place.To {
+				q.Place = p
+			}
+		}
+		for _, p := range ps {
+			if p.From && q.Place.To {
+				q.FromPlace = p
+				break
+			}
+		}
 	}
 	for _, sp := range nameSpans {
-		if placeSpan != nil && sp[0] == placeSpan[0] && sp[1] == placeSpan[1] {
+		if slices.ContainsFunc(placeSpans, func(p []int) bool { return p[0] == sp[0] && p[1] == sp[1] }) {
 			continue // "to New York" names a place, not a person
 		}
 		// "Maximilian Auer's flight" names Maximilian Auer.
@@ -255,6 +280,9 @@ func ParseQuestion(text string, today time.Time) Question {
 		q.Window.Arrivals = has(arrivalWords)
 		q.Day = true
 	}
+	if m := reAskGate.FindStringSubmatch(text); m != nil && len(q.Flights) == 0 && !has(policyWords) {
+		q.Gate, q.Day = strings.ToUpper(m[1]), true
+	}
 	// Which way the question looks at its one airport or place.
 	var to, from bool
 	switch {
@@ -282,7 +310,7 @@ func ParseQuestion(text string, today time.Time) Question {
 	}
 	// All of a day's flights, or its passengers: "how many flights
 	// today", "how many passengers are flying today".
-	q.DayFlights = q.Day && !where && q.Pick == "" && q.Status == "" && q.Window == nil && len(q.Flights) == 0 && len(q.Names) == 0 && !policy &&
+	q.DayFlights = q.Day && !where && q.Pick == "" && q.Gate == "" && q.Status == "" && q.Window == nil && len(q.Flights) == 0 && len(q.Names) == 0 && !policy &&
 		len(q.SSR) == 0 && len(q.Tiers) == 0 && !q.Misses && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) &&
 		(has(listWords) && (q.Count || has(showWords)) || q.Count && has([]string{"passengers", "pax", "people", "flying", "travelling", "traveling"}))
 	return q
@@ -440,7 +468,7 @@ func (q Question) Structured() bool {
 	words := reAskWord.FindAllString(lower, -1)
 	window := q.Window != nil && slices.ContainsFunc(words, func(w string) bool { return slices.Contains(listWords, w) || slices.Contains(windowWords, w) })
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
-		q.Pick != "" || q.DayFlights ||
+		q.Pick != "" || q.DayFlights || q.Gate != "" ||
 		q.Status != "" && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) &&
 			(q.Count || q.Day || strings.Contains(lower, "flights") || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
