@@ -177,7 +177,7 @@ func (s *Server) handleBoard(w http.ResponseWriter, r *http.Request) {
 // FlightsChanged pushes re-rendered board rows of the given flights to
 // every open console.
 func (s *Server) FlightsChanged(ctx context.Context, flights []*app.Flight) {
-	if s.Updates == nil || s.Updates.Len() == 0 || len(flights) == 0 {
+	if !s.opened.Load() || s.Updates == nil || s.Updates.Len() == 0 || len(flights) == 0 {
 		return
 	}
 	keys := make([]string, len(flights))
@@ -335,7 +335,7 @@ func (s *Server) pendingCounts(ctx context.Context) map[string]int {
 // Rows show the flight as the state holds it after the batch, not as the
 // change carried it: a late event the state ignored changes nothing.
 func (s *Server) StateApplied(_ string, _ uint64, changes []app.StateChange) {
-	if s.Updates == nil || s.Updates.Len() == 0 {
+	if !s.opened.Load() || s.Updates == nil || s.Updates.Len() == 0 {
 		return
 	}
 	ctx := context.Background()
@@ -356,6 +356,9 @@ func (s *Server) StateApplied(_ string, _ uint64, changes []app.StateChange) {
 // ProposalsChanged re-renders the board rows of a flight whose proposals
 // changed (app.ProposalListener).
 func (s *Server) ProposalsChanged(ctx context.Context, flightKey string) {
+	if !s.opened.Load() {
+		return // no console can be open yet
+	}
 	f, err := s.State.Flight(ctx, flightKey)
 	if err != nil {
 		return

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/apron-edge/apron/app"
@@ -102,8 +103,11 @@ type Server struct {
 	Registry *prometheus.Registry
 	Updates  *Hub
 
-	ln       net.Listener
-	srv      *http.Server
+	ln  net.Listener
+	srv *http.Server
+	// opened is set once Open has set the defaults: the stages call the
+	// listeners below from their own goroutines, and may start first.
+	opened   atomic.Bool
 	metrics  *metrics
 	throttle throttle
 }
@@ -159,6 +163,7 @@ func (s *Server) Open() error {
 		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.ln = tls.NewListener(ln, s.srv.TLSConfig)
 	}
+	s.opened.Store(true)
 	go func() {
 		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http serve", "err", err)
