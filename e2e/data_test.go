@@ -148,6 +148,34 @@ func TestOneProcessPerDataDirectory(t *testing.T) {
 	}
 }
 
+// approveOneRejectOne cancels LH400 with bookings GOLD01 and PLAIN1 on
+// it, waits for their proposals onto LH402, approves GOLD01's (executed)
+// and rejects PLAIN1's.
+func (s *scenario) approveOneRejectOne() {
+	s.t.Helper()
+	lh400 := "LH400-2026-11-25"
+	s.ingest("flights",
+		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
+		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 5),
+	)
+	s.ingest("bookings", s.booking("GOLD01", "P1", "gold", nil, lh400), s.booking("PLAIN1", "P3", "none", nil, lh400))
+	s.ingest("flights", s.flight("f5", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
+	checkFor(s.t, 10*time.Second, func() error {
+		if ps := s.proposals(app.ProposalPending); len(ps) != 2 {
+			return fmt.Errorf("%d pending proposals", len(ps))
+		}
+		return nil
+	})
+	pending := s.proposals(app.ProposalPending)
+	if pending[0].Locator != "GOLD01" {
+		pending[0], pending[1] = pending[1], pending[0]
+	}
+	if code, ex := s.approve(pending[0].ID); code != 200 || ex.Outcome != app.ProposalExecuted {
+		s.t.Fatalf("approve: %d %+v", code, ex)
+	}
+	s.reject(pending[1].ID, "passenger prefers tomorrow")
+}
+
 // TestRebuildKeepsUsersTokensAndProposals builds a node's state with
 // proposals (one approved, one rejected), a console user and an API
 // token, stops it, runs `apron rebuild`, and starts it again: the token
@@ -157,25 +185,7 @@ func TestRebuildKeepsUsersTokensAndProposals(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
 	s := newScenario(t, func(c *node.Config) { c.Data = data })
-	lh400 := "LH400-2026-11-25"
-	s.ingest("flights",
-		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
-		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 5),
-	)
-	s.ingest("bookings", s.booking("GOLD01", "P1", "gold", nil, lh400), s.booking("PLAIN1", "P3", "none", nil, lh400))
-	s.ingest("flights", s.flight("f5", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
-	checkFor(t, 10*time.Second, func() error {
-		if ps := s.proposals(app.ProposalPending); len(ps) != 2 {
-			return fmt.Errorf("%d pending proposals", len(ps))
-		}
-		return nil
-	})
-	pending := s.proposals(app.ProposalPending)
-	gold, plain := pending[0], pending[1]
-	if code, ex := s.approve(gold.ID); code != 200 || ex.Outcome != app.ProposalExecuted {
-		t.Fatalf("approve: %d %+v", code, ex)
-	}
-	s.reject(plain.ID, "passenger prefers tomorrow")
+	s.approveOneRejectOne()
 	addUser(t, s.m, "gate1", app.RoleAgent, "correct horse battery")
 	waitCaughtUp(t, s.m, 10*time.Second)
 	before := map[string]int{}
@@ -472,24 +482,8 @@ func TestProposalsFromBeforeTheLogAreAdopted(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
 	s := newScenario(t, func(c *node.Config) { c.Data = data })
-	lh400, lh402 := "LH400-2026-11-25", "LH402-2026-11-25"
-	s.ingest("flights",
-		s.flight("f1", "LH", "400", "FRA", "JFK", 10, 9, app.FlightScheduled, 3),
-		s.flight("f2", "LH", "402", "FRA", "JFK", 13, 9, app.FlightScheduled, 5),
-	)
-	s.ingest("bookings", s.booking("GOLD01", "P1", "gold", nil, lh400), s.booking("PLAIN1", "P3", "none", nil, lh400))
-	s.ingest("flights", s.flight("f5", "LH", "400", "FRA", "JFK", 10, 9, app.FlightCancelled, 3))
-	checkFor(t, 10*time.Second, func() error {
-		if ps := s.proposals(app.ProposalPending); len(ps) != 2 {
-			return fmt.Errorf("%d pending proposals", len(ps))
-		}
-		return nil
-	})
-	pending := s.proposals(app.ProposalPending)
-	if code, ex := s.approve(pending[0].ID); code != 200 || ex.Outcome != app.ProposalExecuted {
-		t.Fatalf("approve: %d %+v", code, ex)
-	}
-	s.reject(pending[1].ID, "passenger prefers tomorrow")
+	lh402 := "LH402-2026-11-25"
+	s.approveOneRejectOne()
 	waitCaughtUp(t, s.m, 10*time.Second)
 	ctx := context.Background()
 	seats := func(st interface {
