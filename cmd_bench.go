@@ -43,7 +43,7 @@ func runBench(ctx context.Context, args []string) error {
 	cfg := node.DefaultConfig()
 	switch args[0] {
 	case "ingest":
-		return bench.Ingest(ctx, bench.IngestConfig{Dir: filepath.Join(dir, "x"), Out: os.Stdout, Events: 20000, Timeout: 10 * time.Minute}, args[1:])
+		return bench.Ingest(ctx, bench.IngestConfig{Dir: filepath.Join(dir, "x"), Out: os.Stdout, Events: 100000, Timeout: 10 * time.Minute}, args[1:])
 	case "console":
 		return bench.Console(ctx, dir, os.Stdout, 750, 40)
 	case "bridge":

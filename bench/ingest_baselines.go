@@ -45,7 +45,9 @@ func warmAndTime(warm, timed []*app.Event, publish func([]*app.Event) error) (ti
 
 // benchPublishEachSync is baseline 1: one message at a time, fsync on every write.
 func benchPublishEachSync(ctx context.Context, cfg IngestConfig, fl ingestFlags, tag string) (benchResult, error) {
-	perMsg := min(fl.events/10, 2000)
+	// Long enough to be more than one disk's moment: 5,000 fsyncs take
+	// one to five seconds here, depending on the load.
+	perMsg := min(max(fl.events/20, 200), 5000)
 	b, err := openBenchBroker(filepath.Join(cfg.Dir, "sync-"+tag), broker.Config{Sync: broker.SyncAlways})
 	if err != nil {
 		return benchResult{}, err

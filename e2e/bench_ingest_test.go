@@ -11,7 +11,7 @@ import (
 )
 
 // TestBenchIngestRuns runs `apron bench ingest` at a small size: both
-// rounds report their ratios, the load is recorded, and no one-time admin
+// rounds report their ratios and a summary over both, the load is recorded, and no one-time admin
 // password reaches the output.
 func TestBenchIngestRuns(t *testing.T) {
 	var out strings.Builder
@@ -20,13 +20,16 @@ func TestBenchIngestRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.String()
-	for _, want := range []string{"round 1 (baselines first)", "round 2 (node first)", "vs per-message fsync", "load average (1, 5, 15 min) before", "(n=300)"} {
+	for _, want := range []string{"round 1 (baselines first)", "round 2 (node first)", "vs per-message fsync", "load average (1, 5, 15 min) before", "(n=300)", "over 2 rounds", "both aims met in the same round:"} {
 		if !strings.Contains(s, want) {
 			t.Fatalf("no %q in:\n%s", want, s)
 		}
 	}
 	if n := len(regexp.MustCompile(`batched durable ingest vs async no-fsync: +\d+%`).FindAllString(s, -1)); n != 2 {
 		t.Fatalf("%d rounds with a no-fsync ratio:\n%s", n, s)
+	}
+	if !regexp.MustCompile(`vs async no-fsync: +median \d+% \(\d+-\d+%\), aim met in [0-2] of 2`).MatchString(s) {
+		t.Fatalf("no summary of the no-fsync ratio over the rounds:\n%s", s)
 	}
 	if strings.Contains(strings.ToLower(s), "password") {
 		t.Fatalf("the report mentions a password:\n%s", s)
