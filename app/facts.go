@@ -530,19 +530,12 @@ func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today strin
 		if err != nil {
 			return fmt.Errorf("read flights: %w", err)
 		}
-		switch {
-		case q.Place != nil && airport == "":
-			var w string
-			if fs, w = placeFlights(fs, q, q.Place); where == "" || strings.Contains(w, "(") {
-				where = w
-			}
-		case airport != "" && q.ToAirport != q.FromAirport:
-			fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
-				return q.ToAirport && r.Destination != airport || q.FromAirport && r.Origin != airport
-			})
-			where = map[bool]string{true: " to ", false: " from "}[q.ToAirport] + airport
-		case airport != "":
-			where = " at " + airport
+		var w string
+		if fs, w = routeFlights(fs, q, airport); w == "" && airport != "" {
+			w = " at " + airport
+		}
+		if where == "" || strings.Contains(w, "(") {
+			where = w
 		}
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
 			if r.Status == FlightCancelled || f.Hub != "" && (arrivals && r.Destination != f.Hub || !arrivals && r.Origin != f.Hub) ||
@@ -629,6 +622,23 @@ func placeFlights(fs []*FlightRecord, q Question, p *PlaceMention) ([]*FlightRec
 	return fs, where
 }
 
+// routeFlights keeps the flights of fs that go where q says: to or from a
+// named place, or to or from its one airport. It also returns the words
+// that say so (" to MAD", " to Paris (CDG, ORY)"), or "" when q names no
+// route.
+func routeFlights(fs []*FlightRecord, q Question, airport string) ([]*FlightRecord, string) {
+	switch {
+	case q.Place != nil && airport == "":
+		return placeFlights(fs, q, q.Place)
+	case airport != "" && q.ToAirport != q.FromAirport:
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+			return q.ToAirport && r.Destination != airport || q.FromAirport && r.Origin != airport
+		})
+		return fs, map[bool]string{true: " to ", false: " from "}[q.ToAirport] + airport
+	}
+	return fs, ""
+}
+
 // day answers questions about the flights of a day by status ("which
 // flights are cancelled today", "how many passengers are on delayed
 // flights"), optionally at one airport, or about all the day's flights
@@ -647,8 +657,8 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 	if err != nil {
 		return err
 	}
-	where := ""
-	if airport != "" {
+	fs, where := routeFlights(fs, q, airport)
+	if where == "" && airport != "" {
 		where = " at " + airport
 	}
 	if w := q.Window; w != nil {
@@ -664,16 +674,6 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 	if q.Gate != "" {
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return !strings.EqualFold(r.Gate, q.Gate) })
 		where += " at gate " + q.Gate
-	}
-	if p := q.Place; p != nil && airport == "" {
-		var w string
-		fs, w = placeFlights(fs, q, p)
-		where += w
-	} else if q.ToAirport != q.FromAirport {
-		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
-			return q.ToAirport && r.Destination != airport || q.FromAirport && r.Origin != airport
-		})
-		where = map[bool]string{true: " to ", false: " from "}[q.ToAirport] + airport
 	}
 	if q.Status == "" && q.Window == nil && len(fs) == 0 && (q.ListsAirport || q.Gate != "") {
 		out.Missing = append(out.Missing, "flight"+where+" on "+date)
