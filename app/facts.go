@@ -661,6 +661,16 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 	if where == "" && airport != "" {
 		where = " at " + airport
 	}
+	if f.Hub != "" && q.Window == nil && (q.Arrivals || q.Departures) {
+		// The site's arrivals or departures of the day (a window
+		// already keeps only one of them).
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+			return q.Arrivals && r.Destination != f.Hub || q.Departures && r.Origin != f.Hub
+		})
+		if where == "" {
+			where = map[bool]string{true: " arriving at ", false: " departing from "}[q.Arrivals] + f.Hub
+		}
+	}
 	if w := q.Window; w != nil {
 		to := w.To.In(f.zone()).Format("15:04")
 		if to == "00:00" && w.To.After(w.From) {

@@ -375,3 +375,44 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		}
 	}
 }
+
+// TestFactsListTheSiteArrivalsOrDepartures: at a site that knows its
+// airport, a day's list asked as arrivals holds only the flights that land
+// there, and one asked as departures only those that leave.
+func TestFactsListTheSiteArrivalsOrDepartures(t *testing.T) {
+	store, now, zone := madridDay(t)
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	cases := []struct {
+		question  string
+		want, not []string
+	}{
+		{"cancelled arrivals today", []string{"1 cancelled flight", "arriving at MAD", "IB3170"}, []string{"UX1093", "IB6651"}},
+		{"how many arrivals today?", []string{"1 flight on 2027-03-09 arriving at MAD (1 cancelled)"}, []string{"UX1093", "IB6651"}},
+		{"how many departures today", []string{"2 flights on 2027-03-09 departing from MAD (2 scheduled)", "UX1093", "IB6651"}, []string{"IB3170"}},
+		{"arrivals from paris today", []string{"IB3170"}, []string{"UX1093", "IB6651"}},
+		{"how many flights today", []string{"3 flights on 2027-03-09 (2 scheduled, 1 cancelled)", "IB3170", "UX1093", "IB6651"}, nil},
+		{"how many arrivals and departures today", []string{"3 flights on 2027-03-09 (2 scheduled, 1 cancelled)"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.question, func(t *testing.T) {
+			got, err := f.Answer(context.Background(), ParseQuestion(c.question, now.In(zone)), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := ""
+			for _, fact := range got.Facts {
+				text += fact.Text + "\n"
+			}
+			for _, w := range c.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("no %q in:\n%s(missing %v)", w, text, got.Missing)
+				}
+			}
+			for _, n := range c.not {
+				if strings.Contains(text, n) {
+					t.Errorf("%q in:\n%s", n, text)
+				}
+			}
+		})
+	}
+}

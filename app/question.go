@@ -54,6 +54,9 @@ type Question struct {
 	ListsAirport bool
 	ToAirport    bool
 	FromAirport  bool
+	// Arrivals and Departures: the question asks about the site's
+	// arrivals or its departures ("delayed arrivals today"), not both.
+	Arrivals, Departures bool
 	// Pick is "next", "first" or "last": the one flight of a list the
 	// question asks for ("the next flight to London").
 	Pick string
@@ -275,6 +278,10 @@ func ParseQuestion(text string, today time.Time) Question {
 	if len(q.Names) == 0 && (has(peopleWords) || slices.Contains(words, "where")) {
 		q.NameGuesses = nameGuesses(words)
 	}
+	q.Arrivals, q.Departures = has(arrivalWords), has(departureWords)
+	if q.Arrivals && q.Departures {
+		q.Arrivals, q.Departures = false, false
+	}
 	q.Window = timeWindow(lower, q.Date, today)
 	if q.Window != nil {
 		q.Window.Arrivals = has(arrivalWords)
@@ -386,6 +393,9 @@ func atoi(s string) int {
 	}
 	return n
 }
+
+// departureWords ask about the site's departures.
+var departureWords = []string{"departure", "departures", "departing", "depart", "departs", "outbound"}
 
 // arrivalWords make a time window about arrivals.
 var arrivalWords = []string{"arrival", "arrivals", "arriving", "arrive", "arrives", "land", "lands", "landing", "inbound"}
