@@ -216,11 +216,11 @@ func startCPUProfile(path string) (stop func(), err error) {
 }
 
 // ingestNode is a durable node (fsync per commit) under measurement,
-// with the time each flights offset first became visible in state.
+// with the newest flights offset visible in state and when it became so.
 type ingestNode struct {
 	m           *node.Main
-	applied     sync.Map // offset -> time first visible in state
-	lastApplied atomic.Uint64
+	lastApplied atomic.Uint64 // the newest flights offset visible in state
+	appliedAt   atomic.Int64  // when it became visible, Unix nanoseconds
 	token       string
 	client      *http.Client
 }
@@ -333,13 +333,9 @@ func (n *ingestNode) freshness(ctx context.Context) ([]time.Duration, error) {
 		for n.lastApplied.Load() < off {
 			time.Sleep(100 * time.Microsecond)
 		}
-		var seen time.Time
-		n.applied.Range(func(k, v any) bool {
-			if k.(uint64) >= off && (seen.IsZero() || v.(time.Time).Before(seen)) {
-				seen = v.(time.Time)
-			}
-			return true
-		})
+		// One event at a time, nothing else appended: the newest entry
+		// applied is this one.
+		seen := time.Unix(0, n.appliedAt.Load())
 		lats = append(lats, max(seen.Sub(acked), 0))
 	}
 	return lats, nil
