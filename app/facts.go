@@ -514,9 +514,7 @@ func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today strin
 	if len(q.Airports) == 1 {
 		airport = q.Airports[0]
 	}
-	arrivals := q.FromAirport && !q.ToAirport || slices.ContainsFunc(strings.Fields(strings.ToLower(q.Text)), func(w string) bool {
-		return slices.Contains(arrivalWords, strings.Trim(w, "?.,!"))
-	})
+	arrivals := q.FromAirport && !q.ToAirport || q.Arrivals
 	when := func(r *FlightRecord) time.Time {
 		if arrivals {
 			return r.Arrival()

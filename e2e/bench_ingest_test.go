@@ -11,8 +11,8 @@ import (
 )
 
 // TestBenchIngestRuns runs `apron bench ingest` at a small size: both
-// rounds report their ratios and a summary over both, the load is recorded, and no one-time admin
-// password reaches the output.
+// rounds report their ratios and a summary over both, the load is
+// recorded, and no one-time admin password reaches the output.
 func TestBenchIngestRuns(t *testing.T) {
 	var out strings.Builder
 	cfg := bench.IngestConfig{Dir: t.TempDir(), Out: &out, Events: 1000, Timeout: 2 * time.Minute}
