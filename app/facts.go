@@ -693,6 +693,7 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 	}
 	total := 0
 	counted := map[string]bool{}
+	bookings := map[string]bool{}
 	var lines []Fact
 	for _, fl := range fs {
 		line := Fact{Text: f.describeFlight(&fl.Flight), Cite: flightCite(fl)}
@@ -702,14 +703,21 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 				return err
 			}
 			n := len(list)
+			here := map[string]bool{}
 			for _, p := range list {
-				// A person on two of the flights counts once in all.
+				// A person on two of the flights counts once in all,
+				// and so does a booking.
 				if k := p.booking.Locator + "/" + p.pax.ID; !counted[k] {
 					counted[k] = true
 					total++
 				}
+				here[p.booking.Locator], bookings[p.booking.Locator] = true, true
 			}
-			line.Text += "; " + plural(n, describeSelection(q))
+			if q.Bookings {
+				line.Text += "; " + plural(len(here), "bookings") + " of " + plural(n, describeSelection(q))
+			} else {
+				line.Text += "; " + plural(n, describeSelection(q))
+			}
 		}
 		lines = append(lines, line)
 	}
@@ -717,7 +725,10 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 	if q.DayFlights {
 		head += " (" + byStatus(fs) + ")"
 	}
-	if q.People || q.Count && !q.DayFlights {
+	switch {
+	case q.Bookings && (q.People || q.Count):
+		head += fmt.Sprintf(", with %s of %s in all", plural(len(bookings), "bookings"), plural(total, describeSelection(q)))
+	case q.People || q.Count && !q.DayFlights:
 		head += fmt.Sprintf(", with %s in all", plural(total, describeSelection(q)))
 	}
 	out.add(head, Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})

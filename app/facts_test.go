@@ -392,6 +392,16 @@ func TestFactsListTheSiteArrivalsOrDepartures(t *testing.T) {
 		{"arrivals from paris today", []string{"IB3170"}, []string{"UX1093", "IB6651"}},
 		{"how many flights today", []string{"3 flights on 2027-03-09 (2 scheduled, 1 cancelled)", "IB3170", "UX1093", "IB6651"}, nil},
 		{"how many arrivals and departures today", []string{"3 flights on 2027-03-09 (2 scheduled, 1 cancelled)"}, nil},
+		{"departures today", []string{"2 flights on 2027-03-09 departing from MAD (2 scheduled)", "UX1093", "IB6651"}, []string{"IB3170", "passenger"}},
+		{"show me arrivals", []string{"1 flight on 2027-03-09 arriving at MAD", "IB3170"}, []string{"UX1093", "passenger"}},
+		{"list today's arrivals", []string{"IB3170"}, []string{"UX1093", "passenger"}},
+		{"which arrivals are cancelled?", []string{"1 cancelled flight on 2027-03-09 arriving at MAD", "IB3170"}, []string{"UX1093"}},
+		{"which departures are cancelled?", []string{"0 cancelled flights on 2027-03-09 departing from MAD"}, []string{"IB3170", "UX1093"}},
+		// A booking on two of the day's flights counts once.
+		{"how many bookings today", []string{"3 flights on 2027-03-09 (2 scheduled, 1 cancelled), with 3 bookings of 4 passengers in all",
+			"IB3170 CDG→MAD", "; 2 bookings of 3 passengers"}, nil},
+		{"how many bookings are there", []string{"with 3 bookings of 4 passengers in all"}, nil},
+		{"how many bookings on departures today", []string{"2 flights on 2027-03-09 departing from MAD (2 scheduled), with 2 bookings of 2 passengers in all"}, []string{"IB3170"}},
 	}
 	for _, c := range cases {
 		t.Run(c.question, func(t *testing.T) {

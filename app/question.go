@@ -66,6 +66,10 @@ type Question struct {
 	// DayFlights: every flight of a day, counted or listed ("how many
 	// flights today", "how many passengers are flying today").
 	DayFlights bool
+	// Bookings: a count of bookings, not of passengers ("how many
+	// bookings today"); each booking counts once however many of the
+	// flights it holds.
+	Bookings bool
 	// Place is a city or an airport's name the question gives instead
 	// of a code ("flights to Paris today"), with every airport of that
 	// name; the facts keep those the site's flights serve.
@@ -315,11 +319,25 @@ func ParseQuestion(text string, today time.Time) Question {
 	if q.ListsAirport || q.Pick != "" {
 		q.ToAirport, q.FromAirport = to, from
 	}
-	// All of a day's flights, or its passengers: "how many flights
-	// today", "how many passengers are flying today".
+	// "list arrivals": the flights, not their passengers; "show me
+	// departures": today's.
+	if has(listWords) && !has(slices.DeleteFunc(slices.Clone(peopleWords), func(w string) bool { return w == "list" })) {
+		q.People = false
+	}
+	if !q.Day && has(listWords) && has(showWords) && len(q.Flights) == 0 && !policy {
+		q.Day = true
+	}
+	q.Bookings = q.Count && has([]string{"bookings", "reservations", "pnrs"})
+	if q.Bookings && !q.Day && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && !where {
+		q.Day = true // "how many bookings are there": today's
+	}
+	// All of a day's flights, or its passengers or bookings: "how many
+	// flights today", "departures today", "how many passengers are
+	// flying today", "how many bookings today".
 	q.DayFlights = q.Day && !where && q.Pick == "" && q.Gate == "" && q.Status == "" && q.Window == nil && len(q.Flights) == 0 && len(q.Names) == 0 && !policy &&
 		len(q.SSR) == 0 && len(q.Tiers) == 0 && !q.Misses && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) &&
-		(has(listWords) && (q.Count || has(showWords)) || q.Count && has([]string{"passengers", "pax", "people", "flying", "travelling", "traveling"}))
+		(has(listWords) && (q.Count || has(showWords) || q.Arrivals || q.Departures) || q.Bookings ||
+			q.Count && has([]string{"passengers", "pax", "people", "flying", "travelling", "traveling"}))
 	return q
 }
 
@@ -480,7 +498,7 @@ func (q Question) Structured() bool {
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
 		q.Pick != "" || q.DayFlights || q.Gate != "" ||
 		q.Status != "" && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) &&
-			(q.Count || q.Day || strings.Contains(lower, "flights") || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
+			(q.Count || q.Day || strings.Contains(lower, "flights") || q.Arrivals || q.Departures || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
 
 // dayPhrases put a question in the site's day as "today" does.
