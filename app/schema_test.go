@@ -150,6 +150,13 @@ func TestValidatorRefusesEventsFromTheFuture(t *testing.T) {
 }
 
 func TestUniqueIDTakesSourceAndID(t *testing.T) {
+	// The ids of events already on a log stay what they were.
+	if got := app.UniqueID("central", "42"); got != "ce-d684f704003f21ce5d9a3711d20bbdcdb9fefb99" {
+		t.Errorf("UniqueID(central, 42) = %s", got)
+	}
+	if got := app.UniqueID(strings.Repeat("x", 300), "y"); got != "ce-bb2de22c643e8adf7a9b9b5e0271a129c2a8c4ed" {
+		t.Errorf("UniqueID of a long source = %s", got)
+	}
 	a, b, c := app.UniqueID("central", "42"), app.UniqueID("crew", "42"), app.UniqueID("central", "42 ")
 	if a == b || a == c || a != app.UniqueID("central", "42") || app.UniqueID("ab", "c") == app.UniqueID("a", "bc") {
 		t.Fatal("UniqueID must tell (source, id) pairs apart and nothing else")

@@ -80,7 +80,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.ingestEvents.WithLabelValues(topic, "accepted").Add(float64(resp.Accepted))
 	s.metrics.ingestEvents.WithLabelValues(topic, "duplicate").Add(float64(resp.Duplicates))
-	writeJSON(w, http.StatusOK, resp)
+	writeJSONCompact(w, http.StatusOK, resp)
 }
 
 // recordRequester writes the authenticated user into each erasure, so
