@@ -105,7 +105,7 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 		return out, nil
 	}
 	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.ListsAirport || q.Window != nil || q.DayFlights || q.Gate != "") {
-		if err := f.day(ctx, q, today, &out); err != nil {
+		if err := f.day(ctx, q, now, today, &out); err != nil {
 			return out, err
 		}
 	}
@@ -642,7 +642,7 @@ func routeFlights(fs []*FlightRecord, q Question, airport string) ([]*FlightReco
 // flights"), optionally at one airport, or about all the day's flights
 // to or from one airport ("departures to LHR today"). An airport with no
 // flight that day is not in the data.
-func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnswer) error {
+func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string, out *FactAnswer) error {
 	date := q.Date
 	if date == "" {
 		date = today
@@ -668,6 +668,10 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 		if where == "" {
 			where = map[bool]string{true: " arriving at ", false: " departing from "}[q.Arrivals] + f.Hub
 		}
+	}
+	if q.Arrivals && q.Window == nil {
+		// Arrivals in the order they land, as on an arrivals board.
+		slices.SortStableFunc(fs, func(a, b *FlightRecord) int { return a.Arrival().Compare(b.Arrival()) })
 	}
 	if w := q.Window; w != nil {
 		to := w.To.In(f.zone()).Format("15:04")
@@ -732,9 +736,33 @@ func (f *Facts) day(ctx context.Context, q Question, today string, out *FactAnsw
 		head += fmt.Sprintf(", with %s in all", plural(total, describeSelection(q)))
 	}
 	out.add(head, Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
-	for i, l := range lines {
+	// Today's list too long to show in full starts at the flights still
+	// to come, as a departures board does: at 14:00, the 06:05 flights
+	// are not what staff asked for.
+	from := 0
+	if date == today && q.Window == nil && len(lines) > maxListed {
+		at := func(r *FlightRecord) time.Time {
+			if q.Arrivals {
+				return r.Arrival()
+			}
+			return r.Departure()
+		}
+		from = len(fs)
+		for i, r := range fs {
+			if !at(r).Before(now) {
+				from = i
+				break
+			}
+		}
+		from = min(from, len(lines)-maxListed)
+		if from > 0 {
+			what := map[bool]string{true: "arriving", false: "departing"}[q.Arrivals]
+			out.add(fmt.Sprintf("Listing from %s on: %s %s earlier left out", f.clock(now.In(f.zone())), plural(from, label), what), out.Facts[len(out.Facts)-1].Cite)
+		}
+	}
+	for i, l := range lines[from:] {
 		if i == maxListed {
-			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(lines)-maxListed, maxListed, len(lines)), l.Cite)
+			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(lines)-from-maxListed, maxListed, len(lines)), l.Cite)
 			break
 		}
 		out.add(l.Text, l.Cite)

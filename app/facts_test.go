@@ -426,3 +426,80 @@ func TestFactsListTheSiteArrivalsOrDepartures(t *testing.T) {
 		})
 	}
 }
+
+// A day with more flights than a list shows: today's list starts at the
+// flights still to come (arrivals in the order they land), and says how
+// many earlier ones it left out; near the day's end it shows the last.
+func TestFactsLongListsOfTodayStartAtNow(t *testing.T) {
+	zone, err := time.LoadLocation("America/Chicago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := func(h, m int) time.Time { return time.Date(2027, 7, 14, h, m, 0, 0, zone) }
+	m := &memFacts{flights: map[string]*FlightRecord{}, bookings: map[string]*BookingRecord{}, pax: map[string]*PassengerRecord{}}
+	add := func(des, org, dst string, dep, arr time.Time) {
+		f := Flight{Flight: des + "-2027-07-14", Carrier: des[:2], Number: des[2:], Date: "2027-07-14", Origin: org, Destination: dst,
+			ScheduledDeparture: dep, ScheduledArrival: arr, Status: FlightScheduled}
+		m.flights[FlightKey(f.Carrier, f.Number, f.Date)] = &FlightRecord{Flight: f, Version: Version{EventID: "e" + des, Offset: uint64(len(m.flights) + 1)}}
+	}
+	// 60 departures every 20 minutes from 05:00; 60 arrivals every 20
+	// minutes from 05:30 whose landing order is not their leaving order
+	// (the first ones are the longest flights).
+	for i := range 60 {
+		dep := day(5, 0).Add(time.Duration(i) * 20 * time.Minute)
+		add(fmt.Sprintf("AA%d", 100+i), "ORD", "DEN", dep, dep.Add(150*time.Minute))
+		arr := day(5, 30).Add(time.Duration(i) * 20 * time.Minute)
+		add(fmt.Sprintf("UA%d", 500+i), "LAX", "ORD", arr.Add(-time.Duration(240-3*i)*time.Minute), arr)
+	}
+	f := &Facts{Store: m, Rules: DefaultRebookRules(), Zone: zone, Hub: "ORD"}
+	answer := func(question string, now time.Time) []string {
+		t.Helper()
+		got, err := f.Answer(context.Background(), ParseQuestion(question, now), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, fact := range got.Facts {
+			lines = append(lines, fact.Text)
+		}
+		return lines
+	}
+	check := func(question string, now time.Time, want ...string) {
+		t.Helper()
+		got := answer(question, now)
+		if len(got) != len(want) {
+			t.Errorf("%q: %d lines, want %d:\n%s", question, len(got), len(want), strings.Join(got, "\n"))
+			return
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(got[i], w) {
+				t.Errorf("%q: line %d is %q, want %q", question, i, got[i], w)
+			}
+		}
+	}
+	fromTo := func(head, note, first, last, tail string) []string {
+		w := make([]string, 28)
+		w[0], w[1], w[2], w[26], w[27] = head, note, first, last, tail
+		return w
+	}
+	// At 12:10 the first departure still to come is AA122 at 12:20, the
+	// first arrival UA520 landing at 12:10.
+	noon := day(12, 10).UTC() // as the node passes it
+	check("departures today", noon, fromTo("60 flights on 2027-07-14 departing from ORD", "Listing from Wed 12:10 CDT on: 22 flights departing earlier left out",
+		"AA122 ORD→DEN", "AA146 ORD→DEN", "… and 13 more flights (listing 25 of 60)")...)
+	check("show me today's arrivals", noon, fromTo("60 flights on 2027-07-14 arriving at ORD", "Listing from Wed 12:10 CDT on: 20 flights arriving earlier left out",
+		"UA520 LAX→ORD", "UA544 LAX→ORD", "… and 15 more flights (listing 25 of 60)")...)
+	// Late in the day, the last 25.
+	late := day(23, 0)
+	got := answer("departures today", late)
+	if len(got) != 27 || !strings.Contains(got[1], "35 flights departing earlier left out") || !strings.HasPrefix(got[2], "AA135 ") || !strings.HasPrefix(got[26], "AA159 ") {
+		t.Errorf("late in the day, the last 25 departures:\n%s", strings.Join(got, "\n"))
+	}
+	// Before the first flight, and another day, start at the beginning.
+	early := make([]string, 27)
+	early[0], early[1], early[25], early[26] = "60 flights on 2027-07-14 departing from ORD", "AA100 ORD→DEN", "AA124 ORD→DEN", "… and 35 more flights"
+	check("departures today", day(4, 0), early...)
+	if got := answer("departures on 2027-07-14", day(4, 0).AddDate(0, 0, 1)); strings.Contains(strings.Join(got, "\n"), "Listing from") {
+		t.Errorf("a day not today starts later:\n%s", strings.Join(got, "\n"))
+	}
+}
