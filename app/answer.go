@@ -129,9 +129,9 @@ func (a *Asker) Ask(ctx context.Context, req AskRequest, emit func(AskUpdate)) (
 	if !q.Structured() && len(q.Names) == 0 && len(q.NameGuesses) > 0 {
 		// Only the guessed names: the rest of the question asked for
 		// nothing the state answers.
-		fq = Question{Text: q.Text, Names: q.NameGuesses}
+		fq = Question{Text: q.Text, Names: q.NameGuesses, Surname: q.Surname}
 	}
-	if fq.Structured() || len(fq.Names) > 0 {
+	if fq.Structured() || len(fq.Names) > 0 || fq.Surname != "" {
 		fa, err := a.Facts.Answer(ctx, fq, now)
 		if err != nil {
 			return done(err)

@@ -119,7 +119,78 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 			return out, err
 		}
 	}
+	if len(out.Facts) == 0 && len(out.Missing) == 0 && q.Surname != "" {
+		if err := f.surname(ctx, q, &out); err != nil {
+			return out, err
+		}
+	}
 	return out, nil
+}
+
+// maxSurname bounds the passengers of one surname read for an answer.
+const maxSurname = 1000
+
+// surname answers for the passengers of the surname a question gives
+// alone: one of them as a question naming that person would be; more,
+// how many, then each with the flights of their bookings, up to
+// maxListed. None adds nothing: the word may not have been a name.
+func (f *Facts) surname(ctx context.Context, q Question, out *FactAnswer) error {
+	found, err := f.Store.FindPassengers(ctx, q.Surname, maxSurname)
+	if err != nil {
+		return fmt.Errorf("find passengers %q: %w", q.Surname, err)
+	}
+	var ps []*PassengerRecord
+	var newest uint64
+	for _, p := range found {
+		words := strings.Fields(p.Name)
+		if len(words) > 1 && strings.EqualFold(words[len(words)-1], q.Surname) {
+			ps = append(ps, p)
+			newest = max(newest, p.Version.Offset)
+		}
+	}
+	switch len(ps) {
+	case 0:
+		return nil
+	case 1:
+		return f.passengers(ctx, Question{Names: []string{ps[0].Name}}, out)
+	}
+	head := fmt.Sprintf("%d passengers with the surname %s", len(ps), q.Surname)
+	if len(found) == maxSurname {
+		head = fmt.Sprintf("At least %d passengers with the surname %s", len(ps), q.Surname)
+	}
+	out.add(head, Citation{ID: "passengers:" + q.Surname, Kind: "count", Topic: TopicPassengers, Offset: newest})
+	for i, p := range ps {
+		c := Citation{ID: p.ID, Kind: KindPassenger, Topic: TopicPassengers, Offset: p.Version.Offset, EventID: p.Version.EventID}
+		if i == maxListed {
+			out.add(fmt.Sprintf("… and %d more (listing %d of %d); ask with a first name for one of them", len(ps)-maxListed, maxListed, len(ps)), c)
+			break
+		}
+		bs, err := f.Store.BookingsOfPassenger(ctx, p.ID)
+		if err != nil {
+			return fmt.Errorf("read bookings of %s: %w", p.ID, err)
+		}
+		line := p.Name + " (" + p.ID
+		if p.Tier != "" && p.Tier != "none" {
+			line += ", " + p.Tier
+		}
+		if len(p.SSR) > 0 {
+			line += ", " + strings.Join(p.SSR, " ")
+		}
+		line += "): " + plural(len(bs), "bookings")
+		for j, b := range bs {
+			var flights []string
+			for _, sg := range b.Segments {
+				flights = append(flights, sg.Flight)
+			}
+			line += map[bool]string{true: ": ", false: "; "}[j == 0] + b.Locator + " (" + b.Status
+			if len(flights) > 0 {
+				line += ", " + strings.Join(flights, ", ")
+			}
+			line += ")"
+		}
+		out.add(line, c)
+	}
+	return nil
 }
 
 func (f *Facts) zone() *time.Location {

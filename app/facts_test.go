@@ -67,12 +67,15 @@ func (m *memFacts) BookingsOfPassenger(_ context.Context, id string) ([]*Booking
 
 func (m *memFacts) FindPassengers(_ context.Context, q string, limit int) ([]*PassengerRecord, error) {
 	var out []*PassengerRecord
+	// As the store: the name or one of its words starts with q, by name.
 	for _, p := range m.pax {
-		if strings.HasPrefix(strings.ToLower(p.Name), strings.ToLower(q)) {
+		name, q := strings.ToLower(p.Name), strings.ToLower(q)
+		if p.ID == q || strings.HasPrefix(name, q) || strings.Contains(name, " "+q) {
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	slices.SortFunc(out, func(a, b *PassengerRecord) int { return strings.Compare(a.Name, b.Name) })
+	return out[:min(len(out), limit)], nil
 }
 
 func (m *memFacts) Proposals(_ context.Context, f ProposalFilter) ([]*Proposal, error) {
@@ -501,5 +504,55 @@ func TestFactsLongListsOfTodayStartAtNow(t *testing.T) {
 	check("departures today", day(4, 0), early...)
 	if got := answer("departures on 2027-07-14", day(4, 0).AddDate(0, 0, 1)); strings.Contains(strings.Join(got, "\n"), "Listing from") {
 		t.Errorf("a day not today starts later:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// A surname alone: every passenger of it with their bookings' flights,
+// one of them as a question naming that person, and no answer at all
+// for a capitalised word no passenger has (it may not be a name).
+func TestFactsPassengersOfASurname(t *testing.T) {
+	store, now, zone := madridDay(t)
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	store.pax["X5"] = &PassengerRecord{Passenger: Passenger{ID: "X5", Name: "Marta Horváthová"}, Version: Version{Offset: 30}}
+	ask := func(question string) (FactAnswer, Question) {
+		t.Helper()
+		q := ParseQuestion(question, now.In(zone))
+		got, err := f.Answer(context.Background(), q, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, q
+	}
+	text := func(a FactAnswer) string {
+		var lines []string
+		for _, fact := range a.Facts {
+			lines = append(lines, fact.Text)
+		}
+		return strings.Join(lines, "\n")
+	}
+	for _, question := range []string{"bookings for Horváth", "any passengers named Horváth?", "find Horváth's booking"} {
+		got, q := ask(question)
+		if q.Surname != "Horváth" {
+			t.Errorf("%q: surname %q", question, q.Surname)
+		}
+		want := "2 passengers with the surname Horváth\nAda Horváth (X3, UMNR): 1 booking: ZZ9Y4M (active, IB3170-2027-03-09)\nPál Horváth (X2): 1 booking: ZZ9Y4M (active, IB3170-2027-03-09)"
+		if text(got) != want {
+			t.Errorf("%q:\n%s\nwant\n%s", question, text(got), want)
+		}
+	}
+	got, q := ask("where is Mr Zubiri?")
+	if len(q.Names) > 0 || !strings.HasPrefix(text(got), "Iker Zubiri (X4, platinum, WCHR): 1 booking") || !strings.Contains(text(got), "Booking RT5K8N") {
+		t.Errorf("one passenger of the surname:\n%s", text(got))
+	}
+	for question, want := range map[string][]string{"what is Passenger Lucía Ferrer booked on": {"Lucía Ferrer"}, "is Dr Iker Zubiri on UX1093": {"Iker Zubiri"}, "where is May Lin": {"May Lin"}} {
+		if q := ParseQuestion(question, now); !slices.Equal(q.Names, want) {
+			t.Errorf("%q: names %q, want %q", question, q.Names, want)
+		}
+	}
+	for _, question := range []string{"what does a passenger with a Schengen visa need", "Bookings for Monday", "who looks after Lufthansa passengers"} {
+		got, q := ask(question)
+		if len(got.Facts) > 0 || len(got.Missing) > 0 {
+			t.Errorf("%q (surname %q) answered:\n%s %v", question, q.Surname, text(got), got.Missing)
+		}
 	}
 }

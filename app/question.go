@@ -30,6 +30,10 @@ type Question struct {
 	// question has no capitalised name and asks about people; only an
 	// exact match of a passenger's name counts.
 	NameGuesses []string
+	// Surname is one capitalised word a question about people gives
+	// alone ("bookings for Okafor", "where is Mr Silva"): the passengers
+	// of that surname answer it, when there are any.
+	Surname string
 	// Date is the local date the question is about ("" for the site's
 	// today), from "today", "tomorrow", "yesterday" or an ISO date.
 	Date string
@@ -254,6 +258,13 @@ func ParseQuestion(text string, today time.Time) Question {
 		}
 		// "Maximilian Auer's flight" names Maximilian Auer.
 		n := strings.TrimSuffix(strings.TrimSuffix(text[sp[0]:sp[1]], "'s"), "’s")
+		// "Mr Zubiri" is a title and a surname; "Dr Ana Ruiz" a name.
+		if title, rest, ok := strings.Cut(n, " "); ok && titles[strings.ToLower(title)] {
+			if !strings.Contains(rest, " ") {
+				continue // a surname, found below
+			}
+			n = rest
+		}
 		q.Names = append(q.Names, n)
 	}
 	for _, w := range words {
@@ -326,6 +337,10 @@ func ParseQuestion(text string, today time.Time) Question {
 	}
 	if !q.Day && has(listWords) && has(showWords) && len(q.Flights) == 0 && !policy {
 		q.Day = true
+	}
+	if len(q.Names) == 0 && len(q.Flights) == 0 && !policy &&
+		(has(peopleWords) || has(bookingWords) || slices.Contains(words, "where") || slices.Contains(words, "find")) {
+		q.Surname = surnameIn(text, placeSpans)
 	}
 	q.Bookings = q.Count && has([]string{"bookings", "reservations", "pnrs"})
 	if q.Bookings && !q.Day && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && !where {
@@ -448,6 +463,43 @@ func nameGuesses(words []string) []string {
 }
 
 const maxNameGuesses = 6
+
+var reAskSurname = regexp.MustCompile(`\b\p{Lu}[\p{Ll}'’-]+\b`)
+
+// surnameIn is the first capitalised word of text that may be a surname:
+// not its first word (a sentence starts with a capital), not in a place
+// the question names, not a title, a day, a month or a question word.
+func surnameIn(text string, places [][]int) string {
+	first := reAskWord.FindStringIndex(text)
+	for _, m := range reAskSurname.FindAllStringIndex(text, -1) {
+		if first != nil && m[0] == first[0] || slices.ContainsFunc(places, func(p []int) bool { return m[0] >= p[0] && m[1] <= p[1] }) {
+			continue
+		}
+		w := strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(text[m[0]:m[1]], "'s"), "’s"))
+		if notNameWord(w) || notSurnames[w] {
+			continue
+		}
+		return strings.TrimSuffix(strings.TrimSuffix(text[m[0]:m[1]], "'s"), "’s")
+	}
+	return ""
+}
+
+// titles come before a name ("Mr Silva", "Passenger Ada Ruiz").
+var titles = wordSet(`mr mrs ms miss mx dr sir madam passenger passengers pax guest customer`)
+
+// notSurnames are capitalised words a question about people has that
+// name no one.
+var notSurnames = wordSet(`mr mrs ms miss mx dr sir madam passenger passengers pax guest customer
+	monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
+	september october november december gate terminal lounge desk counter hall`)
+
+func wordSet(words string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(words) {
+		m[w] = true
+	}
+	return m
+}
 
 func notNameWord(w string) bool {
 	if len([]rune(w)) < 2 || strings.ContainsAny(w, "0123456789") {

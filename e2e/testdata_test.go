@@ -83,6 +83,10 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 		{"what leaves after 12:00", []string{"OS87-2026-12-03", "BA697-2026-12-03", "OS417-2026-12-03", "OS459-2026-12-03"}, []string{"OS455-2026-12-03", "OS451-2026-12-03"}},
 		{"who is tomas novak booked on", []string{"VP2", "VN4P8R", "OS411-2026-12-03"}, []string{"VQ7K2M"}},
 		{"gold and silver passengers today", []string{"OS411-2026-12-03", "VQ7K2M", "OS451-2026-12-03", "VB2X9T"}, []string{"VN4P8R", "OS87-2026-12-03"}},
+		// A surname alone, a day's departures and its bookings.
+		{"bookings for Novak", []string{"VP2", "VN4P8R"}, []string{"VQ7K2M"}},
+		{"departures today", []string{"OS451-2026-12-03", "OS411-2026-12-03", "BA697-2026-12-03"}, nil},
+		{"how many bookings today", []string{"flights:2026-12-03", "OS411-2026-12-03"}, nil},
 	}
 	for _, a := range asks {
 		ans := askAs(t, m, tok, a.question)
