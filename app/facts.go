@@ -606,6 +606,10 @@ func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today strin
 		if where == "" || strings.Contains(w, "(") {
 			where = w
 		}
+		// The flight of a time of day is what it is, even cancelled.
+		all := slices.DeleteFunc(slices.Clone(fs), func(r *FlightRecord) bool {
+			return f.Hub != "" && (arrivals && r.Destination != f.Hub || !arrivals && r.Origin != f.Hub) || q.Gate != "" && !strings.EqualFold(r.Gate, q.Gate)
+		})
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
 			if r.Status == FlightCancelled || f.Hub != "" && (arrivals && r.Destination != f.Hub || !arrivals && r.Origin != f.Hub) ||
 				q.Gate != "" && !strings.EqualFold(r.Gate, q.Gate) {
@@ -619,6 +623,10 @@ func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today strin
 			return q.Pick == "next" && (gone || t.Before(now))
 		})
 		slices.SortStableFunc(fs, func(a, b *FlightRecord) int { return when(a).Compare(when(b)) })
+		if q.Pick == "at" {
+			found = f.scheduledAt(all, d, q.PickClock, arrivals)
+			break
+		}
 		if len(fs) > 0 {
 			found = fs[0]
 			if q.Pick == "last" {
@@ -631,6 +639,19 @@ func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today strin
 		where += " at gate " + q.Gate
 	}
 	kind := map[bool]string{true: "arrival", false: "departure"}[arrivals]
+	if q.Pick == "at" {
+		if found == nil {
+			out.Missing = append(out.Missing, fmt.Sprintf("%s%s scheduled within %d minutes of %s on %s", kind, where, int(atSlack.Minutes()), q.PickClock, date))
+			return nil
+		}
+		sched := found.ScheduledDeparture
+		if arrivals {
+			sched = found.ScheduledArrival
+		}
+		out.add(fmt.Sprintf("The %s %s%s on %s: %s, scheduled at %s", q.PickClock, kind, where, found.Date, found.Carrier+found.Number,
+			sched.In(f.zone()).Format("15:04")), flightCite(found))
+		return f.flight(ctx, q, found, out)
+	}
 	if found == nil {
 		what := q.Pick + " " + kind + where
 		if q.Pick == "next" {
@@ -654,6 +675,32 @@ func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today strin
 	}
 	out.add(head, flightCite(found))
 	return f.flight(ctx, q, found, out)
+}
+
+// atSlack is how far from the time a question gives a flight may be
+// scheduled and still be the one it means ("the 10:30" for 10:35).
+const atSlack = 30 * time.Minute
+
+// scheduledAt is the flight of fs scheduled to leave (to land, for
+// arrivals) nearest clock ("15:04") on date in the site's zone, within
+// atSlack; nil when none is.
+func (f *Facts) scheduledAt(fs []*FlightRecord, date, clock string, arrivals bool) *FlightRecord {
+	at, err := time.ParseInLocation(time.DateOnly+" 15:04", date+" "+clock, f.zone())
+	if err != nil {
+		return nil
+	}
+	var best *FlightRecord
+	bestOff := atSlack + 1
+	for _, r := range fs {
+		t := r.ScheduledDeparture
+		if arrivals {
+			t = r.ScheduledArrival
+		}
+		if off := absDuration(t.Sub(at)); off < bestOff {
+			best, bestOff = r, off
+		}
+	}
+	return best
 }
 
 // placeFlights keeps of fs the flights to or from (or, the question

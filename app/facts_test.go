@@ -556,3 +556,52 @@ func TestFactsPassengersOfASurname(t *testing.T) {
 		}
 	}
 }
+
+// A flight named by its time of day is the one scheduled nearest it
+// (within half an hour), to or from where the question says, cancelled
+// or not.
+func TestFactsFlightOfATimeOfDay(t *testing.T) {
+	store, now, zone := madridDay(t)
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	cases := []struct {
+		question  string
+		want, not []string
+	}{
+		{"status of the 11:40 to Barcelona", []string{"The 11:40 departure to Barcelona (BCN) on 2027-03-09: UX1093, scheduled at 11:40", "UX1093 MAD→BCN"}, []string{"IB6651"}},
+		{"is the 11.30 flight to Barcelona full?", []string{"The 11:30 departure to Barcelona (BCN) on 2027-03-09: UX1093, scheduled at 11:40"}, []string{"IB6651"}},
+		{"where is the 11:05 from Paris", []string{"The 11:05 arrival from Paris (CDG) on 2027-03-09: IB3170, scheduled at 11:05", "IB3170 CDG→MAD on 2027-03-09: cancelled"}, nil},
+		{"what gate is the 12:00 departure", []string{"The 12:00 departure on 2027-03-09: IB6651", "gate K6651"}, []string{"UX1093"}},
+	}
+	for _, c := range cases {
+		q := ParseQuestion(c.question, now.In(zone))
+		if q.Pick != "at" {
+			t.Errorf("%q: pick %q %q", c.question, q.Pick, q.PickClock)
+		}
+		got, err := f.Answer(context.Background(), q, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text string
+		for _, fact := range got.Facts {
+			text += fact.Text + "\n"
+		}
+		for _, w := range c.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%q: no %q in:\n%s%v", c.question, w, text, got.Missing)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(text, n) {
+				t.Errorf("%q: %q in:\n%s", c.question, n, text)
+			}
+		}
+	}
+	got, err := f.Answer(context.Background(), ParseQuestion("the 15:00 to Barcelona", now.In(zone)), now)
+	if err != nil || len(got.Facts) != 0 || !slices.Equal(got.Missing, []string{"departure to Barcelona (BCN) scheduled within 30 minutes of 15:00 on 2027-03-09"}) {
+		t.Errorf("no flight near 15:00: %v %v %v", got.Facts, got.Missing, err)
+	}
+	// A time window stays one.
+	if q := ParseQuestion("flights to Barcelona after 10:30", now.In(zone)); q.Pick != "" || q.Window == nil {
+		t.Errorf("a window read as a flight's time: pick %q, window %v", q.Pick, q.Window)
+	}
+}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -64,6 +65,9 @@ type Question struct {
 	// Pick is "next", "first" or "last": the one flight of a list the
 	// question asks for ("the next flight to London").
 	Pick string
+	// PickClock is the time of day ("10:30") of Pick "at": the flight
+	// scheduled then ("the 10:30 to Paris").
+	PickClock string
 	// Gate is a gate the question names ("which flights leave from gate
 	// B20"): the day's flights at it.
 	Gate string
@@ -321,6 +325,16 @@ func ParseQuestion(text string, today time.Time) Question {
 		// "the next flight to London", "first departure to CDG tomorrow"
 		q.Pick = pickWords[m[1]]
 	}
+	if m := reAskAt.FindStringSubmatch(lower); m != nil && !policy && len(q.Flights) == 0 && q.Pick == "" {
+		// "the 10:30 to Paris", "the 7.05 flight from Dubai"
+		h, mm := m[1], m[2]
+		if h == "" {
+			h, mm = m[3], m[4]
+		}
+		if atoi(h) <= 23 && atoi(mm) <= 59 {
+			q.Pick, q.PickClock = "at", fmt.Sprintf("%02d:%s", atoi(h), mm)
+		}
+	}
 	// A list of flights to or from one airport: of a day, or of today
 	// when the question says which way and is not about a procedure
 	// ("flights to Dubai").
@@ -535,6 +549,10 @@ var policyWords = []string{"procedure", "procedures", "policy", "policies", "rul
 // reAskPick finds a question for one flight of a list: the next, the
 // first or the last (of a day) flight, departure or arrival.
 var reAskPick = regexp.MustCompile(`\b(next|first|earliest|last|latest)\s+(?:[a-z]+\s+){0,2}?(?:flight|flights|departure|departures|arrival|arrivals|plane|service)\b`)
+
+// reAskAt finds a flight named by its time of day: "the 10:30 to
+// Paris", "the 7.05 flight from Dubai", "the 18:45 departure".
+var reAskAt = regexp.MustCompile(`\bthe\s+([0-9]{1,2})[:.]([0-9]{2})(?:\s+(?:flight|departure|arrival|service|plane))?\s+(?:to|from|for|into|out\s+of)\b|\b([0-9]{1,2})[:.]([0-9]{2})\s+(?:flight|departure|arrival|service)\b`)
 
 var pickWords = map[string]string{"next": "next", "first": "first", "earliest": "first", "last": "last", "latest": "last"}
 

@@ -87,6 +87,7 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 		{"bookings for Novak", []string{"VP2", "VN4P8R"}, []string{"VQ7K2M"}},
 		{"departures today", []string{"OS451-2026-12-03", "OS411-2026-12-03", "BA697-2026-12-03"}, nil},
 		{"how many bookings today", []string{"flights:2026-12-03", "OS411-2026-12-03"}, nil},
+		{"status of the 08:10 to Paris", []string{"OS411-2026-12-03"}, []string{"OS417-2026-12-03"}}, // cancelled, and still the one asked for
 	}
 	for _, a := range asks {
 		ans := askAs(t, m, tok, a.question)
