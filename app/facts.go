@@ -98,6 +98,9 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 			return out, err
 		}
 	}
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.Since != nil {
+		return out, f.changes(ctx, q, now, &out)
+	}
 	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.Pick != "" {
 		if err := f.pick(ctx, q, now, today, &out); err != nil {
 			return out, err
@@ -125,6 +128,47 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 		}
 	}
 	return out, nil
+}
+
+// changes answers for the flights whose newest event is from q.Since
+// on, of the days around today: how many, then each, the latest change
+// first, with the time of its change. Its status words, airport or
+// place narrow it ("any cancellations in the last hour").
+func (f *Facts) changes(ctx context.Context, q Question, now time.Time, out *FactAnswer) error {
+	since := *q.Since
+	day := now.In(f.zone())
+	airport := ""
+	if len(q.Airports) == 1 {
+		airport = q.Airports[0]
+	}
+	var fs []*FlightRecord
+	for _, d := range []time.Time{day.AddDate(0, 0, -1), day, day.AddDate(0, 0, 1)} {
+		got, err := f.Store.Flights(ctx, FlightFilter{Date: d.Format(time.DateOnly), Status: q.Status, Airport: airport})
+		if err != nil {
+			return fmt.Errorf("read flights: %w", err)
+		}
+		fs = append(fs, got...)
+	}
+	fs, where := routeFlights(fs, q, airport)
+	if where == "" && airport != "" {
+		where = " at " + airport
+	}
+	fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return r.Version.EventTime.Before(since) })
+	slices.SortStableFunc(fs, func(a, b *FlightRecord) int { return b.Version.EventTime.Compare(a.Version.EventTime) })
+	label := "flights"
+	if q.Status != "" {
+		label = q.Status + " flights"
+	}
+	out.add(fmt.Sprintf("%s%s changed since %s (the newest change to each)", plural(len(fs), label), where, f.clock(since.In(f.zone()))),
+		Citation{ID: "flights:changed", Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
+	for i, r := range fs {
+		if i == maxListed {
+			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(fs)-maxListed, maxListed, len(fs)), flightCite(r))
+			break
+		}
+		out.add(fmt.Sprintf("%s (changed %s)", f.describeFlight(&r.Flight), r.Version.EventTime.In(f.zone()).Format("15:04")), flightCite(r))
+	}
+	return nil
 }
 
 // maxSurname bounds the passengers of one surname read for an answer.

@@ -605,3 +605,58 @@ func TestFactsFlightOfATimeOfDay(t *testing.T) {
 		t.Errorf("a window read as a flight's time: pick %q, window %v", q.Pick, q.Window)
 	}
 }
+
+// The flights changed since a time: the latest change first, narrowed by
+// status or place, none when nothing changed; not a question about a
+// procedure or one flight.
+func TestFactsFlightsChangedSince(t *testing.T) {
+	store, now, zone := madridDay(t) // now is 08:00 in Madrid
+	for key, at := range map[string]time.Time{
+		"IB3170-2027-03-09": now.Add(-20 * time.Minute),
+		"UX1093-2027-03-09": now.Add(-50 * time.Minute),
+		"IB6651-2027-03-09": now.Add(-3 * time.Hour),
+	} {
+		store.flights[key].Version.EventTime = at
+	}
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	cases := []struct {
+		question string
+		want     []string
+	}{
+		{"what changed in the last hour?", []string{"2 flights changed since Tue 07:00 CET (the newest change to each)", "IB3170 CDG→MAD on 2027-03-09: cancelled; departure Tue 09:00 CET",
+			"(changed 07:40)", "UX1093 MAD→BCN on 2027-03-09: scheduled", "(changed 07:10)"}},
+		{"any updates in the past 30 minutes", []string{"1 flight changed since Tue 07:30 CET", "IB3170"}},
+		{"what's new since 4:30", []string{"3 flights changed since Tue 04:30 CET", "IB6651"}},
+		{"any cancellations in the last 2 hours", []string{"1 cancelled flight changed since Tue 06:00 CET", "IB3170"}},
+		{"what changed on flights to Barcelona in the last hour", []string{"1 flight to Barcelona (BCN) changed since", "UX1093"}},
+		{"anything happened in the last 10 minutes", []string{"0 flights changed since Tue 07:50 CET"}},
+	}
+	for _, c := range cases {
+		q := ParseQuestion(c.question, now.In(zone))
+		if !q.Structured() {
+			t.Errorf("%q: not a question the state answers", c.question)
+		}
+		got, err := f.Answer(context.Background(), q, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, fact := range got.Facts {
+			lines = append(lines, fact.Text)
+		}
+		text := strings.Join(lines, "\n")
+		for _, w := range c.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%q: no %q in:\n%s", c.question, w, text)
+			}
+		}
+		if strings.Contains(c.question, "last hour?") && (len(lines) != 3 || !strings.HasPrefix(lines[1], "IB3170")) {
+			t.Errorf("%q: the newest change first, got:\n%s", c.question, text)
+		}
+	}
+	for _, question := range []string{"what must we do when a gate changes in the last hour before departure", "has IB3170 changed in the last hour", "flights to New York"} {
+		if q := ParseQuestion(question, now.In(zone)); q.Since != nil {
+			t.Errorf("%q read as the changes since %v", question, q.Since)
+		}
+	}
+}

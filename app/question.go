@@ -65,6 +65,9 @@ type Question struct {
 	// Pick is "next", "first" or "last": the one flight of a list the
 	// question asks for ("the next flight to London").
 	Pick string
+	// Since is set for the flights changed since a time ("what changed
+	// in the last hour", "any updates since 10:00").
+	Since *time.Time
 	// PickClock is the time of day ("10:30") of Pick "at": the flight
 	// scheduled then ("the 10:30 to Paris").
 	PickClock string
@@ -356,6 +359,9 @@ func ParseQuestion(text string, today time.Time) Question {
 		(has(peopleWords) || has(bookingWords) || slices.Contains(words, "where") || slices.Contains(words, "find")) {
 		q.Surname = surnameIn(text, placeSpans)
 	}
+	if (has(changeWords) || q.Status != "" || strings.Contains(lower, "new")) && len(q.Flights) == 0 && !policy {
+		q.Since = sinceIn(lower, today)
+	}
 	q.Bookings = q.Count && has([]string{"bookings", "reservations", "pnrs"})
 	if q.Bookings && !q.Day && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && !where {
 		q.Day = true // "how many bookings are there": today's
@@ -550,6 +556,51 @@ var policyWords = []string{"procedure", "procedures", "policy", "policies", "rul
 // first or the last (of a day) flight, departure or arrival.
 var reAskPick = regexp.MustCompile(`\b(next|first|earliest|last|latest)\s+(?:[a-z]+\s+){0,2}?(?:flight|flights|departure|departures|arrival|arrivals|plane|service)\b`)
 
+// changeWords ask what changed.
+var changeWords = []string{"changed", "changes", "change", "updated", "updates", "update", "happened"}
+
+var (
+	reAskLast  = regexp.MustCompile(`\b(?:last|past)\s+(?:([0-9]{1,3})\s+)?(hour|hours|hrs|minutes|mins|min)\b`)
+	reAskSince = regexp.MustCompile(`\bsince\s+([0-9]{1,2})(?:[:.]([0-9]{2}))?\b`)
+)
+
+// sinceIn reads from a question about changes the time they count from:
+// "in the last hour", "past 30 minutes", "since 10:00" (today, in now's
+// zone; a time still to come is yesterday's), "recently" (the last hour).
+func sinceIn(lower string, now time.Time) *time.Time {
+	var t time.Time
+	switch m := reAskLast.FindStringSubmatch(lower); {
+	case m != nil:
+		n := 1
+		if m[1] != "" {
+			n = atoi(m[1])
+		}
+		unit := time.Minute
+		if strings.HasPrefix(m[2], "h") {
+			unit = time.Hour
+		}
+		t = now.Add(-time.Duration(n) * unit)
+	case reAskSince.MatchString(lower):
+		m := reAskSince.FindStringSubmatch(lower)
+		h, mm := atoi(m[1]), 0
+		if m[2] != "" {
+			mm = atoi(m[2])
+		}
+		if h > 23 || mm > 59 {
+			return nil
+		}
+		t = time.Date(now.Year(), now.Month(), now.Day(), h, mm, 0, 0, now.Location())
+		if t.After(now) {
+			t = t.AddDate(0, 0, -1)
+		}
+	case strings.Contains(lower, "recent") || strings.Contains(lower, "what's new") || strings.Contains(lower, "whats new") || strings.Contains(lower, "what is new"):
+		t = now.Add(-time.Hour)
+	default:
+		return nil
+	}
+	return &t
+}
+
 // reAskAt finds a flight named by its time of day: "the 10:30 to
 // Paris", "the 7.05 flight from Dubai", "the 18:45 departure".
 var reAskAt = regexp.MustCompile(`\bthe\s+([0-9]{1,2})[:.]([0-9]{2})(?:\s+(?:flight|departure|arrival|service|plane))?\s+(?:to|from|for|into|out\s+of)\b|\b([0-9]{1,2})[:.]([0-9]{2})\s+(?:flight|departure|arrival|service)\b`)
@@ -566,7 +617,7 @@ func (q Question) Structured() bool {
 	words := reAskWord.FindAllString(lower, -1)
 	window := q.Window != nil && slices.ContainsFunc(words, func(w string) bool { return slices.Contains(listWords, w) || slices.Contains(windowWords, w) })
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
-		q.Pick != "" || q.DayFlights || q.Gate != "" ||
+		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil ||
 		q.Status != "" && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) &&
 			(q.Count || q.Day || strings.Contains(lower, "flights") || q.Arrivals || q.Departures || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
