@@ -155,11 +155,11 @@ func (f *Facts) changes(ctx context.Context, q Question, now time.Time, out *Fac
 	}
 	fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return r.Version.EventTime.Before(since) })
 	slices.SortStableFunc(fs, func(a, b *FlightRecord) int { return b.Version.EventTime.Compare(a.Version.EventTime) })
-	label := "flights"
+	status := ""
 	if q.Status != "" {
-		label = q.Status + " flights"
+		status = " and now " + q.Status
 	}
-	out.add(fmt.Sprintf("%s%s changed since %s (the newest change to each)", plural(len(fs), label), where, f.clock(since.In(f.zone()))),
+	out.add(fmt.Sprintf("%s%s changed since %s%s (the newest change to each)", plural(len(fs), "flights"), where, f.clock(since.In(f.zone())), status),
 		Citation{ID: "flights:changed", Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
 	for i, r := range fs {
 		if i == maxListed {
@@ -916,10 +916,13 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 				break
 			}
 		}
-		from = min(from, len(lines)-maxListed)
+		what := map[bool]string{true: "arriving", false: "departing"}[q.Arrivals]
+		note := fmt.Sprintf("Listing from %s on", f.clock(now.In(f.zone())))
+		if from > len(lines)-maxListed {
+			from, note = len(lines)-maxListed, fmt.Sprintf("Listing the last %d", maxListed)
+		}
 		if from > 0 {
-			what := map[bool]string{true: "arriving", false: "departing"}[q.Arrivals]
-			out.add(fmt.Sprintf("Listing from %s on: %s %s earlier left out", f.clock(now.In(f.zone())), plural(from, label), what), out.Facts[len(out.Facts)-1].Cite)
+			out.add(fmt.Sprintf("%s: %s %s earlier left out", note, plural(from, label), what), out.Facts[len(out.Facts)-1].Cite)
 		}
 	}
 	for i, l := range lines[from:] {
