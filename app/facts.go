@@ -98,6 +98,11 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 			return out, err
 		}
 	}
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.UnknownPlace != "" {
+		// No place of that name: no flight goes there.
+		out.Missing = append(out.Missing, "flight "+q.UnknownPlace+" (no airport of that name)")
+		return out, nil
+	}
 	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.Since != nil {
 		return out, f.changes(ctx, q, now, &out)
 	}
@@ -149,7 +154,7 @@ func (f *Facts) changes(ctx context.Context, q Question, now time.Time, out *Fac
 		}
 		fs = append(fs, got...)
 	}
-	fs, where := routeFlights(fs, q, airport)
+	fs, where := routeFlights(fs, q, airport, f.Hub)
 	if where == "" && airport != "" {
 		where = " at " + airport
 	}
@@ -644,7 +649,7 @@ func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today strin
 			return fmt.Errorf("read flights: %w", err)
 		}
 		var w string
-		if fs, w = routeFlights(fs, q, airport); w == "" && airport != "" {
+		if fs, w = routeFlights(fs, q, airport, f.Hub); w == "" && airport != "" {
 			w = " at " + airport
 		}
 		if where == "" || strings.Contains(w, "(") {
@@ -749,18 +754,22 @@ func (f *Facts) scheduledAt(fs []*FlightRecord, date, clock string, arrivals boo
 
 // placeFlights keeps of fs the flights to or from (or, the question
 // saying neither, either) an airport of place p, and says where: the
-// place with the airports its flights use ("to Paris (CDG, ORY)").
-func placeFlights(fs []*FlightRecord, q Question, p *PlaceMention) ([]*FlightRecord, string) {
+// place with the airports its flights use ("to Paris (CDG, ORY)"). Of a
+// country, the hub's own airport does not count.
+func placeFlights(fs []*FlightRecord, q Question, p *PlaceMention, hub string) ([]*FlightRecord, string) {
 	var used []string
+	// A country holds the hub, but "flights to Germany" at FRA are not
+	// its arrivals: they go somewhere else in it.
+	in := func(code string) bool { return slices.Contains(p.Airports, code) && !(p.Country && code == hub) }
 	fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
-		to, from := slices.Contains(p.Airports, r.Destination), slices.Contains(p.Airports, r.Origin)
+		to, from := in(r.Destination), in(r.Origin)
 		keep := q.ToAirport && !q.FromAirport && to || q.FromAirport && !q.ToAirport && from || q.ToAirport == q.FromAirport && (to || from)
 		if fp := q.FromPlace; fp != nil && !slices.Contains(fp.Airports, r.Origin) {
 			keep = false
 		}
 		if keep {
 			for _, c := range []string{r.Destination, r.Origin} {
-				if slices.Contains(p.Airports, c) && !slices.Contains(used, c) {
+				if in(c) && !slices.Contains(used, c) {
 					used = append(used, c)
 				}
 			}
@@ -786,10 +795,10 @@ func placeFlights(fs []*FlightRecord, q Question, p *PlaceMention) ([]*FlightRec
 // named place, or to or from its one airport. It also returns the words
 // that say so (" to MAD", " to Paris (CDG, ORY)"), or "" when q names no
 // route.
-func routeFlights(fs []*FlightRecord, q Question, airport string) ([]*FlightRecord, string) {
+func routeFlights(fs []*FlightRecord, q Question, airport, hub string) ([]*FlightRecord, string) {
 	switch {
 	case q.Place != nil && airport == "":
-		return placeFlights(fs, q, q.Place)
+		return placeFlights(fs, q, q.Place, hub)
 	case airport != "" && q.ToAirport != q.FromAirport:
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
 			return q.ToAirport && r.Destination != airport || q.FromAirport && r.Origin != airport
@@ -817,7 +826,7 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	if err != nil {
 		return err
 	}
-	fs, where := routeFlights(fs, q, airport)
+	fs, where := routeFlights(fs, q, airport, f.Hub)
 	if where == "" && airport != "" {
 		where = " at " + airport
 	}

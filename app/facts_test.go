@@ -660,3 +660,56 @@ func TestFactsFlightsChangedSince(t *testing.T) {
 		}
 	}
 }
+
+// A country names every airport in it, but not the hub's own: "flights
+// to Spain" at Madrid go elsewhere in Spain. A capitalised place no name
+// knows is no flight, not every flight of the day.
+func TestFactsCountriesAndUnknownPlaces(t *testing.T) {
+	store, now, zone := madridDay(t)
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	cases := []struct {
+		question  string
+		want, not []string
+		missing   string
+	}{
+		{"flights to Spain today", []string{"1 flight on 2027-03-09 to Spain (BCN)", "UX1093"}, []string{"IB3170", "IB6651"}, ""},
+		{"arrivals from France", []string{"from France (CDG)", "IB3170"}, []string{"UX1093"}, ""},
+		{"any departures to peru today?", []string{"to peru (LIM)", "IB6651"}, []string{"UX1093"}, ""},
+		{"flights to the US today", nil, nil, "flight to the US on 2027-03-09"},
+		{"list flights to Narnia", nil, nil, "flight to Narnia (no airport of that name)"},
+		{"when is the next flight to Atlantis", nil, nil, "flight to Atlantis (no airport of that name)"},
+		{"cancelled flights from Gondor today", nil, nil, "flight from Gondor (no airport of that name)"},
+	}
+	for _, c := range cases {
+		got, err := f.Answer(context.Background(), ParseQuestion(c.question, now.In(zone)), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text string
+		for _, fact := range got.Facts {
+			text += fact.Text + "\n"
+		}
+		if c.missing != "" {
+			if len(got.Facts) != 0 || !slices.Equal(got.Missing, []string{c.missing}) {
+				t.Errorf("%q: facts %q, missing %q, want only %q missing", c.question, text, got.Missing, c.missing)
+			}
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%q: no %q in:\n%s%v", c.question, w, text, got.Missing)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(text, n) {
+				t.Errorf("%q: %q in:\n%s", c.question, n, text)
+			}
+		}
+	}
+	// A city's name stays the name of its airports.
+	for code, want := range map[string]string{"CDG": "paris", "MAD": "madrid", "JFK": "new york"} {
+		if got := PlaceName(code); got != want {
+			t.Errorf("PlaceName(%s) = %q, want %q", code, got, want)
+		}
+	}
+}

@@ -27,7 +27,20 @@ var places = sync.OnceValue(func() map[string][]string {
 		if !ok || strings.HasPrefix(line, "#") {
 			continue
 		}
+		codes, _, _ = strings.Cut(codes, "\t")
 		out[name] = strings.Fields(codes)
+	}
+	return out
+})
+
+// countryNames are the names of places.tsv that name only a country
+// ("spain", "the us"), not a city.
+var countryNames = sync.OnceValue(func() map[string]bool {
+	out := map[string]bool{}
+	for _, line := range strings.Split(placesTSV, "\n") {
+		if name, rest, ok := strings.Cut(line, "\t"); ok && strings.HasSuffix(rest, "\tcountry") {
+			out[name] = true
+		}
 	}
 	return out
 })
@@ -53,8 +66,9 @@ func placeAirports(name string) []string {
 // PlaceMention is a place a question names after a preposition, with
 // the airports that serve it and which way the question looks.
 type PlaceMention struct {
-	Name     string   `json:"name"`     // as the question gives it
-	Airports []string `json:"airports"` // every airport of that name
+	Name     string   `json:"name"`              // as the question gives it
+	Airports []string `json:"airports"`          // every airport of that name
+	Country  bool     `json:"country,omitempty"` // the name is a country's
 	To       bool     `json:"to,omitempty"`
 	From     bool     `json:"from,omitempty"`
 }
@@ -95,7 +109,8 @@ func placesIn(text string, names [][]int) ([]*PlaceMention, [][]int) {
 				continue
 			}
 			cue := strings.ToLower(text[m[2]:m[3]])
-			out = append(out, &PlaceMention{Name: strings.TrimRight(name, ".'"), Airports: codes,
+			key := foldPlace(name)
+			out = append(out, &PlaceMention{Name: strings.TrimRight(name, ".'"), Airports: codes, Country: countryNames()[key] || countryNames()["~"+key],
 				To: cue == "to" || cue == "into", From: cue == "from" || strings.HasPrefix(cue, "out")})
 			spans = append(spans, []int{start, end})
 			pos = end
@@ -121,12 +136,13 @@ func foldPlace(s string) string {
 }
 
 // PlaceName returns a place name of airport code as places.tsv holds it
-// (lower case): the one that names the most airports, the city before
-// the airport's own name, the shorter on a tie; "" when none does.
+// (lower case): of the city names, the one that names the most airports,
+// the city before the airport's own name, the shorter on a tie; "" when
+// none does.
 func PlaceName(code string) string {
 	best, n := "", 0
 	for name, codes := range places() {
-		if strings.HasPrefix(name, "~") || !slices.Contains(codes, code) {
+		if strings.HasPrefix(name, "~") || countryNames()[name] || !slices.Contains(codes, code) {
 			continue
 		}
 		if len(codes) > n || len(codes) == n && (len(name) < len(best) || len(name) == len(best) && name < best) {

@@ -31,6 +31,10 @@ type Question struct {
 	// question has no capitalised name and asks about people; only an
 	// exact match of a passenger's name counts.
 	NameGuesses []string
+	// UnknownPlace is where a list of flights is asked for that no
+	// place name knows ("to Narnia" of "flights to Narnia"): no flight
+	// goes there, rather than every flight of the day.
+	UnknownPlace string
 	// Surname is one capitalised word a question about people gives
 	// alone ("bookings for Okafor", "where is Mr Silva"): the passengers
 	// of that surname answer it, when there are any.
@@ -373,8 +377,20 @@ func ParseQuestion(text string, today time.Time) Question {
 		len(q.SSR) == 0 && len(q.Tiers) == 0 && !q.Misses && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) &&
 		(has(listWords) && (q.Count || has(showWords) || q.Arrivals || q.Departures) || q.Bookings ||
 			q.Count && has([]string{"passengers", "pax", "people", "flying", "travelling", "traveling"}))
+	if len(q.Flights) == 0 && len(q.Airports) == 0 && q.Place == nil && (q.DayFlights || q.Status != "" || q.Pick != "" || q.Window != nil) {
+		if m := reAskToPlace.FindStringSubmatchIndex(text); m != nil &&
+			!slices.ContainsFunc(nameSpans, func(s []int) bool { return s[0] <= m[4] && m[5] <= s[1] }) {
+			if w := text[m[4]:m[5]]; !notNameWord(strings.ToLower(w)) && !notSurnames[strings.ToLower(w)] {
+				q.UnknownPlace, q.DayFlights = strings.ToLower(text[m[2]:m[3]])+" "+w, false
+			}
+		}
+	}
 	return q
 }
+
+// reAskToPlace finds a capitalised word after "to", "from", "into" or
+// "out of": a place, when the place names have it.
+var reAskToPlace = regexp.MustCompile(`(?i:\b(to|from|into|out of))\s+(\p{Lu}[\p{Ll}'’-]+)\b`)
 
 var (
 	reAskNext    = regexp.MustCompile(`\bnext\s+(?:([0-9]{1,2})\s+)?(hour|hours|minutes|mins)\b`)
@@ -617,7 +633,7 @@ func (q Question) Structured() bool {
 	words := reAskWord.FindAllString(lower, -1)
 	window := q.Window != nil && slices.ContainsFunc(words, func(w string) bool { return slices.Contains(listWords, w) || slices.Contains(windowWords, w) })
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
-		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil ||
+		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" ||
 		q.Status != "" && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) &&
 			(q.Count || q.Day || strings.Contains(lower, "flights") || q.Arrivals || q.Departures || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }

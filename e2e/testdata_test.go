@@ -87,6 +87,7 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 		{"bookings for Novak", []string{"VP2", "VN4P8R"}, []string{"VQ7K2M"}},
 		{"departures today", []string{"OS451-2026-12-03", "OS411-2026-12-03", "BA697-2026-12-03"}, nil},
 		{"how many bookings today", []string{"flights:2026-12-03", "OS411-2026-12-03"}, nil},
+		{"flights to France today", []string{"OS411-2026-12-03", "OS417-2026-12-03"}, []string{"OS451-2026-12-03", "BA697-2026-12-03"}},
 		{"status of the 08:10 to Paris", []string{"OS411-2026-12-03"}, []string{"OS417-2026-12-03"}}, // cancelled, and still the one asked for
 	}
 	for _, a := range asks {
@@ -111,7 +112,7 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 	}
 	// An airport with no flight that day, and flights that do not come
 	// from where the question says, are not in the data.
-	for _, q := range []string{"flights to XYZ today", "arrivals from LHR today"} {
+	for _, q := range []string{"flights to XYZ today", "arrivals from LHR today", "list flights to Narnia"} {
 		if ans := askAs(t, m, tok, q); !ans.NotInData || len(ans.Citations) != 0 {
 			t.Fatalf("%q answered %s: %q %v, want not in the data", q, ans.Kind, ans.Answer, ans.Citations)
 		}
