@@ -958,13 +958,22 @@ func (f *Facts) dayPassengers(ctx context.Context, q Question, today string, out
 	if err != nil {
 		return fmt.Errorf("read flights: %w", err)
 	}
+	where := ""
+	if f.Hub != "" && (q.Arrivals || q.Departures) {
+		// "wheelchairs on departures today": the site's departures.
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+			return q.Arrivals && r.Destination != f.Hub || q.Departures && r.Origin != f.Hub
+		})
+		where = map[bool]string{true: " arriving at ", false: " departing from "}[q.Arrivals] + f.Hub
+	}
 	what := describeSelection(q)
 	type found struct {
 		fl   *FlightRecord
 		list []paxOnFlight
 	}
 	var with []found
-	total := 0
+	total, pairs := 0, 0 // people; people on a flight
+	counted := map[string]bool{}
 	for _, fl := range fs {
 		list, err := f.selectPax(ctx, q, fl)
 		if err != nil {
@@ -972,16 +981,23 @@ func (f *Facts) dayPassengers(ctx context.Context, q Question, today string, out
 		}
 		if len(list) > 0 {
 			with = append(with, found{fl, list})
-			total += len(list)
+			pairs += len(list)
+			for _, p := range list {
+				// A person on two of the flights counts once in all.
+				if k := p.booking.Locator + "/" + p.pax.ID; !counted[k] {
+					counted[k] = true
+					total++
+				}
+			}
 		}
 	}
-	out.add(fmt.Sprintf("%s on %s of %s", plural(total, what), plural(len(with), "flights"), date),
+	out.add(fmt.Sprintf("%s on %s%s of %s", plural(total, what), plural(len(with), "flights"), where, date),
 		Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
 	names := !q.Count || slices.Contains(strings.Fields(strings.ToLower(q.Text)), "who")
 	lines, shown := 0, 0 // lines added after the count; passengers they cover
 	for i, w := range with {
 		if lines >= maxListed {
-			out.add(fmt.Sprintf("… and %s on %s (listing %d of %d flights)", plural(total-shown, what), plural(len(with)-i, "more flights"), i, len(with)),
+			out.add(fmt.Sprintf("… and %s on %s (listing %d of %d flights)", plural(pairs-shown, what), plural(len(with)-i, "more flights"), i, len(with)),
 				Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
 			return nil
 		}

@@ -713,3 +713,53 @@ func TestFactsCountriesAndUnknownPlaces(t *testing.T) {
 		}
 	}
 }
+
+// The other common service codes answer in words staff use: infants,
+// pets, medical cases, special meals.
+func TestFactsOtherServiceRequests(t *testing.T) {
+	store, now, zone := madridDay(t)
+	store.bookings["IN1F4N"] = &BookingRecord{Booking: Booking{Locator: "IN1F4N", Status: BookingActive,
+		Passengers: []BookingPassenger{{ID: "X9", Name: "Mila Ruiz", SSR: []string{"INFT"}}, {ID: "X10", Name: "Eva Ruiz", SSR: []string{"KSML", "PETC"}}},
+		Segments:   []Segment{{Flight: "UX1093-2027-03-09", Cabin: "Y"}}}, Version: Version{EventID: "bIN1F4N", Offset: 40}}
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	for question, want := range map[string][]string{
+		"how many infants today":         {"1 passenger with INFT on 1 flight of 2027-03-09"},
+		"any pets on UX1093?":            {"1 passenger with PETC/AVIH on UX1093", "Eva Ruiz"},
+		"kosher meals on UX1093":         {"1 passenger with KSML on UX1093", "Eva Ruiz"},
+		"medical cases on flights today": {"0 passengers with MEDA/OXYG/STCR"},
+	} {
+		got, err := f.Answer(context.Background(), ParseQuestion(question, now.In(zone)), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text string
+		for _, fact := range got.Facts {
+			text += fact.Text + "\n"
+		}
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%q: no %q in:\n%s%v", question, w, text, got.Missing)
+			}
+		}
+	}
+}
+
+// Some passengers across the site's departures (or arrivals) of a day,
+// each person once however many of the flights they are on.
+func TestFactsPassengersAcrossTheSiteDepartures(t *testing.T) {
+	store, now, zone := madridDay(t)
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	for question, want := range map[string]string{
+		"wheelchair passengers today":                 "2 passengers with WCHR/WCHS/WCHC on 3 flights of 2027-03-09", // Lucía Ferrer on two
+		"wheelchair passengers on departures today":   "2 passengers with WCHR/WCHS/WCHC on 2 flights departing from MAD of 2027-03-09",
+		"how many wheelchair users on arrivals today": "1 passenger with WCHR/WCHS/WCHC on 1 flight arriving at MAD of 2027-03-09",
+	} {
+		got, err := f.Answer(context.Background(), ParseQuestion(question, now.In(zone)), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Facts) == 0 || got.Facts[0].Text != want {
+			t.Errorf("%q: %v, want %q first", question, got.Facts, want)
+		}
+	}
+}

@@ -135,6 +135,14 @@ var ssrWords = map[string][]string{
 	"mobility": {"WCHR", "WCHS", "WCHC"}, "umnr": {"UMNR"}, "unaccompanied": {"UMNR"}, "minor": {"UMNR"},
 	"minors": {"UMNR"}, "blind": {"BLND"}, "blnd": {"BLND"}, "deaf": {"DEAF"}, "ssr": {"*"}, "ssrs": {"*"},
 	"assistance": {"*"}, "special": {"*"},
+	// The other common IATA codes, for the sites whose passengers have
+	// them ("meal" is left out: "meal vouchers" are a procedure).
+	"infant": {"INFT"}, "infants": {"INFT"}, "baby": {"INFT"}, "babies": {"INFT"}, "inft": {"INFT"},
+	"pet": {"PETC", "AVIH"}, "pets": {"PETC", "AVIH"}, "dog": {"PETC", "AVIH", "SVAN"}, "dogs": {"PETC", "AVIH", "SVAN"},
+	"cat": {"PETC", "AVIH"}, "cats": {"PETC", "AVIH"}, "petc": {"PETC"}, "avih": {"AVIH"}, "svan": {"SVAN"},
+	"medical": {"MEDA", "OXYG", "STCR"}, "meda": {"MEDA"}, "oxygen": {"OXYG"}, "oxyg": {"OXYG"}, "stretcher": {"STCR"}, "stcr": {"STCR"},
+	"deportee": {"DEPU", "DEPA"}, "deportees": {"DEPU", "DEPA"}, "depu": {"DEPU"}, "depa": {"DEPA"},
+	"vegetarian": {"VGML", "AVML", "VLML"}, "vegan": {"VGML"}, "kosher": {"KSML"}, "halal": {"MOML"}, "gluten": {"GFML"}, "diabetic": {"DBML"},
 }
 
 var tierWords = map[string]string{"platinum": "platinum", "gold": "gold", "silver": "silver"}
@@ -353,7 +361,8 @@ func ParseQuestion(text string, today time.Time) Question {
 	}
 	// "list arrivals": the flights, not their passengers; "show me
 	// departures": today's.
-	if has(listWords) && !has(slices.DeleteFunc(slices.Clone(peopleWords), func(w string) bool { return w == "list" })) {
+	if has(listWords) && len(q.SSR) == 0 && len(q.Tiers) == 0 && !q.Connects &&
+		!has(slices.DeleteFunc(slices.Clone(peopleWords), func(w string) bool { return w == "list" })) {
 		q.People = false
 	}
 	if !q.Day && has(listWords) && has(showWords) && len(q.Flights) == 0 && !policy {
