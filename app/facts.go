@@ -103,6 +103,9 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 		out.Missing = append(out.Missing, "flight "+q.UnknownPlace+" (no airport of that name)")
 		return out, nil
 	}
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.Full {
+		return out, f.full(ctx, q, today, &out)
+	}
 	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.Since != nil {
 		return out, f.changes(ctx, q, now, &out)
 	}
@@ -172,6 +175,85 @@ func (f *Facts) changes(ctx context.Context, q Question, now time.Time, out *Fac
 			break
 		}
 		out.add(fmt.Sprintf("%s (changed %s)", f.describeFlight(&r.Flight), r.Version.EventTime.In(f.zone()).Format("15:04")), flightCite(r))
+	}
+	return nil
+}
+
+// full answers for the flights of a day with a cabin that has no seat
+// left (or more passengers than seats, when overbooked ones are asked
+// for), cancelled ones left out: how many, then each with its seats by
+// cabin. The question's airport, place, arrivals or departures narrow it.
+func (f *Facts) full(ctx context.Context, q Question, today string, out *FactAnswer) error {
+	sc, ok := f.Store.(SeatCounter)
+	if !ok {
+		return nil
+	}
+	date := q.Date
+	if date == "" {
+		date = today
+	}
+	airport := ""
+	if len(q.Airports) == 1 {
+		airport = q.Airports[0]
+	}
+	fs, err := f.Store.Flights(ctx, FlightFilter{Date: date, Airport: airport, Status: q.Status})
+	if err != nil {
+		return fmt.Errorf("read flights: %w", err)
+	}
+	fs, where := routeFlights(fs, q, airport, f.Hub)
+	if where == "" && airport != "" {
+		where = " at " + airport
+	}
+	if f.Hub != "" && (q.Arrivals || q.Departures) {
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+			return q.Arrivals && r.Destination != f.Hub || q.Departures && r.Origin != f.Hub
+		})
+		if where == "" {
+			where = map[bool]string{true: " arriving at ", false: " departing from "}[q.Arrivals] + f.Hub
+		}
+	}
+	type seatsOf struct {
+		fl    *FlightRecord
+		parts []string
+	}
+	var found []seatsOf
+	over := 0
+	for _, fl := range fs {
+		if fl.Status == FlightCancelled {
+			continue
+		}
+		var parts []string
+		full, oversold := false, false
+		for _, cabin := range slices.Sorted(maps.Keys(fl.Capacity)) {
+			left, err := sc.SeatsLeft(ctx, fl.Flight.Flight, cabin)
+			if err != nil {
+				return fmt.Errorf("seats left on %s: %w", fl.Flight.Flight, err)
+			}
+			part := fmt.Sprintf("%s %d of %d", cabin, max(left, 0), fl.Capacity[cabin])
+			if left < 0 {
+				part += fmt.Sprintf(" (%d over)", -left)
+			}
+			parts = append(parts, part)
+			full, oversold = full || left <= 0, oversold || left < 0
+		}
+		if oversold {
+			over++
+		}
+		if oversold || full && !q.Overbooked {
+			found = append(found, seatsOf{fl, parts})
+		}
+	}
+	head := fmt.Sprintf("%s on %s%s with a cabin full (%d overbooked)", plural(len(found), "flights"), date, where, over)
+	if q.Overbooked {
+		head = fmt.Sprintf("%s on %s%s with a cabin overbooked", plural(len(found), "flights"), date, where)
+	}
+	out.add(head, Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
+	for i, s := range found {
+		if i == maxListed {
+			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(found)-maxListed, maxListed, len(found)), flightCite(s.fl))
+			break
+		}
+		out.add(f.describeFlight(&s.fl.Flight)+"; seats free by cabin: "+strings.Join(s.parts, ", "), flightCite(s.fl))
 	}
 	return nil
 }

@@ -37,6 +37,32 @@ func (m *memFacts) Flights(_ context.Context, f FlightFilter) ([]*FlightRecord, 
 	return out, nil
 }
 
+// SeatsLeft is as the store counts: the cabin's capacity less the
+// passengers of active bookings holding it.
+func (m *memFacts) SeatsLeft(_ context.Context, flight, cabin string) (int, error) {
+	var f *FlightRecord
+	for _, r := range m.flights {
+		if r.Flight.Flight == flight {
+			f = r
+		}
+	}
+	if f == nil {
+		return 0, Errorf(ENOTFOUND, "flight %q not found", flight)
+	}
+	left := f.Capacity[cabin]
+	for _, b := range m.bookings {
+		if b.Status != BookingActive {
+			continue
+		}
+		for _, sg := range b.Segments {
+			if sg.Flight == flight && sg.Cabin == cabin {
+				left -= len(b.Passengers)
+			}
+		}
+	}
+	return left, nil
+}
+
 func (m *memFacts) Booking(_ context.Context, l string) (*BookingRecord, error) {
 	if b, ok := m.bookings[l]; ok {
 		return b, nil
@@ -761,5 +787,42 @@ func TestFactsPassengersAcrossTheSiteDepartures(t *testing.T) {
 		if len(got.Facts) == 0 || got.Facts[0].Text != want {
 			t.Errorf("%q: %v, want %q first", question, got.Facts, want)
 		}
+	}
+}
+
+// The day's flights with a cabin full, or overbooked, cancelled ones
+// left out, narrowed by place.
+func TestFactsFullAndOverbookedFlights(t *testing.T) {
+	store, now, zone := madridDay(t)
+	store.flights["IB6651-2027-03-09"].Capacity = map[string]int{"J": 4, "Y": 1} // Lucía Ferrer fills Y
+	store.flights["UX1093-2027-03-09"].Capacity = map[string]int{"Y": 1}
+	store.flights["IB3170-2027-03-09"].Capacity = map[string]int{"Y": 1} // cancelled, and over
+	store.bookings["OV3R8K"] = &BookingRecord{Booking: Booking{Locator: "OV3R8K", Status: BookingActive,
+		Passengers: []BookingPassenger{{ID: "X11", Name: "Nora Gil"}}, Segments: []Segment{{Flight: "UX1093-2027-03-09", Cabin: "Y"}}},
+		Version: Version{EventID: "bOV3R8K", Offset: 41}}
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	for question, want := range map[string][]string{
+		"which flights are full today": {"2 flights on 2027-03-09 with a cabin full (1 overbooked)",
+			"UX1093 MAD→BCN on 2027-03-09: scheduled; departure Tue 11:40 CET; arrival Tue 13:00 CET; gate K1093; seats free by cabin: Y 0 of 1 (1 over)",
+			"IB6651 MAD→LIM on 2027-03-09: scheduled; departure Tue 12:00 CET; arrival Tue 17:00 local (UTC-05:00); gate K6651; seats free by cabin: J 4 of 4, Y 0 of 1"},
+		"any overbooked flights?":      {"1 flight on 2027-03-09 with a cabin overbooked", "UX1093 MAD→BCN on 2027-03-09: scheduled; departure Tue 11:40 CET; arrival Tue 13:00 CET; gate K1093; seats free by cabin: Y 0 of 1 (1 over)"},
+		"full flights to Lima today":   {"1 flight on 2027-03-09 to Lima (LIM) with a cabin full (0 overbooked)", "IB6651 MAD→LIM"},
+		"are any departures sold out?": {"2 flights on 2027-03-09 departing from MAD with a cabin full (1 overbooked)", "UX1093 ", "IB6651 "},
+	} {
+		got, err := f.Answer(context.Background(), ParseQuestion(question, now.In(zone)), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, fact := range got.Facts {
+			lines = append(lines, fact.Text)
+		}
+		if len(lines) != len(want) || slices.ContainsFunc(want, func(w string) bool { i := slices.Index(want, w); return !strings.HasPrefix(lines[i], w) }) {
+			t.Errorf("%q:\n%s\nwant\n%s", question, strings.Join(lines, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	// One flight named is that flight's seats, as before.
+	if q := ParseQuestion("is UX1093 full?", now.In(zone)); q.Full {
+		t.Errorf("a named flight read as the full flights of the day")
 	}
 }

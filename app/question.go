@@ -35,6 +35,10 @@ type Question struct {
 	// place name knows ("to Narnia" of "flights to Narnia"): no flight
 	// goes there, rather than every flight of the day.
 	UnknownPlace string
+	// Full asks for the day's flights with a cabin full or overbooked
+	// ("which flights are full today", "overbooked flights"); Overbooked
+	// for those overbooked only.
+	Full, Overbooked bool
 	// Surname is one capitalised word a question about people gives
 	// alone ("bookings for Okafor", "where is Mr Silva"): the passengers
 	// of that surname answer it, when there are any.
@@ -375,6 +379,11 @@ func ParseQuestion(text string, today time.Time) Question {
 	if (has(changeWords) || q.Status != "" || strings.Contains(lower, "new")) && len(q.Flights) == 0 && !policy {
 		q.Since = sinceIn(lower, today)
 	}
+	q.Overbooked = has([]string{"overbooked", "oversold", "overbooking", "overbookings"})
+	if len(q.Flights) == 0 && q.Pick == "" && !policy && (q.Overbooked || has([]string{"full"}) || strings.Contains(lower, "sold out")) &&
+		(has(listWords) || q.Day || has([]string{"which", "any"})) {
+		q.Full, q.Day = true, true
+	}
 	q.Bookings = q.Count && has([]string{"bookings", "reservations", "pnrs"})
 	if q.Bookings && !q.Day && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && !where {
 		q.Day = true // "how many bookings are there": today's
@@ -382,11 +391,11 @@ func ParseQuestion(text string, today time.Time) Question {
 	// All of a day's flights, or its passengers or bookings: "how many
 	// flights today", "departures today", "how many passengers are
 	// flying today", "how many bookings today".
-	q.DayFlights = q.Day && !where && q.Pick == "" && q.Gate == "" && q.Status == "" && q.Window == nil && len(q.Flights) == 0 && len(q.Names) == 0 && !policy &&
+	q.DayFlights = q.Day && !where && q.Pick == "" && !q.Full && q.Gate == "" && q.Status == "" && q.Window == nil && len(q.Flights) == 0 && len(q.Names) == 0 && !policy &&
 		len(q.SSR) == 0 && len(q.Tiers) == 0 && !q.Misses && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) &&
 		(has(listWords) && (q.Count || has(showWords) || q.Arrivals || q.Departures) || q.Bookings ||
 			q.Count && has([]string{"passengers", "pax", "people", "flying", "travelling", "traveling"}))
-	if len(q.Flights) == 0 && len(q.Airports) == 0 && q.Place == nil && (q.DayFlights || q.Status != "" || q.Pick != "" || q.Window != nil) {
+	if len(q.Flights) == 0 && len(q.Airports) == 0 && q.Place == nil && (q.DayFlights || q.Status != "" || q.Pick != "" || q.Window != nil || q.Full) {
 		if m := reAskToPlace.FindStringSubmatchIndex(text); m != nil &&
 			!slices.ContainsFunc(nameSpans, func(s []int) bool { return s[0] <= m[4] && m[5] <= s[1] }) {
 			if w := text[m[4]:m[5]]; !notNameWord(strings.ToLower(w)) && !notSurnames[strings.ToLower(w)] {
@@ -642,7 +651,7 @@ func (q Question) Structured() bool {
 	words := reAskWord.FindAllString(lower, -1)
 	window := q.Window != nil && slices.ContainsFunc(words, func(w string) bool { return slices.Contains(listWords, w) || slices.Contains(windowWords, w) })
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
-		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" ||
+		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" || q.Full ||
 		q.Status != "" && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) &&
 			(q.Count || q.Day || strings.Contains(lower, "flights") || q.Arrivals || q.Departures || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }

@@ -87,6 +87,7 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 		{"bookings for Novak", []string{"VP2", "VN4P8R"}, []string{"VQ7K2M"}},
 		{"departures today", []string{"OS451-2026-12-03", "OS411-2026-12-03", "BA697-2026-12-03"}, nil},
 		{"how many bookings today", []string{"flights:2026-12-03", "OS411-2026-12-03"}, nil},
+		{"which flights are full today", []string{"flights:2026-12-03"}, []string{"OS411-2026-12-03", "OS451-2026-12-03"}}, // none: 4 bookings in 162 seats a flight
 		{"flights to France today", []string{"OS411-2026-12-03", "OS417-2026-12-03"}, []string{"OS451-2026-12-03", "BA697-2026-12-03"}},
 		{"status of the 08:10 to Paris", []string{"OS411-2026-12-03"}, []string{"OS417-2026-12-03"}}, // cancelled, and still the one asked for
 	}
