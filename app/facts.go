@@ -204,14 +204,7 @@ func (f *Facts) full(ctx context.Context, q Question, today string, out *FactAns
 	if where == "" && airport != "" {
 		where = " at " + airport
 	}
-	if f.Hub != "" && (q.Arrivals || q.Departures) {
-		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
-			return q.Arrivals && r.Destination != f.Hub || q.Departures && r.Origin != f.Hub
-		})
-		if where == "" {
-			where = map[bool]string{true: " arriving at ", false: " departing from "}[q.Arrivals] + f.Hub
-		}
-	}
+	fs, where = f.siteWay(fs, q, where)
 	type seatsOf struct {
 		fl    *FlightRecord
 		parts []string
@@ -873,6 +866,22 @@ func placeFlights(fs []*FlightRecord, q Question, p *PlaceMention, hub string) (
 	return fs, where
 }
 
+// siteWay keeps of fs the site's arrivals or departures when the
+// question asks for one of them ("delayed arrivals today"), and says so
+// when where does not already say where.
+func (f *Facts) siteWay(fs []*FlightRecord, q Question, where string) ([]*FlightRecord, string) {
+	if f.Hub == "" || !q.Arrivals && !q.Departures {
+		return fs, where
+	}
+	fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+		return q.Arrivals && r.Destination != f.Hub || q.Departures && r.Origin != f.Hub
+	})
+	if where == "" {
+		where = map[bool]string{true: " arriving at ", false: " departing from "}[q.Arrivals] + f.Hub
+	}
+	return fs, where
+}
+
 // routeFlights keeps the flights of fs that go where q says: to or from a
 // named place, or to or from its one airport. It also returns the words
 // that say so (" to MAD", " to Paris (CDG, ORY)"), or "" when q names no
@@ -912,15 +921,9 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	if where == "" && airport != "" {
 		where = " at " + airport
 	}
-	if f.Hub != "" && q.Window == nil && (q.Arrivals || q.Departures) {
-		// The site's arrivals or departures of the day (a window
-		// already keeps only one of them).
-		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
-			return q.Arrivals && r.Destination != f.Hub || q.Departures && r.Origin != f.Hub
-		})
-		if where == "" {
-			where = map[bool]string{true: " arriving at ", false: " departing from "}[q.Arrivals] + f.Hub
-		}
+	if q.Window == nil {
+		// (A window already keeps only the arrivals or departures.)
+		fs, where = f.siteWay(fs, q, where)
 	}
 	if q.Arrivals && q.Window == nil {
 		// Arrivals in the order they land, as on an arrivals board.
@@ -1040,14 +1043,8 @@ func (f *Facts) dayPassengers(ctx context.Context, q Question, today string, out
 	if err != nil {
 		return fmt.Errorf("read flights: %w", err)
 	}
-	where := ""
-	if f.Hub != "" && (q.Arrivals || q.Departures) {
-		// "wheelchairs on departures today": the site's departures.
-		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
-			return q.Arrivals && r.Destination != f.Hub || q.Departures && r.Origin != f.Hub
-		})
-		where = map[bool]string{true: " arriving at ", false: " departing from "}[q.Arrivals] + f.Hub
-	}
+	// "wheelchairs on departures today": the site's departures.
+	fs, where := f.siteWay(fs, q, "")
 	what := describeSelection(q)
 	type found struct {
 		fl   *FlightRecord

@@ -339,6 +339,7 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"how many passengers need wheelchairs today":                      true,
 		"gold and silver passengers today":                                true,
 		"who misses their connection today":                               true,
+		"connections at risk today":                                       true,
 		"when must we inform the assistance service for a WCHR passenger": false,
 		"wheelchair passengers on OS411 today":                            false, // one flight
 		"gold passengers on cancelled flights today":                      false, // by status

@@ -308,7 +308,7 @@ func ParseQuestion(text string, today time.Time) Question {
 	}
 	q.Count = slices.ContainsFunc(countWords, func(c string) bool { return strings.Contains(lower, c) })
 	q.Connects = has(connectWords)
-	q.Misses = has(missWords) && q.Connects || slices.Contains(words, "misconnect") || slices.Contains(words, "misconnecting")
+	q.Misses = (has(missWords) || strings.Contains(lower, "at risk") || strings.Contains(lower, "in danger")) && q.Connects || slices.Contains(words, "misconnect") || slices.Contains(words, "misconnecting")
 	q.People = has(peopleWords) || len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Connects
 	q.Proposal = has(proposalWords)
 	q.Timing = has(timingWords)

@@ -92,20 +92,7 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 		{"status of the 08:10 to Paris", []string{"OS411-2026-12-03"}, []string{"OS417-2026-12-03"}}, // cancelled, and still the one asked for
 	}
 	for _, a := range asks {
-		ans := askAs(t, m, tok, a.question)
-		if ans.Kind != app.AnswerFacts || ans.NotInData {
-			t.Fatalf("%q answered %s: %q", a.question, ans.Kind, ans.Answer)
-		}
-		for _, id := range a.want {
-			if !slices.Contains(ans.Citations, id) {
-				t.Fatalf("%q: the answer does not cite %s: %q %v", a.question, id, ans.Answer, ans.Citations)
-			}
-		}
-		for _, id := range a.not {
-			if slices.Contains(ans.Citations, id) {
-				t.Fatalf("%q: the answer cites %s, which it does not ask for: %q", a.question, id, ans.Answer)
-			}
-		}
+		askFacts(t, m, tok, a.question, a.want, a.not)
 	}
 	// A procedure question stays one, in this site's own documents.
 	if ans := askAs(t, m, tok, "who gets rebooked first after a cancellation in Vienna"); ans.Kind != app.AnswerPolicy || !slices.Contains(ans.Citations, "vie-cancellation-care") {
@@ -241,4 +228,25 @@ func topicHead(t *testing.T, m *node.Main, topic string) uint64 {
 		t.Fatal(err)
 	}
 	return ti.LastOffset
+}
+
+// askFacts asks question and wants an answer from the facts that cites
+// every record of want and none of not.
+func askFacts(t *testing.T, m *node.Main, tok, question string, want, not []string) app.AskAnswer {
+	t.Helper()
+	ans := askAs(t, m, tok, question)
+	if ans.Kind != app.AnswerFacts || ans.NotInData {
+		t.Fatalf("%q answered %s: %q", question, ans.Kind, ans.Answer)
+	}
+	for _, id := range want {
+		if !slices.Contains(ans.Citations, id) {
+			t.Fatalf("%q: the answer does not cite %s: %q %v", question, id, ans.Answer, ans.Citations)
+		}
+	}
+	for _, id := range not {
+		if slices.Contains(ans.Citations, id) {
+			t.Fatalf("%q: the answer cites %s, which it does not ask for: %q", question, id, ans.Answer)
+		}
+	}
+	return ans
 }
