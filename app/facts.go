@@ -145,10 +145,7 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 func (f *Facts) changes(ctx context.Context, q Question, now time.Time, out *FactAnswer) error {
 	since := *q.Since
 	day := now.In(f.zone())
-	airport := ""
-	if len(q.Airports) == 1 {
-		airport = q.Airports[0]
-	}
+	airport := q.oneAirport()
 	var fs []*FlightRecord
 	for _, d := range []time.Time{day.AddDate(0, 0, -1), day, day.AddDate(0, 0, 1)} {
 		got, err := f.Store.Flights(ctx, FlightFilter{Date: d.Format(time.DateOnly), Status: q.Status, Airport: airport})
@@ -188,14 +185,7 @@ func (f *Facts) full(ctx context.Context, q Question, today string, out *FactAns
 	if !ok {
 		return nil
 	}
-	date := q.Date
-	if date == "" {
-		date = today
-	}
-	airport := ""
-	if len(q.Airports) == 1 {
-		airport = q.Airports[0]
-	}
+	date, airport := q.dateOr(today), q.oneAirport()
 	fs, err := f.Store.Flights(ctx, FlightFilter{Date: date, Airport: airport, Status: q.Status})
 	if err != nil {
 		return fmt.Errorf("read flights: %w", err)
@@ -696,19 +686,13 @@ func byStatus(fs []*FlightRecord) string {
 // then that flight as a question about it would be answered (its free
 // seats when asked). With a time of day, only flights within it count.
 func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today string, out *FactAnswer) error {
-	date := q.Date
-	if date == "" {
-		date = today
-	}
+	date := q.dateOr(today)
 	dates := []string{date}
 	if q.Pick == "next" && q.Date == "" {
 		d, _ := time.ParseInLocation(time.DateOnly, today, f.zone())
 		dates = append(dates, d.AddDate(0, 0, 1).Format(time.DateOnly))
 	}
-	airport := ""
-	if len(q.Airports) == 1 {
-		airport = q.Airports[0]
-	}
+	airport := q.oneAirport()
 	arrivals := q.FromAirport && !q.ToAirport || q.Arrivals
 	when := func(r *FlightRecord) time.Time {
 		if arrivals {
@@ -905,14 +889,7 @@ func routeFlights(fs []*FlightRecord, q Question, airport, hub string) ([]*Fligh
 // to or from one airport ("departures to LHR today"). An airport with no
 // flight that day is not in the data.
 func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string, out *FactAnswer) error {
-	date := q.Date
-	if date == "" {
-		date = today
-	}
-	airport := ""
-	if len(q.Airports) == 1 {
-		airport = q.Airports[0]
-	}
+	date, airport := q.dateOr(today), q.oneAirport()
 	fs, err := f.dayFlights(ctx, q, date, FlightFilter{Date: date, Status: q.Status, Airport: airport})
 	if err != nil {
 		return err
@@ -1035,10 +1012,7 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 // with some and its passengers (only the flights when just a count is
 // asked), up to maxListed lines, then how many more.
 func (f *Facts) dayPassengers(ctx context.Context, q Question, today string, out *FactAnswer) error {
-	date := q.Date
-	if date == "" {
-		date = today
-	}
+	date := q.dateOr(today)
 	fs, err := f.Store.Flights(ctx, FlightFilter{Date: date})
 	if err != nil {
 		return fmt.Errorf("read flights: %w", err)
@@ -1201,4 +1175,20 @@ func plural(n int, phrase string) string {
 		}
 	}
 	return "1 " + strings.Join(words, " ")
+}
+
+// dateOr is the date the question names, or today.
+func (q Question) dateOr(today string) string {
+	if q.Date == "" {
+		return today
+	}
+	return q.Date
+}
+
+// oneAirport is the one airport code the question names, or "".
+func (q Question) oneAirport() string {
+	if len(q.Airports) == 1 {
+		return q.Airports[0]
+	}
+	return ""
 }
