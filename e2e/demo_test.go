@@ -141,7 +141,8 @@ func TestDemoResumesWhereItStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	day := sim.Generate(sim.Config{Seed: st1.Seed, Hub: st1.Hub, Departures: st1.Departures, Date: st1.Date})
+	firstDay := sim.Generate(sim.Config{Seed: st1.Seed, Hub: st1.Hub, Departures: st1.Departures, Date: st1.Date})
+	day := sim.Window(nil, firstDay, firstDay.Next()) // the first day and the early part of the next
 	if st1.Events != len(day.Events) || st1.Played == 0 || !st1.SimNow.After(day.Start) {
 		t.Fatalf("saved state: %+v (day of %d events from %s)", st1, len(day.Events), day.Start)
 	}
@@ -195,4 +196,59 @@ func mustZone(t *testing.T) *time.Location {
 		t.Fatal(err)
 	}
 	return z
+}
+
+// TestDemoGoesOnToTheNextDay runs the demo fast enough for its day to
+// end: the next day follows on the next date with its own flights and
+// people, the log holds every day's events once, and a restart resumes
+// the day it stopped in.
+func TestDemoGoesOnToTheNextDay(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	run := startDemo(t, bin, data, "--speed", "5000")
+	run.untilLogin(t)
+	checkFor(t, 2*time.Minute, func() error {
+		st, err := node.ReadDemoState(data)
+		if err != nil {
+			return err
+		}
+		if st.Day < 1 || st.Played == 0 {
+			return fmt.Errorf("still on the first day: %+v", st)
+		}
+		return nil
+	})
+	run.stop(t)
+	st, err := node.ReadDemoState(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	days := []*sim.Day{sim.Generate(sim.Config{Seed: st.Seed, Hub: st.Hub, Departures: st.Departures, Date: st.First})}
+	for range st.Day + 1 {
+		days = append(days, days[len(days)-1].Next())
+	}
+	want := st.Played // the windows before whole, and what was played of this one
+	var window *sim.Day
+	for k := 0; k <= st.Day; k++ {
+		var prev *sim.Day
+		if k > 0 {
+			prev = days[k-1]
+		}
+		window = sim.Window(prev, days[k], days[k+1])
+		if k < st.Day {
+			want += len(window.Events)
+		}
+	}
+	if st.Date != window.Config.Date || st.Events != len(window.Events) || st.First >= st.Date {
+		t.Fatalf("saved state %+v, want day %d after %s: %s with %d events", st, st.Day, st.First, window.Config.Date, len(window.Events))
+	}
+	if n := loggedEvents(t, data, days[0]); n != want {
+		t.Fatalf("the log holds %d events, want %d: every earlier window whole and %d of day %d's", n, want, st.Played, st.Day)
+	}
+
+	second := startDemo(t, bin, data, "--speed", "1")
+	out := strings.Join(second.untilLogin(t), "\n")
+	if !strings.Contains(out, "resuming the simulated day of "+st.Date) {
+		t.Fatalf("the restart does not resume day %d (%s):\n%s", st.Day, st.Date, out)
+	}
+	second.stop(t)
 }

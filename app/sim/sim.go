@@ -8,6 +8,7 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -28,6 +29,11 @@ type Config struct {
 	DelayRate  float64 // default 0.10
 	GateRate   float64 // default 0.15
 	Now        time.Time
+	// Prior is the day before this one in a run of days (the demo goes on
+	// from one day to the next): this day draws other flights, bookings
+	// and people, and takes none of the prior days' flight numbers,
+	// locators or passenger ids, so nothing of theirs is overwritten.
+	Prior *Day
 }
 
 type airport struct {
@@ -70,6 +76,9 @@ type Day struct {
 	End     time.Time
 	Events  []Timed
 	Flights map[string]*app.Flight
+
+	used map[string]bool // flight numbers and locators of this day and those before
+	pax  int             // passengers of this day and those before
 }
 
 type gen struct {
@@ -120,10 +129,29 @@ func Generate(cfg Config) *Day {
 		d = time.Date(2026, 11, 25, 0, 0, 0, 0, loc)
 		cfg.Date = "2026-11-25"
 	}
-	g := &gen{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), hubOff: off, date: d, flights: map[string]*app.Flight{}, used: map[string]bool{}}
+	seed, used, pax := cfg.Seed, map[string]bool{}, 0
+	if p := cfg.Prior; p != nil {
+		// Another day of the run: its own draws, none of the earlier ids.
+		for _, c := range cfg.Date {
+			seed = seed*31 + uint64(c)
+		}
+		used, pax = maps.Clone(p.used), p.pax
+	}
+	g := &gen{cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), hubOff: off, date: d, flights: map[string]*app.Flight{}, used: used, pax: pax}
 	g.day = &Day{Config: cfg, Flights: g.flights}
 	g.run()
+	g.day.used, g.day.pax = g.used, g.pax
+	g.day.Config.Prior = nil // the day stands alone once drawn
 	return g.day
+}
+
+// Next generates the day after d in a run of days, as Generate does with
+// d as Prior.
+func (d *Day) Next() *Day {
+	cfg := d.Config
+	day, _ := time.Parse(time.DateOnly, cfg.Date)
+	cfg.Date, cfg.Prior, cfg.Now = day.AddDate(0, 0, 1).Format(time.DateOnly), d, time.Time{}
+	return Generate(cfg)
 }
 
 func (g *gen) zone(offMin int) *time.Location {
@@ -483,4 +511,36 @@ func (g *gen) documents(at time.Time) {
 		d.Airport = g.cfg.Hub
 		g.emit(at, app.TypeDocumentUpserted, d.ID, d)
 	}
+}
+
+// Window is what a run of days plays while cur is the current day: cur's
+// events after the last one of prev (nil for the first day), and next's
+// events up to cur's last, in the order they happen (cur's first on the
+// same moment). Each event of the run is in one window, so the next day
+// begins at its own 04:00 while the current one's last long-haul flights
+// are still arriving abroad.
+func Window(prev, cur, next *Day) *Day {
+	w := &Day{Config: cur.Config, Flights: cur.Flights, used: cur.used, pax: cur.pax}
+	var a, b []Timed
+	for _, te := range cur.Events {
+		if prev == nil || te.At.After(prev.End) {
+			a = append(a, te)
+		}
+	}
+	for _, te := range next.Events {
+		if !te.At.After(cur.End) {
+			b = append(b, te)
+		}
+	}
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || len(a) > 0 && !a[0].At.After(b[0].At) {
+			w.Events, a = append(w.Events, a[0]), a[1:]
+		} else {
+			w.Events, b = append(w.Events, b[0]), b[1:]
+		}
+	}
+	if len(w.Events) > 0 {
+		w.Start, w.End = w.Events[0].At, w.Events[len(w.Events)-1].At
+	}
+	return w
 }

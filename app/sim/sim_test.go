@@ -68,3 +68,85 @@ func TestDayIsValidRealisticAndReproducible(t *testing.T) {
 		t.Fatal("a different seed gave the same day")
 	}
 }
+
+// The day after, in a run of days, is another valid day that shares no
+// flight, booking, passenger or event id with the day before, while the
+// first day stays what it was without one.
+func TestNextDayTakesNoneOfTheDayBefore(t *testing.T) {
+	first := sim.Generate(sim.Config{Seed: 7, Date: "2026-11-25", Departures: 60})
+	again := sim.Generate(sim.Config{Seed: 7, Date: "2026-11-25", Departures: 60})
+	if len(first.Events) != len(again.Events) || !bytes.Equal(first.Events[len(first.Events)-1].Event.Raw, again.Events[len(again.Events)-1].Event.Raw) {
+		t.Fatal("the first day is not reproducible")
+	}
+	v := app.DefaultValidator()
+	ids := func(d *sim.Day) map[string]string {
+		out := map[string]string{}
+		for _, te := range d.Events {
+			e, err := v.Parse(te.Event.Raw, te.Event.Topic())
+			if err != nil {
+				t.Fatalf("%s: %v", te.Event.ID, err)
+			}
+			out["event "+e.ID] = e.Type
+			if e.Type != app.TypeDocumentUpserted && e.Type != app.TypeFlightStatus {
+				out[e.Type+" "+e.Subject] = e.ID // a flight, booking or person made
+			}
+		}
+		return out
+	}
+	prev := ids(first)
+	day := first
+	for n := 1; n <= 3; n++ {
+		next := day.Next()
+		if want := time.Date(2026, 11, 25+n, 0, 0, 0, 0, time.UTC).Format(time.DateOnly); next.Config.Date != want {
+			t.Fatalf("day %d is %s, want %s", n, next.Config.Date, want)
+		}
+		if !next.Start.After(day.Start) || len(next.Events) < len(first.Events)/2 {
+			t.Fatalf("day %d starts %s (the day before %s), %d events", n, next.Start, day.Start, len(next.Events))
+		}
+		got := ids(next)
+		for k := range got {
+			if _, ok := prev[k]; ok {
+				t.Fatalf("day %d repeats %s of an earlier day", n, k)
+			}
+		}
+		for k, v := range got {
+			prev[k] = v
+		}
+		day = next
+	}
+}
+
+// Every event of a run of days is in exactly one window, in time order.
+func TestWindowsHoldEveryEventOnce(t *testing.T) {
+	days := []*sim.Day{sim.Generate(sim.Config{Seed: 3, Date: "2026-11-25", Departures: 40})}
+	for range 4 {
+		days = append(days, days[len(days)-1].Next())
+	}
+	seen := map[string]int{}
+	for k := 0; k+1 < len(days); k++ {
+		var prev *sim.Day
+		if k > 0 {
+			prev = days[k-1]
+		}
+		w := sim.Window(prev, days[k], days[k+1])
+		for i, te := range w.Events {
+			if i > 0 && te.At.Before(w.Events[i-1].At) {
+				t.Fatalf("window %d out of time order at %d", k, i)
+			}
+			seen[te.Event.ID]++
+		}
+		if w.Config.Date != days[k].Config.Date || w.Start.Before(days[k].Start) {
+			t.Fatalf("window %d: date %s, starts %s before its day %s", k, w.Config.Date, w.Start, days[k].Start)
+		}
+	}
+	// The first four days whole, and of the fifth what came before the
+	// fourth's last event.
+	for k, d := range days {
+		for _, te := range d.Events {
+			n := seen[te.Event.ID]
+			if k < 4 && n != 1 || k == 4 && n != 0 && te.At.After(days[3].End) || n > 1 {
+				t.Fatalf("event %s of day %d in %d windows", te.Event.ID, k, n)
+			}
+		}
+	}
+}
