@@ -485,8 +485,13 @@ func (f *Facts) selectPax(ctx context.Context, q Question, fl *FlightRecord) ([]
 			if !wantsPax(q, p) || q.Connects && onward == nil {
 				continue
 			}
-			if q.Misses && f.connectionHolds(&fl.Flight, onward, p) {
-				continue
+			if q.Misses || q.Tight {
+				// Broken, tight, or either ("at risk").
+				spare, holds := f.connectionSpare(&fl.Flight, onward, p)
+				tight := holds && spare < tightSpare
+				if !(q.Misses && !holds || q.Tight && tight) {
+					continue
+				}
 			}
 			list = append(list, paxOnFlight{booking: b, pax: p, onward: onward})
 		}
@@ -528,8 +533,8 @@ func (f *Facts) describePax(fl *Flight, p paxOnFlight) string {
 	if p.onward != nil {
 		o := &p.onward.Flight
 		fmt.Fprintf(&b, ": connects to %s to %s at %s", o.Carrier+o.Number, o.Destination, f.clock(o.Departure()))
-		if f.connectionHolds(fl, p.onward, p.pax) {
-			fmt.Fprintf(&b, ", connection holds (%d min)", int(o.Departure().Sub(fl.Arrival())/time.Minute))
+		if spare, ok := f.connectionSpare(fl, p.onward, p.pax); ok {
+			fmt.Fprintf(&b, ", connection holds (%d min, %d above the minimum)", int(o.Departure().Sub(fl.Arrival())/time.Minute), int(spare/time.Minute))
 		} else {
 			fmt.Fprintf(&b, ", connection broken")
 		}
@@ -543,12 +548,25 @@ func (f *Facts) connectionHolds(in *Flight, onward *FlightRecord, p BookingPasse
 	if onward == nil {
 		return true
 	}
+	_, ok := f.connectionSpare(in, onward, p)
+	return ok
+}
+
+// connectionSpare is how much longer than the minimum connection time
+// the passenger has between in and onward; false when the connection
+// does not hold.
+func (f *Facts) connectionSpare(in *Flight, onward *FlightRecord, p BookingPassenger) (time.Duration, bool) {
 	if in.Status == FlightCancelled || in.Status == FlightDiverted || onward.Status == FlightCancelled {
-		return false
+		return 0, false
 	}
 	wchr := slices.ContainsFunc(p.SSR, func(s string) bool { return strings.HasPrefix(s, "WCH") })
-	return !in.Arrival().Add(f.Rules.MCT(onward.Origin, wchr)).After(onward.Departure())
+	spare := onward.Departure().Sub(in.Arrival().Add(f.Rules.MCT(onward.Origin, wchr)))
+	return spare, spare >= 0
 }
+
+// tightSpare is the time above the minimum connection time under which
+// a connection that holds is tight ("passengers with tight connections").
+const tightSpare = 15 * time.Minute
 
 // onward returns the booking's flight after key, or nil.
 func (f *Facts) onward(ctx context.Context, b *Booking, key string, cache map[string]*FlightRecord) (*FlightRecord, error) {
@@ -584,6 +602,10 @@ func describeSelection(q Question) string {
 	parts = append(parts, what)
 	s := strings.Join(parts, " ")
 	switch {
+	case q.Misses && q.Tight:
+		s += fmt.Sprintf(" whose onward connection is broken or holds with under %d min to spare", int(tightSpare/time.Minute))
+	case q.Tight:
+		s += fmt.Sprintf(" whose onward connection holds with under %d min to spare", int(tightSpare/time.Minute))
 	case q.Misses:
 		s += " whose onward connection is broken"
 	case q.Connects:

@@ -827,3 +827,47 @@ func TestFactsFullAndOverbookedFlights(t *testing.T) {
 		t.Errorf("a named flight read as the full flights of the day")
 	}
 }
+
+// Tight connections hold with under 15 minutes above the minimum
+// connection time; "at risk" is those and the broken ones.
+func TestFactsTightAndAtRiskConnections(t *testing.T) {
+	store, now, zone := madridDay(t)
+	at := func(h, m int) time.Time { return time.Date(2027, 3, 9, h, m, 0, 0, zone) }
+	for _, f := range []Flight{
+		{Flight: "IB800-2027-03-09", Carrier: "IB", Number: "800", Date: "2027-03-09", Origin: "LHR", Destination: "MAD", ScheduledDeparture: at(8, 0), ScheduledArrival: at(10, 30), Status: FlightScheduled},
+		{Flight: "IB801-2027-03-09", Carrier: "IB", Number: "801", Date: "2027-03-09", Origin: "OPO", Destination: "MAD", ScheduledDeparture: at(8, 0), ScheduledArrival: at(9, 0), Status: FlightScheduled},
+	} {
+		store.flights[f.Flight] = &FlightRecord{Flight: f, Version: Version{EventID: "e" + f.Number, Offset: 50}}
+	}
+	for loc, in := range map[string]string{"T1GHT5": "IB800", "R00MY7": "IB801"} {
+		store.bookings[loc] = &BookingRecord{Booking: Booking{Locator: loc, Status: BookingActive,
+			Passengers: []BookingPassenger{{ID: "P" + loc, Name: "Guest " + loc}},
+			Segments:   []Segment{{Flight: in + "-2027-03-09", Cabin: "Y"}, {Flight: "UX1093-2027-03-09", Cabin: "Y"}}}, Version: Version{EventID: "b" + loc, Offset: 51}}
+	}
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	for question, c := range map[string]struct{ want, not []string }{
+		"passengers with tight connections today": {[]string{"1 passenger whose onward connection holds with under 15 min to spare", "Guest T1GHT5", "connection holds (70 min, 10 above the minimum)"},
+			[]string{"R00MY7", "Lucía"}},
+		"connections at risk today": {[]string{"2 passengers whose onward connection is broken or holds with under 15 min to spare", "Guest T1GHT5", "Lucía Ferrer", "connection broken"}, []string{"R00MY7"}},
+		"who misconnects today":     {[]string{"Lucía Ferrer"}, []string{"T1GHT5", "R00MY7"}},
+	} {
+		got, err := f.Answer(context.Background(), ParseQuestion(question, now.In(zone)), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text string
+		for _, fact := range got.Facts {
+			text += fact.Text + "\n"
+		}
+		for _, w := range c.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%q: no %q in:\n%s%v", question, w, text, got.Missing)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(text, n) {
+				t.Errorf("%q: %q in:\n%s", question, n, text)
+			}
+		}
+	}
+}

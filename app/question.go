@@ -58,6 +58,7 @@ type Question struct {
 	People   bool     // asks about passengers or bookings
 	Connects bool     // asks about onward connections
 	Misses   bool     // asks who misses a connection
+	Tight    bool     // asks whose connection holds with little to spare (with Misses: "at risk")
 	Proposal bool     // asks about rebooking proposals
 	Timing   bool     // asks about times, delays, gates or status
 	// ListsAirport: the day's flights to or from one airport, whatever
@@ -308,7 +309,10 @@ func ParseQuestion(text string, today time.Time) Question {
 	}
 	q.Count = slices.ContainsFunc(countWords, func(c string) bool { return strings.Contains(lower, c) })
 	q.Connects = has(connectWords)
-	q.Misses = (has(missWords) || strings.Contains(lower, "at risk") || strings.Contains(lower, "in danger")) && q.Connects || slices.Contains(words, "misconnect") || slices.Contains(words, "misconnecting")
+	// "at risk" is broken or tight.
+	risk := strings.Contains(lower, "at risk") || strings.Contains(lower, "in danger") || has([]string{"endangered", "risky"})
+	q.Tight = q.Connects && (risk || has([]string{"tight", "short"}))
+	q.Misses = (has(missWords) || risk) && q.Connects || slices.Contains(words, "misconnect") || slices.Contains(words, "misconnecting")
 	q.People = has(peopleWords) || len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Connects
 	q.Proposal = has(proposalWords)
 	q.Timing = has(timingWords)
@@ -392,7 +396,7 @@ func ParseQuestion(text string, today time.Time) Question {
 	// flights today", "departures today", "how many passengers are
 	// flying today", "how many bookings today".
 	q.DayFlights = q.Day && !where && q.Pick == "" && !q.Full && q.Gate == "" && q.Status == "" && q.Window == nil && len(q.Flights) == 0 && len(q.Names) == 0 && !policy &&
-		len(q.SSR) == 0 && len(q.Tiers) == 0 && !q.Misses && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) &&
+		len(q.SSR) == 0 && len(q.Tiers) == 0 && !q.Misses && !q.Tight && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) &&
 		(has(listWords) && (q.Count || has(showWords) || q.Arrivals || q.Departures) || q.Bookings ||
 			q.Count && has([]string{"passengers", "pax", "people", "flying", "travelling", "traveling"}))
 	if len(q.Flights) == 0 && len(q.Airports) == 0 && q.Place == nil && (q.DayFlights || q.Status != "" || q.Pick != "" || q.Window != nil || q.Full) {
@@ -498,7 +502,7 @@ var seatWords = []string{"seat", "seats", "full", "space", "availability", "avai
 // wheelchair passengers today", "gold passengers today", "who misconnects
 // today".
 func (q Question) AcrossDay() bool {
-	return q.Day && q.People && q.Status == "" && !q.ListsAirport && (len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Misses) &&
+	return q.Day && q.People && q.Status == "" && !q.ListsAirport && (len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Misses || q.Tight) &&
 		len(q.Flights) == 0 && len(q.Names) == 0 && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure })
 }
 
