@@ -205,19 +205,9 @@ func (f *Facts) full(ctx context.Context, q Question, today string, out *FactAns
 		if fl.Status == FlightCancelled {
 			continue
 		}
-		var parts []string
-		full, oversold := false, false
-		for _, cabin := range slices.Sorted(maps.Keys(fl.Capacity)) {
-			left, err := sc.SeatsLeft(ctx, fl.Flight.Flight, cabin)
-			if err != nil {
-				return fmt.Errorf("seats left on %s: %w", fl.Flight.Flight, err)
-			}
-			part := fmt.Sprintf("%s %d of %d", cabin, max(left, 0), fl.Capacity[cabin])
-			if left < 0 {
-				part += fmt.Sprintf(" (%d over)", -left)
-			}
-			parts = append(parts, part)
-			full, oversold = full || left <= 0, oversold || left < 0
+		parts, full, oversold, err := cabinSeats(ctx, sc, fl)
+		if err != nil {
+			return err
 		}
 		if oversold {
 			over++
@@ -274,7 +264,7 @@ func (f *Facts) surname(ctx context.Context, q Question, out *FactAnswer) error 
 	}
 	out.add(head, Citation{ID: "passengers:" + q.Surname, Kind: "count", Topic: TopicPassengers, Offset: newest})
 	for i, p := range ps {
-		c := Citation{ID: p.ID, Kind: KindPassenger, Topic: TopicPassengers, Offset: p.Version.Offset, EventID: p.Version.EventID}
+		c := passengerCite(p)
 		if i == maxListed {
 			out.add(fmt.Sprintf("… and %d more (listing %d of %d); ask with a first name for one of them", len(ps)-maxListed, maxListed, len(ps)), c)
 			break
@@ -283,14 +273,7 @@ func (f *Facts) surname(ctx context.Context, q Question, out *FactAnswer) error 
 		if err != nil {
 			return fmt.Errorf("read bookings of %s: %w", p.ID, err)
 		}
-		line := p.Name + " (" + p.ID
-		if p.Tier != "" && p.Tier != "none" {
-			line += ", " + p.Tier
-		}
-		if len(p.SSR) > 0 {
-			line += ", " + strings.Join(p.SSR, " ")
-		}
-		line += "): " + plural(len(bs), "bookings")
+		line := describePassenger(p, len(bs))
 		for j, b := range bs {
 			var flights []string
 			for _, sg := range b.Segments {
@@ -395,16 +378,30 @@ func (f *Facts) seats(ctx context.Context, fl *FlightRecord, out *FactAnswer) er
 		out.add(des+" has no seat capacity on record", flightCite(fl))
 		return nil
 	}
-	var parts []string
-	for _, cabin := range slices.Sorted(maps.Keys(fl.Capacity)) {
-		left, err := sc.SeatsLeft(ctx, fl.Flight.Flight, cabin)
-		if err != nil {
-			return fmt.Errorf("seats left on %s: %w", fl.Flight.Flight, err)
-		}
-		parts = append(parts, fmt.Sprintf("%s %d of %d", cabin, max(left, 0), fl.Capacity[cabin]))
+	parts, _, _, err := cabinSeats(ctx, sc, fl)
+	if err != nil {
+		return err
 	}
 	out.add(des+" seats free by cabin: "+strings.Join(parts, ", "), flightCite(fl))
 	return nil
+}
+
+// cabinSeats says a flight's free seats by cabin ("J 0 of 12 (2 over)",
+// "Y 31 of 150"), and whether a cabin is full or overbooked.
+func cabinSeats(ctx context.Context, sc SeatCounter, fl *FlightRecord) (parts []string, full, over bool, err error) {
+	for _, cabin := range slices.Sorted(maps.Keys(fl.Capacity)) {
+		left, err := sc.SeatsLeft(ctx, fl.Flight.Flight, cabin)
+		if err != nil {
+			return nil, false, false, fmt.Errorf("seats left on %s: %w", fl.Flight.Flight, err)
+		}
+		part := fmt.Sprintf("%s %d of %d", cabin, max(left, 0), fl.Capacity[cabin])
+		if left < 0 {
+			part += fmt.Sprintf(" (%d over)", -left)
+		}
+		parts = append(parts, part)
+		full, over = full || left <= 0, over || left < 0
+	}
+	return parts, full, over, nil
 }
 
 // describeFlight is the status line of a flight: route, status, times in
@@ -736,27 +733,24 @@ func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today strin
 		if where == "" || strings.Contains(w, "(") {
 			where = w
 		}
-		// The flight of a time of day is what it is, even cancelled.
-		all := slices.DeleteFunc(slices.Clone(fs), func(r *FlightRecord) bool {
+		// The site's way and the gate asked for; the flight of a time of
+		// day is what it is, even cancelled.
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
 			return f.Hub != "" && (arrivals && r.Destination != f.Hub || !arrivals && r.Origin != f.Hub) || q.Gate != "" && !strings.EqualFold(r.Gate, q.Gate)
 		})
+		if q.Pick == "at" {
+			found = f.scheduledAt(fs, d, q.PickClock, arrivals)
+			break
+		}
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
-			if r.Status == FlightCancelled || f.Hub != "" && (arrivals && r.Destination != f.Hub || !arrivals && r.Origin != f.Hub) ||
-				q.Gate != "" && !strings.EqualFold(r.Gate, q.Gate) {
-				return true
-			}
 			t := when(r)
-			if w := q.Window; w != nil && (t.Before(w.From) || !t.Before(w.To)) {
+			if r.Status == FlightCancelled || q.Window != nil && (t.Before(q.Window.From) || !t.Before(q.Window.To)) {
 				return true
 			}
 			gone := r.Status == FlightDeparted || r.Status == FlightArrived || r.Status == FlightDiverted
 			return q.Pick == "next" && (gone || t.Before(now))
 		})
 		slices.SortStableFunc(fs, func(a, b *FlightRecord) int { return when(a).Compare(when(b)) })
-		if q.Pick == "at" {
-			found = f.scheduledAt(all, d, q.PickClock, arrivals)
-			break
-		}
 		if len(fs) > 0 {
 			found = fs[0]
 			if q.Pick == "last" {
@@ -1163,16 +1157,7 @@ func (f *Facts) passengers(ctx context.Context, q Question, out *FactAnswer) err
 			if err != nil {
 				return fmt.Errorf("read bookings of %s: %w", p.ID, err)
 			}
-			c := Citation{ID: p.ID, Kind: KindPassenger, Topic: TopicPassengers, Offset: p.Version.Offset, EventID: p.Version.EventID}
-			line := fmt.Sprintf("%s (%s", p.Name, p.ID)
-			if p.Tier != "" && p.Tier != "none" {
-				line += ", " + p.Tier
-			}
-			if len(p.SSR) > 0 {
-				line += ", " + strings.Join(p.SSR, " ")
-			}
-			line += "): " + plural(len(bs), "bookings")
-			out.add(line, c)
+			out.add(describePassenger(p, len(bs)), passengerCite(p))
 			for _, b := range bs {
 				if err := f.booking(ctx, b, out); err != nil {
 					return err
@@ -1181,6 +1166,23 @@ func (f *Facts) passengers(ctx context.Context, q Question, out *FactAnswer) err
 		}
 	}
 	return nil
+}
+
+func passengerCite(p *PassengerRecord) Citation {
+	return Citation{ID: p.ID, Kind: KindPassenger, Topic: TopicPassengers, Offset: p.Version.Offset, EventID: p.Version.EventID}
+}
+
+// describePassenger is a passenger's line: name, id, tier, service
+// requests and how many bookings: "Iker Zubiri (X4, platinum, WCHR): 1 booking".
+func describePassenger(p *PassengerRecord, bookings int) string {
+	line := p.Name + " (" + p.ID
+	if p.Tier != "" && p.Tier != "none" {
+		line += ", " + p.Tier
+	}
+	if len(p.SSR) > 0 {
+		line += ", " + strings.Join(p.SSR, " ")
+	}
+	return line + "): " + plural(bookings, "bookings")
 }
 
 // plural puts n before phrase, whose first word is plural, in the
