@@ -349,6 +349,9 @@ func (out *FactAnswer) add(text string, c Citation) {
 // passengers, connections or proposals when the question asks for them.
 func (f *Facts) flight(ctx context.Context, q Question, fl *FlightRecord, out *FactAnswer) error {
 	out.add(f.describeFlight(&fl.Flight), flightCite(fl))
+	if len(q.InSeats) > 0 {
+		return f.seatHolders(ctx, q.InSeats, fl, out)
+	}
 	if q.Seats {
 		if err := f.seats(ctx, fl, out); err != nil {
 			return err
@@ -361,6 +364,53 @@ func (f *Facts) flight(ctx context.Context, q Question, fl *FlightRecord, out *F
 	}
 	if q.People || q.Count && !q.Timing {
 		return f.flightPassengers(ctx, q, fl, out)
+	}
+	return nil
+}
+
+// seatHolders says who holds each of seats on a flight: the passengers
+// of the active booking whose segment on it has that seat, or that no
+// booking has it, with how many of the flight's bookings have a seat at
+// all (a booking of several travellers may hold none by number).
+func (f *Facts) seatHolders(ctx context.Context, seats []string, fl *FlightRecord, out *FactAnswer) error {
+	key := FlightKey(fl.Carrier, fl.Number, fl.Date)
+	bs, err := f.Store.BookingsOnFlight(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read bookings on %s: %w", key, err)
+	}
+	holders := map[string][]*BookingRecord{}
+	active, seated := 0, 0
+	for _, b := range bs {
+		if b.Status != BookingActive {
+			continue
+		}
+		active++
+		if s := segmentOn(&b.Booking, key); s != nil && s.Seat != "" {
+			seated++
+			holders[strings.ToUpper(s.Seat)] = append(holders[strings.ToUpper(s.Seat)], b)
+		}
+	}
+	des := fl.Carrier + fl.Number
+	for _, seat := range seats {
+		if len(holders[seat]) == 0 {
+			out.add(fmt.Sprintf("Seat %s on %s: no booking holds it; bookings with seat numbers: %d of %d active", seat, des, seated, active), flightCite(fl))
+			continue
+		}
+		for _, b := range holders[seat] {
+			for _, p := range b.Passengers {
+				out.add(fmt.Sprintf("Seat %s on %s: %s", seat, des, f.describePax(&fl.Flight, paxOnFlight{booking: b, pax: p})), bookingCite(b))
+			}
+		}
+	}
+	return nil
+}
+
+// segmentOn is b's segment on the flight of key, nil when it has none.
+func segmentOn(b *Booking, key string) *Segment {
+	for i := range b.Segments {
+		if b.Segments[i].Flight == key {
+			return &b.Segments[i]
+		}
 	}
 	return nil
 }
@@ -520,6 +570,9 @@ func (f *Facts) flightPassengers(ctx context.Context, q Question, fl *FlightReco
 func (f *Facts) describePax(fl *Flight, p paxOnFlight) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (booking %s", p.pax.Name, p.booking.Locator)
+	if s := segmentOn(&p.booking.Booking, fl.Flight); s != nil && s.Seat != "" {
+		fmt.Fprintf(&b, ", seat %s", s.Seat)
+	}
 	if p.pax.Tier != "" && p.pax.Tier != "none" {
 		fmt.Fprintf(&b, ", %s", p.pax.Tier)
 	}

@@ -115,6 +115,53 @@ func (m *memFacts) Proposals(_ context.Context, f ProposalFilter) ([]*Proposal, 
 }
 
 // A hub the simulator never generates: Madrid, with its own carriers.
+// ask answers question at now as the node does (the question read in
+// the site's zone) and returns the facts' lines and the answer.
+func ask(t *testing.T, f *Facts, question string, now time.Time) ([]string, FactAnswer) {
+	t.Helper()
+	got, err := f.Answer(context.Background(), ParseQuestion(question, now.In(f.zone())), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := make([]string, 0, len(got.Facts))
+	for _, fact := range got.Facts {
+		lines = append(lines, fact.Text)
+	}
+	return lines, got
+}
+
+// wantLines checks that the answer has one line for each of want, in
+// order, each starting with it.
+func wantLines(t *testing.T, question string, lines, want []string) {
+	t.Helper()
+	if len(lines) != len(want) {
+		t.Errorf("%q: %d lines, want %d:\n%s\nwant\n%s", question, len(lines), len(want), strings.Join(lines, "\n"), strings.Join(want, "\n"))
+		return
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("%q: line %d is %q, want %q", question, i, lines[i], w)
+		}
+	}
+}
+
+// wantText checks that the answer's lines hold every one of want and
+// none of not.
+func wantText(t *testing.T, question string, got FactAnswer, lines, want, not []string) {
+	t.Helper()
+	text := strings.Join(lines, "\n")
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("%q: no %q in:\n%s\n(missing %v)", question, w, text, got.Missing)
+		}
+	}
+	for _, n := range not {
+		if strings.Contains(text, n) {
+			t.Errorf("%q: %q in:\n%s", question, n, text)
+		}
+	}
+}
+
 func madridDay(t *testing.T) (*memFacts, time.Time, *time.Location) {
 	t.Helper()
 	zone, err := time.LoadLocation("Europe/Madrid")
@@ -435,24 +482,8 @@ func TestFactsListTheSiteArrivalsOrDepartures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.question, func(t *testing.T) {
-			got, err := f.Answer(context.Background(), ParseQuestion(c.question, now.In(zone)), now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			text := ""
-			for _, fact := range got.Facts {
-				text += fact.Text + "\n"
-			}
-			for _, w := range c.want {
-				if !strings.Contains(text, w) {
-					t.Errorf("no %q in:\n%s(missing %v)", w, text, got.Missing)
-				}
-			}
-			for _, n := range c.not {
-				if strings.Contains(text, n) {
-					t.Errorf("%q in:\n%s", n, text)
-				}
-			}
+			lines, got := ask(t, f, c.question, now)
+			wantText(t, c.question, got, lines, c.want, c.not)
 		})
 	}
 }
@@ -484,28 +515,12 @@ func TestFactsLongListsOfTodayStartAtNow(t *testing.T) {
 	f := &Facts{Store: m, Rules: DefaultRebookRules(), Zone: zone, Hub: "ORD"}
 	answer := func(question string, now time.Time) []string {
 		t.Helper()
-		got, err := f.Answer(context.Background(), ParseQuestion(question, now), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		for _, fact := range got.Facts {
-			lines = append(lines, fact.Text)
-		}
+		lines, _ := ask(t, f, question, now)
 		return lines
 	}
 	check := func(question string, now time.Time, want ...string) {
 		t.Helper()
-		got := answer(question, now)
-		if len(got) != len(want) {
-			t.Errorf("%q: %d lines, want %d:\n%s", question, len(got), len(want), strings.Join(got, "\n"))
-			return
-		}
-		for i, w := range want {
-			if !strings.HasPrefix(got[i], w) {
-				t.Errorf("%q: line %d is %q, want %q", question, i, got[i], w)
-			}
-		}
+		wantLines(t, question, answer(question, now), want)
 	}
 	fromTo := func(head, note, first, last, tail string) []string {
 		w := make([]string, 28)
@@ -708,30 +723,14 @@ func TestFactsCountriesAndUnknownPlaces(t *testing.T) {
 		{"cancelled flights from Gondor today", nil, nil, "flight from Gondor (no airport of that name)"},
 	}
 	for _, c := range cases {
-		got, err := f.Answer(context.Background(), ParseQuestion(c.question, now.In(zone)), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var text string
-		for _, fact := range got.Facts {
-			text += fact.Text + "\n"
-		}
+		lines, got := ask(t, f, c.question, now)
 		if c.missing != "" {
 			if len(got.Facts) != 0 || !slices.Equal(got.Missing, []string{c.missing}) {
-				t.Errorf("%q: facts %q, missing %q, want only %q missing", c.question, text, got.Missing, c.missing)
+				t.Errorf("%q: facts %q, missing %q, want only %q missing", c.question, lines, got.Missing, c.missing)
 			}
 			continue
 		}
-		for _, w := range c.want {
-			if !strings.Contains(text, w) {
-				t.Errorf("%q: no %q in:\n%s%v", c.question, w, text, got.Missing)
-			}
-		}
-		for _, n := range c.not {
-			if strings.Contains(text, n) {
-				t.Errorf("%q: %q in:\n%s", c.question, n, text)
-			}
-		}
+		wantText(t, c.question, got, lines, c.want, c.not)
 	}
 	// A city's name stays the name of its airports.
 	for code, want := range map[string]string{"CDG": "paris", "MAD": "madrid", "JFK": "new york"} {
@@ -755,19 +754,8 @@ func TestFactsOtherServiceRequests(t *testing.T) {
 		"kosher meals on UX1093":         {"1 passenger with KSML on UX1093", "Eva Ruiz"},
 		"medical cases on flights today": {"0 passengers with MEDA/OXYG/STCR"},
 	} {
-		got, err := f.Answer(context.Background(), ParseQuestion(question, now.In(zone)), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var text string
-		for _, fact := range got.Facts {
-			text += fact.Text + "\n"
-		}
-		for _, w := range want {
-			if !strings.Contains(text, w) {
-				t.Errorf("%q: no %q in:\n%s%v", question, w, text, got.Missing)
-			}
-		}
+		lines, got := ask(t, f, question, now)
+		wantText(t, question, got, lines, want, nil)
 	}
 }
 
@@ -810,17 +798,8 @@ func TestFactsFullAndOverbookedFlights(t *testing.T) {
 		"full flights to Lima today":   {"1 flight on 2027-03-09 to Lima (LIM) with a cabin full (0 overbooked)", "IB6651 MAD→LIM"},
 		"are any departures sold out?": {"2 flights on 2027-03-09 departing from MAD with a cabin full (1 overbooked)", "UX1093 ", "IB6651 "},
 	} {
-		got, err := f.Answer(context.Background(), ParseQuestion(question, now.In(zone)), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		for _, fact := range got.Facts {
-			lines = append(lines, fact.Text)
-		}
-		if len(lines) != len(want) || slices.ContainsFunc(want, func(w string) bool { i := slices.Index(want, w); return !strings.HasPrefix(lines[i], w) }) {
-			t.Errorf("%q:\n%s\nwant\n%s", question, strings.Join(lines, "\n"), strings.Join(want, "\n"))
-		}
+		lines, _ := ask(t, f, question, now)
+		wantLines(t, question, lines, want)
 	}
 	// One flight named is that flight's seats, as before.
 	if q := ParseQuestion("is UX1093 full?", now.In(zone)); q.Full {
@@ -851,23 +830,39 @@ func TestFactsTightAndAtRiskConnections(t *testing.T) {
 		"connections at risk today": {[]string{"2 passengers whose onward connection is broken or holds with under 15 min to spare", "Guest T1GHT5", "Lucía Ferrer", "connection broken"}, []string{"R00MY7"}},
 		"who misconnects today":     {[]string{"Lucía Ferrer"}, []string{"T1GHT5", "R00MY7"}},
 	} {
-		got, err := f.Answer(context.Background(), ParseQuestion(question, now.In(zone)), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var text string
-		for _, fact := range got.Facts {
-			text += fact.Text + "\n"
-		}
-		for _, w := range c.want {
-			if !strings.Contains(text, w) {
-				t.Errorf("%q: no %q in:\n%s%v", question, w, text, got.Missing)
-			}
-		}
-		for _, n := range c.not {
-			if strings.Contains(text, n) {
-				t.Errorf("%q: %q in:\n%s", question, n, text)
-			}
+		lines, got := ask(t, f, question, now)
+		wantText(t, question, got, lines, c.want, c.not)
+	}
+}
+
+// A seat named with its flight is answered with the booking holding it,
+// or that none does; a passenger's line on a flight carries the seat.
+func TestFactsWhoHoldsASeat(t *testing.T) {
+	store, now, zone := madridDay(t)
+	store.bookings["QW7P2K"].Segments[1].Seat = "14C"
+	store.bookings["RT5K8N"].Segments[0].Seat = "3a"
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	for question, want := range map[string][]string{
+		"who is in seat 14C on IB6651": {"IB6651 MAD→LIM", "Seat 14C on IB6651: Lucía Ferrer (booking QW7P2K, seat 14C, gold, WCHR)"},
+		"who sits in 3A on UX1093?":    {"UX1093 MAD→BCN", "Seat 3A on UX1093: Iker Zubiri (booking RT5K8N, seat 3a, platinum, WCHR)"},
+		"seat 3a and 12F on UX1093": {"UX1093 MAD→BCN", "Seat 3A on UX1093: Iker Zubiri",
+			"Seat 12F on UX1093: no booking holds it; bookings with seat numbers: 1 of 1 active"},
+		"who is in seat 14C on IB3170": {"IB3170 CDG→MAD", "Seat 14C on IB3170: no booking holds it; bookings with seat numbers: 0 of 2 active"},
+		"passengers on IB6651":         {"IB6651 MAD→LIM", "1 passenger on IB6651", "Lucía Ferrer (booking QW7P2K, seat 14C, gold, WCHR)"},
+	} {
+		lines, _ := ask(t, f, question, now)
+		wantLines(t, question, lines, want)
+	}
+	for text, want := range map[string][]string{
+		"who is in seat 14c on IB6651":   {"14C"},
+		"who sits in 2A and 2B on LH400": {"2A", "2B"},
+		"who is sitting in 11e on LH400": {"11E"},
+		"is 2A free on LH400":            nil, // no word of sitting: not read as a seat
+		"seats left on LH400":            nil,
+		"gate A12 on LH400, seat no. 7K": {"7K"},
+	} {
+		if q := ParseQuestion(text, now); !slices.Equal(q.InSeats, want) {
+			t.Errorf("%q: seats %v, want %v", text, q.InSeats, want)
 		}
 	}
 }

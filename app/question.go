@@ -98,6 +98,9 @@ type Question struct {
 	// names both ("from Frankfurt to Paris").
 	FromPlace *PlaceMention
 	Seats     bool // asks about free seats ("is LH402 full", "seats left")
+	// InSeats are the seats the question asks who holds ("who is in
+	// seat 14C on OS451", "who sits in 2A and 2B on LH400"), upper case.
+	InSeats []string
 	// Window is a time of day the question asks about ("in the next
 	// hour", "after 12:00", "between 10 and 12"), in the site's zone; nil
 	// when it names none.
@@ -317,6 +320,10 @@ func ParseQuestion(text string, today time.Time) Question {
 	q.Proposal = has(proposalWords)
 	q.Timing = has(timingWords)
 	q.Seats = has(seatWords)
+	q.InSeats = seatsIn(text, has(sitWords))
+	if len(q.InSeats) > 0 {
+		q.Seats = false // who holds a seat, not how many are free
+	}
 	if len(q.Names) == 0 && (has(peopleWords) || slices.Contains(words, "where")) {
 		q.NameGuesses = nameGuesses(words)
 	}
@@ -493,6 +500,34 @@ var arrivalWords = []string{"arrival", "arrivals", "arriving", "arrive", "arrive
 
 // windowWords ask for the flights in a time window.
 var windowWords = []string{"leave", "leaves", "depart", "departs", "arrive", "arrives", "land", "lands", "landing", "inbound", "outbound"}
+
+// A seat the question names: "seat 14C", or a row and a letter with a
+// word of sitting ("who sits in 2A", "who is sitting in 11e").
+var (
+	reAskSeatWord = regexp.MustCompile(`(?i)\bseat\s+(?:no\.?\s*|number\s+)?([1-9][0-9]{0,2}[a-k])\b`)
+	reAskSeatNo   = regexp.MustCompile(`(?i)\b([1-9][0-9]{0,2}[a-k])\b`)
+)
+
+// sitWords make a row and a letter a seat.
+var sitWords = []string{"seat", "seats", "seated", "sits", "sitting", "sit", "sat"}
+
+// seatsIn returns the seats text names, in order and once each;
+// sitting allows a seat without the word "seat" before it.
+func seatsIn(text string, sitting bool) []string {
+	var seats []string
+	add := func(ms [][]string) {
+		for _, m := range ms {
+			if s := strings.ToUpper(m[1]); !slices.Contains(seats, s) {
+				seats = append(seats, s)
+			}
+		}
+	}
+	add(reAskSeatWord.FindAllStringSubmatch(text, -1))
+	if sitting {
+		add(reAskSeatNo.FindAllStringSubmatch(text, -1))
+	}
+	return seats
+}
 
 // seatWords ask about a flight's free seats.
 var seatWords = []string{"seat", "seats", "full", "space", "availability", "available", "capacity", "oversold", "overbooked"}

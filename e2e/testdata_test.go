@@ -90,6 +90,9 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 		{"which flights are full today", []string{"flights:2026-12-03"}, []string{"OS411-2026-12-03", "OS451-2026-12-03"}}, // none: 4 bookings in 162 seats a flight
 		{"flights to France today", []string{"OS411-2026-12-03", "OS417-2026-12-03"}, []string{"OS451-2026-12-03", "BA697-2026-12-03"}},
 		{"status of the 08:10 to Paris", []string{"OS411-2026-12-03"}, []string{"OS417-2026-12-03"}}, // cancelled, and still the one asked for
+		// A seat and who holds it, or that no booking does.
+		{"who is in seat 14C on OS451 today", []string{"VB2X9T", "OS451-2026-12-03"}, []string{"VQ7K2M"}},
+		{"who sits in 3A on OS411", []string{"OS411-2026-12-03"}, []string{"VQ7K2M", "VN4P8R"}},
 	}
 	for _, a := range asks {
 		askFacts(t, m, tok, a.question, a.want, a.not)
