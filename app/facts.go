@@ -387,7 +387,8 @@ func (f *Facts) seatHolders(ctx context.Context, seats []string, fl *FlightRecor
 		active++
 		if s := segmentOn(&b.Booking, key); s != nil && s.Seat != "" {
 			seated++
-			holders[strings.ToUpper(s.Seat)] = append(holders[strings.ToUpper(s.Seat)], b)
+			seat := strings.ToUpper(s.Seat)
+			holders[seat] = append(holders[seat], b)
 		}
 	}
 	des := fl.Carrier + fl.Number

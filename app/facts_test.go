@@ -860,6 +860,8 @@ func TestFactsWhoHoldsASeat(t *testing.T) {
 		"is 2A free on LH400":            nil, // no word of sitting: not read as a seat
 		"seats left on LH400":            nil,
 		"gate A12 on LH400, seat no. 7K": {"7K"},
+		"who sits in 14C on 3k 512":      {"14C"}, // 3K is the carrier of flight 512
+		"who is seated in 3k on 3K512":   {"3K"},
 	} {
 		if q := ParseQuestion(text, now); !slices.Equal(q.InSeats, want) {
 			t.Errorf("%q: seats %v, want %v", text, q.InSeats, want)

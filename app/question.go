@@ -501,30 +501,31 @@ var arrivalWords = []string{"arrival", "arrivals", "arriving", "arrive", "arrive
 // windowWords ask for the flights in a time window.
 var windowWords = []string{"leave", "leaves", "depart", "departs", "arrive", "arrives", "land", "lands", "landing", "inbound", "outbound"}
 
-// A seat the question names: "seat 14C", or a row and a letter with a
-// word of sitting ("who sits in 2A", "who is sitting in 11e").
+// A seat the question names: a row and a letter with a word of sitting
+// ("seat 14C", "who sits in 2A", "who is sitting in 11e"). One followed
+// by a flight number is a carrier's code ("3K 512"), not a seat.
 var (
-	reAskSeatWord = regexp.MustCompile(`(?i)\bseat\s+(?:no\.?\s*|number\s+)?([1-9][0-9]{0,2}[a-k])\b`)
 	reAskSeatNo   = regexp.MustCompile(`(?i)\b([1-9][0-9]{0,2}[a-k])\b`)
+	reFlightAfter = regexp.MustCompile(`^\s*[0-9]{1,4}\b`)
 )
 
 // sitWords make a row and a letter a seat.
 var sitWords = []string{"seat", "seats", "seated", "sits", "sitting", "sit", "sat"}
 
-// seatsIn returns the seats text names, in order and once each;
-// sitting allows a seat without the word "seat" before it.
+// seatsIn returns the seats text names, in order and once each, when
+// sitting (a word of sitting is in the question).
 func seatsIn(text string, sitting bool) []string {
-	var seats []string
-	add := func(ms [][]string) {
-		for _, m := range ms {
-			if s := strings.ToUpper(m[1]); !slices.Contains(seats, s) {
-				seats = append(seats, s)
-			}
-		}
+	if !sitting {
+		return nil
 	}
-	add(reAskSeatWord.FindAllStringSubmatch(text, -1))
-	if sitting {
-		add(reAskSeatNo.FindAllStringSubmatch(text, -1))
+	var seats []string
+	for _, m := range reAskSeatNo.FindAllStringSubmatchIndex(text, -1) {
+		if reFlightAfter.MatchString(text[m[1]:]) {
+			continue
+		}
+		if s := strings.ToUpper(text[m[2]:m[3]]); !slices.Contains(seats, s) {
+			seats = append(seats, s)
+		}
 	}
 	return seats
 }
