@@ -397,6 +397,11 @@ func (br *Bridge) Open() error {
 		sort.Strings(remotes)
 		opts := append(append([]kgo.Opt(nil), base...),
 			kgo.ConsumerGroup(br.cfg.Group),
+			// A static member: the site's one consumer of its group,
+			// restarted after a crash (or taken over by another node of
+			// its cluster), takes its place back at once instead of
+			// waiting out the dead member's session in a rebalance.
+			kgo.InstanceID(br.cfg.Group),
 			kgo.ConsumeTopics(remotes...),
 			kgo.DisableAutoCommit(),
 			kgo.BlockRebalanceOnPoll(),
@@ -456,7 +461,7 @@ func (br *Bridge) Close(ctx context.Context) error {
 		return ctx.Err()
 	}
 	if br.consumer != nil {
-		br.consumer.CloseAllowingRebalance()
+		br.closeConsumer(ctx)
 	}
 	if br.producer != nil {
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -465,6 +470,30 @@ func (br *Bridge) Close(ctx context.Context) error {
 		br.producer.Close()
 	}
 	return nil
+}
+
+// consumerCloseWait bounds the wait for the consumer to leave its group.
+const consumerCloseWait = 5 * time.Second
+
+// closeConsumer closes the Kafka consumer, waiting at most
+// consumerCloseWait (and never past ctx). Closing waits for a join in
+// progress to end, which the coordinator can hold for a session timeout
+// (45 s by default); an unbounded wait held the node's shutdown past its
+// deadline. Returning early loses nothing: the offsets were committed
+// when the loop ended, and the client ends with its join or the process.
+func (br *Bridge) closeConsumer(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		br.consumer.CloseAllowingRebalance()
+		close(done)
+	}()
+	wctx, cancel := context.WithTimeout(ctx, consumerCloseWait)
+	defer cancel()
+	select {
+	case <-done:
+	case <-wctx.Done():
+		br.Logger.Warn("kafka consumer still closing: its group join has not ended", "group", br.cfg.Group, "waited", consumerCloseWait)
+	}
 }
 
 // monitorLoop pings the cluster, records the link state and produces a
