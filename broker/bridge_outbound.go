@@ -16,6 +16,13 @@ import (
 // before it redelivers; the bridge extends it while Kafka is slow or down.
 const outboundAckWait = time.Minute
 
+// outboundOpenWait bounds one attempt to open the outbound consumer. A
+// request to a replicated consumer whose leader has just died goes
+// unanswered rather than waiting for the new leader, so a long wait only
+// delays the retry that finds it (a 30 s wait held outbound delivery that
+// long after every failover).
+const outboundOpenWait = 5 * time.Second
+
 // outboundConsumer is the durable JetStream consumer of one forwarded topic.
 type outboundConsumer struct{ cons jetstream.Consumer }
 
@@ -98,7 +105,7 @@ func (br *Bridge) outboundLoop(topic string) {
 // outboundSession opens the consumer, learns what Kafka already holds and
 // forwards until the bridge closes or an error ends the session.
 func (br *Bridge) outboundSession(topic string, bo *app.Backoff) error {
-	ctx, cancel := context.WithTimeout(br.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(br.ctx, outboundOpenWait)
 	cons, err := br.openOutboundConsumer(ctx, topic)
 	cancel()
 	if err != nil {
