@@ -49,7 +49,7 @@ func runBench(ctx context.Context, args []string) error {
 	case "bridge":
 		return bench.Bridge(ctx, dir, os.Stdout, 20000)
 	case "embed":
-		return bench.Embed(ctx, dir, os.Stdout, cfg.Ollama.URL, cfg.Ollama.EmbedModel, 30)
+		return bench.Embed(ctx, dir, os.Stdout, cfg.Ollama.URL, cfg.Ollama.EmbedModel, 30, bench.MinSamplesP99)
 	case "search":
 		return bench.Search(ctx, bench.SearchConfig{Dir: dir, Out: os.Stdout, Sizes: []int{100_000, 1_000_000}, Dim: 384, K: 10, Queries: 200,
 			Oversample: 8, OllamaURL: cfg.Ollama.URL, EmbedModel: cfg.Ollama.EmbedModel, RecallDocs: 3000}, args[1:])

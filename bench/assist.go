@@ -67,7 +67,7 @@ func benchOptionGeneration(flights []*app.Flight, base time.Time) ([]time.Durati
 	}
 	var gen []time.Duration
 	options := 0
-	for r := 0; r < minSamplesP99; r++ {
+	for r := 0; r < MinSamplesP99; r++ {
 		start := time.Now()
 		plans := app.PlanAll(needs, flights, seats, rules)
 		gen = append(gen, time.Since(start))

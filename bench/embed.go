@@ -17,8 +17,9 @@ import (
 
 // Embed measures the embedding stage against raw /api/embed calls with
 // the same texts and batch size in the same run, and freshness from the
-// log's acknowledgement to searchable, idle and under load.
-func Embed(ctx context.Context, dir string, out io.Writer, ollamaURL, model string, departures int) error {
+// log's acknowledgement to searchable, idle and under load, over samples
+// changes each (MinSamplesP99 or more for a p99).
+func Embed(ctx context.Context, dir string, out io.Writer, ollamaURL, model string, departures, samples int) error {
 	load := WatchLoad()
 	day := sim.Generate(sim.Config{Seed: 6, Date: "2026-11-25", Departures: departures})
 	texts, err := dayTexts(day)
@@ -47,10 +48,10 @@ func Embed(ctx context.Context, dir string, out io.Writer, ollamaURL, model stri
 	}
 	rawDur := (rawBefore + rawAfter) / 2
 	fmt.Fprintf(out, "raw /api/embed over the day's texts: %s before the stage, %s after\n", rawBefore.Round(time.Millisecond), rawAfter.Round(time.Millisecond))
-	idle := embedFreshness(ctx, edge, minSamplesP99, "fresh-idle")
+	idle := embedFreshness(ctx, edge, samples, "fresh-idle")
 	stop := make(chan struct{})
 	go loadBookings(ctx, edge, stop)
-	loaded := embedFreshness(ctx, edge, minSamplesP99, "fresh-load")
+	loaded := embedFreshness(ctx, edge, samples, "fresh-load")
 	close(stop)
 	reportEmbed(out, model, len(texts), rawDur, counts["cache"], stageDur, idle, loaded)
 	fmt.Fprintln(out, load.Report())

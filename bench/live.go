@@ -69,7 +69,7 @@ func AssistLive(ctx context.Context, cfg LiveConfig) error {
 	if _, err := r.rawEmbed(ctx, 3); err != nil {
 		return fmt.Errorf("raw embed warm-up: %w", err)
 	}
-	idleEmbed, err := r.rawEmbed(ctx, minSamplesP99)
+	idleEmbed, err := r.rawEmbed(ctx, MinSamplesP99)
 	if err != nil {
 		return fmt.Errorf("raw embed baseline: %w", err)
 	}

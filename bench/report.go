@@ -12,8 +12,8 @@ import (
 // Sample counts below which a quantile is not given: a p99 of 30
 // samples is their maximum, not a 99th percentile.
 const (
-	minSamplesP95 = 20
-	minSamplesP99 = 100
+	MinSamplesP95 = 20
+	MinSamplesP99 = 100
 )
 
 // Quantiles summarises latency samples. P95 and P99 are zero, and
@@ -33,10 +33,10 @@ func Summarize(d []time.Duration) Quantiles {
 	if len(s) > 0 {
 		q.P50 = at(50)
 	}
-	if len(s) >= minSamplesP95 {
+	if len(s) >= MinSamplesP95 {
 		q.P95 = at(95)
 	}
-	if len(s) >= minSamplesP99 {
+	if len(s) >= MinSamplesP99 {
 		q.P99 = at(99)
 	}
 	return q
@@ -53,9 +53,9 @@ func (q Quantiles) Cell(p int) string {
 	v, need := q.P50, 1
 	switch p {
 	case 95:
-		v, need = q.P95, minSamplesP95
+		v, need = q.P95, MinSamplesP95
 	case 99:
-		v, need = q.P99, minSamplesP99
+		v, need = q.P99, MinSamplesP99
 	}
 	if q.N < need {
 		return "n/a"

@@ -73,10 +73,11 @@ func TestBenchEmbedRuns(t *testing.T) {
 		t.Skip("needs Ollama")
 	}
 	var out strings.Builder
-	if err := bench.Embed(context.Background(), t.TempDir(), &out, ollamaTestURL(), "all-minilm:l6-v2", 3); err != nil {
+	if err := bench.Embed(context.Background(), t.TempDir(), &out, ollamaTestURL(), "all-minilm:l6-v2", 3, bench.MinSamplesP95); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "stage / raw") {
+	// Both freshness rows have their samples, too few for a p99.
+	if !strings.Contains(out.String(), "stage / raw") || strings.Count(out.String(), "p99 n/a      (n=20)") != 2 {
 		t.Fatalf("output: %s", out.String())
 	}
 }
