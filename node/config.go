@@ -35,6 +35,10 @@ type Config struct {
 	// real update of its key).
 	MaxFutureSkew Duration `json:"max_future_skew"`
 
+	// FreshnessBound is the age beyond which a stage lags: answers that
+	// draw on it warn, and the console shows a banner.
+	FreshnessBound Duration `json:"freshness_bound"`
+
 	NATS struct {
 		Addr            string   `json:"addr"`
 		User            string   `json:"user"`
@@ -153,6 +157,7 @@ func DefaultConfig() Config {
 	c.LogLevel = "info"
 	c.MaxBody = 16 << 20
 	c.MaxFutureSkew = Duration(5 * time.Minute)
+	c.FreshnessBound = Duration(30 * time.Second)
 	bc := broker.DefaultConfig()
 	c.NATS.Addr = bc.ClientAddr
 	c.NATS.Sync = bc.Sync
@@ -222,6 +227,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxFutureSkew < Duration(time.Second) {
 		return app.Errorf(app.EINVALID, "max_future_skew: must be at least 1s, got %s", time.Duration(c.MaxFutureSkew))
+	}
+	if c.FreshnessBound < Duration(time.Second) {
+		return app.Errorf(app.EINVALID, "freshness_bound: must be at least 1s, got %s", time.Duration(c.FreshnessBound))
 	}
 	if c.Ollama.URL != "" && !strings.HasPrefix(c.Ollama.URL, "http://") && !strings.HasPrefix(c.Ollama.URL, "https://") {
 		return app.Errorf(app.EINVALID, "ollama.url: must be an http:// or https:// URL, got %q", c.Ollama.URL)

@@ -139,6 +139,21 @@ func TestValidateNamesMaxFutureSkew(t *testing.T) {
 	}
 }
 
+func TestFreshnessBoundFromTheConfigFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "apron.json")
+	_ = os.WriteFile(f, []byte(`{"freshness_bound":"2m"}`), 0o600)
+	if cfg, _, err := LoadConfig("serve", []string{"--config", f}); err != nil || cfg.FreshnessBound != Duration(2*time.Minute) {
+		t.Fatalf("freshness_bound 2m: %v %v", time.Duration(cfg.FreshnessBound), err)
+	}
+	if c := DefaultConfig(); c.FreshnessBound != Duration(30*time.Second) {
+		t.Fatalf("default freshness_bound %v, want 30s", time.Duration(c.FreshnessBound))
+	}
+	_ = os.WriteFile(f, []byte(`{"freshness_bound":"500ms"}`), 0o600)
+	if _, _, err := LoadConfig("serve", []string{"--config", f}); err == nil || !strings.Contains(err.Error(), "freshness_bound: must be at least 1s, got 500ms") {
+		t.Fatalf("want an error naming freshness_bound, got %v", err)
+	}
+}
+
 func TestConfigCluster(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "cluster.secret")

@@ -231,7 +231,7 @@ func (m *Main) newHTTP(context.Context) error {
 		limits[c] = l
 	}
 	m.Sched = &app.Scheduler{Slots: 1, Limits: limits}
-	m.Fresh = &app.FreshnessMeter{Log: m.Broker, Positions: m.Store, Bound: 30 * time.Second}
+	m.Fresh = &app.FreshnessMeter{Log: m.Broker, Positions: m.Store, Bound: time.Duration(m.Config.FreshnessBound)}
 	m.HTTP.Fresh, m.HTTP.Sched = m.Fresh, m.Sched
 	m.Asker = &app.Asker{Facts: &app.Facts{Store: m.Store, Rules: m.Config.RebookRules(), Zone: zone, Hub: m.Config.Hub}, Passages: &app.Passages{Docs: m.Store},
 		Fresh: m.Fresh, Now: m.Clock, Timeout: time.Duration(m.Config.Ollama.AskTimeout)}

@@ -79,7 +79,7 @@ func (s *Server) freshnessBanner(ctx context.Context) *Banner {
 	var worst *app.Freshness
 	n := 0
 	for i, f := range fs {
-		if f.Behind == 0 || f.Known && f.Age() <= s.LagWarning {
+		if f.Behind == 0 || !f.Lagging { // lagging by the meter's bound
 			continue
 		}
 		n++

@@ -97,8 +97,6 @@ type Server struct {
 	TLS         bool          // cookies are Secure when served over TLS
 	// TLSCert and TLSKey, when set, serve HTTPS (and set TLS).
 	TLSCert, TLSKey string
-	// LagWarning is the state lag beyond which every page shows a banner.
-	LagWarning time.Duration
 
 	Registry *prometheus.Registry
 	Updates  *Hub
@@ -138,9 +136,6 @@ func (s *Server) Open() error {
 	}
 	if s.SessionMax == 0 {
 		s.SessionMax = 12 * time.Hour
-	}
-	if s.LagWarning == 0 {
-		s.LagWarning = 30 * time.Second
 	}
 	if s.Registry == nil {
 		s.Registry = prometheus.NewRegistry()
