@@ -960,9 +960,24 @@ func routeFlights(fs []*FlightRecord, q Question, airport, hub string) ([]*Fligh
 // flight that day is not in the data.
 func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string, out *FactAnswer) error {
 	date, airport := q.dateOr(today), q.oneAirport()
-	fs, err := f.dayFlights(ctx, q, date, FlightFilter{Date: date, Status: q.Status, Airport: airport})
+	status := q.Status
+	if q.MinDelay > 0 {
+		status = "" // late by the clock, whatever the status says (boarding, departed)
+	}
+	fs, err := f.dayFlights(ctx, q, date, FlightFilter{Date: date, Status: status, Airport: airport})
 	if err != nil {
 		return err
+	}
+	label := "flights"
+	if q.Status != "" {
+		label = q.Status + " flights"
+	}
+	if q.MinDelay > 0 {
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return !lateBeyond(&r.Flight, q) })
+		label = "flights delayed by " + map[bool]string{true: "at least ", false: "more than "}[q.MinInclusive] + spanText(q.MinDelay)
+		if q.Arrivals {
+			label += " on arrival"
+		}
 	}
 	fs, where := routeFlights(fs, q, airport, f.Hub)
 	if where == "" && airport != "" {
@@ -993,10 +1008,6 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	if q.Status == "" && q.Window == nil && len(fs) == 0 && (q.ListsAirport || q.Gate != "") {
 		out.Missing = append(out.Missing, "flight"+where+" on "+date)
 		return nil
-	}
-	label := "flights"
-	if q.Status != "" {
-		label = q.Status + " flights"
 	}
 	total := 0
 	counted := map[string]bool{}
@@ -1074,6 +1085,31 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 		out.add(l.Text, l.Cite)
 	}
 	return nil
+}
+
+// lateBeyond reports whether a flight not cancelled is later than the
+// delay q asks about: at arrival for arrivals, else at departure.
+func lateBeyond(fl *Flight, q Question) bool {
+	if fl.Status == FlightCancelled {
+		return false
+	}
+	late := fl.Departure().Sub(fl.ScheduledDeparture)
+	if q.Arrivals {
+		late = fl.Arrival().Sub(fl.ScheduledArrival)
+	}
+	return late > q.MinDelay || q.MinInclusive && late == q.MinDelay
+}
+
+// spanText is a delay in words: "1 hour", "2 hours", "45 minutes".
+func spanText(d time.Duration) string {
+	n, unit := int(d/time.Minute), "minute"
+	if d%time.Hour == 0 {
+		n, unit = int(d/time.Hour), "hour"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 // dayPassengers answers for the passengers a question selects on every

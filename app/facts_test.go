@@ -868,3 +868,44 @@ func TestFactsWhoHoldsASeat(t *testing.T) {
 		}
 	}
 }
+
+func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
+	store, now, zone := madridDay(t)
+	late := func(key, status string, by time.Duration) {
+		fl := &store.flights[key].Flight
+		at := fl.ScheduledDeparture.Add(by)
+		fl.Status, fl.EstimatedDeparture = status, &at
+	}
+	late("IB6651-2027-03-09", FlightDelayed, 75*time.Minute)
+	late("UX1093-2027-03-09", FlightBoarding, 15*time.Minute) // 11:55, still the morning
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	for question, want := range map[string][]string{
+		"flights delayed by more than an hour":       {"1 flight delayed by more than 1 hour on 2027-03-09", "IB6651 MAD→LIM"},
+		"which departures are over 10 minutes late?": {"2 flights delayed by more than 10 minutes on 2027-03-09", "UX1093 MAD→BCN on 2027-03-09: boarding", "IB6651"},
+		"flights delayed at least 15 min":            {"2 flights delayed by at least 15 minutes", "UX1093", "IB6651"},
+		"flights delayed more than 15 minutes":       {"1 flight delayed by more than 15 minutes", "IB6651"},
+		"flights delayed more than 2 hours today":    {"0 flights delayed by more than 2 hours on 2027-03-09"},
+		"departures this afternoon":                  {"1 flight on 2027-03-09 departing 12:00–18:00 from MAD", "IB6651"},
+		"morning departures":                         {"1 flight on 2027-03-09 departing 05:00–12:00 from MAD", "UX1093"},
+		"flights tonight":                            {"0 flights on 2027-03-09 departing 18:00–24:00 from MAD"},
+	} {
+		lines, _ := ask(t, f, question, now)
+		wantLines(t, question, lines, want)
+	}
+	for question, not := range map[string]string{
+		"flights delayed by more than an hour": "UX1093", // 25 minutes
+		"departures this afternoon":            "UX1093", // 11:40
+		"morning departures":                   "IB6651", // 12:00
+	} {
+		lines, _ := ask(t, f, question, now)
+		if text := strings.Join(lines, "\n"); strings.Contains(text, not) {
+			t.Errorf("%q lists %s:\n%s", question, not, text)
+		}
+	}
+	// A delay or a part of the day in a procedure question is no list.
+	for _, text := range []string{"what compensation is due for a delay of more than 3 hours", "can we give a hotel until the morning"} {
+		if q := ParseQuestion(text, now); q.Structured() || q.Window != nil {
+			t.Errorf("%q read as a list of flights: window %v, min delay %s", text, q.Window, q.MinDelay)
+		}
+	}
+}

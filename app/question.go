@@ -102,9 +102,14 @@ type Question struct {
 	// seat 14C on OS451", "who sits in 2A and 2B on LH400"), upper case.
 	InSeats []string
 	// Window is a time of day the question asks about ("in the next
-	// hour", "after 12:00", "between 10 and 12"), in the site's zone; nil
-	// when it names none.
+	// hour", "after 12:00", "between 10 and 12", "this afternoon"), in
+	// the site's zone; nil when it names none.
 	Window *TimeWindow
+	// MinDelay is the delay a list of flights is asked for beyond
+	// ("delayed by more than an hour", "over 30 minutes late"); a flight
+	// counts when it is later than that (at least that, with "at least").
+	MinDelay     time.Duration
+	MinInclusive bool
 }
 
 // TimeWindow is a span of the site's time: departures in it, or arrivals.
@@ -310,6 +315,9 @@ func ParseQuestion(text string, today time.Time) Question {
 	if q.Status == "" && reAskLate.MatchString(lower) {
 		q.Status = FlightDelayed
 	}
+	if d, inclusive, ok := delayAsked(lower); ok && (q.Status == FlightDelayed || has(listWords)) {
+		q.MinDelay, q.MinInclusive, q.Status = d, inclusive, FlightDelayed
+	}
 	q.Count = slices.ContainsFunc(countWords, func(c string) bool { return strings.Contains(lower, c) })
 	q.Connects = has(connectWords)
 	// "at risk" is broken or tight.
@@ -481,7 +489,50 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 		}
 		return &TimeWindow{From: day, To: t}
 	}
-	return nil
+	return partOfDay(lower, day)
+}
+
+// reAskPartOfDay is a part of a day named with its day ("this
+// afternoon", "tomorrow morning", "tonight") or with flights ("evening
+// departures"); "until the morning" alone is no window.
+var reAskPartOfDay = regexp.MustCompile(`\b(?:(?:this|tomorrow|yesterday|today'?s?)\s+(morning|afternoon|evening)|(morning|afternoon|evening)\s+(?:flights?|departures?|arrivals?)|(tonight))\b`)
+
+// partsOfDay are the hours [from, to) of each part of a day.
+var partsOfDay = map[string][2]int{"morning": {5, 12}, "afternoon": {12, 18}, "evening": {18, 24}, "tonight": {18, 24}}
+
+// partOfDay is the window of a part of the day named in lower, on day.
+func partOfDay(lower string, day time.Time) *TimeWindow {
+	m := reAskPartOfDay.FindStringSubmatch(lower)
+	if m == nil {
+		return nil
+	}
+	h := partsOfDay[m[1]+m[2]+m[3]]
+	return &TimeWindow{From: day.Add(time.Duration(h[0]) * time.Hour), To: day.Add(time.Duration(h[1]) * time.Hour)}
+}
+
+// reAskDelayOver is a delay asked beyond: "more than an hour", "over 30
+// minutes", "at least 2 hours", "longer than 45 min".
+var reAskDelayOver = regexp.MustCompile(`\b(more than|over|above|longer than|beyond|at least)\s+(an?|one|two|three|[0-9]{1,3})\s*(hours?|hrs?|h|minutes?|mins?|min)\b`)
+
+// delayAsked reads the delay a question asks beyond, when it speaks of
+// delays ("delay", "delayed", "late").
+func delayAsked(lower string) (time.Duration, bool, bool) {
+	if !strings.Contains(lower, "delay") && !strings.Contains(lower, "late") {
+		return 0, false, false
+	}
+	m := reAskDelayOver.FindStringSubmatch(lower)
+	if m == nil {
+		return 0, false, false
+	}
+	n := map[string]int{"a": 1, "an": 1, "one": 1, "two": 2, "three": 3}[m[2]]
+	if n == 0 {
+		n = atoi(m[2])
+	}
+	unit := time.Minute
+	if strings.HasPrefix(m[3], "h") {
+		unit = time.Hour
+	}
+	return time.Duration(n) * unit, m[1] == "at least", n > 0
 }
 
 func atoi(s string) int {

@@ -93,6 +93,10 @@ func TestSampleSiteThroughTheNode(t *testing.T) {
 		// A seat and who holds it, or that no booking does.
 		{"who is in seat 14C on OS451 today", []string{"VB2X9T", "OS451-2026-12-03"}, []string{"VQ7K2M"}},
 		{"who sits in 3A on OS411", []string{"OS411-2026-12-03"}, []string{"VQ7K2M", "VN4P8R"}},
+		// A delay beyond a bound (OS451 is 90 minutes late, OS87 45), and
+		// a part of the day.
+		{"flights delayed by more than an hour today", []string{"OS451-2026-12-03"}, []string{"OS87-2026-12-03"}},
+		{"departures this afternoon", []string{"OS87-2026-12-03"}, []string{"OS451-2026-12-03", "OS455-2026-12-03"}},
 	}
 	for _, a := range asks {
 		askFacts(t, m, tok, a.question, a.want, a.not)
