@@ -884,6 +884,7 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 		"which departures are over 10 minutes late?": {"2 flights delayed by more than 10 minutes on 2027-03-09", "UX1093 MAD→BCN on 2027-03-09: boarding", "IB6651"},
 		"flights delayed at least 15 min":            {"2 flights delayed by at least 15 minutes", "UX1093", "IB6651"},
 		"flights delayed more than 15 minutes":       {"1 flight delayed by more than 15 minutes", "IB6651"},
+		"any flight more than an hour late?":         {"1 flight delayed by more than 1 hour", "IB6651"},
 		"flights delayed more than 2 hours today":    {"0 flights delayed by more than 2 hours on 2027-03-09"},
 		"departures this afternoon":                  {"1 flight on 2027-03-09 departing 12:00–18:00 from MAD", "IB6651"},
 		"morning departures":                         {"1 flight on 2027-03-09 departing 05:00–12:00 from MAD", "UX1093"},
@@ -903,7 +904,8 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 		}
 	}
 	// A delay or a part of the day in a procedure question is no list.
-	for _, text := range []string{"what compensation is due for a delay of more than 3 hours", "can we give a hotel until the morning"} {
+	for _, text := range []string{"what compensation is due for a delay of more than 3 hours", "can we give a hotel until the morning",
+		"do passengers get a meal voucher when their flight is more than 2 hours late", "what do we do if a departure is delayed over 3 hours"} {
 		if q := ParseQuestion(text, now); q.Structured() || q.Window != nil {
 			t.Errorf("%q read as a list of flights: window %v, min delay %s", text, q.Window, q.MinDelay)
 		}

@@ -315,7 +315,7 @@ func ParseQuestion(text string, today time.Time) Question {
 	if q.Status == "" && reAskLate.MatchString(lower) {
 		q.Status = FlightDelayed
 	}
-	if d, inclusive, ok := delayAsked(lower); ok && (q.Status == FlightDelayed || has(listWords)) {
+	if d, inclusive, ok := delayAsked(lower); ok && (q.Status == FlightDelayed || has(listWords) || has([]string{"flight", "departure", "arrival"})) {
 		q.MinDelay, q.MinInclusive, q.Status = d, inclusive, FlightDelayed
 	}
 	q.Count = slices.ContainsFunc(countWords, func(c string) bool { return strings.Contains(lower, c) })
@@ -514,16 +514,23 @@ func partOfDay(lower string, day time.Time) *TimeWindow {
 // minutes", "at least 2 hours", "longer than 45 min".
 var reAskDelayOver = regexp.MustCompile(`\b(more than|over|above|longer than|beyond|at least)\s+(an?|one|two|three|[0-9]{1,3})\s*(hours?|hrs?|h|minutes?|mins?|min)\b`)
 
+// reConditional makes a delay or a status a condition of a procedure
+// ("what do we do if a departure is delayed", "a voucher when the flight
+// is more than 2 hours late"), not a list to give; "when" that opens the
+// question asks for a time.
+var reConditional = regexp.MustCompile(`\b(whenever|if|once|unless|in case)\b|.\bwhen\b`)
+
 // delayAsked reads the delay a question asks beyond, when it speaks of
 // delays ("delay", "delayed", "late").
 func delayAsked(lower string) (time.Duration, bool, bool) {
 	if !strings.Contains(lower, "delay") && !strings.Contains(lower, "late") {
 		return 0, false, false
 	}
-	m := reAskDelayOver.FindStringSubmatch(lower)
-	if m == nil {
+	ix := reAskDelayOver.FindStringSubmatchIndex(lower)
+	if ix == nil || reConditional.MatchString(lower[:ix[0]]) {
 		return 0, false, false
 	}
+	m := []string{"", lower[ix[2]:ix[3]], lower[ix[4]:ix[5]], lower[ix[6]:ix[7]]}
 	n := map[string]int{"a": 1, "an": 1, "one": 1, "two": 2, "three": 3}[m[2]]
 	if n == 0 {
 		n = atoi(m[2])
@@ -743,7 +750,8 @@ func (q Question) Structured() bool {
 	window := q.Window != nil && slices.ContainsFunc(words, func(w string) bool { return slices.Contains(listWords, w) || slices.Contains(windowWords, w) })
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
 		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" || q.Full ||
-		q.Status != "" && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) &&
+		q.MinDelay > 0 && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) ||
+		q.Status != "" && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) && !reConditional.MatchString(lower) &&
 			(q.Count || q.Day || strings.Contains(lower, "flights") || q.Arrivals || q.Departures || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
 
