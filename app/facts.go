@@ -1012,6 +1012,10 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	total := 0
 	counted := map[string]bool{}
 	bookings := map[string]bool{}
+	// Some passengers asked for ("wheelchair passengers on departures this
+	// afternoon"): the flights without any are counted, not listed.
+	some := len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Misses || q.Tight
+	withAny := 0
 	var lines []Fact
 	for _, fl := range fs {
 		line := Fact{Text: f.describeFlight(&fl.Flight), Cite: flightCite(fl)}
@@ -1021,6 +1025,10 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 				return err
 			}
 			n := len(list)
+			if some && n == 0 {
+				continue
+			}
+			withAny++
 			here := map[string]bool{}
 			for _, p := range list {
 				// A person on two of the flights counts once in all,
@@ -1048,6 +1056,9 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 		head += fmt.Sprintf(", with %s of %s in all", plural(len(bookings), "bookings"), plural(total, describeSelection(q)))
 	case q.People || q.Count && !q.DayFlights:
 		head += fmt.Sprintf(", with %s in all", plural(total, describeSelection(q)))
+		if some {
+			head += fmt.Sprintf(", on %d of them", withAny)
+		}
 	}
 	out.add(head, Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
 	// Today's list too long to show in full starts at the flights still

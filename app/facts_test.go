@@ -893,6 +893,13 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 		lines, _ := ask(t, f, question, now)
 		wantLines(t, question, lines, want)
 	}
+	// A flight without any of the passengers asked for is counted, not listed.
+	lines, _ := ask(t, f, "gold passengers on departures after 11:00", now)
+	wantLines(t, "gold passengers on departures after 11:00", lines, []string{
+		"2 flights on 2027-03-09 departing 11:00–24:00 from MAD, with 1 gold passenger in all", "IB6651 MAD→LIM"}) // not UX1093
+	if !strings.HasSuffix(lines[0], ", on 1 of them") {
+		t.Errorf("the count does not say how many flights have any: %q", lines[0])
+	}
 	for question, not := range map[string]string{
 		"flights delayed by more than an hour": "UX1093", // 25 minutes
 		"departures this afternoon":            "UX1093", // 11:40
