@@ -458,8 +458,22 @@ func (br *Bridge) Close(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		// The clients are closed all the same once the loops end: a
+		// consumer left in its group would fence the next bridge that
+		// joins with the same instance id.
+		go func() {
+			<-done
+			br.closeClients(context.Background())
+		}()
 		return ctx.Err()
 	}
+	br.closeClients(ctx)
+	return nil
+}
+
+// closeClients closes the Kafka consumer and producer after the loops
+// have ended.
+func (br *Bridge) closeClients(ctx context.Context) {
 	if br.consumer != nil {
 		br.closeConsumer(ctx)
 	}
@@ -469,7 +483,6 @@ func (br *Bridge) Close(ctx context.Context) error {
 		cancel()
 		br.producer.Close()
 	}
-	return nil
 }
 
 // consumerCloseWait bounds the wait for the consumer to leave its group.

@@ -47,8 +47,10 @@ func (br *Bridge) inboundLoop() {
 				br.consumer.AllowRebalance()
 				return // closing: not committed, so they come again
 			}
-			ctx, cancel := context.WithTimeout(br.ctx, 30*time.Second)
-			if err := br.consumer.CommitRecords(ctx, recs...); err != nil && br.ctx.Err() == nil {
+			// Committed even when the bridge is closing (the records are in
+			// the local log): a close must not leave them to come again.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(br.ctx), 10*time.Second)
+			if err := br.consumer.CommitRecords(ctx, recs...); err != nil {
 				// Harmless: a later commit covers these offsets, and a
 				// redelivery before it is de-duplicated locally.
 				br.recordErr(fmt.Errorf("commit offsets: %w", err))
