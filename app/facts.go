@@ -1017,6 +1017,7 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	some := len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Misses || q.Tight
 	withAny := 0
 	var lines []Fact
+	var listed []*FlightRecord // the flight of each line
 	for _, fl := range fs {
 		line := Fact{Text: f.describeFlight(&fl.Flight), Cite: flightCite(fl)}
 		if q.People || q.Count && !q.DayFlights {
@@ -1045,7 +1046,7 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 				line.Text += "; " + plural(n, describeSelection(q))
 			}
 		}
-		lines = append(lines, line)
+		lines, listed = append(lines, line), append(listed, fl)
 	}
 	head := fmt.Sprintf("%s on %s%s", plural(len(fs), label), date, where)
 	if q.DayFlights {
@@ -1072,8 +1073,8 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 			}
 			return r.Departure()
 		}
-		from = len(fs)
-		for i, r := range fs {
+		from = len(listed)
+		for i, r := range listed {
 			if !at(r).Before(now) {
 				from = i
 				break
@@ -1105,8 +1106,8 @@ func lateBeyond(fl *Flight, q Question) bool {
 		return false
 	}
 	late := fl.Departure().Sub(fl.ScheduledDeparture)
-	if q.Arrivals {
-		late = fl.Arrival().Sub(fl.ScheduledArrival)
+	if q.Arrivals && fl.EstimatedArrival != nil {
+		late = fl.Arrival().Sub(fl.ScheduledArrival) // else the departure's delay carries over
 	}
 	return late > q.MinDelay || q.MinInclusive && late == q.MinDelay
 }

@@ -893,8 +893,40 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 		lines, _ := ask(t, f, question, now)
 		wantLines(t, question, lines, want)
 	}
+	// Readings of a delay bound, and of "if" and "when".
+	for text, want := range map[string]time.Duration{
+		"flights more than 1.5 hours late":                 90 * time.Minute,
+		"any departure over 90m late":                      90 * time.Minute,
+		"flights delayed by more than half an hour":        30 * time.Minute,
+		"flights no more than 30 minutes late":             0, // a bound from above
+		"flights cancelled or delayed more than 3 hours":   0, // the cancelled ones too
+		"latest check-in at least 45 min before departure": 0,
+	} {
+		if q := ParseQuestion(text, now); q.MinDelay != want {
+			t.Errorf("%q: min delay %s, want %s", text, q.MinDelay, want)
+		}
+	}
+	for text, want := range map[string]bool{
+		"which flights are delayed, if any?":                  true,
+		"check if any flights are cancelled today":            true,
+		"which departures are delayed and when do they board": true,
+		"what do we do if a departure is delayed":             false,
+	} {
+		if q := ParseQuestion(text, now); q.Structured() != want {
+			t.Errorf("%q: a list %v, want %v", text, q.Structured(), want)
+		}
+	}
+	// An arrival whose departure is late is late on arrival, with no
+	// arrival estimate yet.
+	in := &store.flights["IB3170-2027-03-09"].Flight
+	dep := in.ScheduledDeparture.Add(50 * time.Minute)
+	in.Status, in.EstimatedDeparture = FlightDelayed, &dep
+	lines, _ := ask(t, f, "arrivals more than 30 minutes late", now)
+	wantLines(t, "arrivals more than 30 minutes late", lines, []string{"1 flight delayed by more than 30 minutes on arrival on 2027-03-09", "IB3170 CDG→MAD"})
+	in.Status, in.EstimatedDeparture = FlightCancelled, nil
+
 	// A flight without any of the passengers asked for is counted, not listed.
-	lines, _ := ask(t, f, "gold passengers on departures after 11:00", now)
+	lines, _ = ask(t, f, "gold passengers on departures after 11:00", now)
 	wantLines(t, "gold passengers on departures after 11:00", lines, []string{
 		"2 flights on 2027-03-09 departing 11:00–24:00 from MAD, with 1 gold passenger in all", "IB6651 MAD→LIM"}) // not UX1093
 	if !strings.HasSuffix(lines[0], ", on 1 of them") {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -315,7 +316,8 @@ func ParseQuestion(text string, today time.Time) Question {
 	if q.Status == "" && reAskLate.MatchString(lower) {
 		q.Status = FlightDelayed
 	}
-	if d, inclusive, ok := delayAsked(lower); ok && (q.Status == FlightDelayed || has(listWords) || has([]string{"flight", "departure", "arrival"})) {
+	if d, inclusive, ok := delayAsked(lower); ok && (q.Status == "" || q.Status == FlightDelayed) &&
+		(q.Status == FlightDelayed || has(listWords) || has([]string{"flight", "departure", "arrival"})) {
 		q.MinDelay, q.MinInclusive, q.Status = d, inclusive, FlightDelayed
 	}
 	q.Count = slices.ContainsFunc(countWords, func(c string) bool { return strings.Contains(lower, c) })
@@ -507,12 +509,20 @@ func partOfDay(lower string, day time.Time) *TimeWindow {
 		return nil
 	}
 	h := partsOfDay[m[1]+m[2]+m[3]]
-	return &TimeWindow{From: day.Add(time.Duration(h[0]) * time.Hour), To: day.Add(time.Duration(h[1]) * time.Hour)}
+	// By the clock of the day (a change of daylight saving time in the
+	// night does not move the afternoon).
+	at := func(hour int) time.Time {
+		return time.Date(day.Year(), day.Month(), day.Day(), hour, 0, 0, 0, day.Location())
+	}
+	return &TimeWindow{From: at(h[0]), To: at(h[1])}
 }
 
 // reAskDelayOver is a delay asked beyond: "more than an hour", "over 30
 // minutes", "at least 2 hours", "longer than 45 min".
-var reAskDelayOver = regexp.MustCompile(`\b(more than|over|above|longer than|beyond|at least)\s+(an?|one|two|three|[0-9]{1,3})\s*(hours?|hrs?|h|minutes?|mins?|min)\b`)
+var reAskDelayOver = regexp.MustCompile(`\b(?:(no|not)\s+)?(more than|over|above|longer than|beyond|at least)\s+(half an|an?|one|two|three|[0-9]{1,3}(?:\.[0-9])?)\s*(hours?|hrs?|h|minutes?|mins?|min|m)\b`)
+
+// reDelayWord speaks of a delay: "delay", "delayed", "delays", "late".
+var reDelayWord = regexp.MustCompile(`\b(delay|delays|delayed|late)\b`)
 
 // reConditional makes a delay or a status a condition of a procedure
 // ("what do we do if a departure is delayed", "a voucher when the flight
@@ -520,26 +530,50 @@ var reAskDelayOver = regexp.MustCompile(`\b(more than|over|above|longer than|bey
 // question asks for a time.
 var reConditional = regexp.MustCompile(`\b(whenever|if|once|unless|in case)\b|.\bwhen\b`)
 
+// reNotConditional are phrases with "if" that ask for a list all the same:
+// "which flights are delayed, if any", "check if any are cancelled".
+var reNotConditional = regexp.MustCompile(`\bif (any|so|there are any|there is one)\b|\b(check|see|find out|tell me|know) if\b|\band when\b`)
+
+// conditional reports whether text holds a condition (reConditional),
+// other than in reNotConditional's phrases.
+func conditional(text string) bool {
+	return reConditional.MatchString(reNotConditional.ReplaceAllString(text, " "))
+}
+
 // delayAsked reads the delay a question asks beyond, when it speaks of
 // delays ("delay", "delayed", "late").
 func delayAsked(lower string) (time.Duration, bool, bool) {
-	if !strings.Contains(lower, "delay") && !strings.Contains(lower, "late") {
+	if !reDelayWord.MatchString(lower) {
 		return 0, false, false
 	}
-	ix := reAskDelayOver.FindStringSubmatchIndex(lower)
-	if ix == nil || reConditional.MatchString(lower[:ix[0]]) {
+	m := reAskDelayOver.FindStringSubmatch(lower)
+	// "no more than 30 minutes late" bounds from above: not a list of
+	// the late ones.
+	if m == nil || m[1] != "" || conditional(lower[:strings.Index(lower, m[0])]) {
 		return 0, false, false
-	}
-	m := []string{"", lower[ix[2]:ix[3]], lower[ix[4]:ix[5]], lower[ix[6]:ix[7]]}
-	n := map[string]int{"a": 1, "an": 1, "one": 1, "two": 2, "three": 3}[m[2]]
-	if n == 0 {
-		n = atoi(m[2])
 	}
 	unit := time.Minute
-	if strings.HasPrefix(m[3], "h") {
+	if strings.HasPrefix(m[4], "h") {
 		unit = time.Hour
 	}
-	return time.Duration(n) * unit, m[1] == "at least", n > 0
+	var d time.Duration
+	switch m[3] {
+	case "half an":
+		d = unit / 2
+	case "a", "an", "one":
+		d = unit
+	case "two":
+		d = 2 * unit
+	case "three":
+		d = 3 * unit
+	default:
+		v, err := strconv.ParseFloat(m[3], 64)
+		if err != nil {
+			return 0, false, false
+		}
+		d = time.Duration(v * float64(unit)).Round(time.Minute)
+	}
+	return d, m[2] == "at least", d > 0
 }
 
 func atoi(s string) int {
@@ -751,7 +785,7 @@ func (q Question) Structured() bool {
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
 		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" || q.Full ||
 		q.MinDelay > 0 && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) ||
-		q.Status != "" && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) && !reConditional.MatchString(lower) &&
+		q.Status != "" && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) && !conditional(lower) &&
 			(q.Count || q.Day || strings.Contains(lower, "flights") || q.Arrivals || q.Departures || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
 
