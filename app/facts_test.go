@@ -911,6 +911,8 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 		"check if any flights are cancelled today":            true,
 		"which departures are delayed and when do they board": true,
 		"what do we do if a departure is delayed":             false,
+		"what do we do if departures are delayed tonight":     false,
+		"departures after 18:00, if any":                      true,
 	} {
 		if q := ParseQuestion(text, now); q.Structured() != want {
 			t.Errorf("%q: a list %v, want %v", text, q.Structured(), want)

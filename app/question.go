@@ -781,7 +781,7 @@ var pickWords = map[string]string{"next": "next", "first": "first", "earliest": 
 func (q Question) Structured() bool {
 	lower := strings.ToLower(q.Text)
 	words := reAskWord.FindAllString(lower, -1)
-	window := q.Window != nil && slices.ContainsFunc(words, func(w string) bool { return slices.Contains(listWords, w) || slices.Contains(windowWords, w) })
+	window := q.Window != nil && !conditional(lower) && slices.ContainsFunc(words, func(w string) bool { return slices.Contains(listWords, w) || slices.Contains(windowWords, w) })
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
 		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" || q.Full ||
 		q.MinDelay > 0 && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) ||
