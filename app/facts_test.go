@@ -862,6 +862,7 @@ func TestFactsWhoHoldsASeat(t *testing.T) {
 		"gate A12 on LH400, seat no. 7K": {"7K"},
 		"who sits in 14C on 3k 512":      {"14C"}, // 3K is the carrier of flight 512
 		"who is seated in 3k on 3K512":   {"3K"},
+		"who sits in 12A 2027-03-09":     {"12A"}, // a date after the seat
 	} {
 		if q := ParseQuestion(text, now); !slices.Equal(q.InSeats, want) {
 			t.Errorf("%q: seats %v, want %v", text, q.InSeats, want)

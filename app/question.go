@@ -598,7 +598,7 @@ var windowWords = []string{"leave", "leaves", "depart", "departs", "arrive", "ar
 // by a flight number is a carrier's code ("3K 512"), not a seat.
 var (
 	reAskSeatNo   = regexp.MustCompile(`(?i)\b([1-9][0-9]{0,2}[a-k])\b`)
-	reFlightAfter = regexp.MustCompile(`^\s*[0-9]{1,4}\b`)
+	reFlightAfter = regexp.MustCompile(`^\s*[0-9]{1,4}(?:$|[^0-9-])`) // a number, not a date
 )
 
 // sitWords make a row and a letter a seat.
