@@ -316,8 +316,7 @@ func ParseQuestion(text string, today time.Time) Question {
 	if q.Status == "" && reAskLate.MatchString(lower) {
 		q.Status = FlightDelayed
 	}
-	if d, inclusive, ok := delayAsked(lower); ok && (q.Status == "" || q.Status == FlightDelayed) &&
-		(q.Status == FlightDelayed || has(listWords) || has([]string{"flight", "departure", "arrival"})) {
+	if d, inclusive, ok := delayAsked(lower); ok && (q.Status == FlightDelayed || q.Status == "" && (has(listWords) || has([]string{"flight", "departure", "arrival"}))) {
 		q.MinDelay, q.MinInclusive, q.Status = d, inclusive, FlightDelayed
 	}
 	q.Count = slices.ContainsFunc(countWords, func(c string) bool { return strings.Contains(lower, c) })
@@ -546,11 +545,17 @@ func delayAsked(lower string) (time.Duration, bool, bool) {
 	if !reDelayWord.MatchString(lower) {
 		return 0, false, false
 	}
-	m := reAskDelayOver.FindStringSubmatch(lower)
+	ix := reAskDelayOver.FindStringSubmatchIndex(lower)
 	// "no more than 30 minutes late" bounds from above: not a list of
 	// the late ones.
-	if m == nil || m[1] != "" || conditional(lower[:strings.Index(lower, m[0])]) {
+	if ix == nil || ix[2] >= 0 || conditional(lower[:ix[0]]) {
 		return 0, false, false
+	}
+	m := make([]string, 5)
+	for g := 1; g < 5; g++ {
+		if ix[2*g] >= 0 {
+			m[g] = lower[ix[2*g]:ix[2*g+1]]
+		}
 	}
 	unit := time.Minute
 	if strings.HasPrefix(m[4], "h") {
@@ -782,10 +787,11 @@ func (q Question) Structured() bool {
 	lower := strings.ToLower(q.Text)
 	words := reAskWord.FindAllString(lower, -1)
 	window := q.Window != nil && !conditional(lower) && slices.ContainsFunc(words, func(w string) bool { return slices.Contains(listWords, w) || slices.Contains(windowWords, w) })
+	policy := slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) })
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
 		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" || q.Full ||
-		q.MinDelay > 0 && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) ||
-		q.Status != "" && !slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) }) && !conditional(lower) &&
+		q.MinDelay > 0 && !policy ||
+		q.Status != "" && !policy && !conditional(lower) &&
 			(q.Count || q.Day || strings.Contains(lower, "flights") || q.Arrivals || q.Departures || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
 
