@@ -92,7 +92,7 @@ func parseIngestFlags(cfg IngestConfig, args []string) (ingestFlags, error) {
 	batch := fs.Int("batch", 1000, "events per NDJSON request")
 	clients := fs.Int("clients", 4, "concurrent HTTP clients")
 	rounds := fs.Int("rounds", 4, "rounds of every run; the order alternates from one round to the next")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node's batched run of the first round to this file")
+	cpuProfile := fs.String("cpuprofile", "", "after the rounds, write a CPU profile of one more batched run of the node (not timed) to this file")
 	cluster := fs.Bool("cluster", false, "three in-process nodes of one cluster (R3) beside a single node (R1) instead (ingest_cluster.go)")
 	if err := fs.Parse(args); err != nil {
 		return ingestFlags{}, err
@@ -137,6 +137,13 @@ func Ingest(ctx context.Context, cfg IngestConfig, args []string) error {
 		}
 		rounds = append(rounds, res)
 	}
+	if fl.cpuProfile != "" {
+		// The profiler's own cost would lower a timed round's rate, so the
+		// profile is of a run of its own, after the rounds.
+		if err := n.profileNDJSON(ctx, cfg.Timeout, fl); err != nil {
+			return err
+		}
+	}
 	lats, err := n.freshness(ctx)
 	if err != nil {
 		return err
@@ -175,16 +182,7 @@ func ingestRound(ctx context.Context, cfg IngestConfig, fl ingestFlags, n *inges
 		return nil
 	}
 	nodeRuns := func() error {
-		evs := FlightEvents(fl.events, "ndjson-"+tag)
-		stop := func() {}
-		if fl.cpuProfile != "" && round == 0 {
-			var err error
-			if stop, err = startCPUProfile(fl.cpuProfile); err != nil {
-				return err
-			}
-		}
-		batched, err := n.benchNDJSON(ctx, cfg.Timeout, fl, evs)
-		stop()
+		batched, err := n.benchNDJSON(ctx, cfg.Timeout, fl, FlightEvents(fl.events, "ndjson-"+tag))
 		if err != nil {
 			return err
 		}
@@ -204,15 +202,22 @@ func ingestRound(ctx context.Context, cfg IngestConfig, fl ingestFlags, n *inges
 	return res, nil
 }
 
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
+// profileNDJSON writes a CPU profile of one batched run of the node.
+func (n *ingestNode) profileNDJSON(ctx context.Context, timeout time.Duration, fl ingestFlags) error {
+	f, err := os.Create(fl.cpuProfile)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	defer f.Close()
 	if err := pprof.StartCPUProfile(f); err != nil {
-		return nil, err
+		return err
 	}
-	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+	_, err = n.benchNDJSON(ctx, timeout, fl, FlightEvents(fl.events, "profile"))
+	pprof.StopCPUProfile()
+	if err != nil {
+		return fmt.Errorf("profiled run: %w", err)
+	}
+	return f.Close()
 }
 
 // ingestNode is a durable node (fsync per commit) under measurement,
