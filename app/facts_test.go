@@ -896,12 +896,18 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 	}
 	// Readings of a delay bound, and of "if" and "when".
 	for text, want := range map[string]time.Duration{
-		"flights more than 1.5 hours late":                 90 * time.Minute,
-		"any departure over 90m late":                      90 * time.Minute,
-		"flights delayed by more than half an hour":        30 * time.Minute,
-		"flights no more than 30 minutes late":             0, // a bound from above
-		"flights cancelled or delayed more than 3 hours":   0, // the cancelled ones too
-		"latest check-in at least 45 min before departure": 0,
+		"flights more than 1.5 hours late":                                         90 * time.Minute,
+		"any departure over 90m late":                                              90 * time.Minute,
+		"flights delayed by more than half an hour":                                30 * time.Minute,
+		"flights no more than 30 minutes late":                                     0, // a bound from above
+		"flights cancelled or delayed more than 3 hours":                           0, // the cancelled ones too
+		"latest check-in at least 45 min before departure":                         0,
+		"flights more than an hour and a half late":                                90 * time.Minute,
+		"departures over two and a half hours late":                                150 * time.Minute,
+		"delayed flights with connections of at least 45 minutes":                  0,
+		"delayed passengers with a layover over 2 hours":                           0,
+		"delayed flights with more than 40 minutes to connect":                     0,
+		"transfers of at least 45 minutes on flights delayed more than 30 minutes": 30 * time.Minute,
 	} {
 		if q := ParseQuestion(text, now); q.MinDelay != want {
 			t.Errorf("%q: min delay %s, want %s", text, q.MinDelay, want)

@@ -518,7 +518,16 @@ func partOfDay(lower string, day time.Time) *TimeWindow {
 
 // reAskDelayOver is a delay asked beyond: "more than an hour", "over 30
 // minutes", "at least 2 hours", "longer than 45 min".
-var reAskDelayOver = regexp.MustCompile(`\b(?:(no|not)\s+)?(more than|over|above|longer than|beyond|at least)\s+(half an|an?|one|two|three|[0-9]{1,3}(?:\.[0-9])?)\s*(hours?|hrs?|h|minutes?|mins?|min|m)\b`)
+// "An hour and a half" and "two and a half hours" add half the unit.
+var reAskDelayOver = regexp.MustCompile(`\b(?:(no|not)\s+)?(more than|over|above|longer than|beyond|at least)\s+(half an|an?|one|two|three|[0-9]{1,3}(?:\.[0-9])?)(\s+and a half)?\s*(hours?|hrs?|h|minutes?|mins?|min|m)\b(\s+and a half)?`)
+
+// reConnectionBound is a bound that belongs to a connection, not to a
+// delay: "connections of at least 45 minutes", "a layover over 2 hours",
+// "more than 40 minutes to connect".
+var (
+	reConnectionBefore = regexp.MustCompile(`\b(connections?|connecting|layovers?|transfers?|turnarounds?|minimum connecting time|mct)(\s+[a-z]+){0,2}\s*$`)
+	reConnectionAfter  = regexp.MustCompile(`^\s*(to|for)\s+(connect|transfer|change)`)
+)
 
 // reDelayWord speaks of a delay: "delay", "delayed", "delays", "late".
 var reDelayWord = regexp.MustCompile(`\b(delay|delays|delayed|late)\b`)
@@ -545,20 +554,26 @@ func delayAsked(lower string) (time.Duration, bool, bool) {
 	if !reDelayWord.MatchString(lower) {
 		return 0, false, false
 	}
-	ix := reAskDelayOver.FindStringSubmatchIndex(lower)
+	var ix []int
+	for _, c := range reAskDelayOver.FindAllStringSubmatchIndex(lower, -1) {
+		if !reConnectionBefore.MatchString(lower[:c[0]]) && !reConnectionAfter.MatchString(lower[c[1]:]) {
+			ix = c
+			break
+		}
+	}
 	// "no more than 30 minutes late" bounds from above: not a list of
 	// the late ones.
 	if ix == nil || ix[2] >= 0 || conditional(lower[:ix[0]]) {
 		return 0, false, false
 	}
-	m := make([]string, 5)
-	for g := 1; g < 5; g++ {
+	m := make([]string, 7)
+	for g := 1; g < 7; g++ {
 		if ix[2*g] >= 0 {
 			m[g] = lower[ix[2*g]:ix[2*g+1]]
 		}
 	}
 	unit := time.Minute
-	if strings.HasPrefix(m[4], "h") {
+	if strings.HasPrefix(m[5], "h") {
 		unit = time.Hour
 	}
 	var d time.Duration
@@ -577,6 +592,9 @@ func delayAsked(lower string) (time.Duration, bool, bool) {
 			return 0, false, false
 		}
 		d = time.Duration(v * float64(unit)).Round(time.Minute)
+	}
+	if m[4] != "" || m[6] != "" {
+		d += unit / 2
 	}
 	return d, m[2] == "at least", d > 0
 }
