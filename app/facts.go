@@ -643,7 +643,12 @@ func (f *Facts) onward(ctx context.Context, b *Booking, key string, cache map[st
 
 func describeSelection(q Question) string {
 	var parts []string
-	parts = append(parts, q.Tiers...)
+	switch {
+	case len(q.Tiers) == len(tiers):
+		parts = append(parts, "frequent-flyer")
+	case len(q.Tiers) > 0:
+		parts = append(parts, strings.Join(q.Tiers, "/"))
+	}
 	what := "passengers"
 	if len(q.SSR) > 0 && !slices.Contains(q.SSR, "*") {
 		what = "passengers with " + strings.Join(q.SSR, "/")

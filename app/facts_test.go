@@ -941,6 +941,10 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 	if !strings.HasSuffix(lines[0], ", on 1 of them") {
 		t.Errorf("the count does not say how many flights have any: %q", lines[0])
 	}
+	lines, _ = ask(t, f, "frequent flyers on departures after 11:00", now)
+	wantLines(t, "frequent flyers on departures after 11:00", lines, []string{
+		"2 flights on 2027-03-09 departing 11:00–24:00 from MAD, with 2 frequent-flyer passengers in all, on 2 of them",
+		"UX1093 MAD→BCN on 2027-03-09: boarding", "IB6651 MAD→LIM"})
 	for question, not := range map[string]string{
 		"flights delayed by more than an hour": "UX1093", // 25 minutes
 		"departures this afternoon":            "UX1093", // 11:40

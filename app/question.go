@@ -161,6 +161,13 @@ var ssrWords = map[string][]string{
 
 var tierWords = map[string]string{"platinum": "platinum", "gold": "gold", "silver": "silver"}
 
+// tiers are the frequent-flyer tiers of the passenger schema, lowest first.
+var tiers = []string{"silver", "gold", "platinum"}
+
+// reAnyTier asks for the passengers of any frequent-flyer tier: "frequent
+// flyers", "elite members", "status passengers".
+var reAnyTier = regexp.MustCompile(`\bfrequent[ -]?fl[yi]ers?\b|\belites?\b|\b(status|tier|tiered) (passengers?|pax|members?|customers?|travell?ers?)\b`)
+
 var statusWords = map[string]string{
 	"cancelled": FlightCancelled, "canceled": FlightCancelled, "cancellation": FlightCancelled, "cancellations": FlightCancelled,
 	"delayed": FlightDelayed, "delays": FlightDelayed,
@@ -312,6 +319,9 @@ func ParseQuestion(text string, today time.Time) Question {
 		if s, ok := statusWords[w]; ok && q.Status == "" {
 			q.Status = s
 		}
+	}
+	if len(q.Tiers) == 0 && reAnyTier.MatchString(lower) {
+		q.Tiers = slices.Clone(tiers)
 	}
 	if q.Status == "" && reAskLate.MatchString(lower) {
 		q.Status = FlightDelayed
