@@ -121,7 +121,7 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 		}
 	}
 	if len(out.Facts) == 0 && len(out.Missing) == 0 && q.AcrossDay() {
-		if err := f.dayPassengers(ctx, q, today, &out); err != nil {
+		if err := f.dayPassengers(ctx, q, now, today, &out); err != nil {
 			return out, err
 		}
 	}
@@ -1071,27 +1071,11 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	// to come, as a departures board does: at 14:00, the 06:05 flights
 	// are not what staff asked for.
 	from := 0
-	if date == today && q.Window == nil && len(lines) > maxListed {
-		at := func(r *FlightRecord) time.Time {
-			if q.Arrivals {
-				return r.Arrival()
-			}
-			return r.Departure()
-		}
-		from = len(listed)
-		for i, r := range listed {
-			if !at(r).Before(now) {
-				from = i
-				break
-			}
-		}
-		what := map[bool]string{true: "arriving", false: "departing"}[q.Arrivals]
-		note := fmt.Sprintf("Listing from %s on", f.clock(now.In(f.zone())))
-		if from > len(lines)-maxListed {
-			from, note = len(lines)-maxListed, fmt.Sprintf("Listing the last %d", maxListed)
-		}
+	if date == today && q.Window == nil {
+		var note string
+		from, note = f.listFrom(q, now, listed, nil)
 		if from > 0 {
-			out.add(fmt.Sprintf("%s: %s %s earlier left out", note, plural(from, label), what), out.Facts[len(out.Facts)-1].Cite)
+			out.add(fmt.Sprintf("%s: %s %s earlier left out", note, plural(from, label), listedWay(q)), out.Facts[len(out.Facts)-1].Cite)
 		}
 	}
 	for i, l := range lines[from:] {
@@ -1102,6 +1086,58 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 		out.add(l.Text, l.Cite)
 	}
 	return nil
+}
+
+// listFrom is where a list of today's flights too long to show in full
+// starts: at the first flight still to come, as a departures board does
+// (at 14:00, the 06:05 flights are not what staff asked for), or at the
+// last ones that fit when fewer are left. size is each flight's lines
+// (one each when nil). note says where the list starts.
+func (f *Facts) listFrom(q Question, now time.Time, fs []*FlightRecord, size []int) (from int, note string) {
+	lines := func(i int) int {
+		if size == nil {
+			return 1
+		}
+		return size[i]
+	}
+	total := 0
+	for i := range fs {
+		total += lines(i)
+	}
+	if total <= maxListed {
+		return 0, ""
+	}
+	from = len(fs)
+	for i, r := range fs {
+		if !listedTime(q, r).Before(now) {
+			from = i
+			break
+		}
+	}
+	// The first flight of the last ones that fit.
+	fit, n := len(fs), 0
+	for fit > 0 && n+lines(fit-1) <= maxListed {
+		fit--
+		n += lines(fit)
+	}
+	if from > fit {
+		return fit, fmt.Sprintf("Listing the last %d", len(fs)-fit)
+	}
+	return from, fmt.Sprintf("Listing from %s on", f.clock(now.In(f.zone())))
+}
+
+// listedTime is the time a list of flights is in order of: arrival for
+// arrivals, else departure.
+func listedTime(q Question, r *FlightRecord) time.Time {
+	if q.Arrivals {
+		return r.Arrival()
+	}
+	return r.Departure()
+}
+
+// listedWay is how the flights of a list go: "arriving" or "departing".
+func listedWay(q Question) string {
+	return map[bool]string{true: "arriving", false: "departing"}[q.Arrivals]
 }
 
 // lateBeyond reports whether a flight not cancelled is later than the
@@ -1134,7 +1170,7 @@ func spanText(d time.Duration) string {
 // misconnects today"): how many on how many flights, then each flight
 // with some and its passengers (only the flights when just a count is
 // asked), up to maxListed lines, then how many more.
-func (f *Facts) dayPassengers(ctx context.Context, q Question, today string, out *FactAnswer) error {
+func (f *Facts) dayPassengers(ctx context.Context, q Question, now time.Time, today string, out *FactAnswer) error {
 	date := q.dateOr(today)
 	fs, err := f.Store.Flights(ctx, FlightFilter{Date: date})
 	if err != nil {
@@ -1167,13 +1203,35 @@ func (f *Facts) dayPassengers(ctx context.Context, q Question, today string, out
 			}
 		}
 	}
-	out.add(fmt.Sprintf("%s on %s%s of %s", plural(total, what), plural(len(with), "flights"), where, date),
-		Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
+	if q.Arrivals {
+		slices.SortStableFunc(with, func(a, b found) int { return a.fl.Arrival().Compare(b.fl.Arrival()) })
+	}
+	count := Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)}
+	out.add(fmt.Sprintf("%s on %s%s of %s", plural(total, what), plural(len(with), "flights"), where, date), count)
 	names := !q.Count || slices.Contains(strings.Fields(strings.ToLower(q.Text)), "who")
-	lines, shown := 0, 0 // lines added after the count; passengers they cover
-	for i, w := range with {
+	// Today's long list starts at the flights still to come.
+	from, left := 0, 0 // flights left out before the list; passengers on them
+	if date == today && q.Window == nil {
+		flights, size := make([]*FlightRecord, len(with)), make([]int, len(with))
+		for i, w := range with {
+			flights[i], size[i] = w.fl, 1
+			if names {
+				size[i] += len(w.list)
+			}
+		}
+		var note string
+		if from, note = f.listFrom(q, now, flights, size); from > 0 {
+			for _, w := range with[:from] {
+				left += len(w.list)
+			}
+			out.add(fmt.Sprintf("%s: %s on %s %s earlier left out", note, plural(left, what), plural(from, "flights"), listedWay(q)), count)
+		}
+	}
+	lines, shown := 0, left // lines added after the count; passengers they cover, and those left out
+	for i := from; i < len(with); i++ {
+		w := with[i]
 		if lines >= maxListed {
-			out.add(fmt.Sprintf("… and %s on %s (listing %d of %d flights)", plural(pairs-shown, what), plural(len(with)-i, "more flights"), i, len(with)),
+			out.add(fmt.Sprintf("… and %s on %s (listing %d of %d flights)", plural(pairs-shown, what), plural(len(with)-i, "more flights"), i-from, len(with)),
 				Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
 			return nil
 		}

@@ -547,6 +547,46 @@ func TestFactsLongListsOfTodayStartAtNow(t *testing.T) {
 	if got := answer("departures on 2027-07-14", day(4, 0).AddDate(0, 0, 1)); strings.Contains(strings.Join(got, "\n"), "Listing from") {
 		t.Errorf("a day not today starts later:\n%s", strings.Join(got, "\n"))
 	}
+	// Only the flights with the passengers asked for are listed, and the
+	// count left out is of those: a gold passenger on every other
+	// departure, 30 flights listed, 11 of them before AA122.
+	for i := 0; i < 60; i += 2 {
+		loc, id := fmt.Sprintf("G%05d", i), fmt.Sprintf("P%d", i)
+		b := Booking{Locator: loc, Status: BookingActive, Passengers: []BookingPassenger{{ID: id, Name: "Pat Gold", Tier: "gold"}},
+			Segments: []Segment{{Flight: fmt.Sprintf("AA%d-2027-07-14", 100+i), Cabin: "Y"}}}
+		m.bookings[loc] = &BookingRecord{Booking: b, Version: Version{EventID: "b" + loc, Offset: uint64(200 + i)}}
+		m.pax[id] = &PassengerRecord{Passenger: Passenger{ID: id, Name: "Pat Gold", Tier: "gold"}, Version: Version{Offset: uint64(200 + i)}}
+	}
+	// A flight and its passenger are two lines.
+	got = answer("gold passengers on departures today", noon)
+	if len(got) < 4 || got[0] != "30 gold passengers on 30 flights departing from ORD of 2027-07-14" ||
+		got[1] != "Listing from Wed 12:10 CDT on: 11 gold passengers on 11 flights departing earlier left out" ||
+		!strings.HasPrefix(got[2], "AA122 ") || got[3] != "Pat Gold (booking G00022, gold)" ||
+		got[len(got)-1] != "… and 6 gold passengers on 6 more flights (listing 13 of 30 flights)" {
+		t.Errorf("the gold passengers from 12:10 on:\n%s", strings.Join(got, "\n"))
+	}
+	// A list of flights for some passengers skips the flights without
+	// any, and what it leaves out counts only the flights it lists.
+	for i := range 60 {
+		fl := &m.flights[fmt.Sprintf("AA%d-2027-07-14", 100+i)].Flight
+		at := fl.ScheduledDeparture.Add(5 * time.Minute)
+		fl.Status, fl.EstimatedDeparture = FlightDelayed, &at
+	}
+	got = answer("delayed departures with gold passengers today", day(7, 0))
+	if len(got) != 28 || got[0] != "60 delayed flights on 2027-07-14 departing from ORD, with 30 gold passengers in all, on 30 of them" ||
+		got[1] != "Listing from Wed 07:00 CDT on: 3 delayed flights departing earlier left out" || !strings.HasPrefix(got[2], "AA106 ") ||
+		got[27] != "… and 2 more flights (listing 25 of 30)" {
+		t.Errorf("the delayed departures with gold passengers from 07:00 on:\n%s", strings.Join(got, "\n"))
+	}
+	got = answer("delayed departures with gold passengers today", noon)
+	if len(got) != 27 || got[1] != "Listing the last 25: 5 delayed flights departing earlier left out" || !strings.HasPrefix(got[2], "AA110 ") {
+		t.Errorf("the last 25 delayed departures with gold passengers:\n%s", strings.Join(got, "\n"))
+	}
+	// Late in the day, the last that fit.
+	got = answer("gold passengers on departures today", day(23, 0))
+	if len(got) < 3 || got[1] != "Listing the last 12: 18 gold passengers on 18 flights departing earlier left out" || !strings.HasPrefix(got[2], "AA136 ") {
+		t.Errorf("the gold passengers late in the day:\n%s", strings.Join(got, "\n"))
+	}
 }
 
 // A surname alone: every passenger of it with their bookings' flights,
