@@ -115,13 +115,15 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 		}
 		return out, nil
 	}
-	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.ListsAirport || q.Window != nil || q.DayFlights || q.Gate != "") {
-		if err := f.day(ctx, q, now, today, &out); err != nil {
+	// Some passengers over a day or a part of it, with their names:
+	// "who misconnects this morning", "wheelchair passengers today".
+	if len(out.Facts) == 0 && len(out.Missing) == 0 && q.AcrossDay() && q.Gate == "" {
+		if err := f.dayPassengers(ctx, q, now, today, &out); err != nil {
 			return out, err
 		}
 	}
-	if len(out.Facts) == 0 && len(out.Missing) == 0 && q.AcrossDay() {
-		if err := f.dayPassengers(ctx, q, now, today, &out); err != nil {
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.ListsAirport || q.Window != nil || q.DayFlights || q.Gate != "") {
+		if err := f.day(ctx, q, now, today, &out); err != nil {
 			return out, err
 		}
 	}
@@ -996,16 +998,7 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 		// Arrivals in the order they land, as on an arrivals board.
 		slices.SortStableFunc(fs, func(a, b *FlightRecord) int { return a.Arrival().Compare(b.Arrival()) })
 	}
-	if w := q.Window; w != nil {
-		to := w.To.In(f.zone()).Format("15:04")
-		if to == "00:00" && w.To.After(w.From) {
-			to = "24:00" // the end of the day
-		}
-		where += fmt.Sprintf(" %s %s–%s", map[bool]string{true: "arriving", false: "departing"}[w.Arrivals], w.From.In(f.zone()).Format("15:04"), to)
-		if f.Hub != "" {
-			where += map[bool]string{true: " at ", false: " from "}[w.Arrivals] + f.Hub
-		}
-	}
+	where += f.windowWords(q.Window)
 	if q.Gate != "" {
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return !strings.EqualFold(r.Gate, q.Gate) })
 		where += " at gate " + q.Gate
@@ -1019,7 +1012,7 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	bookings := map[string]bool{}
 	// Some passengers asked for ("wheelchair passengers on departures this
 	// afternoon"): the flights without any are counted, not listed.
-	some := len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Misses || q.Tight
+	some := q.selects()
 	withAny := 0
 	var lines []Fact
 	var listed []*FlightRecord // the flight of each line
@@ -1172,12 +1165,15 @@ func spanText(d time.Duration) string {
 // asked), up to maxListed lines, then how many more.
 func (f *Facts) dayPassengers(ctx context.Context, q Question, now time.Time, today string, out *FactAnswer) error {
 	date := q.dateOr(today)
-	fs, err := f.Store.Flights(ctx, FlightFilter{Date: date})
+	fs, err := f.dayFlights(ctx, q, date, FlightFilter{Date: date})
 	if err != nil {
-		return fmt.Errorf("read flights: %w", err)
+		return err
 	}
-	// "wheelchairs on departures today": the site's departures.
-	fs, where := f.siteWay(fs, q, "")
+	where := f.windowWords(q.Window)
+	if q.Window == nil {
+		// "wheelchairs on departures today": the site's departures.
+		fs, where = f.siteWay(fs, q, "")
+	}
 	what := describeSelection(q)
 	type found struct {
 		fl   *FlightRecord
@@ -1251,6 +1247,23 @@ func (f *Facts) dayPassengers(ctx context.Context, q Question, now time.Time, to
 		shown += len(w.list)
 	}
 	return nil
+}
+
+// windowWords say a time window: " departing 12:00–18:00 from MAD";
+// "" without one.
+func (f *Facts) windowWords(w *TimeWindow) string {
+	if w == nil {
+		return ""
+	}
+	to := w.To.In(f.zone()).Format("15:04")
+	if to == "00:00" && w.To.After(w.From) {
+		to = "24:00" // the end of the day
+	}
+	s := fmt.Sprintf(" %s %s–%s", map[bool]string{true: "arriving", false: "departing"}[w.Arrivals], w.From.In(f.zone()).Format("15:04"), to)
+	if f.Hub != "" {
+		s += map[bool]string{true: " at ", false: " from "}[w.Arrivals] + f.Hub
+	}
+	return s
 }
 
 // dayFlights reads the flights of filter; with a time window, those of

@@ -420,6 +420,14 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"flights before 9 on 2027-03-10":      {From: time.Date(2027, 3, 10, 0, 0, 0, 0, cet), To: time.Date(2027, 3, 10, 9, 0, 0, 0, cet)},
 		"what leaves after 25:00":             nil,
 		"compensation after 3 hours of delay": nil,
+		"departures after 3pm":                {From: time.Date(2027, 3, 9, 15, 0, 0, 0, cet), To: time.Date(2027, 3, 10, 0, 0, 0, 0, cet)},
+		"how many departures until 10am":      {From: time.Date(2027, 3, 9, 0, 0, 0, 0, cet), To: time.Date(2027, 3, 9, 10, 0, 0, 0, cet)},
+		"arrivals between 9.30 a.m. and noon": {From: time.Date(2027, 3, 9, 9, 30, 0, 0, cet), To: time.Date(2027, 3, 9, 12, 0, 0, 0, cet), Arrivals: true},
+		"departures before noon":              {From: time.Date(2027, 3, 9, 0, 0, 0, 0, cet), To: time.Date(2027, 3, 9, 12, 0, 0, 0, cet)},
+		"flights after midday":                {From: time.Date(2027, 3, 9, 12, 0, 0, 0, cet), To: time.Date(2027, 3, 10, 0, 0, 0, 0, cet)},
+		"arrivals between 8pm and midnight":   {From: time.Date(2027, 3, 9, 20, 0, 0, 0, cet), To: time.Date(2027, 3, 10, 0, 0, 0, 0, cet), Arrivals: true},
+		"departures after 12 am":              {From: time.Date(2027, 3, 9, 0, 0, 0, 0, cet), To: time.Date(2027, 3, 10, 0, 0, 0, 0, cet)},
+		"departures after 13pm":               nil,
 	} {
 		q := ParseQuestion(text, at)
 		switch {
@@ -975,16 +983,27 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 	in.Status, in.EstimatedDeparture = FlightCancelled, nil
 
 	// A flight without any of the passengers asked for is counted, not listed.
-	lines, _ = ask(t, f, "gold passengers on departures after 11:00", now)
-	wantLines(t, "gold passengers on departures after 11:00", lines, []string{
-		"2 flights on 2027-03-09 departing 11:00–24:00 from MAD, with 1 gold passenger in all", "IB6651 MAD→LIM"}) // not UX1093
+	lines, _ = ask(t, f, "delayed departures with gold passengers after 11:00", now)
+	wantLines(t, "delayed departures with gold passengers after 11:00", lines, []string{
+		"1 delayed flight on 2027-03-09 departing 11:00–24:00 from MAD, with 1 gold passenger in all", "IB6651 MAD→LIM"})
 	if !strings.HasSuffix(lines[0], ", on 1 of them") {
 		t.Errorf("the count does not say how many flights have any: %q", lines[0])
 	}
+	lines, _ = ask(t, f, "any gold passengers on departures after 11:00?", now)
+	wantLines(t, "gold passengers on departures after 11:00", lines, []string{
+		"1 gold passenger on 1 flight departing 11:00–24:00 from MAD of 2027-03-09", "IB6651 MAD→LIM", "Lucía Ferrer (booking QW7P2K, gold, WCHR)"}) // not UX1093
 	lines, _ = ask(t, f, "frequent flyers on departures after 11:00", now)
 	wantLines(t, "frequent flyers on departures after 11:00", lines, []string{
-		"2 flights on 2027-03-09 departing 11:00–24:00 from MAD, with 2 frequent-flyer passengers in all, on 2 of them",
-		"UX1093 MAD→BCN on 2027-03-09: boarding", "IB6651 MAD→LIM"})
+		"2 frequent-flyer passengers on 2 flights departing 11:00–24:00 from MAD of 2027-03-09",
+		"UX1093 MAD→BCN on 2027-03-09: boarding", "Iker Zubiri", "IB6651 MAD→LIM", "Lucía Ferrer"})
+	// Passengers connecting in a part of the day come in on its arrivals.
+	lines, _ = ask(t, f, "who misconnects this morning", now)
+	wantLines(t, "who misconnects this morning", lines, []string{
+		"1 passenger whose onward connection is broken on 1 flight arriving 05:00–12:00 at MAD of 2027-03-09",
+		"IB3170 CDG→MAD on 2027-03-09: cancelled", "Lucía Ferrer (booking QW7P2K, gold, WCHR): connects to IB6651"})
+	lines, _ = ask(t, f, "how many connecting passengers this afternoon", now)
+	wantLines(t, "how many connecting passengers this afternoon", lines, []string{
+		"0 passengers with onward connections on 0 flights arriving 12:00–18:00 at MAD of 2027-03-09"})
 	for question, not := range map[string]string{
 		"flights delayed by more than an hour": "UX1093", // 25 minutes
 		"departures this afternoon":            "UX1093", // 11:40

@@ -354,6 +354,11 @@ func ParseQuestion(text string, today time.Time) Question {
 	if q.Window != nil {
 		q.Window.Arrivals = has(arrivalWords)
 		q.Day = true
+		if q.Connects && !q.Departures {
+			// Passengers connecting this morning come in on the
+			// morning's arrivals.
+			q.Window.Arrivals, q.Arrivals = true, true
+		}
 	}
 	if m := reAskGate.FindStringSubmatch(text); m != nil && len(q.Flights) == 0 && !has(policyWords) {
 		q.Gate, q.Day = strings.ToUpper(m[1]), true
@@ -442,10 +447,48 @@ var reAskToPlace = regexp.MustCompile(`(?i:\b(to|from|into|out of))\s+(\p{Lu}[\p
 
 var (
 	reAskNext    = regexp.MustCompile(`\bnext\s+(?:([0-9]{1,2})\s+)?(hour|hours|minutes|mins)\b`)
-	reAskAfter   = regexp.MustCompile(`\b(after|from|before|until|till)\s+([0-9]{1,2})(?::([0-9]{2}))?\b`)
+	reAskAfter   = regexp.MustCompile(`\b(after|from|before|until|till)\s+` + clockPattern)
 	reDuration   = regexp.MustCompile(`^\s*(hours?|hrs?|h|minutes?|mins?|days?)\b`) // "after 3 hours" is no time of day
-	reAskBetween = regexp.MustCompile(`\bbetween\s+([0-9]{1,2})(?::([0-9]{2}))?\s+and\s+([0-9]{1,2})(?::([0-9]{2}))?\b`)
+	reAskBetween = regexp.MustCompile(`\bbetween\s+` + clockPattern + `\s+and\s+` + clockPattern)
 )
+
+// clockPattern is a time of day: "9", "09:30", "3pm", "10.30 a.m.",
+// "noon", "midday", "midnight"; four groups: hour, minute, am or pm, word.
+const clockPattern = `(?:([0-9]{1,2})(?:[:.]([0-9]{2}))?(?:\s*(am\b|pm\b|a\.m\.|p\.m\.)|\b)|(noon|midday|midnight)\b)`
+
+// clockOf is the hour and minute of a clockPattern's groups (h, m, ampm,
+// word), and whether they are a time; midnight is hour 24 when end says
+// it ends a window ("before midnight"), else 0.
+func clockOf(h, m, ampm, word string, end bool) (int, int, bool) {
+	switch word {
+	case "noon", "midday":
+		return 12, 0, true
+	case "midnight":
+		if end {
+			return 24, 0, true
+		}
+		return 0, 0, true
+	}
+	hh, mm := atoi(h), 0
+	if m != "" {
+		mm = atoi(m)
+	}
+	if hh > 23 || mm > 59 {
+		return 0, 0, false
+	}
+	if ampm != "" {
+		if hh < 1 || hh > 12 {
+			return 0, 0, false
+		}
+		if hh == 12 {
+			hh = 0
+		}
+		if ampm[0] == 'p' {
+			hh += 12
+		}
+	}
+	return hh, mm, true
+}
 
 // timeWindow reads a time of day from a question: "(in) the next hour",
 // "next 2 hours", "next 30 minutes" (from now), "after 12:00", "before
@@ -456,19 +499,20 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 	if d, err := time.ParseInLocation(time.DateOnly, date, now.Location()); err == nil {
 		day = d
 	}
-	at := func(h, m string) (time.Time, bool) {
-		hh, mm := atoi(h), 0
-		if m != "" {
-			mm = atoi(m)
-		}
-		if hh > 23 || mm > 59 {
+	// By the clock of the day: 24:00 is the day's end.
+	at := func(g []string, end bool) (time.Time, bool) {
+		hh, mm, ok := clockOf(g[0], g[1], g[2], g[3], end)
+		if !ok {
 			return time.Time{}, false
 		}
-		return day.Add(time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute), true
+		if hh == 24 {
+			return day.AddDate(0, 0, 1), true
+		}
+		return time.Date(day.Year(), day.Month(), day.Day(), hh, mm, 0, 0, day.Location()), true
 	}
 	if m := reAskBetween.FindStringSubmatch(lower); m != nil {
-		from, ok1 := at(m[1], m[2])
-		to, ok2 := at(m[3], m[4])
+		from, ok1 := at(m[1:5], false)
+		to, ok2 := at(m[5:9], true)
 		if ok1 && ok2 && to.After(from) {
 			return &TimeWindow{From: from, To: to}
 		}
@@ -487,15 +531,18 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 		}
 	}
 	if ix := reAskAfter.FindStringSubmatchIndex(lower); ix != nil && !reDuration.MatchString(lower[ix[1]:]) {
-		m := []string{lower[ix[0]:ix[1]], lower[ix[2]:ix[3]], lower[ix[4]:ix[5]], ""}
-		if ix[6] >= 0 {
-			m[3] = lower[ix[6]:ix[7]]
+		g := make([]string, 5)
+		for i := range g {
+			if ix[2+2*i] >= 0 {
+				g[i] = lower[ix[2+2*i]:ix[3+2*i]]
+			}
 		}
-		t, ok := at(m[2], m[3])
+		after := g[0] == "after" || g[0] == "from"
+		t, ok := at(g[1:], !after)
 		if !ok {
 			return nil
 		}
-		if m[1] == "after" || m[1] == "from" {
+		if after {
 			return &TimeWindow{From: t, To: day.AddDate(0, 0, 1)}
 		}
 		return &TimeWindow{From: day, To: t}
@@ -661,10 +708,16 @@ var seatWords = []string{"seat", "seats", "full", "space", "availability", "avai
 // AcrossDay reports whether the question asks for some passengers on
 // every flight of a day, not one flight nor flights by status: "how many
 // wheelchair passengers today", "gold passengers today", "who misconnects
-// today".
+// today", "connecting passengers this morning".
 func (q Question) AcrossDay() bool {
-	return q.Day && q.People && q.Status == "" && !q.ListsAirport && (len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Misses || q.Tight) &&
+	return q.Day && q.People && q.Status == "" && !q.ListsAirport && q.selects() &&
 		len(q.Flights) == 0 && len(q.Names) == 0 && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure })
+}
+
+// selects reports whether q asks for some of the passengers only: with a
+// service request or a tier, connecting, misconnecting or at risk.
+func (q Question) selects() bool {
+	return len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Connects || q.Misses || q.Tight
 }
 
 // nameGuesses are up to maxNameGuesses pairs of consecutive words of
