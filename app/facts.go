@@ -703,7 +703,7 @@ func (f *Facts) booking(ctx context.Context, b *BookingRecord, out *FactAnswer) 
 		}
 		for _, p := range ps {
 			if p.Locator == b.Locator {
-				out.add(describeProposal(p), proposalCite(p))
+				out.add(f.describeProposal(p), proposalCite(p))
 			}
 		}
 	}
@@ -714,13 +714,13 @@ func proposalCite(p *Proposal) Citation {
 	return Citation{ID: p.ID, Kind: "proposal", Topic: TopicRebookings, Offset: p.LogOffset}
 }
 
-func describeProposal(p *Proposal) string {
+func (f *Facts) describeProposal(p *Proposal) string {
 	o := p.ChosenOption()
 	if o == nil {
 		return fmt.Sprintf("Proposal %s for booking %s (%s): no valid alternative, handle at the desk", p.ID, p.Locator, p.Status)
 	}
 	return fmt.Sprintf("Proposal %s for booking %s (%s): %s in %s, arriving %s", p.ID, p.Locator, p.Status,
-		strings.Join(o.Flights, " + "), o.Cabin, o.Arrive.Format("Mon 15:04 -07:00"))
+		strings.Join(o.Flights, " + "), o.Cabin, f.clock(o.Arrive))
 }
 
 func (f *Facts) proposals(ctx context.Context, fl *FlightRecord, out *FactAnswer) error {
@@ -735,7 +735,7 @@ func (f *Facts) proposals(ctx context.Context, fl *FlightRecord, out *FactAnswer
 			out.add(fmt.Sprintf("… and %d more (listing %d of %d)", len(ps)-maxListed, maxListed, len(ps)), flightCite(fl))
 			break
 		}
-		out.add(describeProposal(p), proposalCite(p))
+		out.add(f.describeProposal(p), proposalCite(p))
 	}
 	return nil
 }

@@ -1022,3 +1022,27 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 		}
 	}
 }
+
+// A proposal's arrival is told by the clock a flight's is: the site's
+// zone, or local with its offset.
+func TestFactsProposalTimes(t *testing.T) {
+	store, now, zone := madridDay(t)
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	lima := time.FixedZone("", -5*3600)
+	store.proposals = []*Proposal{
+		{ID: "p-1", Locator: "QW7P2K", Flight: "IB3170-2027-03-09", Status: ProposalPending, Chosen: "o1",
+			Options: []Option{{ID: "o1", Flights: []string{"IB3172-2027-03-09"}, Cabin: "Y", Arrive: time.Date(2027, 3, 9, 15, 30, 0, 0, zone)}}},
+		{ID: "p-2", Locator: "ZZ9Y4M", Flight: "IB3170-2027-03-09", Status: ProposalPending, Chosen: "o2",
+			Options: []Option{{ID: "o2", Flights: []string{"IB3172-2027-03-09", "IB6653-2027-03-09"}, Cabin: "Y", Arrive: time.Date(2027, 3, 9, 22, 10, 0, 0, lima)}}},
+	}
+	lines, _ := ask(t, f, "rebooking proposals for IB3170", now)
+	joined := strings.Join(lines, "\n")
+	for _, want := range []string{
+		"Proposal p-1 for booking QW7P2K (pending): IB3172-2027-03-09 in Y, arriving Tue 15:30 CET",
+		"Proposal p-2 for booking ZZ9Y4M (pending): IB3172-2027-03-09 + IB6653-2027-03-09 in Y, arriving Tue 22:10 local (UTC-05:00)",
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("no line %q in:\n%s", want, joined)
+		}
+	}
+}
