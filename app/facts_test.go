@@ -454,6 +454,8 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"any delays right now":                          FlightDelayed,
 		"how many diversions today":                     FlightDiverted,
 		"what's boarding now":                           FlightBoarding,
+		"which arrivals are late this afternoon":        FlightDelayed,
+		"are any departures late?":                      FlightDelayed,
 	} {
 		if got := ParseQuestion(text, now).Status; got != want {
 			t.Errorf("%q: status %q, want %q", text, got, want)

@@ -888,9 +888,10 @@ var reAskWhatStatus = func() *regexp.Regexp {
 }()
 
 // reAskLate names the delayed flights in other words: "running late",
-// "late departures", "flights are late". "late" alone does not: "a
-// passenger who checks in late" is about the passenger.
-var reAskLate = regexp.MustCompile(`\b(running\s+late|late\s+(flights|departures|arrivals)|flights?\s+(are\s+|is\s+)?late|(what'?s|whats|what is|what are|which are|which ones are|anything|any)\s+late)\b`)
+// "late departures", "flights are late", "which arrivals are late".
+// "late" alone does not: "a passenger who checks in late" is about the
+// passenger.
+var reAskLate = regexp.MustCompile(`\b(running\s+late|late\s+(flights|departures|arrivals)|(flights?|departures?|arrivals?)\s+(are\s+|is\s+)?late|(what'?s|whats|what is|what are|which are|which ones are|anything|any)\s+late)\b`)
 
 // reAskWhatLate asks for them as such, as reAskWhatStatus does: "what's
 // running late", "anything late?". "when a flight is running late" asks
