@@ -968,7 +968,10 @@ func routeFlights(fs []*FlightRecord, q Question, airport, hub string) ([]*Fligh
 func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string, out *FactAnswer) error {
 	date, airport := q.dateOr(today), q.oneAirport()
 	status := q.Status
-	if q.MinDelay > 0 {
+	// Arrivals asked as delayed are late on arrival: a flight that left
+	// late is "departed" by its status, and still lands late.
+	lateArrivals := q.Arrivals && q.Status == FlightDelayed && q.MinDelay == 0
+	if q.MinDelay > 0 || lateArrivals {
 		status = "" // late by the clock, whatever the status says (boarding, departed)
 	}
 	fs, err := f.dayFlights(ctx, q, date, FlightFilter{Date: date, Status: status, Airport: airport})
@@ -978,6 +981,13 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	label := "flights"
 	if q.Status != "" {
 		label = q.Status + " flights"
+	}
+	if lateArrivals {
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+			return r.Status != FlightDelayed && (r.Status == FlightDiverted ||
+				!lateBeyond(&r.Flight, Question{Arrivals: true, MinDelay: lateArrival, MinInclusive: true}))
+		})
+		label = fmt.Sprintf("flights delayed or at least %d minutes late on arrival", int(lateArrival/time.Minute))
 	}
 	if q.MinDelay > 0 {
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return !lateBeyond(&r.Flight, q) })
@@ -1132,6 +1142,10 @@ func listedTime(q Question, r *FlightRecord) time.Time {
 func listedWay(q Question) string {
 	return map[bool]string{true: "arriving", false: "departing"}[q.Arrivals]
 }
+
+// lateArrival is how late a flight on its way lands to count as a late
+// arrival: the 15 minutes of on-time performance.
+const lateArrival = 15 * time.Minute
 
 // lateBeyond reports whether a flight not cancelled is later than the
 // delay q asks about: at arrival for arrivals, else at departure.

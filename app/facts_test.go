@@ -982,6 +982,14 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 	in.Status, in.EstimatedDeparture = FlightDelayed, &dep
 	lines, _ := ask(t, f, "arrivals more than 30 minutes late", now)
 	wantLines(t, "arrivals more than 30 minutes late", lines, []string{"1 flight delayed by more than 30 minutes on arrival on 2027-03-09", "IB3170 CDG→MAD"})
+	// Late arrivals are the delayed ones and those on their way or landed
+	// 15 minutes late or more, whatever their status.
+	in.Status = FlightDeparted
+	lines, _ = ask(t, f, "which arrivals are late?", now)
+	wantLines(t, "which arrivals are late? (50 minutes)", lines, []string{"1 flight delayed or at least 15 minutes late on arrival on 2027-03-09", "IB3170 CDG→MAD"})
+	dep = in.ScheduledDeparture.Add(10 * time.Minute)
+	lines, _ = ask(t, f, "which arrivals are late?", now)
+	wantLines(t, "which arrivals are late? (10 minutes)", lines, []string{"0 flights delayed or at least 15 minutes late on arrival on 2027-03-09"})
 	in.Status, in.EstimatedDeparture = FlightCancelled, nil
 
 	// A flight without any of the passengers asked for is counted, not listed.
