@@ -209,10 +209,11 @@ func (n *ingestNode) profileNDJSON(ctx context.Context, timeout time.Duration, f
 		return err
 	}
 	defer f.Close()
+	evs := FlightEvents(fl.events, "profile") // made before: not the node's work
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
-	_, err = n.benchNDJSON(ctx, timeout, fl, FlightEvents(fl.events, "profile"))
+	_, err = n.benchNDJSON(ctx, timeout, fl, evs)
 	pprof.StopCPUProfile()
 	if err != nil {
 		return fmt.Errorf("profiled run: %w", err)
