@@ -122,7 +122,7 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 			return out, err
 		}
 	}
-	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.ListsAirport || q.Window != nil || q.DayFlights || q.Gate != "") {
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.Status != "" || q.Disrupted || q.ListsAirport || q.Window != nil || q.DayFlights || q.Gate != "") {
 		if err := f.day(ctx, q, now, today, &out); err != nil {
 			return out, err
 		}
@@ -971,7 +971,7 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	// Arrivals asked as delayed are late on arrival: a flight that left
 	// late is "departed" by its status, and still lands late.
 	lateArrivals := q.Arrivals && q.Status == FlightDelayed && q.MinDelay == 0
-	if q.MinDelay > 0 || lateArrivals {
+	if q.MinDelay > 0 || lateArrivals || q.Disrupted {
 		status = "" // late by the clock, whatever the status says (boarding, departed)
 	}
 	fs, err := f.dayFlights(ctx, q, date, FlightFilter{Date: date, Status: status, Airport: airport})
@@ -988,6 +988,13 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 				!lateBeyond(&r.Flight, Question{Arrivals: true, MinDelay: lateArrival, MinInclusive: true}))
 		})
 		label = fmt.Sprintf("flights delayed or at least %d minutes late on arrival", int(lateArrival/time.Minute))
+	}
+	if q.Disrupted {
+		// As the board counts them: cancelled, diverted, or leaving late.
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+			return r.Status != FlightCancelled && r.Status != FlightDiverted && r.DelayMinutes() < int(lateArrival/time.Minute)
+		})
+		label = fmt.Sprintf("disrupted flights (cancelled, diverted or at least %d minutes late)", int(lateArrival/time.Minute))
 	}
 	if q.MinDelay > 0 {
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return !lateBeyond(&r.Flight, q) })
@@ -1144,7 +1151,8 @@ func listedWay(q Question) string {
 }
 
 // lateArrival is how late a flight on its way lands to count as a late
-// arrival: the 15 minutes of on-time performance.
+// arrival, and how late one leaves to count as disrupted (as the board
+// does): the 15 minutes of on-time performance.
 const lateArrival = 15 * time.Minute
 
 // lateBeyond reports whether a flight not cancelled is later than the

@@ -944,6 +944,16 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 		lines, _ := ask(t, f, question, now)
 		wantLines(t, question, lines, want)
 	}
+	// Disruptions as the board counts them: cancelled, diverted or
+	// leaving at least 15 minutes late.
+	for _, question := range []string{"any disruptions today?", "give me a summary of today's disruptions", "which flights are disrupted"} {
+		lines, _ := ask(t, f, question, now)
+		wantLines(t, question, lines, []string{"3 disrupted flights (cancelled, diverted or at least 15 minutes late) on 2027-03-09",
+			"IB3170 CDG→MAD on 2027-03-09: cancelled", "UX1093 MAD→BCN on 2027-03-09: boarding", "IB6651 MAD→LIM on 2027-03-09: delayed"})
+	}
+	if q := ParseQuestion("what do we do if a flight is disrupted", now); q.Structured() {
+		t.Error("a procedure for disruptions read as a list of flights")
+	}
 	// Readings of a delay bound, and of "if" and "when".
 	for text, want := range map[string]time.Duration{
 		"flights more than 1.5 hours late":                                         90 * time.Minute,

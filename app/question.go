@@ -52,16 +52,17 @@ type Question struct {
 	// about one.
 	Day bool
 
-	SSR      []string // special service requests asked about (WCHR, UMNR, ...)
-	Tiers    []string // frequent-flyer tiers asked about
-	Status   string   // a flight status asked about ("cancelled")
-	Count    bool     // "how many"
-	People   bool     // asks about passengers or bookings
-	Connects bool     // asks about onward connections
-	Misses   bool     // asks who misses a connection
-	Tight    bool     // asks whose connection holds with little to spare (with Misses: "at risk")
-	Proposal bool     // asks about rebooking proposals
-	Timing   bool     // asks about times, delays, gates or status
+	SSR       []string // special service requests asked about (WCHR, UMNR, ...)
+	Tiers     []string // frequent-flyer tiers asked about
+	Status    string   // a flight status asked about ("cancelled")
+	Disrupted bool     // the disrupted flights, as the board counts them (cancelled, diverted, 15 minutes late)
+	Count     bool     // "how many"
+	People    bool     // asks about passengers or bookings
+	Connects  bool     // asks about onward connections
+	Misses    bool     // asks who misses a connection
+	Tight     bool     // asks whose connection holds with little to spare (with Misses: "at risk")
+	Proposal  bool     // asks about rebooking proposals
+	Timing    bool     // asks about times, delays, gates or status
 	// ListsAirport: the day's flights to or from one airport, whatever
 	// their status ("departures to LHR today", "flights from CDG on
 	// 2026-12-03"); ToAirport and FromAirport say which way when the
@@ -323,6 +324,7 @@ func ParseQuestion(text string, today time.Time) Question {
 	if len(q.Tiers) == 0 && reAnyTier.MatchString(lower) {
 		q.Tiers = slices.Clone(tiers)
 	}
+	q.Disrupted = q.Status == "" && has([]string{"disruption", "disruptions", "disrupted", "irregularities", "irregular"})
 	if q.Status == "" && reAskLate.MatchString(lower) {
 		q.Status = FlightDelayed
 	}
@@ -426,7 +428,7 @@ func ParseQuestion(text string, today time.Time) Question {
 	// All of a day's flights, or its passengers or bookings: "how many
 	// flights today", "departures today", "how many passengers are
 	// flying today", "how many bookings today".
-	q.DayFlights = q.Day && !where && q.Pick == "" && !q.Full && q.Gate == "" && q.Status == "" && q.Window == nil && len(q.Flights) == 0 && len(q.Names) == 0 && !policy &&
+	q.DayFlights = q.Day && !where && q.Pick == "" && !q.Full && q.Gate == "" && q.Status == "" && !q.Disrupted && q.Window == nil && len(q.Flights) == 0 && len(q.Names) == 0 && !policy &&
 		len(q.SSR) == 0 && len(q.Tiers) == 0 && !q.Misses && !q.Tight && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) &&
 		(has(listWords) && (q.Count || has(showWords) || q.Arrivals || q.Departures) || q.Bookings ||
 			q.Count && has([]string{"passengers", "pax", "people", "flying", "travelling", "traveling"}))
@@ -872,6 +874,7 @@ func (q Question) Structured() bool {
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
 		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" || q.Full ||
 		q.MinDelay > 0 && !policy ||
+		q.Disrupted && !policy && !conditional(lower) ||
 		q.Status != "" && !policy && !conditional(lower) &&
 			(q.Count || q.Day || strings.Contains(lower, "flights") || q.Arrivals || q.Departures || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
 }
