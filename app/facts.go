@@ -1124,12 +1124,14 @@ func (f *Facts) listFrom(q Question, now time.Time, fs []*FlightRecord, size []i
 			break
 		}
 	}
-	// The first flight of the last ones that fit.
+	// The first flight of the last ones that fit, the last one at least
+	// (cut short when it alone has more lines).
 	fit, n := len(fs), 0
 	for fit > 0 && n+lines(fit-1) <= maxListed {
 		fit--
 		n += lines(fit)
 	}
+	fit = min(fit, len(fs)-1)
 	if from > fit {
 		return fit, fmt.Sprintf("Listing the last %d", len(fs)-fit)
 	}
@@ -1239,10 +1241,14 @@ func (f *Facts) dayPassengers(ctx context.Context, q Question, now time.Time, to
 		}
 		var note string
 		if from, note = f.listFrom(q, now, flights, size); from > 0 {
+			people := map[string]bool{}
 			for _, w := range with[:from] {
 				left += len(w.list)
+				for _, p := range w.list {
+					people[p.booking.Locator+"/"+p.pax.ID] = true
+				}
 			}
-			out.add(fmt.Sprintf("%s: %s on %s %s earlier left out", note, plural(left, what), plural(from, "flights"), listedWay(q)), count)
+			out.add(fmt.Sprintf("%s: %s on %s %s earlier left out", note, plural(len(people), what), plural(from, "flights"), listedWay(q)), count)
 		}
 	}
 	lines, shown := 0, left // lines added after the count; passengers they cover, and those left out

@@ -951,8 +951,23 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 		wantLines(t, question, lines, []string{"3 disrupted flights (cancelled, diverted or at least 15 minutes late) on 2027-03-09",
 			"IB3170 CDG→MAD on 2027-03-09: cancelled", "UX1093 MAD→BCN on 2027-03-09: boarding", "IB6651 MAD→LIM on 2027-03-09: delayed"})
 	}
-	if q := ParseQuestion("what do we do if a flight is disrupted", now); q.Structured() {
-		t.Error("a procedure for disruptions read as a list of flights")
+	// Procedures stay procedures, whatever passengers they speak of.
+	for _, text := range []string{"what do we do if a flight is disrupted", "how do we handle disrupted passengers?",
+		"what vouchers can I give passengers on a disrupted flight?", "what do I tell passengers about the disruption today",
+		"what's the minimum connection time today", "what is the policy for connecting passengers today?",
+		"is the transfer desk open tonight?"} {
+		if q := ParseQuestion(text, now); q.Structured() {
+			t.Errorf("%q read as a list", text)
+		}
+	}
+	lines, _ := ask(t, f, "wheelchair passengers on disrupted flights today", now)
+	wantLines(t, "wheelchair passengers on disrupted flights today", lines, []string{
+		"3 disrupted flights (cancelled, diverted or at least 15 minutes late) on 2027-03-09, with 2 passengers with WCHR/WCHS/WCHC in all, on 3 of them",
+		"IB3170 CDG→MAD", "UX1093 MAD→BCN", "IB6651 MAD→LIM"})
+	lines, _ = ask(t, f, "onward flights to LIM after 11am", now)
+	wantLines(t, "onward flights to LIM after 11am", lines, []string{"1 flight on 2027-03-09 to LIM departing 11:00–24:00 from MAD", "IB6651 MAD→LIM"})
+	if q := ParseQuestion("connecting flights to LIM after 11am", now); q.Window == nil || q.Window.Arrivals {
+		t.Errorf("connecting flights to LIM after 11am: window %+v, want departures", q.Window)
 	}
 	// Readings of a delay bound, and of "if" and "when".
 	for text, want := range map[string]time.Duration{
@@ -965,6 +980,10 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 		"flights more than an hour and a half late":                                90 * time.Minute,
 		"departures over two and a half hours late":                                150 * time.Minute,
 		"delayed flights with connections of at least 45 minutes":                  0,
+		"connecting flights delayed more than 30 minutes":                          30 * time.Minute,
+		"connections delayed by more than an hour":                                 time.Hour,
+		"flights delayed over an hour for connecting passengers":                   time.Hour,
+		"connecting arrivals more than 45 minutes late today":                      45 * time.Minute,
 		"delayed passengers with a layover over 2 hours":                           0,
 		"delayed flights with more than 40 minutes to connect":                     0,
 		"transfers of at least 45 minutes on flights delayed more than 30 minutes": 30 * time.Minute,
@@ -990,7 +1009,7 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 	in := &store.flights["IB3170-2027-03-09"].Flight
 	dep := in.ScheduledDeparture.Add(50 * time.Minute)
 	in.Status, in.EstimatedDeparture = FlightDelayed, &dep
-	lines, _ := ask(t, f, "arrivals more than 30 minutes late", now)
+	lines, _ = ask(t, f, "arrivals more than 30 minutes late", now)
 	wantLines(t, "arrivals more than 30 minutes late", lines, []string{"1 flight delayed by more than 30 minutes on arrival on 2027-03-09", "IB3170 CDG→MAD"})
 	// Late arrivals are the delayed ones and those on their way or landed
 	// 15 minutes late or more, whatever their status.
@@ -1064,5 +1083,26 @@ func TestFactsProposalTimes(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no line %q in:\n%s", want, joined)
 		}
+	}
+}
+
+// A last flight with more passengers than a list shows is listed, cut
+// short, when every flight of the day has gone.
+func TestFactsLongListOfOneLastFlight(t *testing.T) {
+	store, now, zone := madridDay(t)
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	for i := range 30 {
+		loc, id := fmt.Sprintf("GL%04d", i), fmt.Sprintf("G%d", i)
+		store.bookings[loc] = &BookingRecord{Booking: Booking{Locator: loc, Status: BookingActive,
+			Passengers: []BookingPassenger{{ID: id, Name: "Ana Oro", Tier: "gold"}}, Segments: []Segment{{Flight: "IB6651-2027-03-09", Cabin: "Y"}}},
+			Version: Version{EventID: "b" + loc, Offset: uint64(100 + i)}}
+		store.pax[id] = &PassengerRecord{Passenger: Passenger{ID: id, Name: "Ana Oro", Tier: "gold"}, Version: Version{Offset: uint64(100 + i)}}
+	}
+	late := time.Date(now.Year(), now.Month(), now.Day(), 23, 0, 0, 0, zone)
+	lines, _ := ask(t, f, "gold passengers today", late)
+	joined := strings.Join(lines, "\n")
+	if len(lines) < 4 || !strings.HasPrefix(lines[1], "Listing the last 1: 1 gold passenger on 1 flight") || !strings.HasPrefix(lines[2], "IB6651 ") ||
+		!strings.Contains(lines[len(lines)-1], "more on IB6651") {
+		t.Errorf("the last flight, cut short:\n%s", joined)
 	}
 }

@@ -56,13 +56,17 @@ type Question struct {
 	Tiers     []string // frequent-flyer tiers asked about
 	Status    string   // a flight status asked about ("cancelled")
 	Disrupted bool     // the disrupted flights, as the board counts them (cancelled, diverted, 15 minutes late)
-	Count     bool     // "how many"
-	People    bool     // asks about passengers or bookings
-	Connects  bool     // asks about onward connections
-	Misses    bool     // asks who misses a connection
-	Tight     bool     // asks whose connection holds with little to spare (with Misses: "at risk")
-	Proposal  bool     // asks about rebooking proposals
-	Timing    bool     // asks about times, delays, gates or status
+	Procedure bool     // asks for a procedure or policy: policy words, a condition, what staff do or may do
+	// PeopleNamed: the question has a word for people (passengers, pax,
+	// who); "connecting" alone may be about a desk or a time.
+	PeopleNamed bool
+	Count       bool // "how many"
+	People      bool // asks about passengers or bookings
+	Connects    bool // asks about onward connections
+	Misses      bool // asks who misses a connection
+	Tight       bool // asks whose connection holds with little to spare (with Misses: "at risk")
+	Proposal    bool // asks about rebooking proposals
+	Timing      bool // asks about times, delays, gates or status
 	// ListsAirport: the day's flights to or from one airport, whatever
 	// their status ("departures to LHR today", "flights from CDG on
 	// 2026-12-03"); ToAirport and FromAirport say which way when the
@@ -324,7 +328,7 @@ func ParseQuestion(text string, today time.Time) Question {
 	if len(q.Tiers) == 0 && reAnyTier.MatchString(lower) {
 		q.Tiers = slices.Clone(tiers)
 	}
-	q.Disrupted = q.Status == "" && has([]string{"disruption", "disruptions", "disrupted", "irregularities", "irregular"})
+	q.Disrupted = q.Status == "" && reAskDisrupted.MatchString(lower) && !reProcedure.MatchString(lower)
 	if q.Status == "" && reAskLate.MatchString(lower) {
 		q.Status = FlightDelayed
 	}
@@ -356,7 +360,7 @@ func ParseQuestion(text string, today time.Time) Question {
 	if q.Window != nil {
 		q.Window.Arrivals = has(arrivalWords)
 		q.Day = true
-		if q.Connects && !q.Departures {
+		if q.Connects && !q.Departures && has(peopleWords) && len(q.Airports) == 0 && q.Place == nil {
 			// Passengers connecting this morning come in on the
 			// morning's arrivals.
 			q.Window.Arrivals, q.Arrivals = true, true
@@ -377,6 +381,8 @@ func ParseQuestion(text string, today time.Time) Question {
 	}
 	where := len(q.Airports) == 1 || q.Place != nil
 	policy := has(policyWords)
+	q.Procedure = policy || conditional(lower) || reProcedure.MatchString(lower)
+	q.PeopleNamed = has(peopleWords)
 	if m := reAskPick.FindStringSubmatch(lower); m != nil && !policy && len(q.Flights) == 0 {
 		// "the next flight to London", "first departure to CDG tomorrow"
 		q.Pick = pickWords[m[1]]
@@ -455,13 +461,14 @@ var (
 )
 
 // clockPattern is a time of day: "9", "09:30", "3pm", "10.30 a.m.",
-// "noon", "midday", "midnight"; four groups: hour, minute, am or pm, word.
-const clockPattern = `(?:([0-9]{1,2})(?:[:.]([0-9]{2}))?(?:\s*(am\b|pm\b|a\.m\.|p\.m\.)|\b)|(noon|midday|midnight)\b)`
+// "noon", "midday", "(12) midnight"; four groups: word, hour, minute, am
+// or pm.
+const clockPattern = `(?:(?:12\s*)?(noon|midday|midnight)\b|([0-9]{1,2})(?:[:.]([0-9]{2}))?(?:\s*(am\b|pm\b|a\.m\.?|p\.m\.?)|\b))`
 
-// clockOf is the hour and minute of a clockPattern's groups (h, m, ampm,
-// word), and whether they are a time; midnight is hour 24 when end says
-// it ends a window ("before midnight"), else 0.
-func clockOf(h, m, ampm, word string, end bool) (int, int, bool) {
+// clockOf is the hour and minute of a clockPattern's groups (word, h, m,
+// ampm), and whether they are a time. At the end of a window (end)
+// midnight, 12am and 24:00 are hour 24, the day's end; else midnight is 0.
+func clockOf(word, h, m, ampm string, end bool) (int, int, bool) {
 	switch word {
 	case "noon", "midday":
 		return 12, 0, true
@@ -475,6 +482,9 @@ func clockOf(h, m, ampm, word string, end bool) (int, int, bool) {
 	if m != "" {
 		mm = atoi(m)
 	}
+	if end && hh == 24 && mm == 0 && ampm == "" {
+		return 24, 0, true
+	}
 	if hh > 23 || mm > 59 {
 		return 0, 0, false
 	}
@@ -484,6 +494,9 @@ func clockOf(h, m, ampm, word string, end bool) (int, int, bool) {
 		}
 		if hh == 12 {
 			hh = 0
+			if end && ampm[0] == 'a' && mm == 0 {
+				return 24, 0, true
+			}
 		}
 		if ampm[0] == 'p' {
 			hh += 12
@@ -513,8 +526,14 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 		return time.Date(day.Year(), day.Month(), day.Day(), hh, mm, 0, 0, day.Location()), true
 	}
 	if m := reAskBetween.FindStringSubmatch(lower); m != nil {
-		from, ok1 := at(m[1:5], false)
-		to, ok2 := at(m[5:9], true)
+		first, second := m[1:5], m[5:9]
+		if first[0] == "" && first[3] == "" && second[3] != "" && atoi(first[1]) < atoi(second[1]) && atoi(second[1]) != 12 {
+			// "between 2 and 4pm": the second's am or pm goes for both
+			// ("between 10 and 2pm" is 10:00 to 14:00).
+			first = append([]string{first[0], first[1], first[2]}, second[3])
+		}
+		from, ok1 := at(first, false)
+		to, ok2 := at(second, true)
 		if ok1 && ok2 && to.After(from) {
 			return &TimeWindow{From: from, To: to}
 		}
@@ -583,13 +602,24 @@ var reAskDelayOver = regexp.MustCompile(`\b(?:(no|not)\s+)?(more than|over|above
 // reConnectionBound is a bound that belongs to a connection, not to a
 // delay: "connections of at least 45 minutes", "a layover over 2 hours",
 // "more than 40 minutes to connect".
+// The connection's noun comes right before the bound ("of", "with" or
+// "time of" between): "connecting flights delayed more than 30 minutes"
+// is a delay bound.
 var (
-	reConnectionBefore = regexp.MustCompile(`\b(connections?|connecting|layovers?|transfers?|turnarounds?|minimum connecting time|mct)(\s+[a-z]+){0,2}\s*$`)
-	reConnectionAfter  = regexp.MustCompile(`^\s*(to|for)\s+(connect|transfer|change)`)
+	reConnectionBefore = regexp.MustCompile(`\b(connections?|connection times?|connecting times?|layovers?|transfer times?|transfers?|turnarounds?|mct)\s+(?:(?:of|with|times? of)\s+)?$`)
+	reConnectionAfter  = regexp.MustCompile(`^\s*to\s+(connect|transfer|change planes|make (?:the|their|a) connection)\b`)
 )
 
 // reDelayWord speaks of a delay: "delay", "delayed", "delays", "late".
 var reDelayWord = regexp.MustCompile(`\b(delay|delays|delayed|late)\b`)
+
+// reAskDisrupted asks for the disrupted flights: "any disruptions
+// today", "disrupted departures", "which flights are disrupted".
+var reAskDisrupted = regexp.MustCompile(`\b(disruptions|irregularities)\b|\bdisrupted\s+(flights?|departures?|arrivals?)\b|\b(flights?|departures?|arrivals?|which|what|anything)\s+(?:(?:are|were|is|was|have been|has been)\s+)?disrupted\b`)
+
+// reProcedure asks what staff do or may do: "how do we handle disrupted
+// passengers", "what vouchers can I give", "what do I tell them".
+var reProcedure = regexp.MustCompile(`\b(how|what)\s+(do|should|can|must|shall)\s+(we|i)\s+(do|tell|give|offer|handle|say|provide|treat|deal)\b|\b(can|could|may|should|must)\s+(we|i)\s+(give|offer|provide|tell|say|use)\b|\bhow to\b`)
 
 // reConditional makes a delay or a status a condition of a procedure
 // ("what do we do if a departure is delayed", "a voucher when the flight
@@ -712,14 +742,16 @@ var seatWords = []string{"seat", "seats", "full", "space", "availability", "avai
 // wheelchair passengers today", "gold passengers today", "who misconnects
 // today", "connecting passengers this morning".
 func (q Question) AcrossDay() bool {
-	return q.Day && q.People && q.Status == "" && !q.ListsAirport && q.selects() &&
+	return q.Day && q.People && q.Status == "" && !q.Disrupted && !q.ListsAirport && q.selects() && !q.Procedure &&
 		len(q.Flights) == 0 && len(q.Names) == 0 && !slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure })
 }
 
 // selects reports whether q asks for some of the passengers only: with a
-// service request or a tier, connecting, misconnecting or at risk.
+// service request or a tier, misconnecting or at risk, or connecting when
+// it speaks of people ("connecting passengers"; "onward flights" are
+// flights).
 func (q Question) selects() bool {
-	return len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Connects || q.Misses || q.Tight
+	return len(q.SSR) > 0 || len(q.Tiers) > 0 || q.Connects && q.PeopleNamed || q.Misses || q.Tight
 }
 
 // nameGuesses are up to maxNameGuesses pairs of consecutive words of
