@@ -782,6 +782,13 @@ func TestFactsCountriesAndUnknownPlaces(t *testing.T) {
 		}
 		wantText(t, c.question, got, lines, c.want, c.not)
 	}
+	// A large city's own name, where airportsdata files its airport under
+	// another ("New Delhi").
+	for name, code := range map[string]string{"delhi": "DEL", "new delhi": "DEL", "taichung": "RMQ"} {
+		if got := PlaceAirports(name); !slices.Contains(got, code) {
+			t.Errorf("PlaceAirports(%q) = %v, want %s among them", name, got, code)
+		}
+	}
 	// A city's name stays the name of its airports.
 	for code, want := range map[string]string{"CDG": "paris", "MAD": "madrid", "JFK": "new york"} {
 		if got := PlaceName(code); got != want {

