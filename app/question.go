@@ -457,7 +457,7 @@ var (
 	reAskNext    = regexp.MustCompile(`\bnext\s+(?:([0-9]{1,2})\s+)?(hour|hours|minutes|mins)\b`)
 	reAskAfter   = regexp.MustCompile(`\b(after|from|before|until|till)\s+` + clockPattern)
 	reDuration   = regexp.MustCompile(`^\s*(hours?|hrs?|h|minutes?|mins?|days?)\b`) // "after 3 hours" is no time of day
-	reAskBetween = regexp.MustCompile(`\bbetween\s+` + clockPattern + `\s+and\s+` + clockPattern)
+	reAskBetween = regexp.MustCompile(`\b(?:between\s+` + clockPattern + `\s+and|from\s+` + clockPattern + `\s*(?:to|till|until|-|–))\s*` + clockPattern)
 )
 
 // clockPattern is a time of day: "9", "09:30", "3pm", "10.30 a.m.",
@@ -525,8 +525,19 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 		}
 		return time.Date(day.Year(), day.Month(), day.Day(), hh, mm, 0, 0, day.Location()), true
 	}
-	if m := reAskBetween.FindStringSubmatch(lower); m != nil {
-		first, second := m[1:5], m[5:9]
+	if ix := reAskBetween.FindStringSubmatchIndex(lower); ix != nil && !reDuration.MatchString(lower[ix[1]:]) {
+		// "between 10 and 12:30", "from 2pm to 4pm", "from 14:00-16:00";
+		// "between 10 and 20 minutes" is no time of day.
+		g := make([]string, 12)
+		for i := range g {
+			if ix[2+2*i] >= 0 {
+				g[i] = lower[ix[2+2*i]:ix[3+2*i]]
+			}
+		}
+		first, second := g[0:4], g[8:12]
+		if strings.HasPrefix(lower[ix[0]:], "from") {
+			first = g[4:8]
+		}
 		if first[0] == "" && first[3] == "" && second[3] != "" && atoi(first[1]) < atoi(second[1]) && atoi(second[1]) != 12 {
 			// "between 2 and 4pm": the second's am or pm goes for both
 			// ("between 10 and 2pm" is 10:00 to 14:00).
