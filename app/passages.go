@@ -225,7 +225,7 @@ func init() {
 		some each every say says said tell policy policies rule rules procedure procedure document documents staff agent agents
 		please need needs get gets give given allowed allow ok okay our there's what's let lets know
 		much many long people person passenger passengers someone anyone non
-		after before during also just only still yet again ever`) {
+		after before during also just only still yet again ever fly flie flying`) {
 		stopTerms[w] = true
 	}
 }
@@ -240,6 +240,10 @@ var synonyms = map[string]string{
 	"misconnect": "misconnect", "cancel": "cancellation", "cancelled": "cancellation", "canceled": "cancellation",
 	"cancellations": "cancellation", "late": "delay", "delayed": "delay", "upgrade": "cabin", "downgrade": "cabin",
 	"minute": "time", "hour": "time", "wait": "delay",
+	"alone": "unaccompanied", "taxi": "transport", "cab": "transport", "shuttle": "transport",
+	// A disruption is what the documents call a cancellation, a delay or
+	// a missed connection; folded to one of them on both sides.
+	"disrupt": "cancellation", "disruption": "cancellation", "irregular": "cancellation", "irop": "cancellation",
 }
 
 // phrases fold two words staff say into the one the documents use: a

@@ -35,6 +35,8 @@ func TestPassagesQuoteTheSectionThatAnswers(t *testing.T) {
 		{"do we give food vouchers when people wait long", "proc-lis-hotel", "Meals"},
 		{"how much extra connection time for a WCHR passenger?", "proc-lis-prm", ""},
 		{"can a dog travel in the cabin", "proc-lis-pets", "Cabin"},
+		{"do we pay for taxis", "proc-lis-hotel", "Accommodation"},
+		{"what do we do for disrupted passengers", "proc-lis-hotel", "Accommodation"},
 		{"What is the weather in Paris tomorrow?", "", ""},
 		{"wifi password for the lounge", "", ""},
 	}
@@ -91,6 +93,7 @@ Handling of bags: they follow the booking change.`}, Version: Version{Offset: 3}
 		"UMNR missed the connection, who looks after them":   "Children",
 		"transfer time schengen to non-schengen":             "Times",
 		"how are bags handled for a misconnecting passenger": "Bags",
+		"can a minor fly alone after a missed connection":    "Children",
 	} {
 		got, err := p.Find(context.Background(), question, 1, nil, time.Now())
 		if err != nil {
