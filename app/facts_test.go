@@ -963,7 +963,7 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 	}
 	// Disruptions as the board counts them: cancelled, diverted or
 	// leaving at least 15 minutes late.
-	for _, question := range []string{"any disruptions today?", "give me a summary of today's disruptions", "which flights are disrupted"} {
+	for _, question := range []string{"any disruptions today?", "give me a summary of today's disruptions", "which flights are disrupted", "are flights disrupted today"} {
 		lines, _ := ask(t, f, question, now)
 		wantLines(t, question, lines, []string{"3 disrupted flights (cancelled, diverted or at least 15 minutes late) on 2027-03-09",
 			"IB3170 CDG→MAD on 2027-03-09: cancelled", "UX1093 MAD→BCN on 2027-03-09: boarding", "IB6651 MAD→LIM on 2027-03-09: delayed"})
@@ -981,6 +981,8 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 	wantLines(t, "wheelchair passengers on disrupted flights today", lines, []string{
 		"3 disrupted flights (cancelled, diverted or at least 15 minutes late) on 2027-03-09, with 2 passengers with WCHR/WCHS/WCHC in all, on 3 of them",
 		"IB3170 CDG→MAD", "UX1093 MAD→BCN", "IB6651 MAD→LIM"})
+	lines, _ = ask(t, f, "are flights to Peru disrupted today?", now)
+	wantLines(t, "are flights to Peru disrupted today?", lines, []string{"1 disrupted flight (cancelled, diverted or at least 15 minutes late) on 2027-03-09 to Peru (LIM)", "IB6651 MAD→LIM"})
 	lines, _ = ask(t, f, "onward flights to LIM after 11am", now)
 	wantLines(t, "onward flights to LIM after 11am", lines, []string{"1 flight on 2027-03-09 to LIM departing 11:00–24:00 from MAD", "IB6651 MAD→LIM"})
 	if q := ParseQuestion("connecting flights to LIM after 11am", now); q.Window == nil || q.Window.Arrivals {

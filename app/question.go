@@ -625,8 +625,9 @@ var (
 var reDelayWord = regexp.MustCompile(`\b(delay|delays|delayed|late)\b`)
 
 // reAskDisrupted asks for the disrupted flights: "any disruptions
-// today", "disrupted departures", "which flights are disrupted".
-var reAskDisrupted = regexp.MustCompile(`\b(disruptions|irregularities)\b|\bdisrupted\s+(flights?|departures?|arrivals?)\b|\b(flights?|departures?|arrivals?|which|what|anything)\s+(?:(?:are|were|is|was|have been|has been)\s+)?disrupted\b`)
+// today", "disrupted departures", "are flights to Paris disrupted"
+// (reProcedure, policy words and conditions keep the procedures out).
+var reAskDisrupted = regexp.MustCompile(`\b(disruptions|irregularities|disrupted)\b`)
 
 // reProcedure asks what staff do or may do: "how do we handle disrupted
 // passengers", "what vouchers can I give", "what do I tell them".
