@@ -983,18 +983,18 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 		label = q.Status + " flights"
 	}
 	if lateArrivals {
+		onArrival := Question{Arrivals: true, MinDelay: lateMargin, MinInclusive: true}
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
-			return r.Status != FlightDelayed && (r.Status == FlightDiverted ||
-				!lateBeyond(&r.Flight, Question{Arrivals: true, MinDelay: lateArrival, MinInclusive: true}))
+			return r.Status != FlightDelayed && (r.Status == FlightDiverted || !lateBeyond(&r.Flight, onArrival))
 		})
-		label = fmt.Sprintf("flights delayed or at least %d minutes late on arrival", int(lateArrival/time.Minute))
+		label = fmt.Sprintf("flights delayed or at least %d minutes late on arrival", int(lateMargin/time.Minute))
 	}
 	if q.Disrupted {
 		// As the board counts them: cancelled, diverted, or leaving late.
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
-			return r.Status != FlightCancelled && r.Status != FlightDiverted && r.DelayMinutes() < int(lateArrival/time.Minute)
+			return r.Status != FlightCancelled && r.Status != FlightDiverted && r.DelayMinutes() < int(lateMargin/time.Minute)
 		})
-		label = fmt.Sprintf("disrupted flights (cancelled, diverted or at least %d minutes late)", int(lateArrival/time.Minute))
+		label = fmt.Sprintf("disrupted flights (cancelled, diverted or at least %d minutes late)", int(lateMargin/time.Minute))
 	}
 	if q.MinDelay > 0 {
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return !lateBeyond(&r.Flight, q) })
@@ -1085,7 +1085,7 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 		var note string
 		from, note = f.listFrom(q, now, listed, nil)
 		if from > 0 {
-			out.add(fmt.Sprintf("%s: %s %s earlier left out", note, plural(from, label), listedWay(q)), out.Facts[len(out.Facts)-1].Cite)
+			out.add(fmt.Sprintf("%s: %s %s earlier left out", note, plural(from, label), way(q.Arrivals)), out.Facts[len(out.Facts)-1].Cite)
 		}
 	}
 	for i, l := range lines[from:] {
@@ -1147,15 +1147,18 @@ func listedTime(q Question, r *FlightRecord) time.Time {
 	return r.Departure()
 }
 
-// listedWay is how the flights of a list go: "arriving" or "departing".
-func listedWay(q Question) string {
-	return map[bool]string{true: "arriving", false: "departing"}[q.Arrivals]
+// way is how flights go: "arriving" or "departing".
+func way(arrivals bool) string {
+	if arrivals {
+		return "arriving"
+	}
+	return "departing"
 }
 
-// lateArrival is how late a flight on its way lands to count as a late
+// lateMargin is how late a flight on its way lands to count as a late
 // arrival, and how late one leaves to count as disrupted (as the board
 // does): the 15 minutes of on-time performance.
-const lateArrival = 15 * time.Minute
+const lateMargin = 15 * time.Minute
 
 // lateBeyond reports whether a flight not cancelled is later than the
 // delay q asks about: at arrival for arrivals, else at departure.
@@ -1248,15 +1251,14 @@ func (f *Facts) dayPassengers(ctx context.Context, q Question, now time.Time, to
 					people[p.booking.Locator+"/"+p.pax.ID] = true
 				}
 			}
-			out.add(fmt.Sprintf("%s: %s on %s %s earlier left out", note, plural(len(people), what), plural(from, "flights"), listedWay(q)), count)
+			out.add(fmt.Sprintf("%s: %s on %s %s earlier left out", note, plural(len(people), what), plural(from, "flights"), way(q.Arrivals)), count)
 		}
 	}
 	lines, shown := 0, left // lines added after the count; passengers they cover, and those left out
 	for i := from; i < len(with); i++ {
 		w := with[i]
 		if lines >= maxListed {
-			out.add(fmt.Sprintf("… and %s on %s (listing %d of %d flights)", plural(pairs-shown, what), plural(len(with)-i, "more flights"), i-from, len(with)),
-				Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)})
+			out.add(fmt.Sprintf("… and %s on %s (listing %d of %d flights)", plural(pairs-shown, what), plural(len(with)-i, "more flights"), i-from, len(with)), count)
 			return nil
 		}
 		out.add(f.describeFlight(&w.fl.Flight)+"; "+plural(len(w.list), what), flightCite(w.fl))
@@ -1287,7 +1289,7 @@ func (f *Facts) windowWords(w *TimeWindow) string {
 	if to == "00:00" && w.To.After(w.From) {
 		to = "24:00" // the end of the day
 	}
-	s := fmt.Sprintf(" %s %s–%s", map[bool]string{true: "arriving", false: "departing"}[w.Arrivals], w.From.In(f.zone()).Format("15:04"), to)
+	s := fmt.Sprintf(" %s %s–%s", way(w.Arrivals), w.From.In(f.zone()).Format("15:04"), to)
 	if f.Hub != "" {
 		s += map[bool]string{true: " at ", false: " from "}[w.Arrivals] + f.Hub
 	}

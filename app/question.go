@@ -460,6 +460,18 @@ var (
 	reAskBetween = regexp.MustCompile(`\b(?:between\s+` + clockPattern + `\s+and|from\s+` + clockPattern + `\s*(?:to|till|until|-|–))\s*` + clockPattern)
 )
 
+// submatches are the groups of a match found with
+// FindStringSubmatchIndex, "" for a group that took no part.
+func submatches(s string, ix []int) []string {
+	g := make([]string, len(ix)/2-1)
+	for i := range g {
+		if ix[2+2*i] >= 0 {
+			g[i] = s[ix[2+2*i]:ix[3+2*i]]
+		}
+	}
+	return g
+}
+
 // clockPattern is a time of day: "9", "09:30", "3pm", "10.30 a.m.",
 // "noon", "midday", "(12) midnight"; four groups: word, hour, minute, am
 // or pm.
@@ -528,12 +540,7 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 	if ix := reAskBetween.FindStringSubmatchIndex(lower); ix != nil && !reDuration.MatchString(lower[ix[1]:]) {
 		// "between 10 and 12:30", "from 2pm to 4pm", "from 14:00-16:00";
 		// "between 10 and 20 minutes" is no time of day.
-		g := make([]string, 12)
-		for i := range g {
-			if ix[2+2*i] >= 0 {
-				g[i] = lower[ix[2+2*i]:ix[3+2*i]]
-			}
-		}
+		g := submatches(lower, ix)
 		first, second := g[0:4], g[8:12]
 		if strings.HasPrefix(lower[ix[0]:], "from") {
 			first = g[4:8]
@@ -563,12 +570,7 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 		}
 	}
 	if ix := reAskAfter.FindStringSubmatchIndex(lower); ix != nil && !reDuration.MatchString(lower[ix[1]:]) {
-		g := make([]string, 5)
-		for i := range g {
-			if ix[2+2*i] >= 0 {
-				g[i] = lower[ix[2+2*i]:ix[3+2*i]]
-			}
-		}
+		g := submatches(lower, ix)
 		after := g[0] == "after" || g[0] == "from"
 		t, ok := at(g[1:], !after)
 		if !ok {
@@ -610,12 +612,12 @@ func partOfDay(lower string, day time.Time) *TimeWindow {
 // "An hour and a half" and "two and a half hours" add half the unit.
 var reAskDelayOver = regexp.MustCompile(`\b(?:(no|not)\s+)?(more than|over|above|longer than|beyond|at least)\s+(half an|an?|one|two|three|[0-9]{1,3}(?:\.[0-9])?)(\s+and a half)?\s*(hours?|hrs?|h|minutes?|mins?|min|m)\b(\s+and a half)?`)
 
-// reConnectionBound is a bound that belongs to a connection, not to a
-// delay: "connections of at least 45 minutes", "a layover over 2 hours",
-// "more than 40 minutes to connect".
-// The connection's noun comes right before the bound ("of", "with" or
-// "time of" between): "connecting flights delayed more than 30 minutes"
-// is a delay bound.
+// reConnectionBefore and reConnectionAfter find a bound that belongs to a
+// connection, not to a delay: "connections of at least 45 minutes", "a
+// layover over 2 hours", "more than 40 minutes to connect". The
+// connection's noun comes right before the bound ("of", "with" or "time
+// of" between): "connecting flights delayed more than 30 minutes" is a
+// delay bound.
 var (
 	reConnectionBefore = regexp.MustCompile(`\b(connections?|connection times?|connecting times?|layovers?|transfer times?|transfers?|turnarounds?|mct)\s+(?:(?:of|with|times? of)\s+)?$`)
 	reConnectionAfter  = regexp.MustCompile(`^\s*to\s+(connect|transfer|change planes|make (?:the|their|a) connection)\b`)
@@ -667,12 +669,7 @@ func delayAsked(lower string) (time.Duration, bool, bool) {
 	if ix == nil || ix[2] >= 0 || conditional(lower[:ix[0]]) {
 		return 0, false, false
 	}
-	m := make([]string, 7)
-	for g := 1; g < 7; g++ {
-		if ix[2*g] >= 0 {
-			m[g] = lower[ix[2*g]:ix[2*g+1]]
-		}
-	}
+	m := append([]string{lower[ix[0]:ix[1]]}, submatches(lower, ix)...) // m[g] is group g
 	unit := time.Minute
 	if strings.HasPrefix(m[5], "h") {
 		unit = time.Hour
