@@ -54,10 +54,9 @@ also = {"US": ["US", "USA", "the US", "the USA", "the United States", "United St
         "KR": ["Korea"], "TR": ["Türkiye"], "CI": ["Côte d'Ivoire"], "MK": ["Macedonia"], "CV": ["Cape Verde"],
         "SZ": ["Swaziland"], "TL": ["East Timor"], "VA": ["Vatican City"], "PS": ["Palestine"],
         "CD": ["DR Congo", "the DRC"], "DO": ["the Dominican Republic"], "PH": ["the Philippines"]}
-for r in csv.DictReader(open(f"{d}/airportsdata/airports.csv", encoding="utf-8")):
+airports = [r for r in csv.DictReader(open(f"{d}/airportsdata/airports.csv", encoding="utf-8")) if r["iata"]]
+for r in airports:
     code = r["iata"]
-    if not code:
-        continue
     c = r["country"]
     for name in [countries.get(c, "")] + also.get(c, []):
         if name:
@@ -73,7 +72,6 @@ for r in csv.DictReader(open(f"{d}/airportsdata/airports.csv", encoding="utf-8")
 # 35 km of it, in its own country, whose city holds its name ("Delhi":
 # DEL, filed as New Delhi).
 import math
-airports = [r for r in csv.DictReader(open(f"{d}/airportsdata/airports.csv", encoding="utf-8")) if r["iata"]]
 def km(lat1, lon1, lat2, lon2):
     p1, p2 = math.radians(lat1), math.radians(lat2)
     a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
