@@ -125,6 +125,7 @@ type committer struct {
 	b     *Broker
 	topic string
 	queue chan *appendReq
+	tail  *tail // nil in a cluster
 }
 
 func (b *Broker) committer(topic string) *committer {
@@ -135,7 +136,7 @@ func (b *Broker) committer(topic string) *committer {
 	}
 	c, ok := b.committers[topic]
 	if !ok {
-		c = &committer{b: b, topic: topic, queue: make(chan *appendReq, 4096)}
+		c = &committer{b: b, topic: topic, queue: make(chan *appendReq, 4096), tail: b.tails[topic]}
 		b.committers[topic] = c
 		b.wg.Add(1)
 		go c.run()
@@ -250,11 +251,22 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 		case <-stop:
 		}
 	}()
+	// One log time for the group (HeaderLogTime), taken as it goes to
+	// the log; one slice, shared by every message's header.
+	at := time.Now().UTC().Round(0)
+	logTimeHeader := []string{at.Format(time.RFC3339Nano)}
+	if c.tail != nil {
+		c.tail.begin()
+	}
+	var stored []app.LogEntry
 	var err error
 	if single && n < minAtomicBatch {
-		err = c.publishEach(ctx, batch)
+		stored, err = c.publishEach(ctx, batch, logTimeHeader, at)
 	} else {
-		err = c.publishBatch(ctx, batch, n)
+		stored, err = c.publishBatch(ctx, batch, n, logTimeHeader, at)
+	}
+	if c.tail != nil {
+		c.tail.end(stored)
 	}
 	if err == nil {
 		return nil
@@ -285,65 +297,88 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 	return err
 }
 
-// publishBatch stores the group as one atomic batch.
-func (c *committer) publishBatch(ctx context.Context, batch []*appendReq, n int) error {
+// publishBatch stores the group as one atomic batch, and returns its
+// entries as the log stored them.
+func (c *committer) publishBatch(ctx context.Context, batch []*appendReq, n int, logTimeHeader []string, at time.Time) ([]app.LogEntry, error) {
 	msgs := make([]*nats.Msg, 0, n)
 	for _, r := range batch {
-		msgs = append(msgs, r.nmsgs...)
+		for _, nm := range r.nmsgs {
+			nm.Header[HeaderLogTime] = logTimeHeader
+			msgs = append(msgs, nm)
+		}
 	}
 	ack, err := jetstreamext.PublishMsgBatch(ctx, c.b.js, msgs)
 	if err == nil && ack != nil && ack.BatchSize == uint64(len(msgs)) {
-		seq := ack.Sequence - ack.BatchSize + 1
+		first := ack.Sequence - ack.BatchSize + 1
+		seq := first
 		for _, r := range batch {
 			for i, m := range r.msgs {
 				r.results[i] = app.AppendResult{ID: m.ID, Offset: seq}
 				seq++
 			}
 		}
-		return nil
+		var stored []app.LogEntry
+		if c.tail != nil {
+			// The messages now carry the batch's headers too, as the
+			// log stored them.
+			stored = make([]app.LogEntry, len(msgs))
+			for i, nm := range msgs {
+				stored[i] = tailEntry(c.topic, first+uint64(i), nm, at)
+			}
+		}
+		return stored, nil
 	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeBatchDuplicate {
 		c.b.Logger.Debug("atomic batch holds a duplicate, storing one by one", "topic", c.topic, "size", len(msgs))
-		return c.publishEach(ctx, batch)
+		return c.publishEach(ctx, batch, logTimeHeader, at)
 	}
 	if err == nil {
 		err = fmt.Errorf("batch of %d acknowledged as %d", len(msgs), ack.BatchSize)
 	}
-	return appendError(c.topic, err)
+	return nil, appendError(c.topic, err)
 }
 
 // publishEach stores the group message by message, pipelined: every
 // message is sent before the first acknowledgement is awaited. Order is
-// kept, since one connection delivers in order.
-func (c *committer) publishEach(ctx context.Context, batch []*appendReq) error {
+// kept, since one connection delivers in order. It returns the entries
+// the log stored (not the duplicates), in offset order, even when a
+// later message failed.
+func (c *committer) publishEach(ctx context.Context, batch []*appendReq, logTimeHeader []string, at time.Time) ([]app.LogEntry, error) {
 	type pending struct {
 		r   *appendReq
 		i   int
+		nm  *nats.Msg
 		fut jetstream.PubAckFuture
 	}
 	var futs []pending
 	for _, r := range batch {
 		for i, m := range r.msgs {
 			// Fresh messages: a refused batch left batch headers behind.
-			fut, err := c.b.js.PublishMsgAsync(c.natsMsg(m))
+			nm := c.natsMsg(m)
+			nm.Header[HeaderLogTime] = logTimeHeader
+			fut, err := c.b.js.PublishMsgAsync(nm)
 			if err != nil {
-				return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, err)
+				return nil, app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, err)
 			}
-			futs = append(futs, pending{r, i, fut})
+			futs = append(futs, pending{r, i, nm, fut})
 		}
 	}
+	var stored []app.LogEntry
 	for _, p := range futs {
 		select {
 		case ack := <-p.fut.Ok():
 			p.r.results[p.i] = app.AppendResult{ID: p.r.msgs[p.i].ID, Offset: ack.Sequence, Duplicate: ack.Duplicate}
+			if c.tail != nil && !ack.Duplicate {
+				stored = append(stored, tailEntry(c.topic, ack.Sequence, p.nm, at))
+			}
 		case err := <-p.fut.Err():
-			return appendError(c.topic, err)
+			return stored, appendError(c.topic, err)
 		case <-ctx.Done():
-			return app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, ctx.Err())
+			return stored, app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, ctx.Err())
 		}
 	}
-	return nil
+	return stored, nil
 }
 
 // JetStream's answers when the log has no room: the server's storage limit

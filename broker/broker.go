@@ -168,6 +168,7 @@ type Broker struct {
 
 	mu         sync.Mutex
 	committers map[string]*committer
+	tails      map[string]*tail // this node's latest commits per topic; none in a cluster
 	sealKey    []byte
 	macs       sync.Pool // keyed HMACs of sealKey, set once at open
 	creds      Credentials
@@ -303,6 +304,14 @@ func (b *Broker) start(internalPass string) error {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.appends, b.stopAppends = context.WithCancel(b.ctx)
 	b.committers = map[string]*committer{}
+	b.tails = map[string]*tail{}
+	if !b.Config.Cluster.Clustered() {
+		// In a cluster the appends are spread over the nodes, and each
+		// reads through its consumers (decision 0031).
+		for _, t := range app.Topics {
+			b.tails[t] = newTail()
+		}
+	}
 	return nil
 }
 

@@ -88,6 +88,9 @@ func (b *Broker) Compact(ctx context.Context, topic string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if len(doomed) > 0 {
+		b.forgetTail(topic)
+	}
 	for i, seq := range doomed {
 		if err := s.DeleteMsg(ctx, seq); err != nil {
 			return i, fmt.Errorf("compact %s@%d: %w", topic, seq, err)

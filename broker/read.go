@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apron-edge/apron/app"
@@ -24,10 +25,16 @@ import (
 // consumer go (deleted, its server gone, heartbeats missing, a gap in
 // delivery) fails, and the stage reads again from its stored position
 // with a new reader, as it does after any error.
+//
+// Entries this node committed itself come from its tail in memory when
+// it holds them, which saves their delivery through the consumer
+// (decision 0031); they are the same entries, log time included.
 type Reader struct {
 	b     *Broker
 	topic string
 	cons  jetstream.Consumer
+	// consMu guards cons, which resync replaces, against Close.
+	consMu sync.Mutex
 	// delivered is the consumer sequence of the last entry returned; the
 	// next must follow it, or something was lost in between.
 	delivered uint64
@@ -39,6 +46,15 @@ type Reader struct {
 	abandoned bool
 	// read fetches for Next: r.next, or a stand-in in a unit test.
 	read func(max int, wait time.Duration) ([]app.LogEntry, error)
+	// tail holds this node's latest commits on the topic (nil in a
+	// cluster); pos is the offset the next entry is at or after.
+	tail *tail
+	pos  uint64
+	// skipped: entries came from the tail since the consumer last
+	// delivered, so it is moved to pos before it fetches again.
+	skipped bool
+	// fromTailN counts the entries taken from the tail.
+	fromTailN int
 }
 
 // NewReader returns a reader positioned at offset from (1 = the beginning).
@@ -49,7 +65,17 @@ func (b *Broker) NewReader(ctx context.Context, topic string, from uint64) (app.
 	if from < 1 {
 		from = 1
 	}
-	cons, err := b.js.CreateConsumer(ctx, topic, jetstream.ConsumerConfig{
+	cons, err := b.newReaderConsumer(ctx, topic, from)
+	if err != nil {
+		return nil, fmt.Errorf("reader %s@%d: %w", topic, from, err)
+	}
+	r := &Reader{b: b, topic: topic, cons: cons, tail: b.tails[topic], pos: from}
+	r.read = r.next
+	return r, nil
+}
+
+func (b *Broker) newReaderConsumer(ctx context.Context, topic string, from uint64) (jetstream.Consumer, error) {
+	return b.js.CreateConsumer(ctx, topic, jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
 		AckPolicy:         jetstream.AckNonePolicy,
@@ -57,12 +83,6 @@ func (b *Broker) NewReader(ctx context.Context, topic string, from uint64) (app.
 		Replicas:          1,
 		InactiveThreshold: 5 * time.Minute,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("reader %s@%d: %w", topic, from, err)
-	}
-	r := &Reader{b: b, topic: topic, cons: cons}
-	r.read = r.next
-	return r, nil
 }
 
 // Next returns up to max entries, waiting up to wait for the first one. It
@@ -110,14 +130,37 @@ func (r *Reader) Next(ctx context.Context, max int, wait time.Duration) ([]app.L
 // the reader gives it up. A healthy fetch answers within its wait.
 const stallGrace = 4 * time.Second
 
+// tailWait bounds a reader's wait for a group on its way to the log
+// (a commit takes milliseconds); a read waits for at most two, well
+// inside stallGrace.
+const tailWait = time.Second
+
 // next takes what is there; if nothing is, waits for one entry, then
 // takes what came with it. A reader whose last read did not fill max is
 // at the head, and starts with the wait. The wait asks the server for
 // heartbeats, so a consumer whose server stopped answering (a node
 // stopped or cut off) fails the fetch instead of looking like a quiet
 // topic.
+//
+// Entries this node committed are taken from its tail when it holds the
+// reader's next offset; the consumer delivers the rest, and the first
+// entry of each new group, whose end then comes from the tail (decision
+// 0031).
 func (r *Reader) next(max int, wait time.Duration) (out []app.LogEntry, err error) {
-	defer func() { r.atHead = len(out) < max }()
+	defer func() {
+		r.atHead = len(out) < max
+		if len(out) > 0 {
+			r.pos = out[len(out)-1].Offset + 1
+		}
+	}()
+	// Only a reader at the head waits for a group on its way: one
+	// catching up has the log to read meanwhile.
+	if out = r.fromTail(max, r.atHead); len(out) > 0 {
+		return out, nil
+	}
+	if err := r.resync(); err != nil {
+		return nil, err
+	}
 	if !r.atHead {
 		out, err = r.fetch(r.cons.FetchNoWait(max))
 		if err != nil || len(out) > 0 {
@@ -135,8 +178,58 @@ func (r *Reader) next(max int, wait time.Duration) (out []app.LogEntry, err erro
 	if err != nil || len(out) == 0 || max == 1 {
 		return out, err
 	}
+	r.pos = out[0].Offset + 1
+	if more := r.fromTail(max-1, true); len(more) > 0 {
+		return append(out, more...), nil
+	}
 	more, err := r.fetch(r.cons.FetchNoWait(max - 1))
 	return append(out, more...), err
+}
+
+// fromTail takes up to max entries from r.pos on from the tail; with
+// await, it first waits (at most tailWait) for a group still on its way
+// to the log.
+func (r *Reader) fromTail(max int, await bool) []app.LogEntry {
+	if r.tail == nil {
+		return nil
+	}
+	if await {
+		r.tail.await(r.pos, tailWait)
+	}
+	out := r.tail.from(r.pos, max)
+	if len(out) > 0 {
+		r.skipped = true
+		r.fromTailN += len(out)
+	}
+	return out
+}
+
+// resync moves the consumer to r.pos after entries came from the tail,
+// so that it delivers from there.
+func (r *Reader) resync() error {
+	if !r.skipped {
+		return nil
+	}
+	// The server does not answer a reset of a consumer it no longer has
+	// (one that reached its inactivity limit while the reader took
+	// everything from the tail): after a second, a new consumer.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := r.b.js.ResetConsumerToSequence(ctx, r.topic, r.cons.CachedInfo().Name, r.pos); err != nil {
+		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer ccancel()
+		cons, cerr := r.b.newReaderConsumer(cctx, r.topic, r.pos)
+		if cerr != nil {
+			return app.Errorf(app.EUNAVAILABLE, "read %s: move the reader's consumer to %d: %v; a new one: %v; reading again from the stored position", r.topic, r.pos, err, cerr)
+		}
+		r.Close()
+		r.consMu.Lock()
+		r.cons = cons
+		r.consMu.Unlock()
+	}
+	// A reset consumer counts its deliveries from 1 again.
+	r.skipped, r.delivered = false, 0
+	return nil
 }
 
 func (r *Reader) fetch(batch jetstream.MessageBatch, err error) ([]app.LogEntry, error) {
@@ -162,7 +255,7 @@ func (r *Reader) fetch(batch jetstream.MessageBatch, err error) ([]app.LogEntry,
 			Offset:  meta.Sequence.Stream,
 			Subject: m.Subject(),
 			Key:     keyOf(r.topic, m.Subject()),
-			Stored:  meta.Timestamp,
+			Stored:  logTime(m.Headers(), meta.Timestamp),
 			Headers: m.Headers(),
 			Data:    m.Data(),
 		})
@@ -177,7 +270,10 @@ func (r *Reader) fetch(batch jetstream.MessageBatch, err error) ([]app.LogEntry,
 // server removes it anyway once inactive, and a stalled fetch may still
 // hold the reader).
 func (r *Reader) Close() {
+	// An abandoned fetch may still be replacing the consumer.
+	r.consMu.Lock()
 	name := r.cons.CachedInfo().Name
+	r.consMu.Unlock()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -229,7 +325,7 @@ func (b *Broker) Get(ctx context.Context, topic string, offset uint64) (app.LogE
 		}
 		return app.LogEntry{}, err
 	}
-	return app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: m.Time, Headers: m.Header, Data: m.Data}, nil
+	return app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: logTime(m.Header, m.Time), Headers: m.Header, Data: m.Data}, nil
 }
 
 // PurgeKeyBefore removes every entry of key on topic below offset. Erasure
@@ -239,6 +335,7 @@ func (b *Broker) PurgeKeyBefore(ctx context.Context, topic, key string, offset u
 	if err != nil {
 		return fmt.Errorf("topic %s: %w", topic, err)
 	}
+	b.forgetTail(topic)
 	return s.Purge(ctx, jetstream.WithPurgeSubject(app.LogSubject(topic, key)), jetstream.WithPurgeSequence(offset))
 }
 
@@ -257,7 +354,7 @@ func (b *Broker) EntryTime(ctx context.Context, topic string, offset uint64) (ti
 		}
 		return time.Time{}, fmt.Errorf("read %s@%d: %w", topic, offset, err)
 	}
-	return m.Time, nil
+	return logTime(m.Header, m.Time), nil
 }
 
 // Last returns the latest entry of key on topic. Returns ENOTFOUND when
@@ -274,7 +371,7 @@ func (b *Broker) Last(ctx context.Context, topic, key string) (app.LogEntry, err
 		}
 		return app.LogEntry{}, fmt.Errorf("last of %s on %s: %w", key, topic, err)
 	}
-	return app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: m.Time, Headers: m.Header, Data: m.Data}, nil
+	return app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: logTime(m.Header, m.Time), Headers: m.Header, Data: m.Data}, nil
 }
 
 // EraseKeyBefore removes every entry of key on topic below offset with
@@ -287,6 +384,7 @@ func (b *Broker) EraseKeyBefore(ctx context.Context, topic, key string, offset u
 	if err != nil {
 		return 0, fmt.Errorf("topic %s: %w", topic, err)
 	}
+	b.forgetTail(topic)
 	subject := app.LogSubject(topic, key)
 	n := 0
 	for seq := uint64(1); seq < offset; {
@@ -335,7 +433,7 @@ func (b *Broker) Entries(ctx context.Context, topic, key string, fn func(app.Log
 		if m.Sequence > info.State.LastSeq {
 			return nil
 		}
-		le := app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: m.Time, Headers: m.Header, Data: m.Data}
+		le := app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: logTime(m.Header, m.Time), Headers: m.Header, Data: m.Data}
 		if err := fn(le); err != nil {
 			return err
 		}
@@ -351,8 +449,17 @@ func (b *Broker) EraseEntry(ctx context.Context, topic string, offset uint64) er
 	if err != nil {
 		return fmt.Errorf("topic %s: %w", topic, err)
 	}
+	b.forgetTail(topic)
 	if err := s.SecureDeleteMsg(ctx, offset); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("erase %s@%d: %w", topic, offset, err)
 	}
 	return nil
+}
+
+// forgetTail empties topic's tail before entries leave the log, so that
+// no reader takes from it what the log no longer holds.
+func (b *Broker) forgetTail(topic string) {
+	if t := b.tails[topic]; t != nil {
+		t.clear()
+	}
 }
