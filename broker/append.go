@@ -125,7 +125,6 @@ type committer struct {
 	b     *Broker
 	topic string
 	queue chan *appendReq
-	tail  *tail // nil in a cluster
 }
 
 func (b *Broker) committer(topic string) *committer {
@@ -136,7 +135,7 @@ func (b *Broker) committer(topic string) *committer {
 	}
 	c, ok := b.committers[topic]
 	if !ok {
-		c = &committer{b: b, topic: topic, queue: make(chan *appendReq, 4096), tail: b.tails[topic]}
+		c = &committer{b: b, topic: topic, queue: make(chan *appendReq, 4096)}
 		b.committers[topic] = c
 		b.wg.Add(1)
 		go c.run()
@@ -198,7 +197,8 @@ func (c *committer) natsMsg(m Message) *nats.Msg {
 	nm.Data = m.Data
 	for k, vs := range m.Headers {
 		for _, v := range vs {
-			nm.Header.Add(k, v)
+			// As the log will hold it: a reader of the tail gets the same.
+			nm.Header.Add(k, logHeaderValue(v))
 		}
 	}
 	if m.DedupID != "" {
@@ -252,21 +252,29 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 		}
 	}()
 	// One log time for the group (HeaderLogTime), taken as it goes to
-	// the log; one slice, shared by every message's header.
+	// the log; one slice, shared by every message's header. Not in a
+	// cluster: there the log's own time stays the entry's, the same
+	// whichever node appended it.
 	at := time.Now().UTC().Round(0)
-	logTimeHeader := []string{at.Format(time.RFC3339Nano)}
-	if c.tail != nil {
-		c.tail.begin()
+	var logTimeHeader []string
+	if !c.b.Config.Cluster.Clustered() {
+		logTimeHeader = []string{at.Format(time.RFC3339Nano)}
+	}
+	// A topic has a tail once something reads it.
+	t := c.b.tailOf(c.topic)
+	var gen uint64
+	if t != nil {
+		gen = t.begin()
 	}
 	var stored []app.LogEntry
 	var err error
 	if single && n < minAtomicBatch {
-		stored, err = c.publishEach(ctx, batch, logTimeHeader, at)
+		stored, err = c.publishEach(ctx, batch, logTimeHeader, at, t != nil)
 	} else {
-		stored, err = c.publishBatch(ctx, batch, n, logTimeHeader, at)
+		stored, err = c.publishBatch(ctx, batch, n, logTimeHeader, at, t != nil)
 	}
-	if c.tail != nil {
-		c.tail.end(stored)
+	if t != nil {
+		t.end(gen, stored)
 	}
 	if err == nil {
 		return nil
@@ -299,11 +307,13 @@ func (c *committer) commit(batch []*appendReq, n int) error {
 
 // publishBatch stores the group as one atomic batch, and returns its
 // entries as the log stored them.
-func (c *committer) publishBatch(ctx context.Context, batch []*appendReq, n int, logTimeHeader []string, at time.Time) ([]app.LogEntry, error) {
+func (c *committer) publishBatch(ctx context.Context, batch []*appendReq, n int, logTimeHeader []string, at time.Time, keep bool) ([]app.LogEntry, error) {
 	msgs := make([]*nats.Msg, 0, n)
 	for _, r := range batch {
 		for _, nm := range r.nmsgs {
-			nm.Header[HeaderLogTime] = logTimeHeader
+			if logTimeHeader != nil {
+				nm.Header[HeaderLogTime] = logTimeHeader
+			}
 			msgs = append(msgs, nm)
 		}
 	}
@@ -318,7 +328,7 @@ func (c *committer) publishBatch(ctx context.Context, batch []*appendReq, n int,
 			}
 		}
 		var stored []app.LogEntry
-		if c.tail != nil {
+		if keep {
 			// The messages now carry the batch's headers too, as the
 			// log stored them.
 			stored = make([]app.LogEntry, len(msgs))
@@ -331,7 +341,7 @@ func (c *committer) publishBatch(ctx context.Context, batch []*appendReq, n int,
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeBatchDuplicate {
 		c.b.Logger.Debug("atomic batch holds a duplicate, storing one by one", "topic", c.topic, "size", len(msgs))
-		return c.publishEach(ctx, batch, logTimeHeader, at)
+		return c.publishEach(ctx, batch, logTimeHeader, at, keep)
 	}
 	if err == nil {
 		err = fmt.Errorf("batch of %d acknowledged as %d", len(msgs), ack.BatchSize)
@@ -344,7 +354,7 @@ func (c *committer) publishBatch(ctx context.Context, batch []*appendReq, n int,
 // kept, since one connection delivers in order. It returns the entries
 // the log stored (not the duplicates), in offset order, even when a
 // later message failed.
-func (c *committer) publishEach(ctx context.Context, batch []*appendReq, logTimeHeader []string, at time.Time) ([]app.LogEntry, error) {
+func (c *committer) publishEach(ctx context.Context, batch []*appendReq, logTimeHeader []string, at time.Time, keep bool) ([]app.LogEntry, error) {
 	type pending struct {
 		r   *appendReq
 		i   int
@@ -356,7 +366,9 @@ func (c *committer) publishEach(ctx context.Context, batch []*appendReq, logTime
 		for i, m := range r.msgs {
 			// Fresh messages: a refused batch left batch headers behind.
 			nm := c.natsMsg(m)
-			nm.Header[HeaderLogTime] = logTimeHeader
+			if logTimeHeader != nil {
+				nm.Header[HeaderLogTime] = logTimeHeader
+			}
 			fut, err := c.b.js.PublishMsgAsync(nm)
 			if err != nil {
 				return nil, app.Errorf(app.EUNAVAILABLE, "append to %s: %v", c.topic, err)
@@ -369,7 +381,7 @@ func (c *committer) publishEach(ctx context.Context, batch []*appendReq, logTime
 		select {
 		case ack := <-p.fut.Ok():
 			p.r.results[p.i] = app.AppendResult{ID: p.r.msgs[p.i].ID, Offset: ack.Sequence, Duplicate: ack.Duplicate}
-			if c.tail != nil && !ack.Duplicate {
+			if keep && !ack.Duplicate {
 				stored = append(stored, tailEntry(c.topic, ack.Sequence, p.nm, at))
 			}
 		case err := <-p.fut.Err():

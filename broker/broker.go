@@ -305,14 +305,43 @@ func (b *Broker) start(internalPass string) error {
 	b.appends, b.stopAppends = context.WithCancel(b.ctx)
 	b.committers = map[string]*committer{}
 	b.tails = map[string]*tail{}
-	if !b.Config.Cluster.Clustered() {
-		// In a cluster the appends are spread over the nodes, and each
-		// reads through its consumers (decision 0031).
-		for _, t := range app.Topics {
-			b.tails[t] = newTail()
-		}
-	}
 	return nil
+}
+
+// tailOf returns topic's tail, nil until a reader asked for it (or in a
+// cluster, where the appends are spread over the nodes and each reads
+// through its consumers: decision 0031).
+func (b *Broker) tailOf(topic string) *tail {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.tails[topic]
+}
+
+// readerTail returns topic's tail for a new reader, made on first use;
+// nil in a cluster.
+func (b *Broker) readerTail(topic string) *tail {
+	if b.Config.Cluster.Clustered() {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.tails[topic]
+	if !ok {
+		cfg := b.streamConfig(topic)
+		t = newTail(cfg.MaxBytes, cfg.MaxAge)
+		b.tails[topic] = t
+	}
+	return t
+}
+
+// forgetTails empties every tail (the log restarted and may have lost
+// what it had not made durable).
+func (b *Broker) forgetTails() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range b.tails {
+		t.clear()
+	}
 }
 
 // FailAppendsAt makes every append still waiting for the log at t fail

@@ -33,8 +33,10 @@ type Reader struct {
 	b     *Broker
 	topic string
 	cons  jetstream.Consumer
-	// consMu guards cons, which resync replaces, against Close.
+	// consMu guards cons, which resync replaces, and closed, against
+	// Close.
 	consMu sync.Mutex
+	closed bool
 	// delivered is the consumer sequence of the last entry returned; the
 	// next must follow it, or something was lost in between.
 	delivered uint64
@@ -69,7 +71,7 @@ func (b *Broker) NewReader(ctx context.Context, topic string, from uint64) (app.
 	if err != nil {
 		return nil, fmt.Errorf("reader %s@%d: %w", topic, from, err)
 	}
-	r := &Reader{b: b, topic: topic, cons: cons, tail: b.tails[topic], pos: from}
+	r := &Reader{b: b, topic: topic, cons: cons, tail: b.readerTail(topic), pos: from}
 	r.read = r.next
 	return r, nil
 }
@@ -130,10 +132,11 @@ func (r *Reader) Next(ctx context.Context, max int, wait time.Duration) ([]app.L
 // the reader gives it up. A healthy fetch answers within its wait.
 const stallGrace = 4 * time.Second
 
-// tailWait bounds a reader's wait for a group on its way to the log
-// (a commit takes milliseconds); a read waits for at most two, well
-// inside stallGrace.
-const tailWait = time.Second
+// tailWait bounds a reader's wait for a group on its way to the log (a
+// commit takes milliseconds). A read waits for at most two, and for the
+// consumer's reset (tailWait) or a new consumer (2 tailWait): well inside
+// stallGrace.
+const tailWait = 500 * time.Millisecond
 
 // next takes what is there; if nothing is, waits for one entry, then
 // takes what came with it. A reader whose last read did not fill max is
@@ -212,20 +215,28 @@ func (r *Reader) resync() error {
 	}
 	// The server does not answer a reset of a consumer it no longer has
 	// (one that reached its inactivity limit while the reader took
-	// everything from the tail): after a second, a new consumer.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// everything from the tail): after tailWait, a new consumer.
+	ctx, cancel := context.WithTimeout(context.Background(), tailWait)
 	defer cancel()
 	if _, err := r.b.js.ResetConsumerToSequence(ctx, r.topic, r.cons.CachedInfo().Name, r.pos); err != nil {
-		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
+		cctx, ccancel := context.WithTimeout(context.Background(), 2*tailWait)
 		defer ccancel()
 		cons, cerr := r.b.newReaderConsumer(cctx, r.topic, r.pos)
 		if cerr != nil {
 			return app.Errorf(app.EUNAVAILABLE, "read %s: move the reader's consumer to %d: %v; a new one: %v; reading again from the stored position", r.topic, r.pos, err, cerr)
 		}
-		r.Close()
 		r.consMu.Lock()
-		r.cons = cons
+		old, closed := r.cons, r.closed
+		if !closed {
+			r.cons = cons
+		}
 		r.consMu.Unlock()
+		if closed {
+			// Closed meanwhile (this fetch was given up): not kept.
+			r.b.deleteConsumer(r.topic, cons.CachedInfo().Name)
+			return app.Errorf(app.EUNAVAILABLE, "read %s: the reader was closed", r.topic)
+		}
+		r.b.deleteConsumer(r.topic, old.CachedInfo().Name)
 	}
 	// A reset consumer counts its deliveries from 1 again.
 	r.skipped, r.delivered = false, 0
@@ -273,11 +284,17 @@ func (r *Reader) Close() {
 	// An abandoned fetch may still be replacing the consumer.
 	r.consMu.Lock()
 	name := r.cons.CachedInfo().Name
+	r.closed = true
 	r.consMu.Unlock()
+	r.b.deleteConsumer(r.topic, name)
+}
+
+// deleteConsumer deletes a reader's consumer without waiting.
+func (b *Broker) deleteConsumer(topic, name string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = r.b.js.DeleteConsumer(ctx, r.topic, name)
+		_ = b.js.DeleteConsumer(ctx, topic, name)
 	}()
 }
 
@@ -459,7 +476,7 @@ func (b *Broker) EraseEntry(ctx context.Context, topic string, offset uint64) er
 // forgetTail empties topic's tail before entries leave the log, so that
 // no reader takes from it what the log no longer holds.
 func (b *Broker) forgetTail(topic string) {
-	if t := b.tails[topic]; t != nil {
+	if t := b.tailOf(topic); t != nil {
 		t.clear()
 	}
 }

@@ -252,6 +252,9 @@ func probeWrite(dir string, size int) error {
 // nothing the log acknowledged is lost and nothing it refused appears.
 func (b *Broker) restartJetStream() error {
 	start := time.Now()
+	// What the log had not made durable may be gone, and its offsets
+	// given again.
+	b.forgetTails()
 	if err := b.srv.ShutdownJetStream(); err != nil {
 		return fmt.Errorf("stop jetstream: %w", err)
 	}

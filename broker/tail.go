@@ -1,6 +1,9 @@
 package broker
 
 import (
+	"context"
+	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,9 +20,9 @@ import (
 const HeaderLogTime = "Apron-Log-Time"
 
 // tailMax and tailMaxBytes bound the tail: the newest entries up to the
-// largest group, and up to 64 MiB of their data, so a reader at the head
-// finds the whole of a group. It holds at most a quarter more of either
-// before it lets the oldest go.
+// largest group, and up to 64 MiB of them (data, subject and headers), so
+// a reader at the head finds the whole of a group. It holds at most a
+// quarter more of either before it lets the oldest go.
 const (
 	tailMax      = MaxRequestEvents
 	tailMaxBytes = 64 << 20
@@ -30,45 +33,69 @@ const (
 // takes them from here instead of through its consumer, which costs the
 // server and the client a delivery per entry (about a quarter of the
 // node's CPU in batched ingest). Entries the node did not append itself
-// (a NATS client's, another node's) are never in it, so a reader that
-// does not find its next offset here reads the log.
+// (a NATS client's) are never in it, so a reader that does not find its
+// next offset here reads the log.
 type tail struct {
 	mu      sync.Mutex
 	entries []app.LogEntry // entries[i].Offset == entries[0].Offset+i
-	bytes   int            // of the entries' data
+	bytes   int            // of the entries (entrySize)
+	// maxBytes bounds bytes: tailMaxBytes, or less under the topic's
+	// own byte limit, so that the log still holds all the tail does.
+	maxBytes int
+	// maxAge: entries older than this are not handed out (the topic's
+	// age limit would have removed them from the log); 0 for none.
+	maxAge time.Duration
+	// gen counts the clears: a group begun before one is not kept.
+	gen uint64
 	// inflight counts groups sent to the log and not yet answered.
 	inflight int
 	changed  chan struct{} // closed, and replaced, whenever entries or inflight change
 }
 
-func newTail() *tail { return &tail{changed: make(chan struct{})} }
-
-// begin records a group on its way to the log.
-func (t *tail) begin() {
-	t.mu.Lock()
-	t.inflight++
-	t.mu.Unlock()
+// newTail returns the tail of a topic whose log keeps at most
+// topicMaxBytes (0 for no limit) and entries for at most maxAge (0 for
+// ever).
+func newTail(topicMaxBytes int64, maxAge time.Duration) *tail {
+	t := &tail{changed: make(chan struct{}), maxBytes: tailMaxBytes, maxAge: maxAge}
+	if topicMaxBytes > 0 {
+		t.maxBytes = int(min(int64(tailMaxBytes), topicMaxBytes/4))
+	}
+	return t
 }
 
-// end records the answer to a group begun: es are the entries the log
-// stored, in offset order (none when it refused the group or its answer
-// is unknown). An entry that does not follow the last one kept starts
-// the tail again: something else was stored in between.
-func (t *tail) end(es []app.LogEntry) {
+// begin records a group on its way to the log, and returns the
+// generation to give end.
+func (t *tail) begin() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.inflight++
+	return t.gen
+}
+
+// end records the answer to a group begun at generation gen: es are the
+// entries the log stored, in offset order (none when it refused the
+// group or its answer is unknown). They are not kept if the tail was
+// cleared since the group began: something may have left the log in
+// between. An entry that does not follow the last one kept starts the
+// tail again: something else was stored in between.
+func (t *tail) end(gen uint64, es []app.LogEntry) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.inflight--
+	if gen != t.gen {
+		es = nil
+	}
 	for _, e := range es {
 		if n := len(t.entries); n > 0 && t.entries[n-1].Offset+1 != e.Offset {
 			t.entries, t.bytes = nil, 0
 		}
 		t.entries = append(t.entries, e)
-		t.bytes += len(e.Data)
+		t.bytes += entrySize(e)
 	}
-	if len(t.entries) > tailMax+tailMax/4 || t.bytes > tailMaxBytes+tailMaxBytes/4 {
+	if len(t.entries) > tailMax+tailMax/4 || t.bytes > t.maxBytes+t.maxBytes/4 {
 		drop := 0
-		for len(t.entries)-drop > tailMax || t.bytes > tailMaxBytes {
-			t.bytes -= len(t.entries[drop].Data)
+		for drop < len(t.entries) && (len(t.entries)-drop > tailMax || t.bytes > t.maxBytes) {
+			t.bytes -= entrySize(t.entries[drop])
 			drop++
 		}
 		// Copied, so the array does not keep what was let go.
@@ -78,11 +105,24 @@ func (t *tail) end(es []app.LogEntry) {
 	t.changed = make(chan struct{})
 }
 
+// entrySize is what an entry holds in memory, near enough: its data,
+// subject and headers.
+func entrySize(e app.LogEntry) int {
+	n := len(e.Data) + len(e.Subject)
+	for k, vs := range e.Headers {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
 // clear forgets every entry: the log removed some (an erasure, a
 // compaction), and the tail must never hand out what it no longer holds.
 func (t *tail) clear() {
 	t.mu.Lock()
 	t.entries, t.bytes = nil, 0
+	t.gen++
 	t.mu.Unlock()
 }
 
@@ -98,24 +138,28 @@ func (t *tail) from(pos uint64, max int) []app.LogEntry {
 	if i >= uint64(len(t.entries)) {
 		return nil
 	}
+	if t.maxAge > 0 && time.Since(t.entries[i].Stored) > t.maxAge/2 {
+		return nil
+	}
 	j := min(uint64(len(t.entries)), i+uint64(max))
 	return append([]app.LogEntry(nil), t.entries[i:j]...)
 }
 
-// await waits, at most d, while a group is on its way to the log and the
-// tail does not hold pos yet: the entries from pos on are most likely in
-// that group, and taking them from here saves their delivery. It returns
-// at once when no group is in flight.
+// await waits, at most d, while a group is on its way to the log and pos
+// is past the tail's end (or the tail is empty): the entries from pos on
+// are then most likely in that group, and taking them from here saves
+// their delivery. It returns at once when no group is in flight, and
+// when the tail holds pos or never will (it starts past pos).
 func (t *tail) await(pos uint64, d time.Duration) {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
 		t.mu.Lock()
 		n := len(t.entries)
-		held := n > 0 && pos >= t.entries[0].Offset && pos <= t.entries[n-1].Offset
+		next := n == 0 || pos > t.entries[n-1].Offset
 		inflight, changed := t.inflight, t.changed
 		t.mu.Unlock()
-		if held || inflight == 0 {
+		if !next || inflight == 0 {
 			return
 		}
 		select {
@@ -125,6 +169,12 @@ func (t *tail) await(pos uint64, d time.Duration) {
 		}
 	}
 }
+
+// headerValueReplacer and textproto.TrimString make a header value what
+// the client library writes to the log (and so what a reader gets back).
+var headerValueReplacer = strings.NewReplacer("\r", " ", "\n", " ")
+
+func logHeaderValue(v string) string { return headerValueReplacer.Replace(textproto.TrimString(v)) }
 
 // tailEntry is the log entry of a message the log stored at offset: what
 // a reader of the log gets for it.
@@ -141,4 +191,20 @@ func logTime(h nats.Header, stored time.Time) time.Time {
 		}
 	}
 	return stored
+}
+
+// LogOnly is the log without the tail: its readers read what the log
+// itself holds. The online check compares the state with a rebuild from
+// it, so the tail cannot vouch for itself.
+func (b *Broker) LogOnly() app.Log { return logOnly{b} }
+
+type logOnly struct{ *Broker }
+
+func (l logOnly) NewReader(ctx context.Context, topic string, from uint64) (app.LogReader, error) {
+	r, err := l.Broker.NewReader(ctx, topic, from)
+	if err != nil {
+		return nil, err
+	}
+	r.(*Reader).tail = nil
+	return r, nil
 }

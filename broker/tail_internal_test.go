@@ -123,7 +123,18 @@ func TestReaderTailGivesWhatTheLogGives(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		if _, err := b.Append(ctx, app.TopicFlights, evs[200:]); err != nil {
+		if _, err := b.Append(ctx, app.TopicFlights, evs[200:380]); err != nil {
+			t.Error(err)
+		}
+		// Headers of the caller's (a mirrored record's), with white
+		// space the log trims.
+		var msgs []Message
+		for _, e := range evs[380:] {
+			m := MessageOf(e)
+			m.Headers = map[string][]string{HeaderKafkaKey: {" LH 400 "}, HeaderKafkaTopic: {"flights\r\nx"}}
+			msgs = append(msgs, m)
+		}
+		if _, err := b.AppendMessages(ctx, app.TopicFlights, msgs); err != nil {
 			t.Error(err)
 		}
 	}()
@@ -229,7 +240,7 @@ func TestReaderTailForgetsErasedEntries(t *testing.T) {
 }
 
 func TestTailKeepsOnlyAnUnbrokenRun(t *testing.T) {
-	tl := newTail()
+	tl := newTail(0, 0)
 	entries := func(from, to uint64) []app.LogEntry {
 		var out []app.LogEntry
 		for o := from; o <= to; o++ {
@@ -237,8 +248,7 @@ func TestTailKeepsOnlyAnUnbrokenRun(t *testing.T) {
 		}
 		return out
 	}
-	tl.begin()
-	tl.end(entries(1, 5))
+	tl.end(tl.begin(), entries(1, 5))
 	if got := tl.from(3, 10); len(got) != 3 || got[0].Offset != 3 {
 		t.Fatalf("from 3: %v", got)
 	}
@@ -246,14 +256,12 @@ func TestTailKeepsOnlyAnUnbrokenRun(t *testing.T) {
 		t.Fatal("the tail handed out offsets it does not hold")
 	}
 	// A gap (another writer's entry at 6) starts it again.
-	tl.begin()
-	tl.end(entries(7, 8))
+	tl.end(tl.begin(), entries(7, 8))
 	if tl.from(5, 10) != nil || len(tl.from(7, 10)) != 2 {
 		t.Fatalf("after a gap: from 5 %v, from 7 %v", tl.from(5, 10), tl.from(7, 10))
 	}
 	// It keeps the newest tailMax at least, and at most a quarter more.
-	tl.begin()
-	tl.end(entries(9, 9+2*tailMax))
+	tl.end(tl.begin(), entries(9, 9+2*tailMax))
 	n := len(tl.entries)
 	if n < tailMax || n > tailMax+tailMax/4 || tl.entries[n-1].Offset != 9+2*tailMax {
 		t.Fatalf("kept %d entries up to %d", n, tl.entries[n-1].Offset)
@@ -264,8 +272,7 @@ func TestTailKeepsOnlyAnUnbrokenRun(t *testing.T) {
 	for o := uint64(1); o <= 2*tailMaxBytes>>20; o++ {
 		large = append(large, app.LogEntry{Offset: 9 + 2*tailMax + o, Data: big})
 	}
-	tl.begin()
-	tl.end(large)
+	tl.end(tl.begin(), large)
 	if tl.bytes > tailMaxBytes || tl.bytes < tailMaxBytes*3/4 || len(tl.entries)*len(big) != tl.bytes {
 		t.Fatalf("kept %d bytes in %d entries", tl.bytes, len(tl.entries))
 	}
@@ -281,13 +288,40 @@ func TestTailKeepsOnlyAnUnbrokenRun(t *testing.T) {
 	if time.Since(start) > time.Second {
 		t.Fatal("await waited with no group in flight")
 	}
-	tl.begin()
+	gen := tl.begin()
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		tl.end(entries(100, 101))
+		tl.end(gen, entries(100, 101))
 	}()
 	tl.await(100, time.Minute)
 	if len(tl.from(100, 5)) != 2 {
 		t.Fatal("await returned before the group was answered")
+	}
+	// Nor for a group that cannot hold pos: the tail starts past it.
+	gen = tl.begin()
+	start = time.Now()
+	tl.await(99, time.Minute)
+	if time.Since(start) > time.Second {
+		t.Fatal("await waited for a group that cannot hold its offset")
+	}
+	// A group begun before a clear is not kept: something may have left
+	// the log in between.
+	tl.clear()
+	tl.end(gen, entries(102, 103))
+	if tl.from(102, 5) != nil {
+		t.Fatal("a group begun before a clear was kept")
+	}
+
+	// Under a topic's byte limit the tail keeps a quarter of it, and
+	// under its age limit it hands out nothing older than half of it.
+	small := newTail(1<<20, time.Hour)
+	small.end(small.begin(), large[:3])
+	if small.bytes > 1<<18 || len(small.entries) != 0 {
+		t.Fatalf("under a 1 MiB topic limit: %d bytes in %d entries", small.bytes, len(small.entries))
+	}
+	aged := newTail(0, time.Hour)
+	aged.end(aged.begin(), []app.LogEntry{{Offset: 1, Stored: time.Now().Add(-31 * time.Minute)}, {Offset: 2, Stored: time.Now()}})
+	if aged.from(1, 5) != nil || len(aged.from(2, 5)) != 1 {
+		t.Fatal("an entry past half the age limit was handed out, or a fresh one was not")
 	}
 }

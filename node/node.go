@@ -222,7 +222,7 @@ func (m *Main) newHTTP(context.Context) error {
 		Validator: m.Config.Validator(),
 		Rebooking: m.Config.RebookRules(),
 		Backup:    m.newBackup(),
-		Check:     &StateCheck{Log: m.Broker, Store: m.Store, Dir: m.Config.Data, Trusted: m.Broker.Trusted},
+		Check:     &StateCheck{Log: m.Broker.LogOnly(), Store: m.Store, Dir: m.Config.Data, Trusted: m.Broker.Trusted},
 	}
 	limits := app.DefaultClassLimits()
 	for _, c := range []string{app.ClassInteractive, app.ClassSummary} {
