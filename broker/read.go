@@ -61,6 +61,15 @@ type Reader struct {
 
 // NewReader returns a reader positioned at offset from (1 = the beginning).
 func (b *Broker) NewReader(ctx context.Context, topic string, from uint64) (app.LogReader, error) {
+	r, err := b.newReader(ctx, topic, from, true)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// newReader is NewReader, with or without the topic's tail.
+func (b *Broker) newReader(ctx context.Context, topic string, from uint64, withTail bool) (*Reader, error) {
 	if !app.IsTopic(topic) {
 		return nil, app.Errorf(app.ENOTFOUND, "topic %q does not exist", topic)
 	}
@@ -71,7 +80,10 @@ func (b *Broker) NewReader(ctx context.Context, topic string, from uint64) (app.
 	if err != nil {
 		return nil, fmt.Errorf("reader %s@%d: %w", topic, from, err)
 	}
-	r := &Reader{b: b, topic: topic, cons: cons, tail: b.readerTail(topic), pos: from}
+	r := &Reader{b: b, topic: topic, cons: cons, pos: from}
+	if withTail {
+		r.tail = b.readerTail(topic)
+	}
 	r.read = r.next
 	return r, nil
 }
@@ -342,7 +354,7 @@ func (b *Broker) Get(ctx context.Context, topic string, offset uint64) (app.LogE
 		}
 		return app.LogEntry{}, err
 	}
-	return app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: logTime(m.Header, m.Time), Headers: m.Header, Data: m.Data}, nil
+	return storedEntry(topic, m), nil
 }
 
 // PurgeKeyBefore removes every entry of key on topic below offset. Erasure
@@ -388,7 +400,7 @@ func (b *Broker) Last(ctx context.Context, topic, key string) (app.LogEntry, err
 		}
 		return app.LogEntry{}, fmt.Errorf("last of %s on %s: %w", key, topic, err)
 	}
-	return app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: logTime(m.Header, m.Time), Headers: m.Header, Data: m.Data}, nil
+	return storedEntry(topic, m), nil
 }
 
 // EraseKeyBefore removes every entry of key on topic below offset with
@@ -450,7 +462,7 @@ func (b *Broker) Entries(ctx context.Context, topic, key string, fn func(app.Log
 		if m.Sequence > info.State.LastSeq {
 			return nil
 		}
-		le := app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: logTime(m.Header, m.Time), Headers: m.Header, Data: m.Data}
+		le := storedEntry(topic, m)
 		if err := fn(le); err != nil {
 			return err
 		}
@@ -479,4 +491,10 @@ func (b *Broker) forgetTail(topic string) {
 	if t := b.tailOf(topic); t != nil {
 		t.clear()
 	}
+}
+
+// storedEntry is the log entry of a message read straight from the
+// stream (Get, Last, Entries).
+func storedEntry(topic string, m *jetstream.RawStreamMsg) app.LogEntry {
+	return app.LogEntry{Topic: topic, Offset: m.Sequence, Subject: m.Subject, Key: keyOf(topic, m.Subject), Stored: logTime(m.Header, m.Time), Headers: m.Header, Data: m.Data}
 }

@@ -201,10 +201,9 @@ func (b *Broker) LogOnly() app.Log { return logOnly{b} }
 type logOnly struct{ *Broker }
 
 func (l logOnly) NewReader(ctx context.Context, topic string, from uint64) (app.LogReader, error) {
-	r, err := l.Broker.NewReader(ctx, topic, from)
+	r, err := l.newReader(ctx, topic, from, false)
 	if err != nil {
 		return nil, err
 	}
-	r.(*Reader).tail = nil
 	return r, nil
 }
