@@ -21,8 +21,7 @@ const HeaderLogTime = "Apron-Log-Time"
 
 // tailMax and tailMaxBytes bound the tail: the newest entries up to the
 // largest group, and up to 64 MiB of them (data, subject and headers), so
-// a reader at the head finds the whole of a group. It holds at most a
-// quarter more of either before it lets the oldest go.
+// a reader at the head finds the whole of a group.
 const (
 	tailMax      = MaxRequestEvents
 	tailMaxBytes = 64 << 20
@@ -35,10 +34,17 @@ const (
 // node's CPU in batched ingest). Entries the node did not append itself
 // (a NATS client's) are never in it, so a reader that does not find its
 // next offset here reads the log.
+//
+// The entries are a ring: once it is full, each new entry takes the
+// place of the oldest, so a steady stream of groups allocates and copies
+// nothing here (a slice trimmed by copying cost a kilobyte an event of
+// garbage in batched ingest).
 type tail struct {
-	mu      sync.Mutex
-	entries []app.LogEntry // entries[i].Offset == entries[0].Offset+i
-	bytes   int            // of the entries (entrySize)
+	mu    sync.Mutex
+	ring  []tailSlot // at most tailMax; grows as it fills
+	head  int        // the oldest entry's slot
+	n     int        // entries held: at(i).Offset == at(0).Offset+i
+	bytes int        // of the entries held (entrySize)
 	// maxBytes bounds bytes: tailMaxBytes, or less under the topic's
 	// own byte limit, so that the log still holds all the tail does.
 	maxBytes int
@@ -50,6 +56,11 @@ type tail struct {
 	// inflight counts groups sent to the log and not yet answered.
 	inflight int
 	changed  chan struct{} // closed, and replaced, whenever entries or inflight change
+}
+
+type tailSlot struct {
+	e    app.LogEntry
+	size int // entrySize(e), kept so that letting it go does not walk its headers again
 }
 
 // newTail returns the tail of a topic whose log keeps at most
@@ -86,23 +97,60 @@ func (t *tail) end(gen uint64, es []app.LogEntry) {
 		es = nil
 	}
 	for _, e := range es {
-		if n := len(t.entries); n > 0 && t.entries[n-1].Offset+1 != e.Offset {
-			t.entries, t.bytes = nil, 0
+		if t.n > 0 && t.at(t.n-1).Offset+1 != e.Offset {
+			t.empty(false)
 		}
-		t.entries = append(t.entries, e)
-		t.bytes += entrySize(e)
-	}
-	if len(t.entries) > tailMax+tailMax/4 || t.bytes > t.maxBytes+t.maxBytes/4 {
-		drop := 0
-		for drop < len(t.entries) && (len(t.entries)-drop > tailMax || t.bytes > t.maxBytes) {
-			t.bytes -= entrySize(t.entries[drop])
-			drop++
-		}
-		// Copied, so the array does not keep what was let go.
-		t.entries = append([]app.LogEntry(nil), t.entries[drop:]...)
+		t.push(e)
 	}
 	close(t.changed)
 	t.changed = make(chan struct{})
+}
+
+// at is the i-th entry held, from the oldest.
+func (t *tail) at(i int) *app.LogEntry { return &t.ring[(t.head+i)%len(t.ring)].e }
+
+// push adds e as the newest entry, and lets the oldest go while the
+// tail holds more than its bounds.
+func (t *tail) push(e app.LogEntry) {
+	if t.n == tailMax {
+		t.dropOldest()
+	}
+	if t.n == len(t.ring) {
+		// Not full size yet: grow, the entries in order from slot 0.
+		grown := make([]tailSlot, min(tailMax, max(256, 2*len(t.ring))))
+		for i := range t.n {
+			grown[i] = t.ring[(t.head+i)%len(t.ring)]
+		}
+		t.ring, t.head = grown, 0
+	}
+	size := entrySize(e)
+	t.ring[(t.head+t.n)%len(t.ring)] = tailSlot{e: e, size: size}
+	t.n++
+	t.bytes += size
+	for t.n > 0 && t.bytes > t.maxBytes {
+		t.dropOldest()
+	}
+}
+
+func (t *tail) dropOldest() {
+	s := &t.ring[t.head]
+	t.bytes -= s.size
+	*s = tailSlot{} // the ring must not keep what was let go
+	t.head = (t.head + 1) % len(t.ring)
+	t.n--
+	if t.n == 0 {
+		t.head = 0
+	}
+}
+
+// empty lets every entry go; release also gives back the ring's memory.
+func (t *tail) empty(release bool) {
+	if release {
+		t.ring = nil
+	} else {
+		clear(t.ring)
+	}
+	t.head, t.n, t.bytes = 0, 0, 0
 }
 
 // entrySize is what an entry holds in memory, near enough: its data,
@@ -121,7 +169,7 @@ func entrySize(e app.LogEntry) int {
 // compaction), and the tail must never hand out what it no longer holds.
 func (t *tail) clear() {
 	t.mu.Lock()
-	t.entries, t.bytes = nil, 0
+	t.empty(true)
 	t.gen++
 	t.mu.Unlock()
 }
@@ -131,18 +179,22 @@ func (t *tail) clear() {
 func (t *tail) from(pos uint64, max int) []app.LogEntry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.entries) == 0 || pos < t.entries[0].Offset || max < 1 {
+	if t.n == 0 || pos < t.at(0).Offset || max < 1 {
 		return nil
 	}
-	i := pos - t.entries[0].Offset
-	if i >= uint64(len(t.entries)) {
+	i := pos - t.at(0).Offset
+	if i >= uint64(t.n) {
 		return nil
 	}
-	if t.maxAge > 0 && time.Since(t.entries[i].Stored) > t.maxAge/2 {
+	if t.maxAge > 0 && time.Since(t.at(int(i)).Stored) > t.maxAge/2 {
 		return nil
 	}
-	j := min(uint64(len(t.entries)), i+uint64(max))
-	return append([]app.LogEntry(nil), t.entries[i:j]...)
+	j := min(uint64(t.n), i+uint64(max))
+	out := make([]app.LogEntry, 0, j-i)
+	for k := i; k < j; k++ {
+		out = append(out, *t.at(int(k)))
+	}
+	return out
 }
 
 // await waits, at most d, while a group is on its way to the log and pos
@@ -155,8 +207,7 @@ func (t *tail) await(pos uint64, d time.Duration) {
 	defer deadline.Stop()
 	for {
 		t.mu.Lock()
-		n := len(t.entries)
-		next := n == 0 || pos > t.entries[n-1].Offset
+		next := t.n == 0 || pos > t.at(t.n-1).Offset
 		inflight, changed := t.inflight, t.changed
 		t.mu.Unlock()
 		if !next || inflight == 0 {

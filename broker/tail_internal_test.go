@@ -260,24 +260,42 @@ func TestTailKeepsOnlyAnUnbrokenRun(t *testing.T) {
 	if tl.from(5, 10) != nil || len(tl.from(7, 10)) != 2 {
 		t.Fatalf("after a gap: from 5 %v, from 7 %v", tl.from(5, 10), tl.from(7, 10))
 	}
-	// It keeps the newest tailMax at least, and at most a quarter more.
+	// It keeps the newest tailMax, in order, whatever the ring's turns.
 	tl.end(tl.begin(), entries(9, 9+2*tailMax))
-	n := len(tl.entries)
-	if n < tailMax || n > tailMax+tailMax/4 || tl.entries[n-1].Offset != 9+2*tailMax {
-		t.Fatalf("kept %d entries up to %d", n, tl.entries[n-1].Offset)
+	tl.end(tl.begin(), entries(10+2*tailMax, 9+2*tailMax+tailMax/3))
+	last := uint64(9 + 2*tailMax + tailMax/3)
+	if got := tl.from(last-tailMax+1, tailMax+1); tl.n != tailMax || len(got) != tailMax || got[tailMax-1].Offset != last {
+		t.Fatalf("kept %d entries, handed out %d", tl.n, len(got))
 	}
-	// And at most tailMaxBytes of data, with a quarter more.
+	for i, e := range tl.from(last-tailMax+1, tailMax) {
+		if e.Offset != last-tailMax+1+uint64(i) {
+			t.Fatalf("entry %d has offset %d", i, e.Offset)
+		}
+	}
+	if tl.from(last-tailMax, 1) != nil {
+		t.Fatal("the tail handed out an entry it let go")
+	}
+	// A gap in a full ring starts it again too.
+	tl.end(tl.begin(), entries(last+2, last+3))
+	if tl.n != 2 || tl.from(last, 1) != nil || len(tl.from(last+2, 5)) != 2 {
+		t.Fatalf("after a gap in a full ring: %d entries", tl.n)
+	}
+	last += 3
+	// And at most tailMaxBytes of data.
 	big := make([]byte, 1<<20)
 	var large []app.LogEntry
 	for o := uint64(1); o <= 2*tailMaxBytes>>20; o++ {
-		large = append(large, app.LogEntry{Offset: 9 + 2*tailMax + o, Data: big})
+		large = append(large, app.LogEntry{Offset: last + o, Data: big})
 	}
 	tl.end(tl.begin(), large)
-	if tl.bytes > tailMaxBytes || tl.bytes < tailMaxBytes*3/4 || len(tl.entries)*len(big) != tl.bytes {
-		t.Fatalf("kept %d bytes in %d entries", tl.bytes, len(tl.entries))
+	if tl.bytes > tailMaxBytes || tl.bytes < tailMaxBytes-len(big) || tl.n*len(big) != tl.bytes {
+		t.Fatalf("kept %d bytes in %d entries", tl.bytes, tl.n)
+	}
+	if got := tl.from(last+uint64(len(large)), 5); len(got) != 1 || len(got[0].Data) != len(big) {
+		t.Fatalf("the newest large entry: %v", got)
 	}
 	tl.clear()
-	if tl.from(9+2*tailMax, 1) != nil {
+	if tl.from(last+uint64(len(large)), 1) != nil || tl.ring != nil {
 		t.Fatal("a cleared tail handed out an entry")
 	}
 
@@ -316,8 +334,30 @@ func TestTailKeepsOnlyAnUnbrokenRun(t *testing.T) {
 	// under its age limit it hands out nothing older than half of it.
 	small := newTail(1<<20, time.Hour)
 	small.end(small.begin(), large[:3])
-	if small.bytes > 1<<18 || len(small.entries) != 0 {
-		t.Fatalf("under a 1 MiB topic limit: %d bytes in %d entries", small.bytes, len(small.entries))
+	if small.bytes > 1<<18 || small.n != 0 {
+		t.Fatalf("under a 1 MiB topic limit: %d bytes in %d entries", small.bytes, small.n)
+	}
+	// A ring that grows after it let its oldest entries go keeps them in
+	// order: large entries move its start, then small ones fill it.
+	grows := newTail(4*30000, 0)
+	var mixed []app.LogEntry
+	for o := uint64(1); o <= 700; o++ {
+		size := 10
+		if o <= 100 {
+			size = 1000
+		}
+		data := fmt.Appendf(nil, "%d:", o)
+		mixed = append(mixed, app.LogEntry{Offset: o, Data: append(data, make([]byte, size-len(data))...)})
+	}
+	grows.end(grows.begin(), mixed)
+	held := grows.from(701-uint64(grows.n), 1000)
+	if len(held) != grows.n || len(held) < 600 || len(grows.ring) < len(held) {
+		t.Fatalf("held %d entries, handed out %d", grows.n, len(held))
+	}
+	for i, e := range held {
+		if want := 701 - uint64(len(held)) + uint64(i); e.Offset != want || !bytes.HasPrefix(e.Data, fmt.Appendf(nil, "%d:", want)) {
+			t.Fatalf("entry %d: offset %d, data %.8q", i, e.Offset, e.Data)
+		}
 	}
 	aged := newTail(0, time.Hour)
 	aged.end(aged.begin(), []app.LogEntry{{Offset: 1, Stored: time.Now().Add(-31 * time.Minute)}, {Offset: 2, Stored: time.Now()}})
