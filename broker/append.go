@@ -194,6 +194,9 @@ func (c *committer) failPending() {
 
 func (c *committer) natsMsg(m Message) *nats.Msg {
 	nm := nats.NewMsg(app.LogSubject(c.topic, m.Key))
+	// Room for the headers below and the batch's (its id, sequence and
+	// log time), so that the map is made once.
+	nm.Header = make(nats.Header, len(m.Headers)+8)
 	nm.Data = m.Data
 	for k, vs := range m.Headers {
 		for _, v := range vs {

@@ -78,6 +78,34 @@ func TestIngestRefusesBadInputWhole(t *testing.T) {
 			t.Fatalf("a refused request stored %d events", after-before)
 		}
 	})
+	t.Run("a body over the node's limit, its length declared or not", func(t *testing.T) {
+		body := ev("limit-1") + "\n" + strings.Repeat(" ", 32<<20)
+		for _, declared := range []bool{true, false} {
+			before := lastOffset(t, m, "flights")
+			var r io.Reader = strings.NewReader(body)
+			if !declared {
+				r = io.MultiReader(r) // no length: sent chunked
+			}
+			req, _ := http.NewRequest("POST", url, r)
+			req.Header.Set("Content-Type", "application/x-ndjson")
+			authorize(req)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(out), fmt.Sprintf("exceeds %d bytes", 32<<20)) {
+				t.Fatalf("length declared %v: %d %.300s", declared, resp.StatusCode, out)
+			}
+			if lastOffset(t, m, "flights") != before {
+				t.Fatalf("length declared %v: stored part of a body over the limit", declared)
+			}
+		}
+		if code, body := postAs(t, url, "application/x-ndjson", ev("limit-2")+"\n"+strings.Repeat(" ", 9<<20)); code != 200 {
+			t.Fatalf("a body under the limit and over the buffer's first size: %d %.300s", code, body)
+		}
+	})
 	t.Run("ids that NATS headers would fold", func(t *testing.T) {
 		for _, id := range []string{"ws-collide ", " ", "a\nb", " lead"} {
 			raw := strings.Replace(ev("PLACEHOLDER"), `"PLACEHOLDER"`, fmt.Sprintf("%q", id), 1)

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,7 +38,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 			Error: fmt.Sprintf("Content-Type %q is not accepted: send application/json (one event or an array) or application/x-ndjson (one event per line)", r.Header.Get("Content-Type"))})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes), r.ContentLength, s.MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -81,6 +82,21 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	s.metrics.ingestEvents.WithLabelValues(topic, "accepted").Add(float64(resp.Accepted))
 	s.metrics.ingestEvents.WithLabelValues(topic, "duplicate").Add(float64(resp.Duplicates))
 	writeJSONCompact(w, http.StatusOK, resp)
+}
+
+// readBody reads a request's whole body. A declared length, within the
+// limit, sizes the buffer once (batched ingest read its bodies by
+// doubling: about 800 bytes of garbage an event of 444), up to
+// presizeMax, so that a declared length alone, with no body behind it
+// yet, does not take memory.
+func readBody(r io.Reader, declared, limit int64) ([]byte, error) {
+	const presizeMax = 8 << 20
+	var buf bytes.Buffer
+	if declared > 0 && declared <= limit {
+		buf.Grow(int(min(declared, presizeMax)) + bytes.MinRead) // ReadFrom wants MinRead free to see the end
+	}
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // recordRequester writes the authenticated user into each erasure, so
