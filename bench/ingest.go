@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
 	"sort"
 	"sync"
@@ -57,7 +58,7 @@ type benchResult struct {
 	events int
 	dur    time.Duration
 	note   string
-	cpu    time.Duration // CPU time of the whole process during the run, when measured
+	use    usage // of the whole process during the run, when measured
 }
 
 func (r benchResult) rate() float64 { return float64(r.events) / r.dur.Seconds() }
@@ -65,11 +66,42 @@ func (r benchResult) rate() float64 { return float64(r.events) / r.dur.Seconds()
 // cpuPerEvent is the process's CPU time per event of the run ("-" when not
 // measured): steadier than the rate on a shared machine.
 func (r benchResult) cpuPerEvent() string {
-	if r.cpu <= 0 {
+	if r.use.cpu <= 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.1f", float64(r.cpu.Microseconds())/float64(r.events))
+	return fmt.Sprintf("%.1f", float64(r.use.cpu.Microseconds())/float64(r.events))
 }
+
+// allocPerEvent is the heap the process allocated per event of the run,
+// in bytes: the collector's work follows it, and unlike the CPU time it
+// hardly moves with the machine's load.
+func (r benchResult) allocPerEvent() string {
+	if r.use.cpu <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", float64(r.use.alloc)/float64(r.events))
+}
+
+// usage is what the process has used so far: CPU time, and heap bytes
+// allocated.
+type usage struct {
+	cpu   time.Duration
+	alloc uint64
+}
+
+var heapAllocs = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+
+var heapAllocsMu sync.Mutex
+
+func used() usage {
+	heapAllocsMu.Lock()
+	defer heapAllocsMu.Unlock()
+	metrics.Read(heapAllocs)
+	return usage{cpu: CPUTime(), alloc: heapAllocs[0].Value.Uint64()}
+}
+
+// since is what was used from u0 to u.
+func (u usage) since(u0 usage) usage { return usage{cpu: u.cpu - u0.cpu, alloc: u.alloc - u0.alloc} }
 
 // CPUTime is the CPU time this process has used so far: on a shared
 // machine the work per event is steadier than the wall-clock rate.
@@ -295,11 +327,11 @@ func (n *ingestNode) benchNDJSON(ctx context.Context, timeout time.Duration, fl 
 	for i := 0; i < len(evs); i += fl.batch {
 		bodies = append(bodies, ndjsonBody(evs[i:min(i+fl.batch, len(evs))]))
 	}
-	start, cpu := time.Now(), CPUTime()
+	start, u0 := time.Now(), used()
 	if err := runClients(fl.clients, len(bodies), func(i int) error { return n.post(bodies[i]) }); err != nil {
 		return nil, err
 	}
-	ackDur, ackCPU := time.Since(start), CPUTime()-cpu
+	ackDur, ackUse := time.Since(start), used().since(u0)
 	head, _ := n.m.Broker.Topic(ctx, app.TopicFlights)
 	for n.lastApplied.Load() < head.LastOffset {
 		if time.Since(start) > timeout {
@@ -307,10 +339,10 @@ func (n *ingestNode) benchNDJSON(ctx context.Context, timeout time.Duration, fl 
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	stateDur, stateCPU := time.Since(start), CPUTime()-cpu
+	stateDur, stateUse := time.Since(start), used().since(u0)
 	return []benchResult{
-		{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to ack", fl.batch, fl.clients), fl.events, ackDur, "durable", ackCPU},
-		{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to state", fl.batch, fl.clients), fl.events, stateDur, "durable", stateCPU},
+		{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to ack", fl.batch, fl.clients), fl.events, ackDur, "durable", ackUse},
+		{fmt.Sprintf("apron HTTP NDJSON %d/request, %d clients, to state", fl.batch, fl.clients), fl.events, stateDur, "durable", stateUse},
 	}, nil
 }
 
@@ -318,11 +350,11 @@ func (n *ingestNode) benchNDJSON(ctx context.Context, timeout time.Duration, fl 
 // commit across requests.
 func (n *ingestNode) benchSingles(events int, tag string) (benchResult, error) {
 	singles := FlightEvents(min(events/4, 4000), "single-"+tag)
-	start, cpu := time.Now(), CPUTime()
+	start, u0 := time.Now(), used()
 	if err := runClients(32, len(singles), func(i int) error { return n.post(singles[i].Raw) }); err != nil {
 		return benchResult{}, err
 	}
-	return benchResult{"apron HTTP single events, 32 clients, to ack", len(singles), time.Since(start), "durable", CPUTime() - cpu}, nil
+	return benchResult{"apron HTTP single events, 32 clients, to ack", len(singles), time.Since(start), "durable", used().since(u0)}, nil
 }
 
 // freshness measures acknowledgement to visible state, one request at a
@@ -356,9 +388,9 @@ func reportIngest(out io.Writer, fl ingestFlags, eventBytes int, rounds [][]benc
 		if i%2 == 1 {
 			order = "node first"
 		}
-		fmt.Fprintf(out, "\nround %d (%s)\n%-62s %10s %12s %14s\n", i+1, order, "run", "events", "events/s", "cpu-µs/event")
+		fmt.Fprintf(out, "\nround %d (%s)\n%-62s %10s %12s %14s %14s\n", i+1, order, "run", "events", "events/s", "cpu-µs/event", "alloc-B/event")
 		for _, r := range res {
-			fmt.Fprintf(out, "%-62s %10d %12.0f %14s\n", r.name, r.events, r.rate(), r.cpuPerEvent())
+			fmt.Fprintf(out, "%-62s %10d %12.0f %14s %14s\n", r.name, r.events, r.rate(), r.cpuPerEvent(), r.allocPerEvent())
 		}
 		durable := res[runNDJSONAck].rate()
 		fmt.Fprintf(out, "batched durable ingest vs per-message fsync: %.1fx (aim >= 10x)\n", durable/res[runEachSync].rate())
@@ -377,14 +409,15 @@ func reportIngest(out io.Writer, fl ingestFlags, eventBytes int, rounds [][]benc
 // meets an aim says little on a shared machine; the median of rounds in
 // alternating order says more.
 func reportAims(out io.Writer, rounds [][]benchResult) {
-	var vsSync, vsAsync, cpu []float64
+	var vsSync, vsAsync, cpu, alloc []float64
 	both := 0
 	for _, res := range rounds {
 		durable := res[runNDJSONAck].rate()
 		a, b := durable/res[runEachSync].rate(), durable/res[runAsync].rate()
 		vsSync, vsAsync = append(vsSync, a), append(vsAsync, b)
-		if res[runNDJSONAck].cpu > 0 {
-			cpu = append(cpu, float64(res[runNDJSONAck].cpu.Microseconds())/float64(res[runNDJSONAck].events))
+		if r := res[runNDJSONAck]; r.use.cpu > 0 {
+			cpu = append(cpu, float64(r.use.cpu.Microseconds())/float64(r.events))
+			alloc = append(alloc, float64(r.use.alloc)/float64(r.events))
 		}
 		if a >= 10 && b >= 0.3 {
 			both++
@@ -407,6 +440,8 @@ func reportAims(out io.Writer, rounds [][]benchResult) {
 	if len(cpu) == len(rounds) {
 		lo, med, hi = spread(cpu)
 		fmt.Fprintf(out, "node's batched ingest, cpu-µs an event:      median %.1f (%.1f-%.1f)\n", med, lo, hi)
+		lo, med, hi = spread(alloc)
+		fmt.Fprintf(out, "node's batched ingest, heap bytes an event:  median %.0f (%.0f-%.0f)\n", med, lo, hi)
 	}
 }
 

@@ -32,15 +32,15 @@ func openBenchBroker(dir string, c broker.Config) (*broker.Broker, error) {
 
 // warmAndTime publishes a warm-up set of events, then times publishing
 // the measured set.
-func warmAndTime(warm, timed []*app.Event, publish func([]*app.Event) error) (time.Duration, time.Duration, error) {
+func warmAndTime(warm, timed []*app.Event, publish func([]*app.Event) error) (time.Duration, usage, error) {
 	if err := publish(warm); err != nil {
-		return 0, 0, fmt.Errorf("warm-up: %w", err)
+		return 0, usage{}, fmt.Errorf("warm-up: %w", err)
 	}
-	start, cpu := time.Now(), CPUTime()
+	start, u0 := time.Now(), used()
 	if err := publish(timed); err != nil {
-		return 0, 0, err
+		return 0, usage{}, err
 	}
-	return time.Since(start), CPUTime() - cpu, nil
+	return time.Since(start), used().since(u0), nil
 }
 
 // benchPublishEachSync is baseline 1: one message at a time, fsync on every write.
