@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,18 @@ func TestBenchIngestRuns(t *testing.T) {
 	}
 	if !regexp.MustCompile(`vs async no-fsync: +median \d+% \(\d+-\d+%\), aim met in [0-2] of 2`).MatchString(s) {
 		t.Fatalf("no summary of the no-fsync ratio over the rounds:\n%s", s)
+	}
+	// Every timed run reports the heap it allocated per event: at least the
+	// event itself for the node, which keeps the bytes it was sent.
+	if n := len(regexp.MustCompile(`(?m)^apron HTTP NDJSON .* to ack +\d+ +\d+ +[\d.]+ +\d+$`).FindAllString(s, -1)); n != 2 {
+		t.Fatalf("%d batched runs of the node with their heap bytes an event:\n%s", n, s)
+	}
+	m := regexp.MustCompile(`heap bytes an event: +median (\d+) \((\d+)-(\d+)\)`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no summary of the heap bytes an event:\n%s", s)
+	}
+	if med, _ := strconv.Atoi(m[1]); med < 400 {
+		t.Fatalf("the node allocated %d bytes an event of about 444: not measured", med)
 	}
 	if strings.Contains(strings.ToLower(s), "password") {
 		t.Fatalf("the report mentions a password:\n%s", s)
