@@ -87,8 +87,8 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 // readBody reads a request's whole body. A declared length, within the
 // limit, sizes the buffer once (batched ingest read its bodies by
 // doubling: about 800 bytes of garbage an event of 444), up to
-// presizeMax, so that a declared length alone, with no body behind it
-// yet, does not take memory.
+// presizeMax: a declared length with no body behind it yet takes at most
+// that, and only from a caller that has already authenticated (require).
 func readBody(r io.Reader, declared, limit int64) ([]byte, error) {
 	const presizeMax = 8 << 20
 	var buf bytes.Buffer
