@@ -63,23 +63,26 @@ type benchResult struct {
 
 func (r benchResult) rate() float64 { return float64(r.events) / r.dur.Seconds() }
 
-// cpuPerEvent is the process's CPU time per event of the run ("-" when not
-// measured): steadier than the rate on a shared machine.
-func (r benchResult) cpuPerEvent() string {
-	if r.use.cpu <= 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.1f", float64(r.use.cpu.Microseconds())/float64(r.events))
+// cpuPerEvent is the process's CPU time per event of the run, in
+// microseconds, and whether it was measured: steadier than the rate on a
+// shared machine.
+func (r benchResult) cpuPerEvent() (float64, bool) {
+	return float64(r.use.cpu.Microseconds()) / float64(r.events), r.use.cpu > 0
 }
 
 // allocPerEvent is the heap the process allocated per event of the run,
 // in bytes: the collector's work follows it, and unlike the CPU time it
 // hardly moves with the machine's load.
-func (r benchResult) allocPerEvent() string {
-	if r.use.cpu <= 0 {
-		return "-"
+func (r benchResult) allocPerEvent() float64 { return float64(r.use.alloc) / float64(r.events) }
+
+// perEventCells are the run's CPU and heap an event for the report ("-"
+// when not measured).
+func (r benchResult) perEventCells() (cpu, alloc string) {
+	c, ok := r.cpuPerEvent()
+	if !ok {
+		return "-", "-"
 	}
-	return fmt.Sprintf("%.0f", float64(r.use.alloc)/float64(r.events))
+	return fmt.Sprintf("%.1f", c), fmt.Sprintf("%.0f", r.allocPerEvent())
 }
 
 // usage is what the process has used so far: CPU time, and heap bytes
@@ -89,15 +92,10 @@ type usage struct {
 	alloc uint64
 }
 
-var heapAllocs = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-
-var heapAllocsMu sync.Mutex
-
 func used() usage {
-	heapAllocsMu.Lock()
-	defer heapAllocsMu.Unlock()
-	metrics.Read(heapAllocs)
-	return usage{cpu: CPUTime(), alloc: heapAllocs[0].Value.Uint64()}
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return usage{cpu: CPUTime(), alloc: s[0].Value.Uint64()}
 }
 
 // since is what was used from u0 to u.
@@ -390,7 +388,8 @@ func reportIngest(out io.Writer, fl ingestFlags, eventBytes int, rounds [][]benc
 		}
 		fmt.Fprintf(out, "\nround %d (%s)\n%-62s %10s %12s %14s %14s\n", i+1, order, "run", "events", "events/s", "cpu-µs/event", "alloc-B/event")
 		for _, r := range res {
-			fmt.Fprintf(out, "%-62s %10d %12.0f %14s %14s\n", r.name, r.events, r.rate(), r.cpuPerEvent(), r.allocPerEvent())
+			cpu, alloc := r.perEventCells()
+			fmt.Fprintf(out, "%-62s %10d %12.0f %14s %14s\n", r.name, r.events, r.rate(), cpu, alloc)
 		}
 		durable := res[runNDJSONAck].rate()
 		fmt.Fprintf(out, "batched durable ingest vs per-message fsync: %.1fx (aim >= 10x)\n", durable/res[runEachSync].rate())
@@ -415,9 +414,9 @@ func reportAims(out io.Writer, rounds [][]benchResult) {
 		durable := res[runNDJSONAck].rate()
 		a, b := durable/res[runEachSync].rate(), durable/res[runAsync].rate()
 		vsSync, vsAsync = append(vsSync, a), append(vsAsync, b)
-		if r := res[runNDJSONAck]; r.use.cpu > 0 {
-			cpu = append(cpu, float64(r.use.cpu.Microseconds())/float64(r.events))
-			alloc = append(alloc, float64(r.use.alloc)/float64(r.events))
+		if c, ok := res[runNDJSONAck].cpuPerEvent(); ok {
+			cpu = append(cpu, c)
+			alloc = append(alloc, res[runNDJSONAck].allocPerEvent())
 		}
 		if a >= 10 && b >= 0.3 {
 			both++
