@@ -67,6 +67,7 @@ type Facts struct {
 func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnswer, error) {
 	var out FactAnswer
 	today := now.In(f.zone()).Format(time.DateOnly)
+	q = f.windowTowardSite(q)
 	for _, l := range q.Locators {
 		b, err := f.Store.Booking(ctx, l.Locator)
 		if ErrorCode(err) == ENOTFOUND {
@@ -925,6 +926,25 @@ func placeFlights(fs []*FlightRecord, q Question, p *PlaceMention, hub string) (
 		where = " from " + q.FromPlace.Name + where
 	}
 	return fs, where
+}
+
+// windowTowardSite makes a time window the site's arrivals when the
+// question names the site's own airport, or a place that holds it, as
+// where its flights go ("flights to Frankfurt this morning" at FRA): the
+// parser, which does not know the site, took the window as departures,
+// which never go there.
+func (f *Facts) windowTowardSite(q Question) Question {
+	if f.Hub == "" || q.Window == nil || q.Window.Arrivals || q.Departures || !q.ToAirport || q.FromAirport {
+		return q
+	}
+	site := q.oneAirport() == f.Hub || q.Place != nil && !q.Place.Country && slices.Contains(q.Place.Airports, f.Hub)
+	if !site {
+		return q
+	}
+	w := *q.Window
+	w.Arrivals = true
+	q.Window, q.Arrivals = &w, true
+	return q
 }
 
 // siteWay keeps of fs the site's arrivals or departures when the

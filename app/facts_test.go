@@ -494,6 +494,11 @@ func TestFactsListTheSiteArrivalsOrDepartures(t *testing.T) {
 		{"list today's arrivals", []string{"IB3170"}, []string{"UX1093", "passenger"}},
 		{"which arrivals are cancelled?", []string{"1 cancelled flight on 2027-03-09 arriving at MAD", "IB3170"}, []string{"UX1093"}},
 		{"which departures are cancelled?", []string{"0 cancelled flights on 2027-03-09 departing from MAD"}, []string{"IB3170", "UX1093"}},
+		// The site named as where flights go: a part of the day is then
+		// its arrivals; named as where they come from, its departures.
+		{"which flights to Madrid are cancelled this morning?", []string{"1 cancelled flight on 2027-03-09", "arriving 05:00–12:00 at MAD", "IB3170"}, []string{"UX1093", "departing"}},
+		{"flights into MAD this morning", []string{"arriving 05:00–12:00 at MAD", "IB3170"}, []string{"UX1093", "departing"}},
+		{"flights from Madrid this morning", []string{"departing 05:00–12:00 from MAD", "UX1093"}, []string{"IB3170", "arriving"}},
 		// A booking on two of the day's flights counts once.
 		{"how many bookings today", []string{"3 flights on 2027-03-09 (2 scheduled, 1 cancelled), with 3 bookings of 4 passengers in all",
 			"IB3170 CDG→MAD", "; 2 bookings of 3 passengers"}, nil},

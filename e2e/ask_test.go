@@ -145,6 +145,39 @@ func TestAskThroughTheRealModels(t *testing.T) {
 		t.Fatalf("freshness %q lagging %v", ans.Freshness, ans.Lagging)
 	}
 
+	// The site named as where flights go, with a time window and no word
+	// for arrivals: the window is the site's arrivals, every one of them
+	// listed, and no departure.
+	vienna, err := time.LoadLocation("Europe/Vienna")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, until := time.Date(2026, 11, 17, 6, 0, 0, 0, vienna), time.Date(2026, 11, 17, 12, 0, 0, 0, vienna)
+	var inbound []string
+	for _, f := range flights {
+		if a := f.Arrival(); f.Destination == "VIE" && !a.Before(from) && a.Before(until) {
+			inbound = append(inbound, app.FlightKey(f.Carrier, f.Number, f.Date))
+		}
+	}
+	if len(inbound) == 0 {
+		t.Fatal("the simulated day has no arrival at VIE between 06:00 and 12:00")
+	}
+	_, arr := askStream(t, m, `{"question":"Which flights to Vienna are there between 06:00 and 12:00 on 2026-11-17?"}`)
+	t.Logf("arrivals answer:\n%s", arr.Answer)
+	if arr.Kind != app.AnswerFacts || !strings.Contains(arr.Answer, "arriving 06:00–12:00 at VIE") || strings.Contains(arr.Answer, "departing") {
+		t.Fatalf("flights to the site in a window: %+v", arr)
+	}
+	for _, key := range inbound {
+		if !slices.Contains(arr.Citations, key) {
+			t.Errorf("arrival %s not cited; citations %v", key, arr.Citations)
+		}
+	}
+	for _, f := range arr.Facts {
+		if f.Cite.Kind == app.KindFlight && !strings.Contains(f.Text, "→VIE") {
+			t.Errorf("a flight that does not land at VIE: %q", f.Text)
+		}
+	}
+
 	// Policy: the passage that answers, quoted, whatever the model adds.
 	checkFor(t, 3*time.Minute, func() error {
 		fs, err := m.Fresh.Of(ctx, app.IndexConsumer, app.TopicDocuments)
