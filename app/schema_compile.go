@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -17,7 +16,7 @@ type typedSchema struct {
 	kinds   kindSet // allowed JSON kinds; 0 allows any
 	minLen  int     // string length in code points; -1 when unset
 	maxLen  int
-	pattern *regexp.Regexp
+	pattern *pattern
 	format  string   // "", "date" or "date-time"
 	enum    []string // when set, the value must be one of these strings
 	hasMin  bool
@@ -115,7 +114,7 @@ func (c *schemaCompiler) keyword(s *typedSchema, k string, v any, depth int) err
 		if !ok {
 			return errNotCovered
 		}
-		s.pattern, err = regexp.Compile(str)
+		s.pattern, err = compilePattern(str)
 	case "format":
 		if v != "date" && v != "date-time" {
 			return errNotCovered
