@@ -187,6 +187,11 @@ func (v *Validator) compileTypedPath() error {
 	if err != nil || env == nil {
 		return err
 	}
+	// The data is read once, by its type's schema (typedDataOf): the
+	// envelope's pass only finds where it ends.
+	if d := env.props["data"]; d != nil && d.objectOnly() {
+		d.extentOnly = true
+	}
 	v.typedEnvelope, v.typedData = env, map[string]*typedSchema{}
 	for typ, file := range dataSchemaOfType {
 		ts, err := compile(file)

@@ -34,6 +34,18 @@ type typedSchema struct {
 	minItems, maxItems int // -1 when unset
 
 	anyOf []*typedSchema
+
+	// extentOnly: the value is an object that a later pass checks in
+	// full (an event's data, by its type's schema); the envelope's pass
+	// reads only its extent (typedReader.extent).
+	extentOnly bool
+}
+
+// objectOnly reports whether s asks for an object and nothing else.
+func (s *typedSchema) objectOnly() bool {
+	return s.kinds == kindObject && s.minLen < 0 && s.maxLen < 0 && s.pattern == nil && s.format == "" && s.enum == nil &&
+		!s.hasMin && !s.hasMax && s.props == nil && s.required == nil && s.additional == nil && !s.noAdditional &&
+		s.propNames == nil && s.items == nil && s.minItems < 0 && s.maxItems < 0 && s.anyOf == nil
 }
 
 type kindSet uint8

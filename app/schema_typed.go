@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
-	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -119,12 +118,48 @@ func (r *typedReader) member(s *typedSchema, name []byte, depth int) bool {
 		return false
 	}
 	if sub, ok := s.props[string(name)]; ok {
+		if sub.extentOnly {
+			return r.extent(sub, depth)
+		}
 		return r.value(sub, depth+1)
 	}
 	if s.noAdditional {
 		return false
 	}
 	return r.value(s.additional, depth+1)
+}
+
+// extent reads past the value of a member whose schema asks for an
+// object and nothing more, and that a later pass reads in full with a
+// schema of its own (an event's data): only the nesting and the strings
+// are followed here. A value that is not an object is read by value.
+func (r *typedReader) extent(s *typedSchema, depth int) bool {
+	r.ws()
+	if r.i >= len(r.b) || r.b[r.i] != '{' || !s.allows(kindObject) {
+		return r.value(s, depth+1)
+	}
+	nest := 0
+	for r.i < len(r.b) {
+		switch r.b[r.i] {
+		case '"':
+			r.i++
+			for r.i < len(r.b) && r.b[r.i] != '"' {
+				if r.b[r.i] == '\\' {
+					r.i++
+				}
+				r.i++
+			}
+		case '{', '[':
+			nest++
+		case '}', ']':
+			if nest--; nest == 0 {
+				r.i++
+				return true
+			}
+		}
+		r.i++
+	}
+	return false
 }
 
 func (r *typedReader) record(name []byte, start int) bool {
@@ -398,8 +433,7 @@ func (s *typedSchema) checkString(v []byte) bool {
 	}
 	switch s.format {
 	case "date":
-		_, err := time.Parse("2006-01-02", string(v))
-		return err == nil
+		return strictDate(v)
 	case "date-time":
 		return strictDateTime(v)
 	}
@@ -431,7 +465,7 @@ func strictDateTime(v []byte) bool {
 	if len(v) < 20 || v[10] != 'T' || v[13] != ':' || v[16] != ':' {
 		return false
 	}
-	if _, err := time.Parse("2006-01-02", string(v[:10])); err != nil {
+	if !strictDate(v[:10]) {
 		return false
 	}
 	if !twoDigits(v[11:13], 23) || !twoDigits(v[14:16], 59) || !twoDigits(v[17:19], 59) {
@@ -452,6 +486,40 @@ func strictDateTime(v []byte) bool {
 		return rest[0] == 'Z'
 	}
 	return len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' && twoDigits(rest[1:3], 23) && twoDigits(rest[4:6], 59)
+}
+
+// strictDate accepts exactly what time.Parse accepts with the layout
+// 2006-01-02: four digits of year, a month and a day of that month (a
+// tenth of its cost, and no string made).
+func strictDate(v []byte) bool {
+	if len(v) != 10 || v[4] != '-' || v[7] != '-' {
+		return false
+	}
+	year := 0
+	for _, c := range v[:4] {
+		if c < '0' || c > '9' {
+			return false
+		}
+		year = year*10 + int(c-'0')
+	}
+	if !twoDigits(v[5:7], 12) || !twoDigits(v[8:10], 31) {
+		return false
+	}
+	month, day := int(v[5]-'0')*10+int(v[6]-'0'), int(v[8]-'0')*10+int(v[9]-'0')
+	return month >= 1 && day >= 1 && day <= daysIn(month, year)
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 func twoDigits(b []byte, max int) bool {

@@ -250,6 +250,20 @@ func textCases() []string {
 		r(`"x_extra":"kept"`, `"x_extra":1e400`),
 		r(`"x_extra":"kept"`, `"x_extra":tru`),
 		r(`"x_extra":"kept"`, `"x_extra":nul`),
+		// The envelope's pass reads only the data's extent: strings that
+		// hold brackets, quotes and backslashes, and data cut short or
+		// closed too often, must come out as the full validator says.
+		r(`"x_extra":"kept"`, `"x_extra":"}]{[\"}\\"`),
+		r(`"x_extra":"kept"`, `"x_extra":"\\"},"id":"e9"`),
+		r(`"x_extra":"kept"`, `"x_extra":{"a":["}",{"b":"]"}]}`),
+		r(`"x_extra":"kept"`, `"x_extra":"kept"}}`),
+		r(`"x_extra":"kept"`, `"x_extra":"kept"]`),
+		r(`"x_extra":"kept"`, `"x_extra":"kept\"`),
+		r(`"x_extra":"kept"`, `"x_extra":[{]}`),
+		r(`"data":{`, `"data":[{`),
+		r(`"data":{`, `"data": \n {`),
+		strings.Split(g, `"data":`)[0] + `"data":{"flight":"LH400`,
+		strings.Split(g, `"data":`)[0] + `"data":{"a":"\`,
 		r(`"Y":250`, `"Y":250.0`),
 		r(`"Y":250`, `"Y":2.5e2`),
 		r(`"Y":250`, `"Y":1000`),
@@ -272,6 +286,21 @@ func textCases() []string {
 		"null",
 		"",
 		`{"specversion":"1.0"`,
+	}
+}
+
+// TestTypedPathDecidesDataWithBracketsInStrings: strings in the data that
+// hold brackets, quotes and backslashes do not send a valid event to the
+// full validator (the envelope's pass skips the data by its extent).
+func TestTypedPathDecidesDataWithBracketsInStrings(t *testing.T) {
+	a := newAgreement()
+	g := oneLine(goodFlight)
+	for _, extra := range []string{`"}]{["`, `"\"}"`, `"\\"`, `"a\\\"{"`, `{"a":["}",{"b":"]"}],"c":"\u007d"}`, `[[],{},"]]"]`} {
+		raw := strings.Replace(g, `"x_extra":"kept"`, `"x_extra":`+extra, 1)
+		a.check(t, extra, []byte(raw), "flights")
+		if !app.TypedAccepts(a.typed, []byte(raw), "flights") {
+			t.Errorf("the typed path does not decide the valid event with x_extra %s", extra)
+		}
 	}
 }
 
