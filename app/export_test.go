@@ -14,3 +14,13 @@ func TypedTypes(v *Validator) []string {
 	}
 	return out
 }
+
+// ParseTrustedEnvelope is the materialiser's reading of a trusted event.
+func ParseTrustedEnvelope(raw []byte) (*Event, error) { return parseTrustedEnvelope(raw) }
+
+// TrustedTyped reports whether parseTrustedEnvelope reads raw by the
+// envelope's typed checks.
+func TrustedTyped(raw []byte) bool {
+	_, _, ok := DefaultValidator().typedEnvelopeOf(raw)
+	return ok
+}

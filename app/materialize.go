@@ -336,7 +336,8 @@ func (m *Materializer) decode(topic string, le LogEntry, trusted bool) (StateCha
 	var e *Event
 	var err error
 	if trusted {
-		e, err = ParseTrusted(le.Data)
+		// The data is decoded below, by its type.
+		e, err = parseTrustedEnvelope(le.Data)
 	} else {
 		e, err = v.Parse(le.Data, topic)
 	}

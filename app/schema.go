@@ -321,6 +321,20 @@ func ParseTrusted(raw []byte) (*Event, error) {
 	return &e, nil
 }
 
+// parseTrustedEnvelope is ParseTrusted for a caller that decodes the
+// data itself straight after (the materialiser): the envelope's typed
+// checks read the envelope in a third of the decoder's time and build
+// the same Event where they decide, but they only find the data's
+// extent, so data that is not JSON is refused by the caller's decode
+// instead (TestParseTrustedEnvelopeAgrees).
+func parseTrustedEnvelope(raw []byte) (*Event, error) {
+	if e, ds, ok := DefaultValidator().typedEnvelopeOf(raw); ok {
+		e.Raw, e.Data = raw, raw[ds[0]:ds[1]:ds[1]]
+		return e, nil
+	}
+	return ParseTrusted(raw)
+}
+
 // fieldErrors flattens a schema validation error into one entry per leaf.
 func (v *Validator) fieldErrors(err error, prefix string) []FieldError {
 	var ve *jsonschema.ValidationError

@@ -129,6 +129,15 @@ func (r *typedReader) member(s *typedSchema, name []byte, depth int) bool {
 	return r.value(s.additional, depth+1)
 }
 
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // extent reads past the value of a member whose schema asks for an
 // object and nothing more, and that a later pass reads in full with a
 // schema of its own (an event's data): only the nesting and the strings
@@ -142,13 +151,10 @@ func (r *typedReader) extent(s *typedSchema, depth int) bool {
 	for r.i < len(r.b) {
 		switch r.b[r.i] {
 		case '"':
-			r.i++
-			for r.i < len(r.b) && r.b[r.i] != '"' {
-				if r.b[r.i] == '\\' {
-					r.i++
-				}
-				r.i++
+			if !r.skipString() {
+				return false
 			}
+			continue
 		case '{', '[':
 			nest++
 		case '}', ']':
@@ -158,14 +164,44 @@ func (r *typedReader) extent(s *typedSchema, depth int) bool {
 			}
 		}
 		r.i++
+		for r.i < len(r.b) && !structural[r.b[r.i]] {
+			r.i++
+		}
 	}
 	return false
 }
 
+// structural marks the bytes extent stops at.
+var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+
+// skipString reads past the string that starts at r.i: to the first
+// quote not escaped, that is not after an odd run of backslashes.
+func (r *typedReader) skipString() bool {
+	j := r.i + 1
+	for {
+		k := bytes.IndexByte(r.b[j:], '"')
+		if k < 0 {
+			return false
+		}
+		j += k
+		n := 0
+		for n < j-r.i-1 && r.b[j-1-n] == '\\' {
+			n++
+		}
+		j++
+		if n%2 == 0 {
+			r.i = j
+			return true
+		}
+	}
+}
+
 func (r *typedReader) record(name []byte, start int) bool {
+	// An ASCII name folds only onto a name of its length.
+	anyLength := r.foldGuard && !isASCII(name)
 	for k, c := range r.capture {
 		if string(name) != c {
-			if r.foldGuard && bytes.EqualFold(name, []byte(c)) {
+			if r.foldGuard && (len(name) == len(c) || anyLength) && bytes.EqualFold(name, []byte(c)) {
 				return false
 			}
 			continue
@@ -538,36 +574,44 @@ var envelopeFields = []string{"specversion", "id", "source", "type", "time", "su
 // typed path does not decide it). It accepts exactly the events the full
 // validator accepts and builds the same Event (TestTypedPathAgrees).
 func (v *Validator) parseTyped(raw []byte, topic string) (*Event, bool) {
-	if v.typedEnvelope == nil || !utf8.Valid(raw) {
-		return nil, false
-	}
-	r := typedReader{b: raw, capture: envelopeFields, spans: make([][2]int, len(envelopeFields)), foldGuard: true}
-	if !r.value(v.typedEnvelope, 0) {
-		return nil, false
-	}
-	if r.ws(); r.i != len(raw) {
-		return nil, false
-	}
-	var attr [6]string
-	for k := range attr {
-		s, ok := spanString(raw, r.spans[k])
-		if !ok {
-			return nil, false
-		}
-		attr[k] = s
-	}
-	e := &Event{SpecVersion: attr[0], ID: attr[1], Source: attr[2], Type: attr[3], Subject: attr[5]}
-	ts := r.spans[4]
-	if err := e.Time.UnmarshalJSON(raw[ts[0]:ts[1]]); err != nil || !v.typedAttributes(e, topic) {
-		return nil, false
-	}
-	ds := r.spans[6]
-	if !v.typedDataOf(e.Type, raw[ds[0]:ds[1]], e.Subject) {
+	e, ds, ok := v.typedEnvelopeOf(raw)
+	if !ok || !v.typedAttributes(e, topic) || !v.typedDataOf(e.Type, raw[ds[0]:ds[1]], e.Subject) {
 		return nil, false
 	}
 	e.Raw = append(json.RawMessage(nil), raw...)
 	e.Data = e.Raw[ds[0]:ds[1]:ds[1]]
 	return e, true
+}
+
+// typedEnvelopeOf reads raw's envelope by the typed checks of the
+// CloudEvent schema, and returns its attributes and the span of its data
+// (not yet checked, and not yet in the Event); false when the full
+// validator, or the full decoder, must read it.
+func (v *Validator) typedEnvelopeOf(raw []byte) (*Event, [2]int, bool) {
+	if v.typedEnvelope == nil || !utf8.Valid(raw) {
+		return nil, [2]int{}, false
+	}
+	r := typedReader{b: raw, capture: envelopeFields, spans: make([][2]int, len(envelopeFields)), foldGuard: true}
+	if !r.value(v.typedEnvelope, 0) {
+		return nil, [2]int{}, false
+	}
+	if r.ws(); r.i != len(raw) {
+		return nil, [2]int{}, false
+	}
+	var attr [6]string
+	for k := range attr {
+		s, ok := spanString(raw, r.spans[k])
+		if !ok {
+			return nil, [2]int{}, false
+		}
+		attr[k] = s
+	}
+	e := &Event{SpecVersion: attr[0], ID: attr[1], Source: attr[2], Type: attr[3], Subject: attr[5]}
+	ts := r.spans[4]
+	if err := e.Time.UnmarshalJSON(raw[ts[0]:ts[1]]); err != nil {
+		return nil, [2]int{}, false
+	}
+	return e, r.spans[6], true
 }
 
 // typedAttributes makes the envelope checks that are not in the schema:

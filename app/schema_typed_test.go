@@ -304,6 +304,62 @@ func TestTypedPathDecidesDataWithBracketsInStrings(t *testing.T) {
 	}
 }
 
+// TestParseTrustedEnvelopeAgrees: the materialiser's reading of a
+// trusted event's envelope by the typed checks gives the Event the JSON
+// decoder gives (ParseTrusted), on every event of a simulated day (each
+// read by the typed checks), on mutations of them and on the text cases;
+// where the decoder refuses an event, the data it gives does not decode.
+func TestParseTrustedEnvelopeAgrees(t *testing.T) {
+	typed := 0
+	check := func(name string, raw []byte) {
+		t.Helper()
+		got, gotErr := app.ParseTrustedEnvelope(raw)
+		want, wantErr := app.ParseTrusted(raw)
+		if !app.TrustedTyped(raw) {
+			return // the decoder read it: the same call
+		}
+		typed++
+		switch {
+		case gotErr != nil:
+			t.Fatalf("%s: the typed envelope refuses (%v)\n%s", name, gotErr, raw)
+		case wantErr != nil && json.Valid(got.Data):
+			t.Fatalf("%s: the typed envelope accepts what the decoder refuses (%v), with data that decodes\n%s", name, wantErr, raw)
+		case wantErr == nil && !sameEvent(got, want):
+			t.Fatalf("%s: typed envelope gave\n%+v\nthe decoder\n%+v", name, got, want)
+		}
+	}
+	seeds := map[string]bool{}
+	for _, e := range dayEvents() {
+		if !app.TrustedTyped(e.Raw) {
+			t.Fatalf("the typed envelope does not read the valid %s event %s", e.Type, e.Raw)
+		}
+		check(e.Type, e.Raw)
+		if seeds[e.Type] {
+			continue
+		}
+		seeds[e.Type] = true
+		var doc map[string]any
+		if err := json.Unmarshal(e.Raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range leafPaths(doc, nil) {
+			for vi, val := range mutations(at(doc, path)) {
+				b, err := json.Marshal(withValue(doc, path, val))
+				if err != nil {
+					t.Fatal(err)
+				}
+				check(fmt.Sprintf("%s %s #%d", e.Type, strings.Join(path, "."), vi), b)
+			}
+		}
+	}
+	for i, raw := range textCases() {
+		check(fmt.Sprintf("text case %d", i), []byte(raw))
+	}
+	if typed < 1000 {
+		t.Errorf("the typed envelope read only %d events", typed)
+	}
+}
+
 // FuzzTypedPathAgrees looks for an event on which the typed path and the
 // full validator disagree: `go test -run '^$' -fuzz TypedPath ./app/`.
 func FuzzTypedPathAgrees(f *testing.F) {
