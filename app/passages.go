@@ -108,8 +108,15 @@ func (p *Passages) Find(ctx context.Context, question string, k int, prior []str
 	}
 	var got []Passage
 	for _, s := range out {
-		if len(got) == k || s.coverage < minCov || len(got) > 0 && s.score < 0.6*got[0].Score {
+		if len(got) == k || len(got) > 0 && s.score < 0.6*got[0].Score {
 			break
+		}
+		// A passage that scores on the question's common words alone
+		// does not answer it, and does not hide one further down that
+		// matches more of it ("pay" and "taxi": the compensation
+		// sections say the first often, the hotel section the second).
+		if s.coverage < minCov {
+			continue
 		}
 		ps := idx.passages[s.i]
 		ps.Score = s.score
@@ -225,7 +232,7 @@ func init() {
 		some each every say says said tell policy policies rule rules procedure procedure document documents staff agent agents
 		please need needs get gets give given allowed allow ok okay our there's what's let lets know
 		much many long people person passenger passengers someone anyone non
-		after before during also just only still yet again ever fly flie flying`) {
+		after before during also just only still yet again ever fly flie flying put`) {
 		stopTerms[w] = true
 	}
 }
@@ -239,6 +246,7 @@ var synonyms = map[string]string{
 	"eu261": "compensation", "261": "compensation", "mct": "connection", "transfer": "connection", "connecting": "connection",
 	"misconnect": "misconnect", "cancel": "cancellation", "cancelled": "cancellation", "canceled": "cancellation",
 	"cancellations": "cancellation", "late": "delay", "delayed": "delay", "upgrade": "cabin", "downgrade": "cabin",
+	"euro": "eur", "€": "eur", "business": "cabin", "economy": "cabin", "premium": "cabin", "class": "cabin",
 	"minute": "time", "hour": "time", "wait": "delay",
 	"alone": "unaccompanied", "taxi": "transport", "cab": "transport", "shuttle": "transport",
 	// A disruption is what the documents call a cancellation, a delay or
@@ -319,6 +327,10 @@ func stem(w string) string {
 		return w[:len(w)-3]
 	case len(w) > 4 && strings.HasSuffix(w, "ed") && !strings.HasSuffix(w, "eed"):
 		return w[:len(w)-2] // "handled" and "handling" meet at "handl"
+	case len(w) > 4 && strings.HasSuffix(w, "e") && !strings.HasSuffix(w, "ee"):
+		return w[:len(w)-1] // and "handle" with them
+	case len(w) > 5 && strings.HasSuffix(w, "al"):
+		return w[:len(w)-2] // "approval" meets "approves", "arrival" "arrived"
 	}
 	return w
 }

@@ -107,3 +107,51 @@ Handling of bags: they follow the booking change.`}, Version: Version{Offset: 3}
 		t.Errorf("terms = %v", got)
 	}
 }
+
+// Procedures of another site, in other words: a passage that scores on
+// a question's common word must not hide one further down that matches
+// more of it, and the verb a question uses meets the noun a heading uses.
+var osloDocs = memDocs{
+	{Document: Document{ID: "osl-comp", Title: "Compensation", Body: `# Compensation
+## Distance bands
+Compensation is 250, 400 or 600 EUR by distance. Compensation is not owed for weather.
+## Reductions
+Compensation is halved when the new arrival is close to the booked one.`}, Version: Version{Offset: 4}},
+	{Document: Document{ID: "osl-night", Title: "Overnight stays", Body: `# Overnight stays
+## Getting to the hotel
+Passengers stranded for the night get a room at a partner hotel near the terminal. The service desk books the room,
+prints the voucher, hands out the hotel's address and phone number, and orders a taxi for each group of up to four.`}, Version: Version{Offset: 5}},
+	{Document: Document{ID: "osl-seating", Title: "Seating changes", Body: `# Seating changes
+## Cabin
+A move to a higher cabin needs the duty manager; a lower cabin needs the passenger's consent.
+## Approval
+Any payment above 150 EUR needs the approval of the duty manager.`}, Version: Version{Offset: 6}},
+	{Document: Document{ID: "osl-bags", Title: "Baggage", Body: `# Baggage
+## Handling
+Bags of rebooked passengers are retagged at the transfer belt.`}, Version: Version{Offset: 7}},
+}
+
+func TestPassagesAnswerWhatTheQuestionAsks(t *testing.T) {
+	p := &Passages{Docs: osloDocs}
+	for question, want := range map[string]string{
+		"do we pay for taxis":                        "Getting to the hotel",
+		"can we put someone in business class":       "Cabin",
+		"who approves a payment over 150 euros":      "Approval",
+		"how do we handle the bags of rebooked pax?": "Handling",
+	} {
+		got, err := p.Find(context.Background(), question, 1, nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 || got[0].Heading != want {
+			t.Errorf("%q: %+v, want the section %q", question, got, want)
+		}
+	}
+	for _, same := range [][]string{{"handle", "handles", "handled", "handling"}, {"approve", "approves", "approved", "approval"}, {"arrive", "arrival", "arrived"}} {
+		for _, w := range same[1:] {
+			if stem(w) != stem(same[0]) {
+				t.Errorf("%q stems to %q, %q to %q", w, stem(w), same[0], stem(same[0]))
+			}
+		}
+	}
+}
