@@ -414,6 +414,12 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 	at := time.Date(2027, 3, 9, 9, 15, 0, 0, cet)
 	for text, want := range map[string]*TimeWindow{
 		"departures in the next hour":               {From: at, To: at.Add(time.Hour)},
+		"what flights leave in the next two hours":  {From: at, To: at.Add(2 * time.Hour)},
+		"arrivals in the coming half hour":          {From: at, To: at.Add(30 * time.Minute), Arrivals: true},
+		"departures over the next couple of hours":  {From: at, To: at.Add(2 * time.Hour)},
+		"what lands in the next 90 mins":            {From: at, To: at.Add(90 * time.Minute), Arrivals: true},
+		"departures in the next 1.5 hrs":            {From: at, To: at.Add(90 * time.Minute)},
+		"anything leaving in the next few minutes":  {From: at, To: at.Add(3 * time.Minute)},
 		"what lands in the next 30 minutes":         {From: at, To: at.Add(30 * time.Minute), Arrivals: true},
 		"what leaves after 12:00":                   {From: time.Date(2027, 3, 9, 12, 0, 0, 0, cet), To: time.Date(2027, 3, 10, 0, 0, 0, 0, cet)},
 		"arrivals between 10 and 12:30":             {From: time.Date(2027, 3, 9, 10, 0, 0, 0, cet), To: time.Date(2027, 3, 9, 12, 30, 0, 0, cet), Arrivals: true},
@@ -737,6 +743,8 @@ func TestFactsFlightsChangedSince(t *testing.T) {
 		{"any cancellations in the last 2 hours", []string{"1 flight changed since Tue 06:00 CET and now cancelled (the newest change to each)", "IB3170"}},
 		{"what changed on flights to Barcelona in the last hour", []string{"1 flight to Barcelona (BCN) changed since", "UX1093"}},
 		{"anything happened in the last 10 minutes", []string{"0 flights changed since Tue 07:50 CET"}},
+		{"what changed over the past couple of hours", []string{"2 flights changed since Tue 06:00 CET", "IB3170", "UX1093"}},
+		{"any changes in the last half hour", []string{"1 flight changed since Tue 07:30 CET", "IB3170"}},
 	}
 	for _, c := range cases {
 		q := ParseQuestion(c.question, now.In(zone))
@@ -1003,6 +1011,8 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 		"latest check-in at least 45 min before departure":                         0,
 		"flights more than an hour and a half late":                                90 * time.Minute,
 		"departures over two and a half hours late":                                150 * time.Minute,
+		"arrivals more than four hours late":                                       4 * time.Hour,
+		"flights more than a couple of hours late":                                 2 * time.Hour,
 		"delayed flights with connections of at least 45 minutes":                  0,
 		"connecting flights delayed more than 30 minutes":                          30 * time.Minute,
 		"connections delayed by more than an hour":                                 time.Hour,

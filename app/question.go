@@ -454,7 +454,7 @@ func ParseQuestion(text string, today time.Time) Question {
 var reAskToPlace = regexp.MustCompile(`(?i:\b(to|from|into|out of))\s+(\p{Lu}[\p{Ll}'’-]+)\b`)
 
 var (
-	reAskNext    = regexp.MustCompile(`\bnext\s+(?:([0-9]{1,2})\s+)?(hour|hours|minutes|mins)\b`)
+	reAskNext    = regexp.MustCompile(`\b(?:next|coming)\s+(?:(` + countPattern + `)\s+)?(hours?|hrs?|minutes?|mins?)\b`)
 	reAskAfter   = regexp.MustCompile(`\b(after|from|before|until|till)\s+` + clockPattern)
 	reDuration   = regexp.MustCompile(`^\s*(hours?|hrs?|h|minutes?|mins?|days?)\b`) // "after 3 hours" is no time of day
 	reAskBetween = regexp.MustCompile(`\b(?:between\s+` + clockPattern + `\s+and|from\s+` + clockPattern + `\s*(?:to|till|until|-|–))\s*` + clockPattern)
@@ -557,15 +557,11 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 		}
 	}
 	if m := reAskNext.FindStringSubmatch(lower); m != nil {
-		n := 1
-		if m[1] != "" {
-			n = atoi(m[1])
-		}
-		d := time.Duration(n) * time.Hour
+		unit := time.Hour
 		if strings.HasPrefix(m[2], "min") {
-			d = time.Duration(n) * time.Minute
+			unit = time.Minute
 		}
-		if d > 0 {
+		if d := countOf(m[1], unit); d > 0 {
 			return &TimeWindow{From: now, To: now.Add(d)}
 		}
 	}
@@ -610,7 +606,7 @@ func partOfDay(lower string, day time.Time) *TimeWindow {
 // reAskDelayOver is a delay asked beyond: "more than an hour", "over 30
 // minutes", "at least 2 hours", "longer than 45 min".
 // "An hour and a half" and "two and a half hours" add half the unit.
-var reAskDelayOver = regexp.MustCompile(`\b(?:(no|not)\s+)?(more than|over|above|longer than|beyond|at least)\s+(half an|an?|one|two|three|[0-9]{1,3}(?:\.[0-9])?)(\s+and a half)?\s*(hours?|hrs?|h|minutes?|mins?|min|m)\b(\s+and a half)?`)
+var reAskDelayOver = regexp.MustCompile(`\b(?:(no|not)\s+)?(more than|over|above|longer than|beyond|at least)\s+(` + countPattern + `)(\s+and a half)?\s*(hours?|hrs?|h|minutes?|mins?|min|m)\b(\s+and a half)?`)
 
 // reConnectionBefore and reConnectionAfter find a bound that belongs to a
 // connection, not to a delay: "connections of at least 45 minutes", "a
@@ -674,22 +670,9 @@ func delayAsked(lower string) (time.Duration, bool, bool) {
 	if strings.HasPrefix(m[5], "h") {
 		unit = time.Hour
 	}
-	var d time.Duration
-	switch m[3] {
-	case "half an":
-		d = unit / 2
-	case "a", "an", "one":
-		d = unit
-	case "two":
-		d = 2 * unit
-	case "three":
-		d = 3 * unit
-	default:
-		v, err := strconv.ParseFloat(m[3], 64)
-		if err != nil {
-			return 0, false, false
-		}
-		d = time.Duration(v * float64(unit)).Round(time.Minute)
+	d := countOf(m[3], unit)
+	if d <= 0 {
+		return 0, false, false
 	}
 	if m[4] != "" || m[6] != "" {
 		d += unit / 2
@@ -852,10 +835,41 @@ var policyWords = []string{"procedure", "procedures", "policy", "policies", "rul
 var reAskPick = regexp.MustCompile(`\b(next|first|earliest|last|latest)\s+(?:[a-z]+\s+){0,2}?(?:flight|flights|departure|departures|arrival|arrivals|plane|service)\b`)
 
 // changeWords ask what changed.
+// countPattern is a count of hours or minutes as staff write it:
+// digits, a word up to twelve, "half an", "a couple of", "a few".
+const countPattern = `[0-9]{1,3}(?:\.[0-9])?|half an?|half|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:a\s+)?couple(?:\s+of)?|(?:a\s+)?few`
+
+var countNumbers = map[string]float64{"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+	"nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "couple": 2, "few": 3, "half": 0.5}
+
+// countOf is a count matched by countPattern times unit, to the minute:
+// one unit when there is none ("the next hour"), 0 when it is no count.
+func countOf(s string, unit time.Duration) time.Duration {
+	f := strings.Fields(s)
+	v := 1.0
+	switch {
+	case len(f) == 0:
+	case f[0] == "half":
+		v = 0.5
+	case f[0] == "a" && len(f) > 1:
+		v = countNumbers[f[1]]
+	default:
+		var ok bool
+		if v, ok = countNumbers[f[0]]; !ok {
+			n, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				return 0
+			}
+			v = n
+		}
+	}
+	return time.Duration(v * float64(unit)).Round(time.Minute)
+}
+
 var changeWords = []string{"changed", "changes", "change", "updated", "updates", "update", "happened"}
 
 var (
-	reAskLast  = regexp.MustCompile(`\b(?:last|past)\s+(?:([0-9]{1,3})\s+)?(hour|hours|hrs|minutes|mins|min)\b`)
+	reAskLast  = regexp.MustCompile(`\b(?:last|past)\s+(?:(` + countPattern + `)\s+)?(hours?|hrs?|minutes?|mins?|min)\b`)
 	reAskSince = regexp.MustCompile(`\bsince\s+([0-9]{1,2})(?:[:.]([0-9]{2}))?\b`)
 )
 
@@ -866,15 +880,15 @@ func sinceIn(lower string, now time.Time) *time.Time {
 	var t time.Time
 	switch m := reAskLast.FindStringSubmatch(lower); {
 	case m != nil:
-		n := 1
-		if m[1] != "" {
-			n = atoi(m[1])
-		}
 		unit := time.Minute
 		if strings.HasPrefix(m[2], "h") {
 			unit = time.Hour
 		}
-		t = now.Add(-time.Duration(n) * unit)
+		d := countOf(m[1], unit)
+		if d <= 0 {
+			return nil
+		}
+		t = now.Add(-d)
 	case reAskSince.MatchString(lower):
 		m := reAskSince.FindStringSubmatch(lower)
 		h, mm := atoi(m[1]), 0
