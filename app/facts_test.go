@@ -387,6 +387,9 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"gold and silver passengers today":                                true,
 		"who misses their connection today":                               true,
 		"connections at risk today":                                       true,
+		"which passengers are at risk of missing their connection":        true, // today's
+		"who has a tight connection?":                                     true,
+		"how do we handle misconnecting passengers":                       false,
 		"when must we inform the assistance service for a WCHR passenger": false,
 		"wheelchair passengers on OS411 today":                            false, // one flight
 		"gold passengers on cancelled flights today":                      false, // by status
@@ -909,6 +912,10 @@ func TestFactsTightAndAtRiskConnections(t *testing.T) {
 			[]string{"R00MY7", "Lucía"}},
 		"connections at risk today": {[]string{"2 passengers whose onward connection is broken or holds with under 15 min to spare", "Guest T1GHT5", "Lucía Ferrer", "connection broken"}, []string{"R00MY7"}},
 		"who misconnects today":     {[]string{"Lucía Ferrer"}, []string{"T1GHT5", "R00MY7"}},
+		// No day named: today's.
+		"which passengers are at risk of missing their connection": {[]string{"2 passengers whose onward connection is broken or holds with under 15 min to spare",
+			"Guest T1GHT5", "Lucía Ferrer"}, []string{"R00MY7"}},
+		"who has a tight connection?": {[]string{"1 passenger whose onward connection holds with under 15 min to spare", "Guest T1GHT5"}, []string{"R00MY7", "Lucía"}},
 	} {
 		lines, got := ask(t, f, question, now)
 		wantText(t, question, got, lines, c.want, c.not)

@@ -431,6 +431,11 @@ func ParseQuestion(text string, today time.Time) Question {
 	if q.Bookings && !q.Day && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && !where {
 		q.Day = true // "how many bookings are there": today's
 	}
+	// "who is at risk of missing their connection": today's connections,
+	// when it names no flight, person or booking.
+	if (q.Misses || q.Tight) && !q.Day && !q.Procedure && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && q.Surname == "" {
+		q.Day = true
+	}
 	// All of a day's flights, or its passengers or bookings: "how many
 	// flights today", "departures today", "how many passengers are
 	// flying today", "how many bookings today".
