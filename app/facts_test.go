@@ -793,6 +793,11 @@ func TestFactsCountriesAndUnknownPlaces(t *testing.T) {
 		{"flights to Spain today", []string{"1 flight on 2027-03-09 to Spain (BCN)", "UX1093"}, []string{"IB3170", "IB6651"}, ""},
 		{"arrivals from France", []string{"from France (CDG)", "IB3170"}, []string{"UX1093"}, ""},
 		{"any departures to peru today?", []string{"to peru (LIM)", "IB6651"}, []string{"UX1093"}, ""},
+		// A continent names its countries' airports, the hub's left out.
+		{"any flights to South America today?", []string{"to South America (LIM)", "IB6651"}, []string{"UX1093", "IB3170"}, ""},
+		{"flights to Europe today", []string{"to Europe (BCN)", "UX1093"}, []string{"IB6651"}, ""},
+		{"arrivals from Europe", []string{"from Europe (CDG)", "IB3170"}, []string{"IB6651"}, ""},
+		{"any arrivals from Asia running late", []string{"0 flights delayed or at least 15 minutes late on arrival on 2027-03-09 from Asia"}, nil, ""},
 		{"flights to the US today", nil, nil, "flight to the US on 2027-03-09"},
 		{"list flights to Narnia", nil, nil, "flight to Narnia (no airport of that name)"},
 		{"when is the next flight to Atlantis", nil, nil, "flight to Atlantis (no airport of that name)"},
