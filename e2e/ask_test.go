@@ -208,6 +208,14 @@ func TestAskThroughTheRealModels(t *testing.T) {
 		t.Fatalf("summary status %q: the model did not answer", pol.SummaryStatus)
 	}
 
+	// A question whose words are not the documents': "pay" is what the
+	// compensation sections say most, "taxi" is the hotel section's
+	// transport, and that section answers.
+	_, taxi := askStream(t, m, `{"question":"do we pay for taxis"}`)
+	if taxi.Kind != app.AnswerPolicy || len(taxi.Passages) == 0 || taxi.Passages[0].DocID != "policy-care" || taxi.Passages[0].Heading != "Hotel accommodation" {
+		t.Fatalf("do we pay for taxis: %+v", taxi)
+	}
+
 	// Things that do not exist, and questions the data does not answer.
 	for _, q := range []string{"What is the gate of ZZ9999?", "Show booking 7QQQ2Z", "Who won the football last night?"} {
 		_, na := askStream(t, m, fmt.Sprintf(`{"question":%q}`, q))
