@@ -116,6 +116,9 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 		}
 		return out, nil
 	}
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.OpenProposals {
+		return out, f.openProposals(ctx, &out)
+	}
 	// Some passengers over a day or a part of it, with their names:
 	// "who misconnects this morning", "wheelchair passengers today".
 	if len(out.Facts) == 0 && len(out.Missing) == 0 && q.AcrossDay() && q.Gate == "" {
@@ -737,6 +740,56 @@ func (f *Facts) proposals(ctx context.Context, fl *FlightRecord, out *FactAnswer
 			break
 		}
 		out.add(f.describeProposal(p), proposalCite(p))
+	}
+	return nil
+}
+
+// openProposals answers which rebooking proposals wait for a decision:
+// how many on how many disrupted flights, then each flight (the most
+// proposals first) with its count, and the proposals of the first
+// flights, as many as maxListed.
+func (f *Facts) openProposals(ctx context.Context, out *FactAnswer) error {
+	ps, err := f.Store.Proposals(ctx, ProposalFilter{Status: ProposalPending})
+	if err != nil {
+		return fmt.Errorf("read pending proposals: %w", err)
+	}
+	byFlight := map[string][]*Proposal{}
+	var newest uint64
+	for _, p := range ps {
+		byFlight[p.Flight] = append(byFlight[p.Flight], p)
+		newest = max(newest, p.LogOffset)
+	}
+	keys := slices.Collect(maps.Keys(byFlight))
+	slices.SortFunc(keys, func(a, b string) int {
+		if n := len(byFlight[b]) - len(byFlight[a]); n != 0 {
+			return n
+		}
+		return strings.Compare(a, b)
+	})
+	out.add(fmt.Sprintf("%s waiting for a decision, on %s", plural(len(ps), "pending rebooking proposals"), plural(len(keys), "disrupted flights")),
+		Citation{ID: "proposals:pending", Kind: "count", Topic: TopicRebookings, Offset: newest})
+	listed := 0
+	for i, key := range keys {
+		if i == maxListed {
+			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(keys)-maxListed, maxListed, len(keys)), Citation{ID: "proposals:pending", Kind: "count", Topic: TopicRebookings, Offset: newest})
+			break
+		}
+		n := plural(len(byFlight[key]), "pending proposals")
+		fl, err := f.Store.Flight(ctx, key)
+		if ErrorCode(err) == ENOTFOUND {
+			out.add(fmt.Sprintf("%s (the flight is not in the current state): %s", key, n), proposalCite(byFlight[key][0]))
+			continue
+		} else if err != nil {
+			return fmt.Errorf("read flight %s: %w", key, err)
+		}
+		out.add(fmt.Sprintf("%s: %s", f.describeFlight(&fl.Flight), n), flightCite(fl))
+		for _, p := range byFlight[key] {
+			if listed == maxListed {
+				break
+			}
+			out.add(f.describeProposal(p), proposalCite(p))
+			listed++
+		}
 	}
 	return nil
 }

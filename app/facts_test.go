@@ -1152,3 +1152,43 @@ func TestFactsLongListOfOneLastFlight(t *testing.T) {
 		t.Errorf("the last flight, cut short:\n%s", joined)
 	}
 }
+
+// The proposals waiting for a decision, of no one flight: how many, on
+// which disrupted flights (the most first), and each of them; decided
+// ones are not counted, and a question about how to rebook is not this.
+func TestFactsOpenProposals(t *testing.T) {
+	store, now, zone := madridDay(t)
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	opt := func(id, flight string) []Option {
+		return []Option{{ID: id, Flights: []string{flight}, Cabin: "Y", Arrive: time.Date(2027, 3, 9, 15, 30, 0, 0, zone)}}
+	}
+	store.proposals = []*Proposal{
+		{ID: "p-1", Locator: "QW7P2K", Flight: "IB6651-2027-03-09", Status: ProposalPending, Chosen: "o1", Options: opt("o1", "IB6653-2027-03-09"), LogOffset: 70},
+		{ID: "p-2", Locator: "RT5K8N", Flight: "UX1093-2027-03-09", Status: ProposalPending, Chosen: "o2", Options: opt("o2", "UX1095-2027-03-09"), LogOffset: 71},
+		{ID: "p-3", Locator: "ZZ9Y4M", Flight: "UX1093-2027-03-09", Status: ProposalPending, Chosen: "o3", Options: opt("o3", "UX1097-2027-03-09"), LogOffset: 72},
+		{ID: "p-4", Locator: "AB12CD", Flight: "UX1093-2027-03-09", Status: ProposalExecuted, Chosen: "o4", Options: opt("o4", "UX1097-2027-03-09"), LogOffset: 73},
+		{ID: "p-5", Locator: "EF34GH", Flight: "XX0001-2027-03-08", Status: ProposalPending, Chosen: "o5", Options: opt("o5", "UX1097-2027-03-09"), LogOffset: 74},
+	}
+	for _, question := range []string{"which proposals are waiting for approval", "how many rebooking proposals are pending?", "show me the open rebookings", "proposals to approve", "any rebooking proposals?"} {
+		lines, got := ask(t, f, question, now)
+		wantText(t, question, got, lines, []string{
+			"4 pending rebooking proposals waiting for a decision, on 3 disrupted flights",
+			"UX1093 MAD→BCN on 2027-03-09: scheduled",
+			"2 pending proposals",
+			"Proposal p-2 for booking RT5K8N (pending): UX1095-2027-03-09 in Y",
+			"Proposal p-3 for booking ZZ9Y4M (pending)",
+			"IB6651 MAD→LIM on 2027-03-09",
+			"Proposal p-1 for booking QW7P2K (pending)",
+			"XX0001-2027-03-08 (the flight is not in the current state): 1 pending proposal",
+		}, []string{"p-4", "AB12CD"})
+		if i, j := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "UX1093") }), slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "IB6651") }); i < 0 || j < 0 || i > j {
+			t.Errorf("%q: the flight with the most proposals is not first:\n%s", question, strings.Join(lines, "\n"))
+		}
+	}
+	for _, question := range []string{"how do we rebook passengers", "what is the rebooking policy for cancelled flights", "rebooking proposals for IB6651",
+		"in which order do we rebook passengers after a cancellation?"} {
+		if q := ParseQuestion(question, now); q.OpenProposals {
+			t.Errorf("%q read as the open proposals of the day", question)
+		}
+	}
+}

@@ -66,7 +66,11 @@ type Question struct {
 	Misses      bool // asks who misses a connection
 	Tight       bool // asks whose connection holds with little to spare (with Misses: "at risk")
 	Proposal    bool // asks about rebooking proposals
-	Timing      bool // asks about times, delays, gates or status
+	// OpenProposals: the proposals waiting for a decision, of no one
+	// flight or booking ("which proposals are waiting for approval",
+	// "how many rebookings are pending").
+	OpenProposals bool
+	Timing        bool // asks about times, delays, gates or status
 	// ListsAirport: the day's flights to or from one airport, whatever
 	// their status ("departures to LHR today", "flights from CDG on
 	// 2026-12-03"); ToAirport and FromAirport say which way when the
@@ -187,6 +191,14 @@ var proposalWords = []string{"proposal", "proposals", "rebook", "rebooking", "re
 var timingWords = []string{"status", "when", "time", "times", "gate", "delay", "delayed", "late", "depart", "departs", "departure",
 	"leave", "leaves", "arrive", "arrives", "arrival", "eta", "etd", "std", "sta", "on", "cancelled", "canceled", "aircraft", "where"}
 var countWords = []string{"how many", "number of", "count", "total"}
+
+// reAskWhichProposals asks for proposals as a list: "which proposals",
+// "any rebooking proposals", "what rebookings are there" (not "in which
+// order do we rebook").
+var reAskWhichProposals = regexp.MustCompile(`\b(?:which|what|any)\s+(?:rebooking\s+)?(?:proposals?|rebookings)\b`)
+
+// openWords ask for what waits for a decision.
+var openWords = []string{"pending", "waiting", "open", "outstanding", "awaiting", "approval", "approve", "unapproved", "undecided", "review", "decide"}
 
 // bookingWords make a six-character token a record locator for sure.
 var bookingWords = []string{"booking", "pnr", "locator", "record", "reservation"}
@@ -431,6 +443,8 @@ func ParseQuestion(text string, today time.Time) Question {
 	if q.Bookings && !q.Day && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && !where {
 		q.Day = true // "how many bookings are there": today's
 	}
+	q.OpenProposals = q.Proposal && !q.Procedure && (q.Count || has(showWords) || has(openWords) || reAskWhichProposals.MatchString(lower)) &&
+		len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && q.Surname == ""
 	// "who is at risk of missing their connection": today's connections,
 	// when it names no flight, person or booking.
 	if (q.Misses || q.Tight) && !q.Day && !q.Procedure && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && q.Surname == "" {
@@ -932,7 +946,7 @@ func (q Question) Structured() bool {
 	window := q.Window != nil && !conditional(lower) && slices.ContainsFunc(words, func(w string) bool { return slices.Contains(listWords, w) || slices.Contains(windowWords, w) })
 	policy := slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) })
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
-		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" || q.Full ||
+		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" || q.Full || q.OpenProposals ||
 		q.MinDelay > 0 && !policy ||
 		q.Disrupted && !policy && !conditional(lower) ||
 		q.Status != "" && !policy && !conditional(lower) &&
