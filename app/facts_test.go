@@ -390,6 +390,11 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"which passengers are at risk of missing their connection":        true, // today's
 		"who has a tight connection?":                                     true,
 		"how do we handle misconnecting passengers":                       false,
+		"what counts as a tight connection":                               false,
+		"is a 40 minute connection too short":                             false,
+		"are tight connections a problem":                                 false,
+		"who missed their connection last week":                           false,
+		"how many misconnects in October":                                 false,
 		"when must we inform the assistance service for a WCHR passenger": false,
 		"wheelchair passengers on OS411 today":                            false, // one flight
 		"gold passengers on cancelled flights today":                      false, // by status
@@ -423,6 +428,7 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"what lands in the next 90 mins":            {From: at, To: at.Add(90 * time.Minute), Arrivals: true},
 		"departures in the next 1.5 hrs":            {From: at, To: at.Add(90 * time.Minute)},
 		"anything leaving in the next few minutes":  {From: at, To: at.Add(3 * time.Minute)},
+		"arrivals in the coming hours":              {From: at, To: at.Add(3 * time.Hour), Arrivals: true},
 		"what lands in the next 30 minutes":         {From: at, To: at.Add(30 * time.Minute), Arrivals: true},
 		"what leaves after 12:00":                   {From: time.Date(2027, 3, 9, 12, 0, 0, 0, cet), To: time.Date(2027, 3, 10, 0, 0, 0, 0, cet)},
 		"arrivals between 10 and 12:30":             {From: time.Date(2027, 3, 9, 10, 0, 0, 0, cet), To: time.Date(2027, 3, 9, 12, 30, 0, 0, cet), Arrivals: true},

@@ -246,7 +246,7 @@ var synonyms = map[string]string{
 	"eu261": "compensation", "261": "compensation", "mct": "connection", "transfer": "connection", "connecting": "connection",
 	"misconnect": "misconnect", "cancel": "cancellation", "cancelled": "cancellation", "canceled": "cancellation",
 	"cancellations": "cancellation", "late": "delay", "delayed": "delay", "upgrade": "cabin", "downgrade": "cabin",
-	"euro": "eur", "€": "eur", "business": "cabin", "economy": "cabin", "premium": "cabin", "class": "cabin",
+	"euro": "eur", "economy": "cabin",
 	"minute": "time", "hour": "time", "wait": "delay",
 	"alone": "unaccompanied", "taxi": "transport", "cab": "transport", "shuttle": "transport",
 	// A disruption is what the documents call a cancellation, a delay or
@@ -265,6 +265,7 @@ type phrase struct {
 var phrases = []phrase{
 	{missWords, "connection", "misconnect"},
 	{[]string{"look", "looks", "looked", "looking"}, "after", "care"},
+	{[]string{"business", "economy", "premium", "first"}, "class", "cabin"}, // not "business days"
 }
 
 // terms returns the meaningful words of text, stemmed lightly and folded.
@@ -327,10 +328,10 @@ func stem(w string) string {
 		return w[:len(w)-3]
 	case len(w) > 4 && strings.HasSuffix(w, "ed") && !strings.HasSuffix(w, "eed"):
 		return w[:len(w)-2] // "handled" and "handling" meet at "handl"
-	case len(w) > 4 && strings.HasSuffix(w, "e") && !strings.HasSuffix(w, "ee"):
-		return w[:len(w)-1] // and "handle" with them
-	case len(w) > 5 && strings.HasSuffix(w, "al"):
-		return w[:len(w)-2] // "approval" meets "approves", "arrival" "arrived"
+	case len(w) > 4 && (strings.HasSuffix(w, "le") || strings.HasSuffix(w, "ve") || strings.HasSuffix(w, "ue") || strings.HasSuffix(w, "se")):
+		return w[:len(w)-1] // and "handle", "approve", "issue", "propose" with them
+	case len(w) > 6 && (strings.HasSuffix(w, "val") || strings.HasSuffix(w, "sal")):
+		return w[:len(w)-2] // "approval" meets "approves", "arrival" "arrived", "proposal" "proposed"
 	}
 	return w
 }

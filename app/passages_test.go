@@ -147,11 +147,25 @@ func TestPassagesAnswerWhatTheQuestionAsks(t *testing.T) {
 			t.Errorf("%q: %+v, want the section %q", question, got, want)
 		}
 	}
-	for _, same := range [][]string{{"handle", "handles", "handled", "handling"}, {"approve", "approves", "approved", "approval"}, {"arrive", "arrival", "arrived"}} {
+	for _, same := range [][]string{{"handle", "handles", "handled", "handling"}, {"approve", "approves", "approved", "approval"}, {"arrive", "arrival", "arrived"},
+		{"issue", "issued", "issues"}, {"propose", "proposed", "proposal"}} {
 		for _, w := range same[1:] {
 			if stem(w) != stem(same[0]) {
 				t.Errorf("%q stems to %q, %q to %q", w, stem(w), same[0], stem(same[0]))
 			}
 		}
+	}
+	// Words that are not one must not meet, nor become a stop word.
+	for _, pair := range [][2]string{{"several", "severe"}, {"plane", "plan"}, {"signal", "sign"}, {"portal", "port"}, {"original", "origin"},
+		{"spare", "spar"}, {"grade", "grad"}, {"personal", "person"}, {"theme", "them"}} {
+		if a, b := terms(pair[0]), terms(pair[1]); len(a) == 0 || slices.Equal(a, b) {
+			t.Errorf("%q gives %v, %q %v", pair[0], a, pair[1], b)
+		}
+	}
+	if got := terms("a refund within 7 business days"); slices.Contains(got, "cabin") {
+		t.Errorf("business days are no cabin: %v", got)
+	}
+	if got := terms("can she fly business class"); !slices.Contains(got, "cabin") {
+		t.Errorf("business class is a cabin: %v", got)
 	}
 }

@@ -197,6 +197,11 @@ var countWords = []string{"how many", "number of", "count", "total"}
 // order do we rebook").
 var reAskWhichProposals = regexp.MustCompile(`\b(?:which|what|any)\s+(?:rebooking\s+)?(?:proposals?|rebookings)\b`)
 
+// periodWords name a time other than today's.
+var periodWords = []string{"week", "weeks", "month", "months", "year", "years", "weekend", "ago", "since", "yesterday", "tomorrow",
+	"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "june",
+	"july", "august", "september", "october", "november", "december", "last", "past", "previous"}
+
 // openWords ask for what waits for a decision.
 var openWords = []string{"pending", "waiting", "open", "outstanding", "awaiting", "approval", "approve", "unapproved", "undecided", "review", "decide"}
 
@@ -446,8 +451,10 @@ func ParseQuestion(text string, today time.Time) Question {
 	q.OpenProposals = q.Proposal && !q.Procedure && (q.Count || has(showWords) || has(openWords) || reAskWhichProposals.MatchString(lower)) &&
 		len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && q.Surname == ""
 	// "who is at risk of missing their connection": today's connections,
-	// when it names no flight, person or booking.
-	if (q.Misses || q.Tight) && !q.Day && !q.Procedure && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && q.Surname == "" {
+	// when it asks for them as a list, names no flight, person or
+	// booking and no other time ("last week"), and asks no procedure.
+	if (q.Misses || q.Tight) && !q.Day && !q.Procedure && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && q.Surname == "" &&
+		(strings.Contains(lower, "how many") || has([]string{"who", "which", "whose", "any", "list", "show"})) && !has(periodWords) {
 		q.Day = true
 	}
 	// All of a day's flights, or its passengers or bookings: "how many
@@ -580,7 +587,11 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 		if strings.HasPrefix(m[2], "min") {
 			unit = time.Minute
 		}
-		if d := countOf(m[1], unit); d > 0 {
+		count := m[1]
+		if count == "" && strings.HasSuffix(m[2], "s") {
+			count = "few" // "the coming hours"
+		}
+		if d := countOf(count, unit); d > 0 {
 			return &TimeWindow{From: now, To: now.Add(d)}
 		}
 	}
