@@ -1161,10 +1161,21 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 			out.add(fmt.Sprintf("%s: %s %s earlier left out", note, plural(from, label), way(q.Arrivals)), out.Facts[len(out.Facts)-1].Cite)
 		}
 	}
+	sc, seats := f.Store.(SeatCounter)
+	seats = seats && q.Seats
 	for i, l := range lines[from:] {
 		if i == maxListed {
 			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(lines)-from-maxListed, maxListed, len(lines)), l.Cite)
 			break
+		}
+		// "is there a flight to Vienna with seats in business": each
+		// listed flight's free seats.
+		if fl := listed[from+i]; seats && len(fl.Capacity) > 0 {
+			parts, _, _, err := cabinSeats(ctx, sc, fl)
+			if err != nil {
+				return err
+			}
+			l.Text += "; seats free by cabin: " + strings.Join(parts, ", ")
 		}
 		out.add(l.Text, l.Cite)
 	}

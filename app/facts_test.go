@@ -790,6 +790,7 @@ func TestFactsFlightsChangedSince(t *testing.T) {
 // knows is no flight, not every flight of the day.
 func TestFactsCountriesAndUnknownPlaces(t *testing.T) {
 	store, now, zone := madridDay(t)
+	store.flights["UX1093-2027-03-09"].Capacity = map[string]int{"J": 12, "Y": 150}
 	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
 	cases := []struct {
 		question  string
@@ -797,6 +798,9 @@ func TestFactsCountriesAndUnknownPlaces(t *testing.T) {
 		missing   string
 	}{
 		{"flights to Spain today", []string{"1 flight on 2027-03-09 to Spain (BCN)", "UX1093"}, []string{"IB3170", "IB6651"}, ""},
+		// One flight asked for by where it goes: the day's, with times.
+		{"when does the flight from Paris land", []string{"from Paris (CDG)", "IB3170 CDG→MAD"}, []string{"UX1093", "IB6651"}, ""},
+		{"is there a flight to Barcelona with seats in business", []string{"to Barcelona (BCN)", "UX1093 MAD→BCN", "seats free by cabin: J 12 of 12, Y 149 of 150"}, []string{"IB3170", "IB6651"}, ""},
 		{"arrivals from France", []string{"from France (CDG)", "IB3170"}, []string{"UX1093"}, ""},
 		{"any departures to peru today?", []string{"to peru (LIM)", "IB6651"}, []string{"UX1093"}, ""},
 		// A continent names its countries' airports, the hub's left out.

@@ -416,8 +416,9 @@ func ParseQuestion(text string, today time.Time) Question {
 	}
 	// A list of flights to or from one airport: of a day, or of today
 	// when the question says which way and is not about a procedure
-	// ("flights to Dubai").
-	if where && has(listWords) && (q.Day || (to || from) && !policy) {
+	// ("flights to Dubai"; "when does the flight from Tokyo land": the
+	// day's from there, each with its times).
+	if where && (has(listWords) || has([]string{"flight", "plane"}) && q.Pick == "") && (q.Day || (to || from) && !policy) {
 		q.ListsAirport, q.Day = true, true
 	}
 	if q.ListsAirport || q.Pick != "" {
