@@ -429,6 +429,11 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"departures in the next 1.5 hrs":            {From: at, To: at.Add(90 * time.Minute)},
 		"anything leaving in the next few minutes":  {From: at, To: at.Add(3 * time.Minute)},
 		"arrivals in the coming hours":              {From: at, To: at.Add(3 * time.Hour), Arrivals: true},
+		"is there a later flight to Vienna":         {From: at, To: time.Date(2027, 3, 10, 0, 0, 0, 0, cet)},
+		"any later direct departures to Lisbon?":    {From: at, To: time.Date(2027, 3, 10, 0, 0, 0, 0, cet)},
+		"arrivals later today":                      {From: at, To: time.Date(2027, 3, 10, 0, 0, 0, 0, cet), Arrivals: true},
+		"later flights on 2027-03-12":               nil, // another day: all of it
+		"flights later than planned":                nil,
 		"what lands in the next 30 minutes":         {From: at, To: at.Add(30 * time.Minute), Arrivals: true},
 		"what leaves after 12:00":                   {From: time.Date(2027, 3, 9, 12, 0, 0, 0, cet), To: time.Date(2027, 3, 10, 0, 0, 0, 0, cet)},
 		"arrivals between 10 and 12:30":             {From: time.Date(2027, 3, 9, 10, 0, 0, 0, cet), To: time.Date(2027, 3, 9, 12, 30, 0, 0, cet), Arrivals: true},

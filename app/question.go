@@ -608,8 +608,17 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 		}
 		return &TimeWindow{From: day, To: t}
 	}
+	// "a later flight to Vienna", "any later departures", "later
+	// today": from now to the end of today.
+	if reAskLater.MatchString(lower) && day.Equal(time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())) {
+		return &TimeWindow{From: now, To: day.AddDate(0, 0, 1)}
+	}
 	return partOfDay(lower, day)
 }
+
+// reAskLater asks for what is still to come today; "later than 10:00" is
+// a bound of its own (reAskAfter does not read it, and it is no window).
+var reAskLater = regexp.MustCompile(`\blater\s+(?:(?:[a-z]+\s+)?(?:flights?|departures?|arrivals?|planes?|connections?)\b|today\b|on\s+today\b)`)
 
 // reAskPartOfDay is a part of a day named with its day ("this
 // afternoon", "tomorrow morning", "tonight") or with flights ("evening
