@@ -1044,7 +1044,10 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	// Arrivals asked as delayed are late on arrival: a flight that left
 	// late is "departed" by its status, and still lands late.
 	lateArrivals := q.Arrivals && q.Status == FlightDelayed && q.MinDelay == 0
-	if q.MinDelay > 0 || lateArrivals || q.Disrupted {
+	// Departures asked as gone late ("which flights left late") are late
+	// on departure, whatever their status now.
+	lateDepartures := q.WentLate && !q.Arrivals && q.MinDelay == 0
+	if q.MinDelay > 0 || lateArrivals || lateDepartures || q.Disrupted {
 		status = "" // late by the clock, whatever the status says (boarding, departed)
 	}
 	fs, err := f.dayFlights(ctx, q, date, FlightFilter{Date: date, Status: status, Airport: airport})
@@ -1061,6 +1064,12 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 			return r.Status != FlightDelayed && (r.Status == FlightDiverted || !lateBeyond(&r.Flight, onArrival))
 		})
 		label = fmt.Sprintf("flights delayed or at least %d minutes late on arrival", int(lateMargin/time.Minute))
+	}
+	if lateDepartures {
+		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+			return r.Status != FlightDelayed && (r.Status == FlightCancelled || r.DelayMinutes() < int(lateMargin/time.Minute))
+		})
+		label = fmt.Sprintf("flights delayed or at least %d minutes late on departure", int(lateMargin/time.Minute))
 	}
 	if q.Disrupted {
 		// As the board counts them: cancelled, diverted, or leaving late.

@@ -1207,3 +1207,26 @@ func TestFactsOpenProposals(t *testing.T) {
 		}
 	}
 }
+
+// The flights that left late, gone or still waiting, by the clock: a
+// departure gone 25 minutes late is one, one 10 minutes late is not, nor
+// is an arrival at the site.
+func TestFactsFlightsThatLeftLate(t *testing.T) {
+	store, _, zone := madridDay(t)
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	gone := &store.flights["UX1093-2027-03-09"].Flight
+	dep := gone.ScheduledDeparture.Add(25 * time.Minute)
+	gone.Status, gone.EstimatedDeparture = FlightDeparted, &dep
+	onTime := &store.flights["IB6651-2027-03-09"].Flight
+	dep2 := onTime.ScheduledDeparture.Add(10 * time.Minute)
+	onTime.Status, onTime.EstimatedDeparture = FlightDeparted, &dep2
+	late := time.Date(2027, 3, 9, 13, 0, 0, 0, zone)
+	for _, question := range []string{"which flights left late today", "how many departures were late today", "did any flight take off late? which flights departed late"} {
+		lines, got := ask(t, f, question, late)
+		wantText(t, question, got, lines, []string{"1 flight delayed or at least 15 minutes late on departure on 2027-03-09", "UX1093 MAD→BCN"}, []string{"IB6651", "IB3170"})
+	}
+	// Still "delayed right now" is the status alone.
+	if q := ParseQuestion("how many flights are delayed right now", late); q.WentLate {
+		t.Errorf("delayed right now read as gone late")
+	}
+}

@@ -66,6 +66,9 @@ type Question struct {
 	Misses      bool // asks who misses a connection
 	Tight       bool // asks whose connection holds with little to spare (with Misses: "at risk")
 	Proposal    bool // asks about rebooking proposals
+	// WentLate: the flights that left (or landed) late, gone or not, as
+	// well as those still waiting ("which flights left late today").
+	WentLate bool
 	// OpenProposals: the proposals waiting for a decision, of no one
 	// flight or booking ("which proposals are waiting for approval",
 	// "how many rebookings are pending").
@@ -348,6 +351,18 @@ func ParseQuestion(text string, today time.Time) Question {
 	q.Disrupted = q.Status == "" && reAskDisrupted.MatchString(lower) && !reProcedure.MatchString(lower)
 	if q.Status == "" && reAskLate.MatchString(lower) {
 		q.Status = FlightDelayed
+	}
+	// "which flights left late today", "how many departures were late
+	// this morning": those that went late as well as those still waiting.
+	if m := reAskWentLate.FindStringSubmatch(lower); m != nil && (q.Status == "" || q.Status == FlightDelayed) &&
+		(has(listWords) || has([]string{"flight", "plane"})) {
+		q.Status, q.WentLate = FlightDelayed, true
+		switch m[1] {
+		case "landed", "arrived", "came in":
+			q.Arrivals, q.Departures = true, false
+		case "left", "departed", "took off":
+			q.Arrivals, q.Departures = false, true
+		}
 	}
 	if d, inclusive, ok := delayAsked(lower); ok && (q.Status == FlightDelayed || q.Status == "" && (has(listWords) || has([]string{"flight", "departure", "arrival"}))) {
 		q.MinDelay, q.MinInclusive, q.Status = d, inclusive, FlightDelayed
@@ -990,6 +1005,10 @@ var reAskWhatStatus = func() *regexp.Regexp {
 // "late" alone does not: "a passenger who checks in late" is about the
 // passenger.
 var reAskLate = regexp.MustCompile(`\b(running\s+late|late\s+(flights|departures|arrivals)|(flights?|departures?|arrivals?)\s+(are\s+|is\s+)?late|(what'?s|whats|what is|what are|which are|which ones are|anything|any)\s+late)\b`)
+
+// reAskWentLate asks for the flights that went late: "left late",
+// "departures were late", "landed 20 minutes late" is a bound instead.
+var reAskWentLate = regexp.MustCompile(`\b(left|departed|took off|went|were|was|landed|arrived|came in)\s+(?:[a-z]+\s+)?late\b`)
 
 // reAskWhatLate asks for them as such, as reAskWhatStatus does: "what's
 // running late", "anything late?". "when a flight is running late" asks
