@@ -766,12 +766,12 @@ func (f *Facts) openProposals(ctx context.Context, out *FactAnswer) error {
 		}
 		return strings.Compare(a, b)
 	})
-	out.add(fmt.Sprintf("%s waiting for a decision, on %s", plural(len(ps), "pending rebooking proposals"), plural(len(keys), "disrupted flights")),
-		Citation{ID: "proposals:pending", Kind: "count", Topic: TopicRebookings, Offset: newest})
+	count := Citation{ID: "proposals:pending", Kind: "count", Topic: TopicRebookings, Offset: newest}
+	out.add(fmt.Sprintf("%s waiting for a decision, on %s", plural(len(ps), "pending rebooking proposals"), plural(len(keys), "disrupted flights")), count)
 	listed := 0
 	for i, key := range keys {
 		if i == maxListed {
-			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(keys)-maxListed, maxListed, len(keys)), Citation{ID: "proposals:pending", Kind: "count", Topic: TopicRebookings, Offset: newest})
+			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(keys)-maxListed, maxListed, len(keys)), count)
 			break
 		}
 		n := plural(len(byFlight[key]), "pending proposals")

@@ -464,12 +464,14 @@ func ParseQuestion(text string, today time.Time) Question {
 	if q.Bookings && !q.Day && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && !where {
 		q.Day = true // "how many bookings are there": today's
 	}
-	q.OpenProposals = q.Proposal && !q.Procedure && (q.Count || has(showWords) || has(openWords) || reAskWhichProposals.MatchString(lower)) &&
-		len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && q.Surname == ""
+	// Of no one flight, person or booking: across the flights.
+	acrossFlights := len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && q.Surname == ""
+	q.OpenProposals = q.Proposal && !q.Procedure && acrossFlights &&
+		(q.Count || has(showWords) || has(openWords) || reAskWhichProposals.MatchString(lower))
 	// "who is at risk of missing their connection": today's connections,
 	// when it asks for them as a list, names no flight, person or
 	// booking and no other time ("last week"), and asks no procedure.
-	if (q.Misses || q.Tight) && !q.Day && !q.Procedure && len(q.Flights) == 0 && len(q.Names) == 0 && len(q.Locators) == 0 && q.Surname == "" &&
+	if (q.Misses || q.Tight) && !q.Day && !q.Procedure && acrossFlights &&
 		(strings.Contains(lower, "how many") || has([]string{"who", "which", "whose", "any", "list", "show"})) && !has(periodWords) {
 		q.Day = true
 	}
@@ -889,7 +891,6 @@ var policyWords = []string{"procedure", "procedures", "policy", "policies", "rul
 // first or the last (of a day) flight, departure or arrival.
 var reAskPick = regexp.MustCompile(`\b(next|first|earliest|last|latest)\s+(?:[a-z]+\s+){0,2}?(?:flight|flights|departure|departures|arrival|arrivals|plane|service)\b`)
 
-// changeWords ask what changed.
 // countPattern is a count of hours or minutes as staff write it:
 // digits, a word up to twelve, "half an", "a couple of", "a few".
 const countPattern = `[0-9]{1,3}(?:\.[0-9])?|half an?|half|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:a\s+)?couple(?:\s+of)?|(?:a\s+)?few`
@@ -921,6 +922,7 @@ func countOf(s string, unit time.Duration) time.Duration {
 	return time.Duration(v * float64(unit)).Round(time.Minute)
 }
 
+// changeWords ask what changed.
 var changeWords = []string{"changed", "changes", "change", "updated", "updates", "update", "happened"}
 
 var (
