@@ -814,6 +814,11 @@ func TestFactsCountriesAndUnknownPlaces(t *testing.T) {
 		{"arrivals from Europe", []string{"from Europe (CDG)", "IB3170"}, []string{"IB6651"}, ""},
 		{"any arrivals from Asia running late", []string{"0 flights delayed or at least 15 minutes late on arrival on 2027-03-09 from Asia"}, nil, ""},
 		{"flights to the US today", nil, nil, "flight to the US on 2027-03-09"},
+		// A region names its countries' airports too.
+		{"flights to Latin America today", []string{"to Latin America (LIM)", "IB6651"}, []string{"UX1093", "IB3170"}, ""},
+		{"arrivals from the Middle East", nil, nil, "flight from the Middle East on 2027-03-09"},
+		{"any flights to the Middle East delayed", []string{"0 delayed flights on 2027-03-09 to the Middle East"}, nil, ""},
+		{"any flights to the Moon delayed", nil, nil, "flight to the Moon (no airport of that name)"},
 		{"list flights to Narnia", nil, nil, "flight to Narnia (no airport of that name)"},
 		{"when is the next flight to Atlantis", nil, nil, "flight to Atlantis (no airport of that name)"},
 		{"cancelled flights from Gondor today", nil, nil, "flight from Gondor (no airport of that name)"},

@@ -486,7 +486,7 @@ func ParseQuestion(text string, today time.Time) Question {
 		if m := reAskToPlace.FindStringSubmatchIndex(text); m != nil &&
 			!slices.ContainsFunc(nameSpans, func(s []int) bool { return s[0] <= m[4] && m[5] <= s[1] }) {
 			if w := text[m[4]:m[5]]; !notNameWord(strings.ToLower(w)) && !notSurnames[strings.ToLower(w)] {
-				q.UnknownPlace, q.DayFlights = strings.ToLower(text[m[2]:m[3]])+" "+w, false
+				q.UnknownPlace, q.DayFlights = strings.Join(strings.Fields(strings.ToLower(text[m[2]:m[4]])), " ")+" "+w, false
 			}
 		}
 	}
@@ -494,8 +494,8 @@ func ParseQuestion(text string, today time.Time) Question {
 }
 
 // reAskToPlace finds a capitalised word after "to", "from", "into" or
-// "out of": a place, when the place names have it.
-var reAskToPlace = regexp.MustCompile(`(?i:\b(to|from|into|out of))\s+(\p{Lu}[\p{Ll}'’-]+)\b`)
+// "out of", with "the" or not: a place, when the place names have it.
+var reAskToPlace = regexp.MustCompile(`(?i:\b(to|from|into|out of)(?:\s+the)?)\s+(\p{Lu}[\p{Ll}'’-]+)\b`)
 
 var (
 	reAskNext    = regexp.MustCompile(`\b(?:next|coming)\s+(?:(` + countPattern + `)\s+)?(hours?|hrs?|minutes?|mins?)\b`)
