@@ -1033,12 +1033,11 @@ func routeFlights(fs []*FlightRecord, q Question, airport, hub string) ([]*Fligh
 	return fs, ""
 }
 
-// day answers questions about the flights of a day by status ("which
-// flights are cancelled today", "how many passengers are on delayed
-// flights"), optionally at one airport, or about all the day's flights
-// to or from one airport ("departures to LHR today"). An airport with no
-// flight that day is not in the data.
-func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string, out *FactAnswer) error {
+// dayList is the flights of the day q asks about, as it selects them:
+// by status, lateness, place or airport, way, time of day and gate. It
+// also returns the date, what the flights are ("delayed flights") and
+// the words that say where and when (" to Paris (CDG, ORY)").
+func (f *Facts) dayList(ctx context.Context, q Question, today string) (fs []*FlightRecord, date, label, where string, err error) {
 	date, airport := q.dateOr(today), q.oneAirport()
 	status := q.Status
 	// Arrivals asked as delayed are late on arrival: a flight that left
@@ -1050,11 +1049,11 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	if q.MinDelay > 0 || lateArrivals || lateDepartures || q.Disrupted {
 		status = "" // late by the clock, whatever the status says (boarding, departed)
 	}
-	fs, err := f.dayFlights(ctx, q, date, FlightFilter{Date: date, Status: status, Airport: airport})
+	fs, err = f.dayFlights(ctx, q, date, FlightFilter{Date: date, Status: status, Airport: airport})
 	if err != nil {
-		return err
+		return nil, "", "", "", err
 	}
-	label := "flights"
+	label = "flights"
 	if q.Status != "" {
 		label = q.Status + " flights"
 	}
@@ -1085,7 +1084,7 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 			label += " on arrival"
 		}
 	}
-	fs, where := routeFlights(fs, q, airport, f.Hub)
+	fs, where = routeFlights(fs, q, airport, f.Hub)
 	if where == "" && airport != "" {
 		where = " at " + airport
 	}
@@ -1101,6 +1100,19 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	if q.Gate != "" {
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return !strings.EqualFold(r.Gate, q.Gate) })
 		where += " at gate " + q.Gate
+	}
+	return fs, date, label, where, nil
+}
+
+// day answers questions about the flights of a day by status ("which
+// flights are cancelled today", "how many passengers are on delayed
+// flights"), optionally at one airport, or about all the day's flights
+// to or from one airport ("departures to LHR today"). An airport with no
+// flight that day is not in the data.
+func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string, out *FactAnswer) error {
+	fs, date, label, where, err := f.dayList(ctx, q, today)
+	if err != nil {
+		return err
 	}
 	if q.Status == "" && q.Window == nil && len(fs) == 0 && (q.ListsAirport || q.Gate != "") {
 		out.Missing = append(out.Missing, "flight"+where+" on "+date)
