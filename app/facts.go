@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -118,6 +119,12 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 	}
 	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.OpenProposals {
 		return out, f.openProposals(ctx, &out)
+	}
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && (q.RankDelay || q.AverageDelay) {
+		return out, f.delays(ctx, q, today, &out)
+	}
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.BusyGates {
+		return out, f.gates(ctx, q, today, &out)
 	}
 	// Some passengers over a day or a part of it, with their names:
 	// "who misconnects this morning", "wheelchair passengers today".
@@ -1104,6 +1111,153 @@ func (f *Facts) dayList(ctx context.Context, q Question, today string) (fs []*Fl
 	return fs, date, label, where, nil
 }
 
+// delays answers for how late a day's flights are: ranked, the latest
+// first ("which flight has the longest delay today"), or summed up ("what
+// is the average delay"). A flight is as late as it leaves, or lands for
+// arrivals, by the times now known (estimated for those still to come);
+// an early one counts as on time, a cancelled one not at all.
+func (f *Facts) delays(ctx context.Context, q Question, today string, out *FactAnswer) error {
+	fs, date, _, where, err := f.dayList(ctx, q, today)
+	if err != nil {
+		return err
+	}
+	fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return r.Status == FlightCancelled })
+	on := map[bool]string{true: "arrival", false: "departure"}[q.Arrivals]
+	cite := Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)}
+	if len(fs) == 0 {
+		out.Missing = append(out.Missing, "flight"+where+" on "+date+" not cancelled")
+		return nil
+	}
+	late := make(map[*FlightRecord]time.Duration, len(fs))
+	var ranked []*FlightRecord
+	var sum, sumLate time.Duration
+	nLate := 0
+	for _, r := range fs {
+		d := max(0, flightLateness(&r.Flight, q.Arrivals))
+		late[r] = d
+		sum += d
+		if d > 0 {
+			ranked = append(ranked, r)
+		}
+		if d >= lateMargin {
+			sumLate += d
+			nLate++
+		}
+	}
+	slices.SortStableFunc(ranked, func(a, b *FlightRecord) int { return cmp.Compare(late[b], late[a]) })
+	describe := func(r *FlightRecord) string {
+		if !q.Arrivals {
+			return f.describeFlight(&r.Flight) // which says how late it leaves
+		}
+		return fmt.Sprintf("%s; %s late on arrival", f.describeFlight(&r.Flight), minutesText(late[r]))
+	}
+	if q.AverageDelay {
+		out.add(fmt.Sprintf("Average delay on %s on %s%s: %s over %s not cancelled (an early one counts as on time)",
+			on, date, where, minutesText(sum/time.Duration(len(fs))), plural(len(fs), "flights")), cite)
+		if nLate > 0 {
+			out.add(fmt.Sprintf("%d of them at least %d minutes late on %s, by %s on average", nLate, int(lateMargin/time.Minute), on, minutesText(sumLate/time.Duration(nLate))), cite)
+		}
+		if len(ranked) > 0 {
+			out.add("The longest: "+describe(ranked[0]), flightCite(ranked[0]))
+		}
+		return nil
+	}
+	out.add(fmt.Sprintf("%s late on %s on %s%s, of %s not cancelled; the latest first", plural(len(ranked), "flights"), on, date, where, plural(len(fs), "flights")), cite)
+	for i, r := range ranked {
+		if i == maxListed {
+			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(ranked)-maxListed, maxListed, len(ranked)), cite)
+			break
+		}
+		out.add(describe(r), flightCite(r))
+	}
+	return nil
+}
+
+// flightLateness is how late a flight leaves, or lands for arrival (the
+// departure's delay when no arrival time is estimated), negative when
+// early.
+func flightLateness(fl *Flight, arrival bool) time.Duration {
+	if arrival && fl.EstimatedArrival != nil {
+		return fl.Arrival().Sub(fl.ScheduledArrival)
+	}
+	return fl.Departure().Sub(fl.ScheduledDeparture)
+}
+
+// minutesText is a delay in whole minutes: "0 minutes", "1 minute",
+// "127 minutes".
+func minutesText(d time.Duration) string {
+	n := int(d / time.Minute)
+	if n == 1 {
+		return "1 minute"
+	}
+	return fmt.Sprintf("%d minutes", n)
+}
+
+// gates answers for the gates of a day's flights by how many use them,
+// the busiest first ("which gates are busiest today"), of the flights
+// not cancelled that q selects (a way, a place, a time of day).
+func (f *Facts) gates(ctx context.Context, q Question, today string, out *FactAnswer) error {
+	fs, date, _, where, err := f.dayList(ctx, q, today)
+	if err != nil {
+		return err
+	}
+	fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool { return r.Status == FlightCancelled })
+	type gateUse struct {
+		gate                string
+		departing, arriving int
+		flights             []*FlightRecord
+	}
+	byGate := map[string]*gateUse{}
+	var uses []*gateUse
+	noGate := 0
+	for _, r := range fs {
+		if r.Gate == "" {
+			noGate++
+			continue
+		}
+		g := byGate[strings.ToUpper(r.Gate)]
+		if g == nil {
+			g = &gateUse{gate: strings.ToUpper(r.Gate)}
+			byGate[g.gate] = g
+			uses = append(uses, g)
+		}
+		g.flights = append(g.flights, r)
+		if r.Origin == f.Hub {
+			g.departing++
+		} else {
+			g.arriving++
+		}
+	}
+	cite := Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)}
+	if len(uses) == 0 {
+		out.Missing = append(out.Missing, "gate of a flight"+where+" on "+date)
+		return nil
+	}
+	slices.SortStableFunc(uses, func(a, b *gateUse) int {
+		if c := cmp.Compare(len(b.flights), len(a.flights)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.gate, b.gate)
+	})
+	head := fmt.Sprintf("%s in use on %s%s by %s not cancelled; the busiest first", plural(len(uses), "gates"), date, where, plural(len(fs)-noGate, "flights"))
+	if noGate > 0 {
+		head += fmt.Sprintf(" (%s with no gate yet)", plural(noGate, "flights"))
+	}
+	out.add(head, cite)
+	for i, g := range uses {
+		if i == maxListed {
+			out.add(fmt.Sprintf("… and %d more gates (listing %d of %d)", len(uses)-maxListed, maxListed, len(uses)), cite)
+			break
+		}
+		var names []string
+		for _, r := range g.flights {
+			names = append(names, r.Carrier+r.Number)
+		}
+		out.add(fmt.Sprintf("Gate %s: %s (%d departing, %d arriving): %s", g.gate, plural(len(g.flights), "flights"), g.departing, g.arriving, strings.Join(names, ", ")), cite)
+	}
+	return nil
+}
+
 // day answers questions about the flights of a day by status ("which
 // flights are cancelled today", "how many passengers are on delayed
 // flights"), optionally at one airport, or about all the day's flights
@@ -1506,7 +1660,7 @@ func plural(n int, phrase string) string {
 	}
 	words := strings.SplitN(phrase, " ", 3)
 	for i, w := range words {
-		if strings.HasSuffix(w, "s") && (w == "passengers" || w == "flights" || w == "proposals" || w == "bookings") {
+		if strings.HasSuffix(w, "s") && (w == "passengers" || w == "flights" || w == "proposals" || w == "bookings" || w == "gates") {
 			words[i] = strings.TrimSuffix(w, "s")
 			break
 		}

@@ -1235,3 +1235,64 @@ func TestFactsFlightsThatLeftLate(t *testing.T) {
 		t.Errorf("delayed right now read as gone late")
 	}
 }
+
+// How late the day's flights are, ranked or summed up, and its gates by
+// use: computed from state, of the flights not cancelled, on departure
+// or, for arrivals, on arrival; an early flight counts as on time.
+func TestFactsRankDelaysAndGates(t *testing.T) {
+	store, now, zone := madridDay(t)
+	at := func(h, m int) time.Time { return time.Date(2027, 3, 9, h, m, 0, 0, zone) }
+	ptr := func(t time.Time) *time.Time { return &t }
+	add := func(des, org, dst, gate string, dep, estDep, arr time.Time, estArr *time.Time, off uint64) {
+		fl := Flight{Flight: des + "-2027-03-09", Carrier: des[:2], Number: des[2:], Date: "2027-03-09", Origin: org, Destination: dst,
+			ScheduledDeparture: dep, EstimatedDeparture: ptr(estDep), ScheduledArrival: arr, EstimatedArrival: estArr, Status: FlightDelayed, Gate: gate}
+		store.flights[FlightKey(fl.Carrier, fl.Number, fl.Date)] = &FlightRecord{Flight: fl, Version: Version{EventID: "e" + des, Offset: off}}
+	}
+	store.flights["IB6651-2027-03-09"].EstimatedDeparture = ptr(at(12, 45)) // 45 min late
+	ux := store.flights["UX1093-2027-03-09"]
+	ux.EstimatedDeparture, ux.EstimatedArrival = ptr(at(11, 50)), ptr(at(13, 20))              // 10 min late, lands 20 min late
+	add("VY7000", "MAD", "ORY", "K1093", at(15, 0), at(16, 30), at(17, 0), nil, 31)            // 90 min late
+	add("IB3171", "LIS", "MAD", "K3171", at(7, 0), at(6, 55), at(8, 10), ptr(at(8, 0)), 32)    // early
+	add("IB3173", "FCO", "MAD", "K3173", at(9, 0), at(9, 20), at(11, 30), ptr(at(11, 35)), 33) // 20 min late, lands 5 late
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	cases := []struct {
+		question string
+		want     []string // lines, in order, each starting so
+	}{
+		{"which flight has the longest delay today", []string{
+			"4 flights late on departure on 2027-03-09, of 5 flights not cancelled; the latest first",
+			"VY7000 MAD→ORY", "IB6651 MAD→LIM", "IB3173 FCO→MAD", "UX1093 MAD→BCN"}},
+		{"what is the average delay today?", []string{
+			"Average delay on departure on 2027-03-09: 33 minutes over 5 flights not cancelled",
+			"3 of them at least 15 minutes late on departure, by 51 minutes on average",
+			"The longest: VY7000 MAD→ORY"}},
+		{"most delayed arrivals", []string{
+			"1 flight late on arrival on 2027-03-09 arriving at MAD, of 2 flights not cancelled",
+			"IB3173 FCO→MAD on 2027-03-09: delayed; departure Tue 09:00 CET, now Tue 09:20 CET (20 min late)"}},
+		{"average arrival delay today", []string{"Average delay on arrival on 2027-03-09 arriving at MAD: 2 minutes over 2 flights not cancelled",
+			"The longest: IB3173 FCO→MAD"}},
+		{"which departures to Peru were delayed the most", []string{"1 flight late on departure on 2027-03-09 to Peru (LIM), of 1 flight not cancelled", "IB6651 MAD→LIM"}},
+		{"which gates are busiest today", []string{
+			"4 gates in use on 2027-03-09 by 5 flights not cancelled; the busiest first",
+			"Gate K1093: 2 flights (2 departing, 0 arriving): UX1093, VY7000",
+			"Gate K3171: 1 flight (0 departing, 1 arriving): IB3171", "Gate K3173", "Gate K6651"}},
+	}
+	for _, c := range cases {
+		q := ParseQuestion(c.question, now.In(zone))
+		if !q.Structured() {
+			t.Errorf("%q: not a question the state answers", c.question)
+		}
+		lines, _ := ask(t, f, c.question, now)
+		wantLines(t, c.question, lines, c.want)
+	}
+	if lines, _ := ask(t, f, "most delayed arrivals", now); len(lines) == 2 && !strings.HasSuffix(lines[1], "; 5 minutes late on arrival") {
+		t.Errorf("an arrival is ranked by how late it lands: %q", lines[1])
+	}
+	// Not a ranking: of one flight, a procedure, another time, one gate.
+	for _, question := range []string{"is IB6651 the most delayed flight today", "what is the average delay compensation under EU 261",
+		"which gates were busiest last week", "which gate does UX1093 leave from", "what do we do for the longest delays"} {
+		if q := ParseQuestion(question, now.In(zone)); q.RankDelay || q.AverageDelay || q.BusyGates {
+			t.Errorf("%q read as a ranking: %+v", question, q)
+		}
+	}
+}

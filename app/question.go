@@ -69,6 +69,12 @@ type Question struct {
 	// WentLate: the flights that left (or landed) late, gone or not, as
 	// well as those still waiting ("which flights left late today").
 	WentLate bool
+	// RankDelay: the day's late flights by how late, the latest first
+	// ("which flight has the longest delay today"); AverageDelay: their
+	// delays summed up ("what is the average delay this morning");
+	// BusyGates: the gates by how many flights use them ("which gates
+	// are busiest today").
+	RankDelay, AverageDelay, BusyGates bool
 	// OpenProposals: the proposals waiting for a decision, of no one
 	// flight or booking ("which proposals are waiting for approval",
 	// "how many rebookings are pending").
@@ -474,6 +480,19 @@ func ParseQuestion(text string, today time.Time) Question {
 	if (q.Misses || q.Tight) && !q.Day && !q.Procedure && acrossFlights &&
 		(strings.Contains(lower, "how many") || has([]string{"who", "which", "whose", "any", "list", "show"})) && !has(periodWords) {
 		q.Day = true
+	}
+	// The day's delays ranked or summed up, or its gates by use: every
+	// flight not cancelled counts, whatever its status; today's unless
+	// it names another day or a longer time.
+	q.RankDelay = reAskLongestDelay.MatchString(lower)
+	q.AverageDelay = !q.RankDelay && reAskAverageDelay.MatchString(lower)
+	q.BusyGates = reAskBusyGates.MatchString(lower)
+	if (q.RankDelay || q.AverageDelay || q.BusyGates) && !q.Procedure && acrossFlights && !has(periodWords) {
+		q.Day = true
+		q.Status, q.MinDelay, q.WentLate, q.Gate = "", 0, false, ""
+		q.ToAirport, q.FromAirport = to, from
+	} else {
+		q.RankDelay, q.AverageDelay, q.BusyGates = false, false, false
 	}
 	// All of a day's flights, or its passengers or bookings: "how many
 	// flights today", "departures today", "how many passengers are
@@ -985,6 +1004,7 @@ func (q Question) Structured() bool {
 	policy := slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) })
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
 		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" || q.Full || q.OpenProposals ||
+		q.RankDelay || q.AverageDelay || q.BusyGates ||
 		q.MinDelay > 0 && !policy ||
 		q.Disrupted && !policy && !conditional(lower) ||
 		q.Status != "" && !policy && !conditional(lower) &&
@@ -1007,6 +1027,18 @@ var reAskWhatStatus = func() *regexp.Regexp {
 // "late" alone does not: "a passenger who checks in late" is about the
 // passenger.
 var reAskLate = regexp.MustCompile(`\b(running\s+late|late\s+(flights|departures|arrivals)|(flights?|departures?|arrivals?)\s+(are\s+|is\s+)?late|(what'?s|whats|what is|what are|which are|which ones are|anything|any)\s+late)\b`)
+
+// reAskLongestDelay ranks flights by delay: "the longest delay", "most
+// delayed", "biggest delays", "delayed the most", "latest-running".
+var reAskLongestDelay = regexp.MustCompile(`\b((longest|biggest|largest|worst|greatest|highest|maximum)\s+((departure|arrival)\s+)?delays?|most\s+(delayed|late)|(delayed|late)\s+(the\s+)?most|latest[- ]running)\b`)
+
+// reAskAverageDelay sums delays up: "the average delay", "mean arrival
+// delay", "how late on average".
+var reAskAverageDelay = regexp.MustCompile(`\b((average|mean|typical|median)\s+((departure|arrival)\s+)?(delays?|lateness)|(delay|delays|late|lateness)\b.*\bon average|on average\b.*\b(delay|delays|delayed|late))\b`)
+
+// reAskBusyGates ranks gates by use: "which gates are busiest", "the
+// busiest gate", "which gate has the most flights".
+var reAskBusyGates = regexp.MustCompile(`\b(busiest|most used|most[- ]used|most flights|most departures|most arrivals|most traffic)\b.*\bgates?\b|\bgates?\b.*\b(busiest|busy|most used|most flights|most departures|most arrivals|most traffic)\b`)
 
 // reAskWentLate asks for the flights that went late: "left late",
 // "departures were late", "landed 20 minutes late" is a bound instead.

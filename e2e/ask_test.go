@@ -178,6 +178,50 @@ func TestAskThroughTheRealModels(t *testing.T) {
 		}
 	}
 
+	// The day's delays ranked and its gates by use, computed from state:
+	// a flight delayed by four hours, later than any the day has, comes
+	// first; the gates are the store's, counted.
+	var late *app.FlightRecord
+	for _, f := range flights {
+		if app.FlightKey(f.Carrier, f.Number, f.Date) != key && f.Origin == "VIE" {
+			late = f
+			break
+		}
+	}
+	if late == nil {
+		t.Fatal("the simulated day has no second departure")
+	}
+	lateKey := app.FlightKey(late.Carrier, late.Number, late.Date)
+	delayed := late.Flight
+	delayed.Status = app.FlightDelayed
+	est := delayed.ScheduledDeparture.Add(4 * time.Hour)
+	delayed.EstimatedDeparture = &est
+	e, _ = app.NewEvent("ask-delay-1", "test", app.TypeFlightStatus, lateKey, day.End.Add(2*time.Minute), delayed)
+	if code, body := post(t, m.HTTP.URL()+"/api/v1/topics/flights/events", string(e.Raw)); code != 200 {
+		t.Fatal(code, body)
+	}
+	waitCaughtUp(t, m, time.Minute)
+	_, longest := askStream(t, m, `{"question":"which flight has the longest delay on 2026-11-17?"}`)
+	t.Logf("longest delay answer:\n%s", longest.Answer)
+	if longest.Kind != app.AnswerFacts || len(longest.Facts) < 2 || longest.Facts[1].Cite.ID != lateKey || !strings.Contains(longest.Facts[1].Text, "(240 min late)") {
+		t.Fatalf("the longest delay is %s's 240 minutes: %+v", lateKey, longest)
+	}
+	now, err := m.Store.Flights(ctx, app.FlightFilter{Date: "2026-11-17"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gates := map[string]bool{}
+	for _, f := range now {
+		if f.Status != app.FlightCancelled && f.Gate != "" {
+			gates[strings.ToUpper(f.Gate)] = true
+		}
+	}
+	_, busy := askStream(t, m, `{"question":"which gates are busiest on 2026-11-17"}`)
+	t.Logf("busiest gates answer:\n%s", busy.Answer)
+	if busy.Kind != app.AnswerFacts || len(gates) == 0 || !strings.HasPrefix(busy.Facts[0].Text, fmt.Sprintf("%d gates in use on 2026-11-17", len(gates))) {
+		t.Fatalf("%d gates in the store: %+v", len(gates), busy)
+	}
+
 	// Policy: the passage that answers, quoted, whatever the model adds.
 	checkFor(t, 3*time.Minute, func() error {
 		fs, err := m.Fresh.Of(ctx, app.IndexConsumer, app.TopicDocuments)
