@@ -752,9 +752,12 @@ func (f *Facts) proposals(ctx context.Context, fl *FlightRecord, out *FactAnswer
 }
 
 // openProposals answers which rebooking proposals wait for a decision:
-// how many on how many disrupted flights, then each flight (the most
-// proposals first) with its count, and the proposals of the first
-// flights, as many as maxListed.
+// how many, for how many passengers, on how many disrupted flights, and
+// how many of them have no valid alternative (handled at the desk); then
+// each flight (the most proposals first) with its count, and its
+// proposals, those with a rebooking to approve first. While several
+// flights wait, each lists at most a few, so that the first does not
+// take the whole list.
 func (f *Facts) openProposals(ctx context.Context, out *FactAnswer) error {
 	ps, err := f.Store.Proposals(ctx, ProposalFilter{Status: ProposalPending})
 	if err != nil {
@@ -762,9 +765,14 @@ func (f *Facts) openProposals(ctx context.Context, out *FactAnswer) error {
 	}
 	byFlight := map[string][]*Proposal{}
 	var newest uint64
+	pax, stuck := 0, 0
 	for _, p := range ps {
 		byFlight[p.Flight] = append(byFlight[p.Flight], p)
 		newest = max(newest, p.LogOffset)
+		pax += max(p.Need.Pax, 1)
+		if p.ChosenOption() == nil {
+			stuck++
+		}
 	}
 	keys := slices.Collect(maps.Keys(byFlight))
 	slices.SortFunc(keys, func(a, b string) int {
@@ -774,24 +782,40 @@ func (f *Facts) openProposals(ctx context.Context, out *FactAnswer) error {
 		return strings.Compare(a, b)
 	})
 	count := Citation{ID: "proposals:pending", Kind: "count", Topic: TopicRebookings, Offset: newest}
-	out.add(fmt.Sprintf("%s waiting for a decision, on %s", plural(len(ps), "pending rebooking proposals"), plural(len(keys), "disrupted flights")), count)
+	head := fmt.Sprintf("%s waiting for a decision, for %s on %s", plural(len(ps), "pending rebooking proposals"), plural(pax, "passengers"), plural(len(keys), "disrupted flights"))
+	if stuck > 0 {
+		head += fmt.Sprintf("; %d with a rebooking to approve, %d with no valid alternative (handle at the desk)", len(ps)-stuck, stuck)
+	}
+	out.add(head, count)
+	perFlight := maxListed
+	if len(keys) > 1 {
+		perFlight = 3
+	}
 	listed := 0
 	for i, key := range keys {
 		if i == maxListed {
 			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(keys)-maxListed, maxListed, len(keys)), count)
 			break
 		}
-		n := plural(len(byFlight[key]), "pending proposals")
+		waiting := byFlight[key]
+		// Those with a rebooking to approve first, each group in order.
+		slices.SortStableFunc(waiting, func(a, b *Proposal) int {
+			return cmp.Compare(boolInt(a.ChosenOption() == nil), boolInt(b.ChosenOption() == nil))
+		})
+		n := plural(len(waiting), "pending proposals")
+		if k := slices.IndexFunc(waiting, func(p *Proposal) bool { return p.ChosenOption() == nil }); k >= 0 {
+			n += fmt.Sprintf(" (%d with no valid alternative)", len(waiting)-k)
+		}
 		fl, err := f.Store.Flight(ctx, key)
 		if ErrorCode(err) == ENOTFOUND {
-			out.add(fmt.Sprintf("%s (the flight is not in the current state): %s", key, n), proposalCite(byFlight[key][0]))
+			out.add(fmt.Sprintf("%s (the flight is not in the current state): %s", key, n), proposalCite(waiting[0]))
 			continue
 		} else if err != nil {
 			return fmt.Errorf("read flight %s: %w", key, err)
 		}
 		out.add(fmt.Sprintf("%s: %s", f.describeFlight(&fl.Flight), n), flightCite(fl))
-		for _, p := range byFlight[key] {
-			if listed == maxListed {
+		for j, p := range waiting {
+			if listed == maxListed || j == perFlight {
 				break
 			}
 			out.add(f.describeProposal(p), proposalCite(p))
@@ -799,6 +823,13 @@ func (f *Facts) openProposals(ctx context.Context, out *FactAnswer) error {
 		}
 	}
 	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // byStatus counts flights by status, the most common first:

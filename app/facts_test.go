@@ -1173,9 +1173,10 @@ func TestFactsLongListOfOneLastFlight(t *testing.T) {
 	}
 }
 
-// The proposals waiting for a decision, of no one flight: how many, on
-// which disrupted flights (the most first), and each of them; decided
-// ones are not counted, and a question about how to rebook is not this.
+// The proposals waiting for a decision, of no one flight: how many, for
+// how many passengers, on which disrupted flights (the most first), and
+// a few of each, those with a rebooking to approve first; decided ones
+// are not counted, and a question about how to rebook is not this.
 func TestFactsOpenProposals(t *testing.T) {
 	store, now, zone := madridDay(t)
 	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
@@ -1185,22 +1186,27 @@ func TestFactsOpenProposals(t *testing.T) {
 	store.proposals = []*Proposal{
 		{ID: "p-1", Locator: "QW7P2K", Flight: "IB6651-2027-03-09", Status: ProposalPending, Chosen: "o1", Options: opt("o1", "IB6653-2027-03-09"), LogOffset: 70},
 		{ID: "p-2", Locator: "RT5K8N", Flight: "UX1093-2027-03-09", Status: ProposalPending, Chosen: "o2", Options: opt("o2", "UX1095-2027-03-09"), LogOffset: 71},
-		{ID: "p-3", Locator: "ZZ9Y4M", Flight: "UX1093-2027-03-09", Status: ProposalPending, Chosen: "o3", Options: opt("o3", "UX1097-2027-03-09"), LogOffset: 72},
+		// No valid alternative: counted, listed after those to approve.
+		{ID: "p-6", Locator: "NO1ALT", Flight: "UX1093-2027-03-09", Status: ProposalPending, LogOffset: 75},
+		{ID: "p-3", Locator: "ZZ9Y4M", Flight: "UX1093-2027-03-09", Status: ProposalPending, Chosen: "o3", Options: opt("o3", "UX1097-2027-03-09"), LogOffset: 72,
+			Need: Need{Pax: 2}},
+		{ID: "p-7", Locator: "GH56JK", Flight: "UX1093-2027-03-09", Status: ProposalPending, Chosen: "o7", Options: opt("o7", "UX1097-2027-03-09"), LogOffset: 76},
 		{ID: "p-4", Locator: "AB12CD", Flight: "UX1093-2027-03-09", Status: ProposalExecuted, Chosen: "o4", Options: opt("o4", "UX1097-2027-03-09"), LogOffset: 73},
 		{ID: "p-5", Locator: "EF34GH", Flight: "XX0001-2027-03-08", Status: ProposalPending, Chosen: "o5", Options: opt("o5", "UX1097-2027-03-09"), LogOffset: 74},
 	}
 	for _, question := range []string{"which proposals are waiting for approval", "how many rebooking proposals are pending?", "show me the open rebookings", "proposals to approve", "any rebooking proposals?"} {
 		lines, got := ask(t, f, question, now)
 		wantText(t, question, got, lines, []string{
-			"4 pending rebooking proposals waiting for a decision, on 3 disrupted flights",
+			"6 pending rebooking proposals waiting for a decision, for 7 passengers on 3 disrupted flights; 5 with a rebooking to approve, 1 with no valid alternative (handle at the desk)",
 			"UX1093 MAD→BCN on 2027-03-09: scheduled",
-			"2 pending proposals",
+			"4 pending proposals (1 with no valid alternative)",
 			"Proposal p-2 for booking RT5K8N (pending): UX1095-2027-03-09 in Y",
 			"Proposal p-3 for booking ZZ9Y4M (pending)",
+			"Proposal p-7 for booking GH56JK (pending)",
 			"IB6651 MAD→LIM on 2027-03-09",
 			"Proposal p-1 for booking QW7P2K (pending)",
 			"XX0001-2027-03-08 (the flight is not in the current state): 1 pending proposal",
-		}, []string{"p-4", "AB12CD"})
+		}, []string{"p-4", "AB12CD", "p-6"}) // p-6: UX1093 lists three while other flights wait
 		if i, j := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "UX1093") }), slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "IB6651") }); i < 0 || j < 0 || i > j {
 			t.Errorf("%q: the flight with the most proposals is not first:\n%s", question, strings.Join(lines, "\n"))
 		}
