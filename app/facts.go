@@ -722,7 +722,7 @@ func (f *Facts) booking(ctx context.Context, b *BookingRecord, out *FactAnswer) 
 }
 
 func proposalCite(p *Proposal) Citation {
-	return Citation{ID: p.ID, Kind: "proposal", Topic: TopicRebookings, Offset: p.LogOffset}
+	return Citation{ID: p.ID, Kind: KindProposal, Topic: TopicRebookings, Offset: p.LogOffset}
 }
 
 func (f *Facts) describeProposal(p *Proposal) string {

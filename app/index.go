@@ -17,6 +17,10 @@ const (
 	KindPolicy    = "policy"
 )
 
+// KindProposal is what a citation of a rebooking proposal is; proposals
+// are not in the search index.
+const KindProposal = "proposal"
+
 // IndexConsumer is the consumer name of the indexing stage: documents
 // and their full text, which never wait for the embedding model.
 const IndexConsumer = "index"

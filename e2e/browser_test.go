@@ -285,7 +285,8 @@ func TestBrowserAsk(t *testing.T) {
 	}
 }
 
-// TestBrowserApprovesTheSecondOption: an agent opens a proposal, sees the
+// TestBrowserApprovesTheSecondOption: an agent asks which proposals wait,
+// opens this one from the answer's citation, sees the
 // passengers, seats and connection times, and approves the second option
 // rather than the proposed one; the booking moves to it and the record
 // says it was not the proposed one.
@@ -313,16 +314,23 @@ func TestBrowserApprovesTheSecondOption(t *testing.T) {
 	ctx := MustRunBrowser(t)
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	// The agent finds it by asking, and opens it from its citation.
 	err := chromedp.Do(tctx,
-		chromedp.Navigate(base+"/proposals/"+p.ID),
+		chromedp.Navigate(base+"/ask"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "desk3"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "desk three password"),
 		chromedp.Submit(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="ask-question"]`), "which proposals are waiting for approval?"),
+		chromedp.Click(chromedp.CSS(`[data-testid="ask-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ask-answer"] a[href="/proposals/`+p.ID+`"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="ask-answer"] a[href="/proposals/`+p.ID+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="options"]`)),
 	)
 	if err != nil {
-		t.Fatalf("log in and open the proposal: %v", err)
+		shown, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))
+		t.Fatalf("log in, ask for the open proposals and open this one: %v; the page shows %q", err, shown)
 	}
 	screenshot(t, tctx, "proposal-options")
 	people, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`[data-testid="passengers"]`)))

@@ -101,6 +101,8 @@ func hitLink(h app.SearchHit) string {
 		return "/bookings/" + url.PathEscape(h.EntityKey)
 	case app.KindPassenger:
 		return "/passengers/" + url.PathEscape(h.EntityKey)
+	case app.KindProposal:
+		return "/proposals/" + url.PathEscape(h.EntityKey)
 	case app.KindPolicy:
 		// The chunk number is the section's anchor on the document page.
 		id, chunk, _ := strings.Cut(h.DocID, "#")

@@ -12,7 +12,7 @@
   var controller = null, timer = null, started = 0;
 
   function link(id, kind) {
-    var href = kind === "flight" ? "/flights/" + id : kind === "booking" ? "/bookings/" + id : kind === "passenger" ? "/passengers/" + id : kind === "policy" ? "/documents/" + id.replace(/#(\d+)$/, "#s$1") : "";
+    var href = kind === "flight" ? "/flights/" + id : kind === "booking" ? "/bookings/" + id : kind === "passenger" ? "/passengers/" + id : kind === "proposal" ? "/proposals/" + id : kind === "policy" ? "/documents/" + id.replace(/#(\d+)$/, "#s$1") : "";
     var el = document.createElement(href ? "a" : "span");
     if (href) el.href = encodeURI(href);
     el.textContent = id;
