@@ -1588,7 +1588,8 @@ func (f *Facts) windowWords(w *TimeWindow) string {
 
 // dayFlights reads the flights of filter; with a time window, those of
 // the days it may touch (an arrival in it can have left the day before),
-// kept when they leave from the hub (arrive there) within it, in order.
+// kept when they leave from the hub (arrive there) within it, or, in a
+// window of the clock, are scheduled to, in the order they now leave.
 func (f *Facts) dayFlights(ctx context.Context, q Question, date string, filter FlightFilter) ([]*FlightRecord, error) {
 	w := q.Window
 	if w == nil {
@@ -1611,11 +1612,11 @@ func (f *Facts) dayFlights(ctx context.Context, q Question, date string, filter 
 			return nil, fmt.Errorf("read flights of %s: %w", d, err)
 		}
 		for _, fl := range fs {
-			t, at := fl.Departure(), fl.Origin
+			t, sched, at := fl.Departure(), fl.ScheduledDeparture, fl.Origin
 			if w.Arrivals {
-				t, at = fl.Arrival(), fl.Destination
+				t, sched, at = fl.Arrival(), fl.ScheduledArrival, fl.Destination
 			}
-			if seen[fl.Flight.Flight] || t.Before(w.From) || !t.Before(w.To) || f.Hub != "" && at != f.Hub {
+			if seen[fl.Flight.Flight] || !w.holds(t, sched) || f.Hub != "" && at != f.Hub {
 				continue
 			}
 			seen[fl.Flight.Flight] = true

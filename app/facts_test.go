@@ -467,6 +467,9 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 			t.Errorf("%q: window %+v, want %+v", text, q.Window, *want)
 		case want != nil && !q.Structured():
 			t.Errorf("%q: not read as a list of flights", text)
+		case want != nil && q.Window.Scheduled == q.Window.From.Equal(at):
+			// Every window here that starts at now is one from now.
+			t.Errorf("%q: window of the clock %v, want %v", text, q.Window.Scheduled, !q.Window.From.Equal(at))
 		}
 	}
 	// Free seats, and a name with its possessive.
@@ -1300,5 +1303,39 @@ func TestFactsRankDelaysAndGates(t *testing.T) {
 		if q := ParseQuestion(question, now.In(zone)); q.RankDelay || q.AverageDelay || q.BusyGates {
 			t.Errorf("%q read as a ranking: %+v", question, q)
 		}
+	}
+}
+
+// A window of the clock holds the flights scheduled in it as well as
+// those now leaving in it, as a timetable lists them: the 11:40 that left
+// at 12:05 is a morning flight and an afternoon one. A window from now
+// holds only what leaves in it.
+func TestFactsWindowsOfTheClockHoldTheScheduled(t *testing.T) {
+	store, _, zone := madridDay(t)
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	ux := &store.flights["UX1093-2027-03-09"].Flight
+	left := ux.ScheduledDeparture.Add(25 * time.Minute) // 12:05
+	ux.Status, ux.EstimatedDeparture = FlightDeparted, &left
+	ib := &store.flights["IB6651-2027-03-09"].Flight
+	later := ib.ScheduledDeparture.Add(90 * time.Minute) // 13:30
+	ib.Status, ib.EstimatedDeparture = FlightDelayed, &later
+	now := time.Date(2027, 3, 9, 11, 30, 0, 0, zone)
+	cases := []struct {
+		question  string
+		want, not []string
+	}{
+		{"departures this morning", []string{"1 flight on 2027-03-09 departing 05:00–12:00 from MAD", "UX1093"}, []string{"IB6651"}},
+		{"departures this afternoon", []string{"2 flights on 2027-03-09 departing 12:00–18:00 from MAD", "UX1093", "IB6651"}, nil},
+		{"departures between 11:00 and 12:00", []string{"UX1093"}, []string{"IB6651"}},
+		{"what leaves in the next hour", []string{"UX1093"}, []string{"IB6651"}},
+		{"what leaves in the next three hours", []string{"UX1093", "IB6651"}, nil},
+	}
+	for _, c := range cases {
+		lines, got := ask(t, f, c.question, now)
+		wantText(t, c.question, got, lines, c.want, c.not)
+	}
+	// From now, scheduled in it is not enough: IB6651 was due at 12:00.
+	if lines, _ := ask(t, f, "departures in the next 45 minutes", now); slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "IB6651") }) {
+		t.Errorf("a flight leaving at 13:30 listed in the next 45 minutes:\n%s", strings.Join(lines, "\n"))
 	}
 }

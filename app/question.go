@@ -135,6 +135,18 @@ type Question struct {
 type TimeWindow struct {
 	From, To time.Time // [From, To)
 	Arrivals bool
+	// Scheduled: a window of the clock ("this morning", "between 9 and
+	// 12"), which also holds the flights scheduled in it, as a timetable
+	// lists them (the 11:40 that left at 12:05 was a morning flight). A
+	// window from now ("the next two hours") holds only what leaves in it.
+	Scheduled bool
+}
+
+// holds reports whether a flight leaving (or landing) at actual, as now
+// known, and scheduled then, is in the window.
+func (w *TimeWindow) holds(actual, scheduled time.Time) bool {
+	in := func(t time.Time) bool { return !t.Before(w.From) && t.Before(w.To) }
+	return in(actual) || w.Scheduled && in(scheduled)
 }
 
 // FlightMention is a flight designator named in a question.
@@ -616,7 +628,7 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 		from, ok1 := at(first, false)
 		to, ok2 := at(second, true)
 		if ok1 && ok2 && to.After(from) {
-			return &TimeWindow{From: from, To: to}
+			return &TimeWindow{From: from, To: to, Scheduled: true}
 		}
 	}
 	if m := reAskNext.FindStringSubmatch(lower); m != nil {
@@ -640,9 +652,9 @@ func timeWindow(lower, date string, now time.Time) *TimeWindow {
 			return nil
 		}
 		if after {
-			return &TimeWindow{From: t, To: day.AddDate(0, 0, 1)}
+			return &TimeWindow{From: t, To: day.AddDate(0, 0, 1), Scheduled: true}
 		}
-		return &TimeWindow{From: day, To: t}
+		return &TimeWindow{From: day, To: t, Scheduled: true}
 	}
 	// "a later flight to Vienna", "any later departures", "later
 	// today": from now to the end of today.
@@ -676,7 +688,7 @@ func partOfDay(lower string, day time.Time) *TimeWindow {
 	at := func(hour int) time.Time {
 		return time.Date(day.Year(), day.Month(), day.Day(), hour, 0, 0, 0, day.Location())
 	}
-	return &TimeWindow{From: at(h[0]), To: at(h[1])}
+	return &TimeWindow{From: at(h[0]), To: at(h[1]), Scheduled: true}
 }
 
 // reAskDelayOver is a delay asked beyond: "more than an hour", "over 30
