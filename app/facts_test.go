@@ -1280,7 +1280,9 @@ func TestFactsRankDelaysAndGates(t *testing.T) {
 			"IB3173 FCO→MAD on 2027-03-09: delayed; departure Tue 09:00 CET, now Tue 09:20 CET (20 min late)"}},
 		{"average arrival delay today", []string{"Average delay on arrival on 2027-03-09 arriving at MAD: 2 minutes over 2 flights not cancelled",
 			"The longest: IB3173 FCO→MAD"}},
-		{"which departures to Peru were delayed the most", []string{"1 flight late on departure on 2027-03-09 to Peru (LIM), of 1 flight not cancelled", "IB6651 MAD→LIM"}},
+		{"what was the average delay at gate K1093 today", []string{"Average delay on departure on 2027-03-09 at gate K1093: 50 minutes over 2 flights not cancelled",
+			"1 of them at least 15 minutes late on departure, by 90 minutes on average", "The longest: VY7000"}},
+				{"which departures to Peru were delayed the most", []string{"1 flight late on departure on 2027-03-09 to Peru (LIM), of 1 flight not cancelled", "IB6651 MAD→LIM"}},
 		{"which gates are busiest today", []string{
 			"4 gates in use on 2027-03-09 by 5 flights not cancelled; the busiest first",
 			"Gate K1093: 2 flights (2 departing, 0 arriving): UX1093, VY7000",
@@ -1296,6 +1298,9 @@ func TestFactsRankDelaysAndGates(t *testing.T) {
 	}
 	if lines, _ := ask(t, f, "most delayed arrivals", now); len(lines) == 2 && !strings.HasSuffix(lines[1], "; 5 minutes late on arrival") {
 		t.Errorf("an arrival is ranked by how late it lands: %q", lines[1])
+	}
+	if q := ParseQuestion("is gate K1093 busy today", now.In(zone)); q.BusyGates || q.Gate != "K1093" {
+		t.Errorf("one gate asked about read as the gates by use: %+v", q)
 	}
 	// Not a ranking: of one flight, a procedure, another time, one gate.
 	for _, question := range []string{"is IB6651 the most delayed flight today", "what is the average delay compensation under EU 261",

@@ -498,10 +498,10 @@ func ParseQuestion(text string, today time.Time) Question {
 	// it names another day or a longer time.
 	q.RankDelay = reAskLongestDelay.MatchString(lower)
 	q.AverageDelay = !q.RankDelay && reAskAverageDelay.MatchString(lower)
-	q.BusyGates = reAskBusyGates.MatchString(lower)
+	q.BusyGates = reAskBusyGates.MatchString(lower) && q.Gate == "" // "is gate B20 busy": its flights
 	if (q.RankDelay || q.AverageDelay || q.BusyGates) && !q.Procedure && acrossFlights && !has(periodWords) {
 		q.Day = true
-		q.Status, q.MinDelay, q.WentLate, q.Gate = "", 0, false, ""
+		q.Status, q.MinDelay, q.WentLate = "", 0, false
 		q.ToAirport, q.FromAirport = to, from
 	} else {
 		q.RankDelay, q.AverageDelay, q.BusyGates = false, false, false
