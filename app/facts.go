@@ -896,8 +896,11 @@ func (f *Facts) pick(ctx context.Context, q Question, now time.Time, today strin
 			break
 		}
 		fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
-			t := when(r)
-			if r.Status == FlightCancelled || q.Window != nil && (t.Before(q.Window.From) || !t.Before(q.Window.To)) {
+			t, sched := when(r), r.ScheduledDeparture
+			if arrivals {
+				sched = r.ScheduledArrival
+			}
+			if r.Status == FlightCancelled || q.Window != nil && !q.Window.holds(t, sched) {
 				return true
 			}
 			gone := r.Status == FlightDeparted || r.Status == FlightArrived || r.Status == FlightDiverted
@@ -1192,6 +1195,12 @@ func (f *Facts) delays(ctx context.Context, q Question, today string, out *FactA
 			out.add("The longest: "+describe(ranked[0]), flightCite(ranked[0]))
 		}
 		return nil
+	}
+	if q.RankOne && len(ranked) > 0 {
+		// Its passengers or seats, as a question about it is answered.
+		top := ranked[0]
+		out.add(fmt.Sprintf("The most delayed flight on %s on %s%s: %s, %s late", on, date, where, top.Carrier+top.Number, minutesText(late[top])), flightCite(top))
+		return f.flight(ctx, q, top, out)
 	}
 	out.add(fmt.Sprintf("%s late on %s on %s%s, of %s not cancelled; the latest first", plural(len(ranked), "flights"), on, date, where, plural(len(fs), "flights")), cite)
 	for i, r := range ranked {

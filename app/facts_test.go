@@ -1282,7 +1282,7 @@ func TestFactsRankDelaysAndGates(t *testing.T) {
 			"The longest: IB3173 FCO→MAD"}},
 		{"what was the average delay at gate K1093 today", []string{"Average delay on departure on 2027-03-09 at gate K1093: 50 minutes over 2 flights not cancelled",
 			"1 of them at least 15 minutes late on departure, by 90 minutes on average", "The longest: VY7000"}},
-				{"which departures to Peru were delayed the most", []string{"1 flight late on departure on 2027-03-09 to Peru (LIM), of 1 flight not cancelled", "IB6651 MAD→LIM"}},
+		{"which departures to Peru were delayed the most", []string{"1 flight late on departure on 2027-03-09 to Peru (LIM), of 1 flight not cancelled", "IB6651 MAD→LIM"}},
 		{"which gates are busiest today", []string{
 			"4 gates in use on 2027-03-09 by 5 flights not cancelled; the busiest first",
 			"Gate K1093: 2 flights (2 departing, 0 arriving): UX1093, VY7000",
@@ -1301,6 +1301,14 @@ func TestFactsRankDelaysAndGates(t *testing.T) {
 	}
 	if q := ParseQuestion("is gate K1093 busy today", now.In(zone)); q.BusyGates || q.Gate != "K1093" {
 		t.Errorf("one gate asked about read as the gates by use: %+v", q)
+	}
+	// Who is on the most delayed flight: that flight's passengers.
+	store.bookings["VY7K00"] = &BookingRecord{Booking: Booking{Locator: "VY7K00", Status: BookingActive,
+		Passengers: []BookingPassenger{{ID: "X9", Name: "Nora Lind", Tier: "none"}}, Segments: []Segment{{Flight: "VY7000-2027-03-09", Cabin: "Y"}}}, Version: Version{Offset: 40}}
+	lines, _ := ask(t, f, "which passengers are on the most delayed flight today", now)
+	if len(lines) < 4 || !strings.HasPrefix(lines[0], "The most delayed flight on departure on 2027-03-09: VY7000, 90 minutes late") ||
+		!strings.HasPrefix(lines[1], "VY7000 MAD→ORY") || !strings.HasPrefix(lines[2], "1 passenger on VY7000") || !strings.HasPrefix(lines[3], "Nora Lind (booking VY7K00") {
+		t.Errorf("the passengers of the most delayed flight:\n%s", strings.Join(lines, "\n"))
 	}
 	// Not a ranking: of one flight, a procedure, another time, one gate.
 	for _, question := range []string{"is IB6651 the most delayed flight today", "what is the average delay compensation under EU 261",

@@ -75,6 +75,9 @@ type Question struct {
 	// BusyGates: the gates by how many flights use them ("which gates
 	// are busiest today").
 	RankDelay, AverageDelay, BusyGates bool
+	// RankOne: the one most delayed flight is asked about ("who is on the
+	// most delayed flight"), not the list.
+	RankOne bool
 	// OpenProposals: the proposals waiting for a decision, of no one
 	// flight or booking ("which proposals are waiting for approval",
 	// "how many rebookings are pending").
@@ -503,6 +506,7 @@ func ParseQuestion(text string, today time.Time) Question {
 		q.Day = true
 		q.Status, q.MinDelay, q.WentLate = "", 0, false
 		q.ToAirport, q.FromAirport = to, from
+		q.RankOne = q.RankDelay && slices.Contains(words, "flight") && !has(listWords) && (q.People || q.Seats)
 	} else {
 		q.RankDelay, q.AverageDelay, q.BusyGates = false, false, false
 	}
