@@ -822,6 +822,11 @@ func TestFactsCountriesAndUnknownPlaces(t *testing.T) {
 		{"arrivals from the Middle East", nil, nil, "flight from the Middle East on 2027-03-09"},
 		{"any flights to the Middle East delayed", []string{"0 delayed flights on 2027-03-09 to the Middle East"}, nil, ""},
 		{"any flights to the Moon delayed", nil, nil, "flight to the Moon (no airport of that name)"},
+		// Whether anything going somewhere is so, and which way.
+		{"is anything going to Peru delayed", []string{"0 delayed flights on 2027-03-09 to Peru"}, nil, ""},
+		{"anything to LIM cancelled?", []string{"0 cancelled flights on 2027-03-09 to LIM"}, nil, ""},
+		{"cancelled flights to Paris today", []string{"0 cancelled flights on 2027-03-09 to Paris"}, []string{"IB3170"}, ""},
+		{"cancelled flights from Paris today", []string{"1 cancelled flight on 2027-03-09 from Paris (CDG)", "IB3170"}, nil, ""},
 		{"list flights to Narnia", nil, nil, "flight to Narnia (no airport of that name)"},
 		{"when is the next flight to Atlantis", nil, nil, "flight to Atlantis (no airport of that name)"},
 		{"cancelled flights from Gondor today", nil, nil, "flight from Gondor (no airport of that name)"},

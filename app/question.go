@@ -457,7 +457,8 @@ func ParseQuestion(text string, today time.Time) Question {
 	if where && (has(listWords) || has([]string{"flight", "plane"}) && q.Pick == "") && (q.Day || (to || from) && !policy) {
 		q.ListsAirport, q.Day = true, true
 	}
-	if q.ListsAirport || q.Pick != "" {
+	if q.ListsAirport || q.Pick != "" || q.Status != "" || q.Disrupted {
+		// Which way: "delayed flights to Oslo" are not those from there.
 		q.ToAirport, q.FromAirport = to, from
 	}
 	// "list arrivals": the flights, not their passengers; "show me
@@ -1024,7 +1025,9 @@ func (q Question) Structured() bool {
 		q.MinDelay > 0 && !policy ||
 		q.Disrupted && !policy && !conditional(lower) ||
 		q.Status != "" && !policy && !conditional(lower) &&
-			(q.Count || q.Day || strings.Contains(lower, "flights") || q.Arrivals || q.Departures || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower))
+			(q.Count || q.Day || strings.Contains(lower, "flights") || q.Arrivals || q.Departures || reAskWhatStatus.MatchString(lower) || reAskWhatLate.MatchString(lower) ||
+				// "is anything going to Scandinavia delayed"
+				(q.Place != nil || len(q.Airports) == 1) && reAskAnything.MatchString(lower))
 }
 
 // dayPhrases put a question in the site's day as "today" does.
@@ -1059,6 +1062,10 @@ var reAskBusyGates = regexp.MustCompile(`\b(busiest|most used|most[- ]used|most 
 // reAskWentLate asks for the flights that went late: "left late",
 // "departures were late", "landed 20 minutes late" is a bound instead.
 var reAskWentLate = regexp.MustCompile(`\b(left|departed|took off|went|were|was|landed|arrived|came in)\s+(?:[a-z]+\s+)?late\b`)
+
+// reAskAnything asks whether any flight is so: "is anything going to
+// Oslo delayed", "anything to JFK cancelled?".
+var reAskAnything = regexp.MustCompile(`\b(anything|any flights?|any departures?|any arrivals?)\b`)
 
 // reAskWhatLate asks for them as such, as reAskWhatStatus does: "what's
 // running late", "anything late?". "when a flight is running late" asks
