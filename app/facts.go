@@ -126,6 +126,9 @@ func (f *Facts) Answer(ctx context.Context, q Question, now time.Time) (FactAnsw
 	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.BusyGates {
 		return out, f.gates(ctx, q, today, &out)
 	}
+	if len(q.Flights) == 0 && len(out.Facts) == 0 && q.NoGate {
+		return out, f.noGates(ctx, q, today, &out)
+	}
 	// Some passengers over a day or a part of it, with their names:
 	// "who misconnects this morning", "wheelchair passengers today".
 	if len(out.Facts) == 0 && len(out.Missing) == 0 && q.AcrossDay() && q.Gate == "" {
@@ -1294,6 +1297,61 @@ func (f *Facts) gates(ctx context.Context, q Question, today string, out *FactAn
 			names = append(names, r.Carrier+r.Number)
 		}
 		out.add(fmt.Sprintf("Gate %s: %s (%d departing, %d arriving): %s", g.gate, plural(len(g.flights), "flights"), g.departing, g.arriving, strings.Join(names, ", ")), cite)
+	}
+	return nil
+}
+
+// noGates answers for the flights of a day at the site that have no
+// gate yet: of those not cancelled or diverted and still to leave (or,
+// arriving, to land), how many and which, in the order they leave or
+// land; or that every one of them has a gate.
+func (f *Facts) noGates(ctx context.Context, q Question, today string, out *FactAnswer) error {
+	fs, date, _, where, err := f.dayList(ctx, q, today)
+	if err != nil {
+		return err
+	}
+	cite := Citation{ID: "flights:" + date, Kind: "count", Topic: TopicFlights, Offset: maxOffset(fs)}
+	fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
+		departs, arrives := r.Origin == f.Hub, r.Destination == f.Hub
+		if f.Hub != "" && !departs && !arrives {
+			return true // no gate of this site's
+		}
+		gone := r.Status == FlightArrived || departs && r.Status == FlightDeparted
+		return gone || r.Status == FlightCancelled || r.Status == FlightDiverted
+	})
+	if len(fs) == 0 {
+		out.Missing = append(out.Missing, "flight still to leave or land"+where+" on "+date)
+		return nil
+	}
+	at := func(r *FlightRecord) time.Time {
+		if r.Origin == f.Hub && !q.Arrivals {
+			return r.Departure()
+		}
+		return r.Arrival()
+	}
+	slices.SortStableFunc(fs, func(a, b *FlightRecord) int { return at(a).Compare(at(b)) })
+	var none []*FlightRecord
+	for _, r := range fs {
+		if strings.TrimSpace(r.Gate) == "" {
+			none = append(none, r)
+		}
+	}
+	of := plural(len(fs), "flights") + " on " + date + where + " still to leave or land, not cancelled or diverted"
+	if len(none) == 0 {
+		if len(fs) == 1 {
+			out.add("The "+of+" has a gate", cite)
+		} else {
+			out.add("All "+of+" have a gate", cite)
+		}
+		return nil
+	}
+	out.add(fmt.Sprintf("%s with no gate yet, of %s", plural(len(none), "flights"), of), cite)
+	for i, r := range none {
+		if i == maxListed {
+			out.add(fmt.Sprintf("… and %d more (listing %d of %d)", len(none)-maxListed, maxListed, len(none)), cite)
+			break
+		}
+		out.add(f.describeFlight(&r.Flight), flightCite(r))
 	}
 	return nil
 }

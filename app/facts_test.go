@@ -1324,6 +1324,55 @@ func TestFactsRankDelaysAndGates(t *testing.T) {
 	}
 }
 
+// The flights with no gate yet: of the site's flights still to leave or
+// land, not cancelled or diverted, in the order they leave or land; a
+// flight gone or cancelled is not waiting for one, nor is a flight
+// between two other airports. Every one with a gate is an answer too.
+func TestFactsFlightsWithNoGate(t *testing.T) {
+	store, now, zone := madridDay(t)
+	at := func(h, m int) time.Time { return time.Date(2027, 3, 9, h, m, 0, 0, zone) }
+	add := func(des, org, dst, status, gate string, dep, arr time.Time, off uint64) {
+		fl := Flight{Flight: des + "-2027-03-09", Carrier: des[:2], Number: des[2:], Date: "2027-03-09", Origin: org, Destination: dst,
+			ScheduledDeparture: dep, ScheduledArrival: arr, Status: status, Gate: gate}
+		store.flights[FlightKey(fl.Carrier, fl.Number, fl.Date)] = &FlightRecord{Flight: fl, Version: Version{EventID: "e" + des, Offset: off}}
+	}
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	// madridDay's flights all have gates.
+	lines, _ := ask(t, f, "which flights have no gate yet?", now)
+	wantLines(t, "all with gates", lines, []string{"All 2 flights on 2027-03-09 still to leave or land, not cancelled or diverted have a gate"})
+
+	add("VY7000", "MAD", "ORY", FlightScheduled, "", at(15, 0), at(17, 0), 31)
+	add("IB3171", "LIS", "MAD", FlightDelayed, " ", at(7, 0), at(8, 10), 32)
+	add("IB3172", "MAD", "LIS", FlightDeparted, "", at(7, 30), at(8, 0), 33) // gone
+	add("IB3174", "MAD", "OPO", FlightCancelled, "", at(9, 30), at(10, 40), 34)
+	add("IB3175", "LIS", "OPO", FlightScheduled, "", at(9, 30), at(10, 40), 35) // not the site's
+	for _, question := range []string{"which flights have no gate yet?", "flights without an assigned gate today", "any flights still waiting for a gate",
+		"show me the flights whose gate is not assigned yet", "how many flights have no gate", "unassigned gates today"} {
+		q := ParseQuestion(question, now.In(zone))
+		if !q.NoGate || !q.Structured() {
+			t.Errorf("%q: not read as the flights with no gate: %+v", question, q)
+			continue
+		}
+		lines, _ := ask(t, f, question, now)
+		wantLines(t, question, lines, []string{
+			"2 flights with no gate yet, of 4 flights on 2027-03-09 still to leave or land, not cancelled or diverted",
+			"IB3171 LIS→MAD on 2027-03-09: delayed", "VY7000 MAD→ORY on 2027-03-09: scheduled"})
+	}
+	lines, _ = ask(t, f, "which departures have no gate yet", now)
+	wantLines(t, "departures", lines, []string{
+		"1 flight with no gate yet, of 3 flights on 2027-03-09 departing from MAD still to leave or land, not cancelled or diverted",
+		"VY7000 MAD→ORY"})
+	lines, _ = ask(t, f, "which flights to Paris have no gate", now)
+	wantLines(t, "to a place", lines, []string{"1 flight with no gate yet, of 1 flight on 2027-03-09 to Paris (ORY) still to leave or land, not cancelled or diverted", "VY7000 MAD→ORY"})
+	// Not the flights with no gate: one flight, a procedure, changes.
+	for _, question := range []string{"does VY7000 have a gate yet", "what do we do when a flight has no gate", "which flights had no gate change today",
+		"which gates are busiest today", "passengers who need assistance from the gate"} {
+		if q := ParseQuestion(question, now.In(zone)); q.NoGate {
+			t.Errorf("%q read as the flights with no gate: %+v", question, q)
+		}
+	}
+}
+
 // A window of the clock holds the flights scheduled in it as well as
 // those now leaving in it, as a timetable lists them: the 11:40 that left
 // at 12:05 is a morning flight and an afternoon one. A window from now

@@ -75,6 +75,9 @@ type Question struct {
 	// BusyGates: the gates by how many flights use them ("which gates
 	// are busiest today").
 	RankDelay, AverageDelay, BusyGates bool
+	// NoGate: the flights still waiting for a gate ("which flights have
+	// no gate yet", "departures without a gate").
+	NoGate bool
 	// RankOne: the one most delayed flight is asked about ("who is on the
 	// most delayed flight"), not the list.
 	RankOne bool
@@ -510,6 +513,16 @@ func ParseQuestion(text string, today time.Time) Question {
 		q.RankOne = q.RankDelay && slices.Contains(words, "flight") && !has(listWords) && (q.People || q.Seats)
 	} else {
 		q.RankDelay, q.AverageDelay, q.BusyGates = false, false, false
+	}
+	// The flights with no gate yet, today's unless it names another day;
+	// "what do we do when a flight has no gate" asks for the procedure,
+	// "no gate change" is about changes.
+	q.NoGate = reAskNoGate.MatchString(lower) && !strings.Contains(lower, "gate change") && q.Gate == "" && !q.BusyGates &&
+		!q.Procedure && acrossFlights && !has(periodWords)
+	if q.NoGate {
+		q.Day = true
+		q.Status, q.MinDelay, q.WentLate = "", 0, false
+		q.ToAirport, q.FromAirport = to, from
 	}
 	// All of a day's flights, or its passengers or bookings: "how many
 	// flights today", "departures today", "how many passengers are
@@ -1021,7 +1034,7 @@ func (q Question) Structured() bool {
 	policy := slices.ContainsFunc(words, func(w string) bool { return slices.Contains(policyWords, w) })
 	return len(q.Flights) > 0 || slices.ContainsFunc(q.Locators, func(l LocatorMention) bool { return l.Sure }) || q.ListsAirport || q.AcrossDay() || window ||
 		q.Pick != "" || q.DayFlights || q.Gate != "" || q.Since != nil || q.UnknownPlace != "" || q.Full || q.OpenProposals ||
-		q.RankDelay || q.AverageDelay || q.BusyGates ||
+		q.RankDelay || q.AverageDelay || q.BusyGates || q.NoGate ||
 		q.MinDelay > 0 && !policy ||
 		q.Disrupted && !policy && !conditional(lower) ||
 		q.Status != "" && !policy && !conditional(lower) &&
@@ -1058,6 +1071,14 @@ var reAskAverageDelay = regexp.MustCompile(`\b((average|mean|typical|median)\s+(
 // reAskBusyGates ranks gates by use: "which gates are busiest", "the
 // busiest gate", "which gate has the most flights".
 var reAskBusyGates = regexp.MustCompile(`\b(busiest|most used|most[- ]used|most flights|most departures|most arrivals|most traffic)\b.*\bgates?\b|\bgates?\b.*\b(busiest|busy|most used|most flights|most departures|most arrivals|most traffic)\b`)
+
+// reAskNoGate asks for the flights still without a gate: "which
+// flights have no gate yet", "departures without an assigned gate",
+// "flights still waiting for a gate", "unassigned gates", "the gate is
+// not assigned yet".
+var reAskNoGate = regexp.MustCompile(`\b(no|without|missing|lacking|needs?|needing|waiting\s+for|yet\s+to\s+(get|be\s+given|be\s+assigned))(\s+an?)?(\s+(assigned|allocated))?\s+gates?\b|` +
+	`\b(unassigned|unallocated)\s+gates?\b|` +
+	`\bgates?\s+((is|are|still|yet)\s+)*(unassigned|unallocated|not\s+(yet\s+)?(been\s+)?(assigned|allocated|set|given)|missing|unknown|tbd|tba|to\s+be\s+(assigned|allocated|confirmed|announced))\b`)
 
 // reAskWentLate asks for the flights that went late: "left late",
 // "departures were late", "landed 20 minutes late" is a bound instead.

@@ -222,6 +222,40 @@ func TestAskThroughTheRealModels(t *testing.T) {
 		t.Fatalf("%d gates in the store: %+v", len(gates), busy)
 	}
 
+	// The flights with no gate yet: the delayed departure's gate taken
+	// back is one, and what the answer counts is what the store holds.
+	delayed.Gate = ""
+	e, _ = app.NewEvent("ask-nogate-1", "test", app.TypeFlightStatus, lateKey, day.End.Add(3*time.Minute), delayed)
+	if code, body := post(t, m.HTTP.URL()+"/api/v1/topics/flights/events", string(e.Raw)); code != 200 {
+		t.Fatal(code, body)
+	}
+	waitCaughtUp(t, m, time.Minute)
+	if now, err = m.Store.Flights(ctx, app.FlightFilter{Date: "2026-11-17"}); err != nil {
+		t.Fatal(err)
+	}
+	var noGate []string
+	for _, f := range now {
+		site := f.Origin == "VIE" || f.Destination == "VIE"
+		gone := f.Status == app.FlightArrived || f.Origin == "VIE" && f.Status == app.FlightDeparted
+		if site && !gone && f.Status != app.FlightCancelled && f.Status != app.FlightDiverted && f.Gate == "" {
+			noGate = append(noGate, app.FlightKey(f.Carrier, f.Number, f.Date))
+		}
+	}
+	_, ng := askStream(t, m, `{"question":"which flights have no gate yet on 2026-11-17?"}`)
+	t.Logf("no gate answer:\n%s", ng.Answer)
+	wantHead := fmt.Sprintf("%d flight", len(noGate))
+	if ng.Kind != app.AnswerFacts || len(ng.Facts) < 2 || !strings.HasPrefix(ng.Facts[0].Text, wantHead) || !strings.Contains(ng.Facts[0].Text, "with no gate yet") {
+		t.Fatalf("%d flights with no gate in the store (%v): %+v", len(noGate), noGate, ng)
+	}
+	for _, k := range noGate {
+		if !slices.Contains(ng.Citations, k) && len(noGate) <= 25 {
+			t.Errorf("flight %s with no gate not cited: %v", k, ng.Citations)
+		}
+	}
+	if !slices.Contains(noGate, lateKey) {
+		t.Errorf("the departure whose gate was taken back (%s) is not among the store's: %v", lateKey, noGate)
+	}
+
 	// Policy: the passage that answers, quoted, whatever the model adds.
 	checkFor(t, 3*time.Minute, func() error {
 		fs, err := m.Fresh.Of(ctx, app.IndexConsumer, app.TopicDocuments)
