@@ -9,7 +9,9 @@ package sim
 import (
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -54,6 +56,67 @@ var airports = []airport{
 	{"CPH", 60, false}, {"OSL", 60, false}, {"ARN", 60, false}, {"WAW", 60, false}, {"PRG", 60, false},
 	{"BUD", 60, false}, {"BER", 60, false}, {"HAM", 60, false}, {"MUC", 60, false}, {"DUS", 60, false},
 	{"HEL", 120, false}, {"ATH", 120, false}, {"IST", 180, false}, {"TLV", 120, false}, {"CAI", 120, false},
+}
+
+// where is each airport's latitude and longitude, for the distance of a
+// flight: it decides long haul (wide-body, Z gates) and the block time,
+// whichever the hub.
+var where = map[string][2]float64{
+	"FRA": {50.03, 8.57}, "JFK": {40.64, -73.78}, "EWR": {40.69, -74.17}, "BOS": {42.36, -71.01}, "IAD": {38.95, -77.46},
+	"ORD": {41.98, -87.90}, "SFO": {37.62, -122.38}, "LAX": {33.94, -118.41}, "YYZ": {43.68, -79.63}, "GRU": {-23.43, -46.47},
+	"SIN": {1.36, 103.99}, "NRT": {35.77, 140.39}, "HKG": {22.31, 113.91}, "PEK": {40.08, 116.58}, "DEL": {28.56, 77.10},
+	"BOM": {19.09, 72.87}, "DXB": {25.25, 55.36}, "JNB": {-26.14, 28.24}, "MEX": {19.44, -99.07}, "LHR": {51.47, -0.45},
+	"MAN": {53.35, -2.27}, "DUB": {53.42, -6.27}, "LIS": {38.77, -9.13}, "EDI": {55.95, -3.37}, "CDG": {49.01, 2.55},
+	"AMS": {52.31, 4.76}, "BRU": {50.90, 4.48}, "MAD": {40.49, -3.57}, "BCN": {41.30, 2.08}, "FCO": {41.80, 12.25},
+	"MXP": {45.63, 8.72}, "ZRH": {47.46, 8.55}, "GVA": {46.24, 6.11}, "VIE": {48.11, 16.57}, "CPH": {55.62, 12.66},
+	"OSL": {60.19, 11.10}, "ARN": {59.65, 17.92}, "WAW": {52.17, 20.97}, "PRG": {50.10, 14.26}, "BUD": {47.44, 19.26},
+	"BER": {52.37, 13.50}, "HAM": {53.63, 9.99}, "MUC": {48.35, 11.79}, "DUS": {51.29, 6.77}, "HEL": {60.32, 24.96},
+	"ATH": {37.94, 23.94}, "IST": {41.26, 28.74}, "TLV": {32.01, 34.89}, "CAI": {30.12, 31.41},
+}
+
+// longHaulKM: a flight this far or farther is long haul; none is
+// shorter than minRouteKM.
+const longHaulKM, minRouteKM = 4000, 150
+
+// distanceKM is the great-circle distance between two airports; false
+// when either is not in where.
+func distanceKM(a, b string) (float64, bool) {
+	p, ok1 := where[a]
+	q, ok2 := where[b]
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	rad := math.Pi / 180
+	dLat, dLon := (q[0]-p[0])*rad, (q[1]-p[1])*rad
+	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(p[0]*rad)*math.Cos(q[0]*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * 6371 * math.Asin(math.Sqrt(h)), true
+}
+
+// longHaul reports whether a flight between the hub and a is long haul:
+// by distance when both are known, else by a's own mark (from Europe).
+func (g *gen) longHaul(a airport) bool {
+	if km, ok := distanceKM(g.cfg.Hub, a.code); ok {
+		return km >= longHaulKM
+	}
+	return a.long
+}
+
+// blockTime is a flight's time between the hub and a: half an hour on
+// the ground and in the climb, then 850 km/h, and up to half an hour (an
+// hour for long haul) of the schedule's own, from draw. Without a known
+// distance, the draw alone sets it: 1–2.5 hours, or 7–12 for long haul.
+func (g *gen) blockTime(a airport, long bool, short, far int) time.Duration {
+	if km, ok := distanceKM(g.cfg.Hub, a.code); ok {
+		extra := short % 30
+		if long {
+			extra = far % 60
+		}
+		return time.Duration(30+int(km/850*60)+extra) * time.Minute
+	}
+	if long {
+		return time.Duration(420+far) * time.Minute
+	}
+	return time.Duration(60+short) * time.Minute
 }
 
 var hubOffsets = map[string]int{"FRA": 60, "MUC": 60, "ZRH": 60, "VIE": 60, "AMS": 60, "CDG": 60, "LHR": 0, "JFK": -300}
@@ -102,6 +165,9 @@ func Generate(cfg Config) *Day {
 		cfg.Now = time.Now()
 	}
 	off, ok := hubOffsets[cfg.Hub]
+	if i := slices.IndexFunc(airports, func(a airport) bool { return a.code == cfg.Hub }); !ok && i >= 0 {
+		off, ok = airports[i].offset, true
+	}
 	if !ok {
 		off = 60
 	}
@@ -189,17 +255,33 @@ func (g *gen) run() {
 
 	// Arrivals from 05:30 to 21:00, departures from 06:00 to 22:30 local.
 	var arrivals, departures []*app.Flight
-	mk := func(origin, dest airport, dep time.Time, depZone, arrZone *time.Location) *app.Flight {
+	// The airports served: not the hub itself, nor one too near to fly
+	// to (JFK and EWR).
+	served := slices.DeleteFunc(slices.Clone(airports), func(a airport) bool {
+		km, ok := distanceKM(g.cfg.Hub, a.code)
+		return a.code == g.cfg.Hub || ok && km < minRouteKM
+	})
+	// duration draws a flight's block time to or from a, as many draws
+	// whatever the distance.
+	duration := func(a airport, long bool) time.Duration {
+		short, far := g.rng.IntN(90), 0
+		if long {
+			far = g.rng.IntN(300)
+		}
+		return g.blockTime(a, long, short, far)
+	}
+	mk := func(origin, dest airport, dep time.Time, depZone, arrZone *time.Location, long bool) *app.Flight {
 		carrier := carriers[g.rng.IntN(len(carriers))]
 		num := g.flightNumber(carrier)
 		date := dep.In(depZone).Format("2006-01-02")
-		dur := time.Duration(60+g.rng.IntN(90)) * time.Minute
-		if origin.long || dest.long {
-			dur = time.Duration(420+g.rng.IntN(300)) * time.Minute
+		other := dest
+		if dest.code == g.cfg.Hub {
+			other = origin
 		}
+		dur := duration(other, long)
 		capJ, capY := 0, 120+g.rng.IntN(60)
 		aircraft := "A320neo"
-		if origin.long || dest.long {
+		if long {
 			capJ, capY, aircraft = 30+g.rng.IntN(20), 220+g.rng.IntN(80), []string{"A350-900", "B787-9", "B747-8", "A330-300"}[g.rng.IntN(4)]
 		} else if g.rng.IntN(3) == 0 {
 			capJ = 12
@@ -219,22 +301,21 @@ func (g *gen) run() {
 	}
 	hub := airport{code: g.cfg.Hub, offset: g.hubOff}
 	for i := 0; i < g.cfg.Departures; i++ {
-		dst := airports[g.rng.IntN(len(airports))]
+		dst := served[g.rng.IntN(len(served))]
+		long := g.longHaul(dst)
 		dep := g.date.Add(6*time.Hour + time.Duration(g.rng.IntN(16*60+30))*time.Minute)
-		f := mk(hub, dst, dep, hubZone, g.zone(dst.offset))
-		f.Gate = g.gate(dst.long)
+		f := mk(hub, dst, dep, hubZone, g.zone(dst.offset), long)
+		f.Gate = g.gate(long)
 		departures = append(departures, f)
 	}
 	for i := 0; i < g.cfg.Departures; i++ {
-		org := airports[g.rng.IntN(len(airports))]
+		org := served[g.rng.IntN(len(served))]
+		long := g.longHaul(org)
 		arr := g.date.Add(5*time.Hour + 30*time.Minute + time.Duration(g.rng.IntN(15*60+30))*time.Minute)
-		dur := time.Duration(60+g.rng.IntN(90)) * time.Minute
-		if org.long {
-			dur = time.Duration(420+g.rng.IntN(300)) * time.Minute
-		}
-		f := mk(org, hub, arr.Add(-dur), g.zone(org.offset), hubZone)
+		dur := duration(org, long)
+		f := mk(org, hub, arr.Add(-dur), g.zone(org.offset), hubZone, long)
 		f.ScheduledArrival = arr.In(hubZone)
-		f.Gate = g.gate(org.long)
+		f.Gate = g.gate(long)
 		arrivals = append(arrivals, f)
 	}
 	sort.Slice(departures, func(i, j int) bool { return departures[i].ScheduledDeparture.Before(departures[j].ScheduledDeparture) })

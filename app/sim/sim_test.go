@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,6 +148,47 @@ func TestWindowsHoldEveryEventOnce(t *testing.T) {
 			if k < 4 && n != 1 || k == 4 && n != 0 && te.At.After(days[3].End) || n > 1 {
 				t.Fatalf("event %s of day %d in %d windows", te.Event.ID, k, n)
 			}
+		}
+	}
+}
+
+// At any hub, every flight is one of the hub's, to or from another
+// airport, and its block time and aircraft follow its distance: a hub in
+// the list of airports served does not fly to itself, and from New York
+// Boston is short haul and Frankfurt long.
+func TestEveryHubFliesItsOwnRoutes(t *testing.T) {
+	hours := func(f *app.Flight) float64 { return f.ScheduledArrival.Sub(f.ScheduledDeparture).Hours() }
+	for _, hub := range []string{"FRA", "MAD", "JFK", "SIN", "VIE"} {
+		day := sim.Generate(sim.Config{Seed: 3, Hub: hub, Date: "2026-11-25", Departures: 120})
+		byOther := map[string][]*app.Flight{}
+		for _, f := range day.Flights {
+			if f.Origin == f.Destination || f.Origin != hub && f.Destination != hub {
+				t.Fatalf("%s: flight %s %s→%s", hub, f.Flight, f.Origin, f.Destination)
+			}
+			other := f.Destination
+			if other == hub {
+				other = f.Origin
+			}
+			byOther[other] = append(byOther[other], f)
+			if wide := f.Capacity["J"] >= 30; wide != strings.HasPrefix(f.Gate, "Z") || wide && hours(f) < 5 || !wide && hours(f) > 6 {
+				t.Errorf("%s: %s %s→%s: J %d, gate %s, %.1f h: wide-body, long-haul gate and block time disagree", hub, f.Flight, f.Origin, f.Destination, f.Capacity["J"], f.Gate, hours(f))
+			}
+			if h := hours(f); h < 0.6 || h > 21 {
+				t.Errorf("%s: %s %s→%s takes %.1f h", hub, f.Flight, f.Origin, f.Destination, h)
+			}
+		}
+		if len(byOther) < 20 {
+			t.Errorf("%s: %d airports served", hub, len(byOther))
+		}
+	}
+	jfk := sim.Generate(sim.Config{Seed: 3, Hub: "JFK", Date: "2026-11-25", Departures: 300})
+	for _, f := range jfk.Flights {
+		other := f.Destination
+		if other == "JFK" {
+			other = f.Origin
+		}
+		if h := hours(f); other == "BOS" && h > 2 || other == "FRA" && h < 6 || other == "EWR" {
+			t.Errorf("JFK: %s %s→%s takes %.1f h", f.Flight, f.Origin, f.Destination, h)
 		}
 	}
 }
