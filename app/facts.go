@@ -1356,6 +1356,22 @@ func (f *Facts) noGates(ctx context.Context, q Question, today string, out *Fact
 	return nil
 }
 
+// peopleFirst reports whether the question names people before it
+// names flights: "which gold passengers are on cancelled flights" asks
+// for the people, "which cancelled flights have gold passengers" for the
+// flights.
+func peopleFirst(text string) bool {
+	for _, w := range reAskWord.FindAllString(strings.ToLower(text), -1) {
+		switch w {
+		case "passenger", "passengers", "pax", "who", "people", "travellers", "travelers", "traveller", "traveler", "customers", "names":
+			return true
+		case "flight", "flights", "departure", "departures", "arrival", "arrivals":
+			return false
+		}
+	}
+	return false
+}
+
 // day answers questions about the flights of a day by status ("which
 // flights are cancelled today", "how many passengers are on delayed
 // flights"), optionally at one airport, or about all the day's flights
@@ -1376,9 +1392,14 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	// Some passengers asked for ("wheelchair passengers on departures this
 	// afternoon"): the flights without any are counted, not listed.
 	some := q.selects()
+	// "which gold passengers are on cancelled flights": by name, under
+	// their flights, as across the whole day.
+	// "delayed departures with gold passengers" asks for the flights.
+	names := some && q.People && (!q.Count || slices.Contains(strings.Fields(strings.ToLower(q.Text)), "who")) && peopleFirst(q.Text)
 	withAny := 0
 	var lines []Fact
 	var listed []*FlightRecord // the flight of each line
+	var paxOf [][]paxOnFlight  // and its passengers named
 	for _, fl := range fs {
 		line := Fact{Text: f.describeFlight(&fl.Flight), Cite: flightCite(fl)}
 		if q.People || q.Count && !q.DayFlights {
@@ -1408,6 +1429,15 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 			}
 		}
 		lines, listed = append(lines, line), append(listed, fl)
+		if names {
+			list, err := f.selectPax(ctx, q, fl)
+			if err != nil {
+				return err
+			}
+			paxOf = append(paxOf, list)
+		} else {
+			paxOf = append(paxOf, nil)
+		}
 	}
 	head := fmt.Sprintf("%s on %s%s", plural(len(fs), label), date, where)
 	if q.DayFlights {
@@ -1429,16 +1459,24 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 	from := 0
 	if date == today && q.Window == nil {
 		var note string
-		from, note = f.listFrom(q, now, listed, nil)
+		var size []int
+		if names {
+			size = make([]int, len(listed))
+			for i := range listed {
+				size[i] = 1 + len(paxOf[i])
+			}
+		}
+		from, note = f.listFrom(q, now, listed, size)
 		if from > 0 {
 			out.add(fmt.Sprintf("%s: %s %s earlier left out", note, plural(from, label), way(q.Arrivals)), out.Facts[len(out.Facts)-1].Cite)
 		}
 	}
 	sc, seats := f.Store.(SeatCounter)
 	seats = seats && q.Seats
+	emitted := 0 // lines after the count
 	for i, l := range lines[from:] {
-		if i == maxListed {
-			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(lines)-from-maxListed, maxListed, len(lines)), l.Cite)
+		if emitted >= maxListed {
+			out.add(fmt.Sprintf("… and %d more flights (listing %d of %d)", len(lines)-from-i, i, len(lines)), l.Cite)
 			break
 		}
 		// "is there a flight to Vienna with seats in business": each
@@ -1451,6 +1489,16 @@ func (f *Facts) day(ctx context.Context, q Question, now time.Time, today string
 			l.Text += "; seats free by cabin: " + strings.Join(parts, ", ")
 		}
 		out.add(l.Text, l.Cite)
+		emitted++
+		fl := listed[from+i]
+		for j, p := range paxOf[from+i] {
+			if emitted >= maxListed {
+				out.add(fmt.Sprintf("… and %d more on %s", len(paxOf[from+i])-j, fl.Carrier+fl.Number), l.Cite)
+				break
+			}
+			out.add(f.describePax(&fl.Flight, p), bookingCite(p.booking))
+			emitted++
+		}
 	}
 	return nil
 }

@@ -1033,6 +1033,16 @@ func TestFactsDelaysBeyondAndPartsOfTheDay(t *testing.T) {
 	lines, _ := ask(t, f, "wheelchair passengers on disrupted flights today", now)
 	wantLines(t, "wheelchair passengers on disrupted flights today", lines, []string{
 		"3 disrupted flights (cancelled, diverted or at least 15 minutes late) on 2027-03-09, with 2 passengers with WCHR/WCHS/WCHC in all, on 3 of them",
+		"IB3170 CDG→MAD", "Lucía Ferrer (booking QW7P2K, gold, WCHR): connects to IB6651", "UX1093 MAD→BCN", "Iker Zubiri (booking RT5K8N",
+		"IB6651 MAD→LIM", "Lucía Ferrer (booking QW7P2K"})
+	// Asked for the flights, or for how many: the flights, with counts.
+	lines, _ = ask(t, f, "which disrupted flights have wheelchair passengers today", now)
+	wantLines(t, "the flights", lines, []string{
+		"3 disrupted flights (cancelled, diverted or at least 15 minutes late) on 2027-03-09, with 2 passengers with WCHR/WCHS/WCHC in all, on 3 of them",
+		"IB3170 CDG→MAD", "UX1093 MAD→BCN", "IB6651 MAD→LIM"})
+	lines, _ = ask(t, f, "how many wheelchair passengers are on disrupted flights today", now)
+	wantLines(t, "how many", lines, []string{
+		"3 disrupted flights (cancelled, diverted or at least 15 minutes late) on 2027-03-09, with 2 passengers with WCHR/WCHS/WCHC in all, on 3 of them",
 		"IB3170 CDG→MAD", "UX1093 MAD→BCN", "IB6651 MAD→LIM"})
 	lines, _ = ask(t, f, "are flights to Peru disrupted today?", now)
 	wantLines(t, "are flights to Peru disrupted today?", lines, []string{"1 disrupted flight (cancelled, diverted or at least 15 minutes late) on 2027-03-09 to Peru (LIM)", "IB6651 MAD→LIM"})
