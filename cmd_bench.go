@@ -26,7 +26,7 @@ func runBench(ctx context.Context, args []string) error {
 	// The harnesses without flags of their own still answer -h, and
 	// refuse what they do not know, before anything runs.
 	switch args[0] {
-	case "console", "bridge", "embed", "assist":
+	case "console", "bridge", "embed":
 		fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
@@ -54,7 +54,19 @@ func runBench(ctx context.Context, args []string) error {
 		return bench.Search(ctx, bench.SearchConfig{Dir: dir, Out: os.Stdout, Sizes: []int{100_000, 1_000_000}, Dim: 384, K: 10, Queries: 200,
 			Oversample: 8, OllamaURL: cfg.Ollama.URL, EmbedModel: cfg.Ollama.EmbedModel, RecallDocs: 3000}, args[1:])
 	case "assist":
-		return bench.Assist(ctx, os.Stdout, cfg.Ollama.URL, cfg.Ollama.ChatModel, 5)
+		fs := flag.NewFlagSet("bench assist", flag.ContinueOnError)
+		rounds := fs.Int("rounds", bench.MinSamplesP95, "ranking calls of each kind, through apron and straight to Ollama, after a warm-up "+
+			"(p95 from 20, p99 from 100; a call takes a few seconds on two cores)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("bench assist takes no arguments, got %q", fs.Args())
+		}
+		if *rounds < 1 {
+			return fmt.Errorf("bench assist: -rounds must be at least 1, got %d", *rounds)
+		}
+		return bench.Assist(ctx, os.Stdout, cfg.Ollama.URL, cfg.Ollama.ChatModel, *rounds)
 	case "assist-live":
 		fs := flag.NewFlagSet("bench assist-live", flag.ContinueOnError)
 		duration := fs.Duration("duration", 10*time.Minute, "how long the simulated day plays while questions are asked")

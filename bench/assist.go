@@ -39,7 +39,12 @@ func Assist(ctx context.Context, out io.Writer, ollamaURL, chatModel string, rou
 	fmt.Fprintf(out, "proposal ranking, %d rounds of each in alternating order after a warm-up, %s\n", rounds, chatModel)
 	fmt.Fprintf(out, "%-34s first token %s\n%-34s total       %s\n", "through apron", Summarize(rk.apronFirst), "", Summarize(rk.apronTotal))
 	fmt.Fprintf(out, "%-34s first token %s\n%-34s total       %s\n", "straight to Ollama", Summarize(rk.rawFirst), "", Summarize(rk.rawTotal))
-	fmt.Fprintf(out, "\noverhead ratio (total, p50): %.2f\n%s\n", float64(Summarize(rk.apronTotal).P50)/float64(Summarize(rk.rawTotal).P50), load.Report())
+	at, rt := Summarize(rk.apronTotal), Summarize(rk.rawTotal)
+	fmt.Fprintf(out, "\noverhead ratio (total, p50): %.2f\n", float64(at.P50)/float64(rt.P50))
+	if at.P95 > 0 && rt.P95 > 0 {
+		fmt.Fprintf(out, "overhead ratio (total, p95): %.2f\n", float64(at.P95)/float64(rt.P95))
+	}
+	fmt.Fprintf(out, "%s\n", load.Report())
 	return nil
 }
 
