@@ -205,6 +205,10 @@ func TestBenchBridgeAgreesWithKafka(t *testing.T) {
 	}
 	for i, r := range res.Rounds {
 		tag := fmt.Sprintf("r%d-", i+1)
+		// The ceiling is Kafka's tool after a warm-up as long as the run.
+		if r.Ceiling.Records != 300 || r.Ceiling.Rate <= 0 {
+			t.Fatalf("round %d: the ceiling is not the tool's steady state of 300 records: %+v", i+1, r.Ceiling)
+		}
 		for _, dir := range []struct {
 			name, topic, prefix string
 			run                 bench.BridgeRun
