@@ -86,11 +86,11 @@ type BridgeConfig struct {
 	AutoCreateTopics bool
 
 	HeartbeatInterval time.Duration // default 10s; negative disables heartbeats
-	MaxPollRecords    int           // inbound records per batch, default 500
+	MaxPollRecords    int           // inbound records per batch, default 2000
 	// MaxEventBytes refuses (to the dead letters) inbound events larger
 	// than this; default and ceiling 7 MiB, under the log's message limit.
 	MaxEventBytes int
-	MaxInFlight   int           // outbound messages per batch, default 500 (JetStream MaxAckPending)
+	MaxInFlight   int           // outbound messages per batch, default 2000 (JetStream MaxAckPending)
 	RetryMin      time.Duration // backoff, default 250ms
 	RetryMax      time.Duration // default 30s
 }
@@ -209,11 +209,17 @@ func (c *BridgeConfig) withDefaults() BridgeConfig {
 	if d.HeartbeatInterval == 0 {
 		d.HeartbeatInterval = 10 * time.Second
 	}
+	// Each batch pays fixed costs one after the other (a fetch, Kafka's
+	// acknowledgement, a local fsync, an offset commit): at 500 a batch
+	// outbound fell behind the local appends it follows (0.7-0.8 of
+	// their rate, p50 0.4-0.6 s) and at 2000 keeps up with them (0.97-0.99,
+	// p50 0.1 s); inbound gained 15-35% (`apron bench bridge`, decision
+	// 0007).
 	if d.MaxPollRecords == 0 {
-		d.MaxPollRecords = 500
+		d.MaxPollRecords = 2000
 	}
 	if d.MaxInFlight == 0 {
-		d.MaxInFlight = 500
+		d.MaxInFlight = 2000
 	}
 	if d.RetryMin == 0 {
 		d.RetryMin = 250 * time.Millisecond
