@@ -161,8 +161,8 @@ func (res *BridgeResult) Report(out io.Writer) {
 
 // bridgeBench is the node and the Kafka client of one benchmark.
 type bridgeBench struct {
-	edge   *node.Main
-	client *kgo.Client
+	edge     *node.Main
+	client   *kgo.Client
 	addr     string
 	pad      string
 	payloads string // a file of outbound-like events, one a line, for Kafka's producer tool
