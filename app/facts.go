@@ -995,9 +995,15 @@ func placeFlights(fs []*FlightRecord, q Question, p *PlaceMention, hub string) (
 	// A country holds the hub, but "flights to Germany" at FRA are not
 	// its arrivals: they go somewhere else in it.
 	in := func(code string) bool { return slices.Contains(p.Airports, code) && !(p.Country && code == hub) }
+	// "the Lisbon flight" at MAD: the flights between the site and there,
+	// either way; a place that holds the site is its flights at it.
+	between := p.OfFlights && q.ToAirport == q.FromAirport && hub != "" && !slices.Contains(p.Airports, hub)
 	fs = slices.DeleteFunc(fs, func(r *FlightRecord) bool {
 		to, from := in(r.Destination), in(r.Origin)
 		keep := q.ToAirport && !q.FromAirport && to || q.FromAirport && !q.ToAirport && from || q.ToAirport == q.FromAirport && (to || from)
+		if between {
+			keep = to && r.Origin == hub || from && r.Destination == hub
+		}
 		if fp := q.FromPlace; fp != nil && !slices.Contains(fp.Airports, r.Origin) {
 			keep = false
 		}
@@ -1013,6 +1019,9 @@ func placeFlights(fs []*FlightRecord, q Question, p *PlaceMention, hub string) (
 	where := map[bool]string{true: " to ", false: " from "}[q.ToAirport]
 	if q.ToAirport == q.FromAirport {
 		where = " at "
+	}
+	if between {
+		where = " to or from "
 	}
 	where += p.Name
 	if len(used) > 0 {

@@ -341,11 +341,16 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 	}
 	// The day's flights to or from one airport, whatever their status.
 	for text, want := range map[string][3]bool{ // lists, to, from
-		"departures to LHR today":                  {true, true, false},
-		"arrivals from CDG on 2027-03-09":          {true, false, true},
-		"flights at VIE today":                     {true, false, false},
-		"what is the procedure for flights to USA": {false, false, false},
-		"LHR flights":                              {false, false, false},
+		"departures to LHR today":                                  {true, true, false},
+		"arrivals from CDG on 2027-03-09":                          {true, false, true},
+		"flights at VIE today":                                     {true, false, false},
+		"what is the procedure for flights to USA":                 {false, false, false},
+		"LHR flights":                                              {false, false, false},
+		"is the London flight on time":                             {true, false, false}, // either way
+		"any Paris departures delayed?":                            {true, true, false},
+		"the Tokyo arrivals":                                       {true, false, true},
+		"the late flight":                                          {false, false, false},
+		"what is the procedure when the Paris flight is cancelled": {false, false, false},
 	} {
 		q := ParseQuestion(text, now)
 		if got := [3]bool{q.ListsAirport, q.ToAirport, q.FromAirport}; got != want || q.Structured() != want[0] {
@@ -365,6 +370,12 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"flights to split today":                       "- [] - []",  // a common word, without a capital
 		"flights to Split today":                       "Split [SPU] to []",
 		"what do we do in the next hour":               "- [] - []",
+		"is the London flight on time":                 "London [BQH LCY LGW LHR LOZ LTN NHT STN YXU] - []",
+		"is the delayed Chicago flight boarding":       "Chicago [AUZ DPA GYY LOT MDW ORD PWK RFD UGN] - []",
+		"any New York departures delayed":              "New York [ISP JFK LGA NYS SWF] to []",
+		"did the split flight leave":                   "- [] - []", // a common word
+		"did the Split flight leave":                   "Split [SPU] - []",
+		"the first flight today":                       "- [] - []",
 	} {
 		q := ParseQuestion(text, now)
 		place, codes, way := "-", []string(nil), "-"
@@ -1415,4 +1426,34 @@ func TestFactsWindowsOfTheClockHoldTheScheduled(t *testing.T) {
 	if lines, _ := ask(t, f, "departures in the next 45 minutes", now); slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "IB6651") }) {
 		t.Errorf("a flight leaving at 13:30 listed in the next 45 minutes:\n%s", strings.Join(lines, "\n"))
 	}
+}
+
+// A place named just before the flights ("the Lisbon flight") is that
+// place's flights of the day, either way; departures go there and
+// arrivals come from there.
+func TestFactsThePlaceFlight(t *testing.T) {
+	store, now, zone := madridDay(t)
+	at := func(h, m int) time.Time { return time.Date(2027, 3, 9, h, m, 0, 0, zone) }
+	add := func(des, org, dst, status string, dep, arr time.Time, off uint64) {
+		fl := Flight{Flight: des + "-2027-03-09", Carrier: des[:2], Number: des[2:], Date: "2027-03-09", Origin: org, Destination: dst,
+			ScheduledDeparture: dep, ScheduledArrival: arr, Status: status, Gate: "K" + des[4:]}
+		store.flights[FlightKey(fl.Carrier, fl.Number, fl.Date)] = &FlightRecord{Flight: fl, Version: Version{EventID: "e" + des, Offset: off}}
+	}
+	add("IB3171", "LIS", "MAD", FlightDelayed, at(7, 0), at(8, 10), 32)
+	add("IB3172", "MAD", "LIS", FlightScheduled, at(15, 30), at(16, 0), 33)
+	add("TP1013", "LIS", "BCN", FlightScheduled, at(9, 30), at(11, 40), 35) // not the site's
+	f := &Facts{Store: store, Rules: DefaultRebookRules(), Zone: zone, Hub: "MAD"}
+	for _, question := range []string{"is the Lisbon flight on time?", "what's going on with the Lisbon flight", "any news on the Lisbon flights"} {
+		lines, _ := ask(t, f, question, now)
+		wantLines(t, question, lines, []string{"2 flights on 2027-03-09 to or from Lisbon (LIS)", "IB3171 LIS→MAD on 2027-03-09: delayed", "IB3172 MAD→LIS on 2027-03-09: scheduled"})
+		for _, l := range lines {
+			if strings.Contains(l, "TP1013") {
+				t.Errorf("%q: another airport's flight: %s", question, l)
+			}
+		}
+	}
+	lines, _ := ask(t, f, "the Lisbon departures", now)
+	wantLines(t, "departures", lines, []string{"1 flight on 2027-03-09 to Lisbon (LIS)", "IB3172 MAD→LIS"})
+	lines, _ = ask(t, f, "has the Lisbon arrival landed", now)
+	wantLines(t, "arrivals", lines, []string{"1 flight on 2027-03-09 from Lisbon (LIS)", "IB3171 LIS→MAD"})
 }

@@ -71,6 +71,9 @@ type PlaceMention struct {
 	Country  bool     `json:"country,omitempty"` // the name is a country's
 	To       bool     `json:"to,omitempty"`
 	From     bool     `json:"from,omitempty"`
+	// OfFlights: named just before the flights ("the London flight"),
+	// so the question is about that place's flights, either way.
+	OfFlights bool `json:"of_flights,omitempty"`
 }
 
 // rePlaceCue finds a preposition that may come before a place ("to",
@@ -97,27 +100,64 @@ func placesIn(text string, names [][]int) ([]*PlaceMention, [][]int) {
 			m[i] += pos
 		}
 		pos = m[3]
-		words := reWordSpan.FindAllStringIndex(text[m[4]:m[5]], -1)
-		for n := len(words); n > 0; n-- {
-			start, end := m[4], m[4]+words[n-1][1]
-			if slices.ContainsFunc(names, func(s []int) bool { return start < s[1] && s[0] < end && (s[0] < start || end < s[1]) }) {
-				continue
-			}
-			name := text[start:end]
-			codes := placeAirports(name)
-			if codes == nil {
-				continue
-			}
-			cue := strings.ToLower(text[m[2]:m[3]])
-			key := foldPlace(name)
-			out = append(out, &PlaceMention{Name: strings.TrimRight(name, ".'"), Airports: codes, Country: countryNames()[key] || countryNames()["~"+key],
-				To: cue == "to" || cue == "into", From: cue == "from" || strings.HasPrefix(cue, "out")})
-			spans = append(spans, []int{start, end})
-			pos = end
-			break
+		cue := strings.ToLower(text[m[2]:m[3]])
+		p, _, end := placeAt(text, m[4], m[5], names, false)
+		if p == nil {
+			continue
 		}
+		p.To, p.From = cue == "to" || cue == "into", cue == "from" || strings.HasPrefix(cue, "out")
+		out = append(out, p)
+		spans = append(spans, []int{m[4], end})
+		pos = end
+	}
+	// "the London flight", "any Paris departures": a place just before
+	// the flights it qualifies; departures go to it, arrivals come from
+	// it, and flights either way.
+	for _, m := range rePlaceBeforeFlights.FindAllStringSubmatchIndex(text, -1) {
+		if slices.ContainsFunc(spans, func(s []int) bool { return m[2] < s[1] && s[0] < m[3] }) {
+			continue
+		}
+		p, start, end := placeAt(text, m[2], m[3], names, true)
+		if p == nil {
+			continue
+		}
+		kind := strings.ToLower(text[m[4]:m[5]])
+		p.To, p.From, p.OfFlights = strings.HasPrefix(kind, "departure"), strings.HasPrefix(kind, "arrival"), true
+		at, _ := slices.BinarySearchFunc(spans, start, func(s []int, start int) int { return s[0] - start })
+		out = slices.Insert(out, at, p)
+		spans = slices.Insert(spans, at, []int{start, end})
 	}
 	return out, spans
+}
+
+// rePlaceBeforeFlights finds up to three words between a determiner and
+// "flight(s)", "departure(s)" or "arrival(s)": "the London flight".
+var rePlaceBeforeFlights = regexp.MustCompile(`(?i)\b(?:the|our|any|this|that|today's|tonight's|tomorrow's|all)\s+([\p{L}'][\p{L}'.-]*(?:\s+[\p{L}'][\p{L}'.-]*){0,2}?)\s+(flights?|departures?|arrivals?)\b`)
+
+// placeAt is the place named by the words of text[from:to], with its
+// span: the longest run of them from the first that names one ("New
+// York" before "New"), or, with last set, the longest run that ends
+// with the last word ("the delayed London flight"). A place within a
+// longer span of names is not one.
+func placeAt(text string, from, to int, names [][]int, last bool) (*PlaceMention, int, int) {
+	words := reWordSpan.FindAllStringIndex(text[from:to], -1)
+	for n := len(words); n > 0; n-- {
+		start, end := from, from+words[n-1][1]
+		if last {
+			start, end = from+words[len(words)-n][0], from+words[len(words)-1][1]
+		}
+		if slices.ContainsFunc(names, func(s []int) bool { return start < s[1] && s[0] < end && (s[0] < start || end < s[1]) }) {
+			continue
+		}
+		name := text[start:end]
+		codes := placeAirports(name)
+		if codes == nil {
+			continue
+		}
+		key := foldPlace(name)
+		return &PlaceMention{Name: strings.TrimRight(name, ".'"), Airports: codes, Country: countryNames()[key] || countryNames()["~"+key]}, start, end
+	}
+	return nil, 0, 0
 }
 
 var reWordSpan = regexp.MustCompile(`\S+`)

@@ -454,10 +454,13 @@ func ParseQuestion(text string, today time.Time) Question {
 		}
 	}
 	// A list of flights to or from one airport: of a day, or of today
-	// when the question says which way and is not about a procedure
+	// when the question says which way or names the place before its
+	// flights, and is not about a procedure
 	// ("flights to Dubai"; "when does the flight from Tokyo land": the
 	// day's from there, each with its times).
-	if where && (has(listWords) || has([]string{"flight", "plane"}) && q.Pick == "") && (q.Day || (to || from) && !policy) {
+	// "is the London flight on time": that place's flights either way.
+	ofPlace := q.Place != nil && q.Place.OfFlights
+	if where && (has(listWords) || (has([]string{"flight", "plane"}) || ofPlace) && q.Pick == "") && (q.Day || (to || from || ofPlace) && !policy) {
 		q.ListsAirport, q.Day = true, true
 	}
 	if q.ListsAirport || q.Pick != "" || q.Status != "" || q.Disrupted {
