@@ -347,6 +347,8 @@ func TestParseQuestionTellsProcedureFromTheDaysFlights(t *testing.T) {
 		"what is the procedure for flights to USA":                 {false, false, false},
 		"LHR flights":                                              {false, false, false},
 		"is the London flight on time":                             {true, false, false}, // either way
+		"how many passengers are flying to LHR today":              {true, true, false},
+		"who flies from CDG today":                                 {true, false, true},
 		"any Paris departures delayed?":                            {true, true, false},
 		"the Tokyo arrivals":                                       {true, false, true},
 		"the late flight":                                          {false, false, false},
@@ -1456,4 +1458,6 @@ func TestFactsThePlaceFlight(t *testing.T) {
 	wantLines(t, "departures", lines, []string{"1 flight on 2027-03-09 to Lisbon (LIS)", "IB3172 MAD→LIS"})
 	lines, _ = ask(t, f, "has the Lisbon arrival landed", now)
 	wantLines(t, "arrivals", lines, []string{"1 flight on 2027-03-09 from Lisbon (LIS)", "IB3171 LIS→MAD"})
+	lines, _ = ask(t, f, "how many passengers are flying to Lima today", now)
+	wantLines(t, "passengers flying", lines, []string{"1 flight on 2027-03-09 to Lima (LIM), with 1 passenger in all", "IB6651 MAD→LIM"})
 }

@@ -460,7 +460,10 @@ func ParseQuestion(text string, today time.Time) Question {
 	// day's from there, each with its times).
 	// "is the London flight on time": that place's flights either way.
 	ofPlace := q.Place != nil && q.Place.OfFlights
-	if where && (has(listWords) || (has([]string{"flight", "plane"}) || ofPlace) && q.Pick == "") && (q.Day || (to || from || ofPlace) && !policy) {
+	// "how many passengers are flying to Tokyo": the flights there, when
+	// it names no one ("is Ana Ruiz flying to Lima" is about her).
+	flying := len(q.Names) == 0 && has([]string{"flying", "fly", "flies"})
+	if where && (has(listWords) || (has([]string{"flight", "plane"}) || ofPlace || flying) && q.Pick == "") && (q.Day || (to || from || ofPlace) && !policy) {
 		q.ListsAirport, q.Day = true, true
 	}
 	if q.ListsAirport || q.Pick != "" || q.Status != "" || q.Disrupted {
