@@ -1458,6 +1458,14 @@ func TestFactsThePlaceFlight(t *testing.T) {
 	wantLines(t, "departures", lines, []string{"1 flight on 2027-03-09 to Lisbon (LIS)", "IB3172 MAD→LIS"})
 	lines, _ = ask(t, f, "has the Lisbon arrival landed", now)
 	wantLines(t, "arrivals", lines, []string{"1 flight on 2027-03-09 from Lisbon (LIS)", "IB3171 LIS→MAD"})
+	for text, want := range map[string]string{"how late is the Lisbon flight": FlightDelayed, "how late are the Paris arrivals today": FlightDelayed,
+		"how late can a passenger check in": "", "how late is IB3171": ""} {
+		if got := ParseQuestion(text, now).Status; got != want {
+			t.Errorf("%q: status %q, want %q", text, got, want)
+		}
+	}
+	lines, _ = ask(t, f, "how late is the Lisbon flight", now)
+	wantLines(t, "how late", lines, []string{"1 delayed flight on 2027-03-09 to or from Lisbon (LIS)", "IB3171 LIS→MAD on 2027-03-09: delayed"})
 	lines, _ = ask(t, f, "how many passengers are flying to Lima today", now)
 	wantLines(t, "passengers flying", lines, []string{"1 flight on 2027-03-09 to Lima (LIM), with 1 passenger in all", "IB6651 MAD→LIM"})
 }
