@@ -1465,7 +1465,14 @@ func TestFactsThePlaceFlight(t *testing.T) {
 		}
 	}
 	lines, _ = ask(t, f, "how late is the Lisbon flight", now)
-	wantLines(t, "how late", lines, []string{"1 delayed flight on 2027-03-09 to or from Lisbon (LIS)", "IB3171 LIS→MAD on 2027-03-09: delayed"})
+	wantLines(t, "how late", lines, []string{"1 flight delayed or at least 15 minutes late on departure on 2027-03-09 to or from Lisbon (LIS)",
+		"IB3171 LIS→MAD on 2027-03-09: delayed"})
+	// One that left late counts as late, gone or not.
+	left, late := at(15, 30), at(16, 10)
+	ib := &store.flights["IB3172-2027-03-09"].Flight
+	ib.Status, ib.EstimatedDeparture, ib.ScheduledDeparture = FlightDeparted, &late, left
+	lines, _ = ask(t, f, "how late is the Lisbon flight", now)
+	wantLines(t, "how late, one gone late", lines, []string{"2 flights delayed or at least 15 minutes late on departure on 2027-03-09 to or from Lisbon (LIS)", "IB3171 LIS→MAD on 2027-03-09: delayed", "IB3172 MAD→LIS on 2027-03-09: departed"})
 	lines, _ = ask(t, f, "how many passengers are flying to Lima today", now)
 	wantLines(t, "passengers flying", lines, []string{"1 flight on 2027-03-09 to Lima (LIM), with 1 passenger in all", "IB6651 MAD→LIM"})
 }

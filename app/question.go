@@ -373,8 +373,12 @@ func ParseQuestion(text string, today time.Time) Question {
 		q.Tiers = slices.Clone(tiers)
 	}
 	q.Disrupted = q.Status == "" && reAskDisrupted.MatchString(lower) && !reProcedure.MatchString(lower)
-	if q.Status == "" && (reAskLate.MatchString(lower) || len(q.Flights) == 0 && reAskHowLate.MatchString(lower)) {
+	if q.Status == "" && reAskLate.MatchString(lower) {
 		q.Status = FlightDelayed
+	}
+	// "how late is the Mumbai flight": the late ones, gone or not.
+	if (q.Status == "" || q.Status == FlightDelayed) && len(q.Flights) == 0 && reAskHowLate.MatchString(lower) {
+		q.Status, q.WentLate = FlightDelayed, true
 	}
 	// "which flights left late today", "how many departures were late
 	// this morning": those that went late as well as those still waiting.
@@ -1067,8 +1071,8 @@ var reAskWhatStatus = func() *regexp.Regexp {
 var reAskLate = regexp.MustCompile(`\b(running\s+late|late\s+(flights|departures|arrivals)|(flights?|departures?|arrivals?)\s+(are\s+|is\s+)?late|(what'?s|whats|what is|what are|which are|which ones are|anything|any)\s+late)\b`)
 
 // reAskHowLate asks how late flights of no one number are: "how late is
-// the Mumbai flight" (those of them delayed); "how late can a passenger
-// check in" is not about flights.
+// the Mumbai flight" (those of them late, delayed or gone late); "how
+// late can a passenger check in" is not about flights.
 var reAskHowLate = regexp.MustCompile(`\bhow\s+late\s+(is|are|was|were|will)\s+(\S+\s+){0,4}?(flights?|departures?|arrivals?|planes?)\b`)
 
 // reAskLongestDelay ranks flights by delay: "the longest delay", "most
