@@ -211,9 +211,9 @@ func (c *BridgeConfig) withDefaults() BridgeConfig {
 	}
 	// Each batch pays fixed costs one after the other (a fetch, Kafka's
 	// acknowledgement, a local fsync, an offset commit): at 500 a batch
-	// outbound fell behind the local appends it follows (0.7-0.8 of
-	// their rate, p50 0.4-0.6 s) and at 2000 keeps up with them (0.97-0.99,
-	// p50 0.1 s); inbound gained 15-35% (`apron bench bridge`, decision
+	// outbound fell behind the local appends it follows (0.69-0.82 of
+	// their rate, p50 0.4-0.6 s) and at 2000 keeps up with them (0.97-0.98,
+	// p50 0.1 s); inbound gained 15-38% (`apron bench bridge`, decision
 	// 0007).
 	if d.MaxPollRecords == 0 {
 		d.MaxPollRecords = 2000
